@@ -1,0 +1,89 @@
+#include "common/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fl_buf_init(struct fl_buf *buf, size_t max)
+{
+    *buf = (struct fl_buf){.max = max};
+}
+
+void fl_buf_deinit(struct fl_buf *buf)
+{
+    free(buf->data);
+    *buf = (struct fl_buf){.max = buf->max};
+}
+
+void fl_buf_reset(struct fl_buf *buf)
+{
+    buf->len = 0;
+    if (buf->data)
+        buf->data[0] = '\0';
+}
+
+static bool fl_buf_reserve(struct fl_buf *buf, size_t extra)
+{
+    if (extra > buf->max - buf->len)
+        return false;
+    size_t need = buf->len + extra + 1;
+    if (need <= buf->cap)
+        return true;
+    size_t cap = buf->cap ? buf->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    char *data = realloc(buf->data, cap);
+    if (!data)
+        return false;
+    buf->data = data;
+    buf->cap = cap;
+    return true;
+}
+
+bool fl_buf_append(struct fl_buf *buf, const void *bytes, size_t len)
+{
+    if (!fl_buf_reserve(buf, len))
+        return false;
+    if (len)
+        memcpy(buf->data + buf->len, bytes, len);
+    buf->len += len;
+    buf->data[buf->len] = '\0';
+    return true;
+}
+
+bool fl_buf_set(struct fl_buf *buf, const void *bytes, size_t len)
+{
+    if (len > buf->max)
+        return false;
+    size_t old_len = buf->len;
+    buf->len = 0;
+    if (fl_buf_append(buf, bytes, len))
+        return true;
+    buf->len = old_len;
+    return false;
+}
+
+bool fl_buf_printf(struct fl_buf *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !fl_buf_reserve(buf, (size_t)n))
+        return false;
+    va_start(ap, fmt);
+    vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    buf->len += (size_t)n;
+    return true;
+}
+
+char *fl_buf_steal(struct fl_buf *buf, size_t *len)
+{
+    char *data = buf->data;
+    if (len)
+        *len = buf->len;
+    *buf = (struct fl_buf){.max = buf->max};
+    return data;
+}

@@ -1,0 +1,40 @@
+/*
+ * err — the one error convention of funless.
+ *
+ * Every fallible function returns an `enum fl_err`; when a caller wants the
+ * details it passes a `char *detail, size_t detail_len` buffer that the callee
+ * fills with one human sentence (never with payloads or secrets).
+ * The HTTP layer (a later component) maps these codes to statuses in one table.
+ */
+#ifndef FL_COMMON_ERR_H
+#define FL_COMMON_ERR_H
+
+#include <stddef.h>
+
+enum fl_err {
+    FL_OK = 0,
+    FL_ERR_NOMEM,          /* allocation failed */
+    FL_ERR_IO,             /* file system or process error on the host */
+    FL_ERR_INVALID_ARG,    /* a caller passed something unusable */
+    FL_ERR_NOT_WASM,       /* bytes are not a WebAssembly binary */
+    FL_ERR_INVALID_WASM,   /* malformed or failing validation */
+    FL_ERR_UNSUPPORTED,    /* valid Wasm using a feature we refuse (SIMD, threads...) */
+    FL_ERR_UNKNOWN_IMPORT, /* an import the host does not provide with that signature */
+    FL_ERR_NO_ENTRY,       /* neither __invoke nor _start exported */
+    FL_ERR_MEMORY_LIMIT,   /* initial memory larger than the allowed cap */
+    FL_ERR_COMPILE,        /* translation or C compilation failed */
+    FL_ERR_FUNCTION,       /* the function reported an error (rc 1, non-zero exit) */
+    FL_ERR_TRAP,           /* the function trapped */
+    FL_ERR_TIMEOUT,        /* the function exceeded its time limit */
+    FL_ERR_BAD_OUTPUT,     /* result not valid JSON, or too large */
+    FL_ERR__COUNT
+};
+
+/* A stable, short English description of an error code. */
+const char *fl_strerror(enum fl_err err);
+
+/* Fills `detail` (if not NULL) with a printf-formatted sentence and returns `err`. */
+enum fl_err fl_fail(enum fl_err err, char *detail, size_t detail_len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * abi — the FunLess ABI v1 host functions, import module `fl_imps` (ABI.md).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engine/host.h"
+
+uint8_t *call_guest_ptr(struct engine_call *call, uint32_t ptr, uint64_t len)
+{
+    if (!call->memory || (uint64_t)ptr + len > call->memory->size)
+        rt_trap(RT_TRAP_WASM_BASE + WASM_RT_TRAP_OOB);
+    return call->memory->data + ptr;
+}
+
+void call_fail(struct engine_call *call, enum fl_err err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(call->host_detail, sizeof(call->host_detail), fmt, ap);
+    va_end(ap);
+    call->host_err = err;
+    rt_trap(RT_TRAP_HOST);
+}
+
+void call_append(struct engine_call *call, struct fl_buf *buf, const void *bytes, size_t len,
+                 const char *what)
+{
+    if (!fl_buf_append(buf, bytes, len))
+        call_fail(call, FL_ERR_BAD_OUTPUT, "function %s exceeds %zu bytes", what, buf->max);
+}
+
+static void abi_get_input_data(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+{
+    struct engine_call *call = (struct engine_call *)ctx;
+    (void)results;
+    uint8_t *dst = call_guest_ptr(call, (uint32_t)args[0], call->input_len);
+    memcpy(dst, call->input, call->input_len);
+}
+
+/* Copies guest text into `buf`, replacing what it held ("the last call wins"). */
+static void abi_set_text(struct engine_call *call, struct fl_buf *buf, const uint64_t *args,
+                         const char *what)
+{
+    uint8_t *src = call_guest_ptr(call, (uint32_t)args[0], (uint32_t)args[1]);
+    fl_buf_reset(buf);
+    call_append(call, buf, src, (uint32_t)args[1], what);
+}
+
+static void abi_insert_response(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+{
+    struct engine_call *call = (struct engine_call *)ctx;
+    (void)results;
+    abi_set_text(call, &call->response, args, "result");
+    call->response_set = true;
+}
+
+static void abi_insert_error(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+{
+    struct engine_call *call = (struct engine_call *)ctx;
+    (void)results;
+    abi_set_text(call, &call->error, args, "error message");
+    call->error_set = true;
+}
+
+static void abi_console_log(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+{
+    struct engine_call *call = (struct engine_call *)ctx;
+    (void)results;
+    uint8_t *src = call_guest_ptr(call, (uint32_t)args[0], (uint32_t)args[1]);
+    call_append(call, &call->logs, src, (uint32_t)args[1], "logs");
+    call_append(call, &call->logs, "\n", 1, "logs");
+}
+
+/*
+ * Outbound HTTP is off unless an operator allows hosts (not configurable
+ * yet): the guest sees a transport error (status 0, empty body), as ABI.md
+ * specifies for one. Pointers are still checked, as for every call.
+ */
+static void abi_http_request(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+{
+    struct engine_call *call = (struct engine_call *)ctx;
+    (void)results;
+    uint8_t *resp_len = call_guest_ptr(call, (uint32_t)args[1], 4);
+    uint8_t *status = call_guest_ptr(call, (uint32_t)args[2], 2);
+    call_guest_ptr(call, (uint32_t)args[4], (uint32_t)args[5]);
+    call_guest_ptr(call, (uint32_t)args[6], (uint32_t)args[7]);
+    call_guest_ptr(call, (uint32_t)args[8], (uint32_t)args[9]);
+    memset(resp_len, 0, 4);
+    memset(status, 0, 2);
+    call_append(call, &call->logs, "http_request refused: outbound HTTP is disabled\n", 48, "logs");
+}
+
+static const struct host_import_def abi_imports[] = {
+    {"fl_imps", "__get_input_data", "i:", abi_get_input_data},
+    {"fl_imps", "__insert_response", "ii:", abi_insert_response},
+    {"fl_imps", "__insert_error", "ii:", abi_insert_error},
+    {"fl_imps", "__console_log", "ii:", abi_console_log},
+    {"fl_imps", "__http_request", "iiiiiiiiii:", abi_http_request},
+};
+
+const struct host_import_def *host_import_find(const char *module, const char *name)
+{
+    if (strcmp(module, "wasi_snapshot_preview1") == 0)
+        return wasi_import_find(name);
+    for (size_t i = 0; i < sizeof(abi_imports) / sizeof(abi_imports[0]); i++)
+        if (strcmp(abi_imports[i].module, module) == 0 && strcmp(abi_imports[i].name, name) == 0)
+            return &abi_imports[i];
+    return NULL;
+}

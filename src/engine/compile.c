@@ -1,0 +1,285 @@
+#include "engine/compile.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libtcc.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/path.h"
+#include "common/proc.h"
+#include "engine/glue.h"
+#include "engine/rt.h"
+
+#ifndef FL_TCC_LIB_DIR
+#define FL_TCC_LIB_DIR "/usr/lib/x86_64-linux-gnu/tcc"
+#endif
+
+enum { TOOL_OUTPUT_MAX = 8192, WASM2C_TIMEOUT_MS = 120000 };
+
+/* libtcc keeps global state while compiling: one compile at a time. */
+static pthread_mutex_t compile_tcc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static enum fl_err compile_tool_version(const char *const argv[], struct fl_buf *id)
+{
+    struct fl_buf out;
+    fl_buf_init(&out, 512);
+    int status = -1;
+    struct proc_limits limits = {.timeout_ms = 10000};
+    enum fl_err err = proc_run(argv, -1, &limits, &out, &status);
+    if (err == FL_OK && status == 0 && out.data)
+        fl_buf_printf(id, "%s=%s;", argv[0], out.data);
+    else
+        err = FL_ERR_IO;
+    fl_buf_deinit(&out);
+    return err;
+}
+
+enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len)
+{
+    static const char *const wasm2c[] = {"wasm2c", "--version", NULL};
+    static const char *const gcc[] = {"gcc", "-dumpfullversion", NULL};
+    struct fl_buf id;
+    fl_buf_init(&id, 4096);
+    fl_buf_printf(&id, "%s;tcc=" FL_TCC_LIB_DIR ";", FL_GLUE_VERSION);
+    if (compile_tool_version(wasm2c, &id) != FL_OK) {
+        fl_buf_deinit(&id);
+        return fl_fail(FL_ERR_IO, detail, detail_len, "wasm2c (Debian package wabt) is not installed");
+    }
+    if (compile_tool_version(gcc, &id) != FL_OK)
+        fl_buf_printf(&id, "gcc=none;");
+    *out = fl_buf_steal(&id, NULL);
+    return *out ? FL_OK : FL_ERR_NOMEM;
+}
+
+static bool compile_write_file(const char *path, const void *bytes, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return false;
+    const uint8_t *p = bytes;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return close(fd) == 0;
+}
+
+static int compile_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void compile_remove_tree(const char *dir)
+{
+    nftw(dir, compile_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool compile_artifact_ready(const char *dir)
+{
+    char path[PATH_MAX];
+    fl_path_join(path, sizeof(path), dir, "glue.c");
+    return access(path, R_OK) == 0;
+}
+
+/* Runs wasm2c and writes the glue into `tmp`. */
+static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, size_t len,
+                                          const struct wasm_desc *desc, char *detail,
+                                          size_t detail_len)
+{
+    char wasm_path[PATH_MAX], c_path[PATH_MAX], glue_path[PATH_MAX];
+    fl_path_join(wasm_path, sizeof(wasm_path), tmp, "m.wasm");
+    fl_path_join(c_path, sizeof(c_path), tmp, "m.c");
+    fl_path_join(glue_path, sizeof(glue_path), tmp, "glue.c");
+    if (!compile_write_file(wasm_path, wasm, len))
+        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot write %s: %s", wasm_path, strerror(errno));
+    const char *argv[] = {"wasm2c", "-n", "m", wasm_path, "-o", c_path, NULL};
+    struct proc_limits limits = {.memory_bytes = (uint64_t)4 << 30, .timeout_ms = WASM2C_TIMEOUT_MS};
+    struct fl_buf out;
+    fl_buf_init(&out, TOOL_OUTPUT_MAX);
+    int status = -1;
+    enum fl_err err = proc_run(argv, -1, &limits, &out, &status);
+    if (err == FL_OK && status != 0)
+        err = fl_fail(FL_ERR_INVALID_WASM, detail, detail_len, "wasm2c refused the module: %.200s",
+                      out.data ? out.data : "no output");
+    fl_buf_deinit(&out);
+    unlink(wasm_path);
+    if (err != FL_OK)
+        return err;
+    struct fl_buf glue;
+    fl_buf_init(&glue, (size_t)64 << 20);
+    if (!glue_generate(desc, &glue) || !compile_write_file(glue_path, glue.data, glue.len))
+        err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot write the glue file");
+    fl_buf_deinit(&glue);
+    return err;
+}
+
+enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
+                              const struct wasm_desc *desc, char *detail, size_t detail_len)
+{
+    if (compile_artifact_ready(dir))
+        return FL_OK;
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%d", dir, (int)getpid(), (int)gettid());
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create %s: %s", tmp, strerror(errno));
+    enum fl_err err = compile_translate_into(tmp, wasm, len, desc, detail, detail_len);
+    /* Another thread or process may have won the race: theirs is as good as ours. */
+    if (err == FL_OK && rename(tmp, dir) != 0 && !compile_artifact_ready(dir))
+        err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s: %s", tmp, strerror(errno));
+    compile_remove_tree(tmp);
+    return err;
+}
+
+/* Looks up the glue's symbols; false if any is missing. */
+static bool compile_bind_glue(struct compiled *code, void *(*lookup)(void *, const char *), void *handle)
+{
+    struct fl_glue *g = &code->glue;
+    *(void **)&g->bind = lookup(handle, "fl_glue_bind");
+    *(void **)&g->init_module = lookup(handle, "fl_glue_init_module");
+    *(void **)&g->instantiate = lookup(handle, "fl_glue_instantiate");
+    *(void **)&g->free = lookup(handle, "fl_glue_free");
+    g->instance_size = lookup(handle, "fl_glue_instance_size");
+    g->exports = lookup(handle, "fl_glue_exports");
+    g->export_count = lookup(handle, "fl_glue_export_count");
+    if (!g->bind || !g->init_module || !g->instantiate || !g->free || !g->instance_size ||
+        !g->exports || !g->export_count)
+        return false;
+    g->bind(&rt_api);
+    g->init_module();
+    return true;
+}
+
+static void compile_tcc_error(void *opaque, const char *msg)
+{
+    struct fl_buf *errors = opaque;
+    if (errors->len == 0)
+        fl_buf_printf(errors, "%s", msg);
+}
+
+static void *compile_tcc_lookup(void *handle, const char *name)
+{
+    return tcc_get_symbol(handle, name);
+}
+
+static void *compile_dl_lookup(void *handle, const char *name)
+{
+    return dlsym(handle, name);
+}
+
+enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, size_t detail_len)
+{
+    char c_path[PATH_MAX], glue_path[PATH_MAX];
+    fl_path_join(c_path, sizeof(c_path), dir, "m.c");
+    fl_path_join(glue_path, sizeof(glue_path), dir, "glue.c");
+    struct compiled *code = calloc(1, sizeof(*code));
+    if (!code)
+        return FL_ERR_NOMEM;
+    struct fl_buf errors;
+    fl_buf_init(&errors, 1024);
+    pthread_mutex_lock(&compile_tcc_lock);
+    TCCState *s = tcc_new();
+    bool ok = s != NULL;
+    if (ok) {
+        tcc_set_error_func(s, &errors, compile_tcc_error);
+        tcc_set_lib_path(s, FL_TCC_LIB_DIR);
+        tcc_set_options(s, "-w");
+        tcc_set_output_type(s, TCC_OUTPUT_MEMORY);
+        tcc_add_include_path(s, dir);
+        ok = tcc_add_file(s, c_path) == 0 && tcc_add_file(s, glue_path) == 0 &&
+             tcc_relocate(s, TCC_RELOCATE_AUTO) >= 0;
+    }
+    pthread_mutex_unlock(&compile_tcc_lock);
+    code->tier = ENGINE_TIER0;
+    code->tcc_state = s;
+    enum fl_err err = FL_OK;
+    if (!ok || !compile_bind_glue(code, compile_tcc_lookup, s)) {
+        err = fl_fail(FL_ERR_COMPILE, detail, detail_len, "tier-0 compile failed: %.200s",
+                      errors.data ? errors.data : "missing glue symbols");
+        compiled_free(code);
+        code = NULL;
+    }
+    fl_buf_deinit(&errors);
+    *out = code;
+    return err;
+}
+
+enum fl_err compile_tier1_build(const char *dir, const struct engine_config *config, char *detail,
+                                size_t detail_len)
+{
+    char so_path[PATH_MAX], tmp_path[PATH_MAX], c_path[PATH_MAX], glue_path[PATH_MAX];
+    fl_path_join(so_path, sizeof(so_path), dir, "tier1.so");
+    if (access(so_path, R_OK) == 0)
+        return FL_OK;
+    snprintf(tmp_path, sizeof(tmp_path), "%s/tier1.so.%d.%d", dir, (int)getpid(), (int)gettid());
+    fl_path_join(c_path, sizeof(c_path), dir, "m.c");
+    fl_path_join(glue_path, sizeof(glue_path), dir, "glue.c");
+    const char *argv[] = {"gcc", "-O1", "-fPIC", "-shared", "-fstack-clash-protection", "-w",
+                          "-I", dir, "-o", tmp_path, c_path, glue_path, "-lm", NULL};
+    struct proc_limits limits = {.memory_bytes = config->tier1_memory_bytes,
+                                 .cpu_s = config->tier1_timeout_s,
+                                 .timeout_ms = config->tier1_timeout_s * 1000};
+    struct fl_buf out;
+    fl_buf_init(&out, TOOL_OUTPUT_MAX);
+    int status = -1;
+    enum fl_err err = proc_run(argv, -1, &limits, &out, &status);
+    if (err == FL_OK && status != 0)
+        err = fl_fail(FL_ERR_COMPILE, detail, detail_len, "tier-1 compile failed (status %d): %.200s",
+                      status, out.data ? out.data : "killed");
+    if (err == FL_OK && rename(tmp_path, so_path) != 0)
+        err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s", tmp_path);
+    unlink(tmp_path);
+    fl_buf_deinit(&out);
+    return err;
+}
+
+enum fl_err compile_tier1_load(const char *dir, struct compiled **out, char *detail,
+                               size_t detail_len)
+{
+    char so_path[PATH_MAX];
+    fl_path_join(so_path, sizeof(so_path), dir, "tier1.so");
+    *out = NULL;
+    if (access(so_path, R_OK) != 0)
+        return FL_ERR_IO;
+    struct compiled *code = calloc(1, sizeof(*code));
+    if (!code)
+        return FL_ERR_NOMEM;
+    code->tier = ENGINE_TIER1;
+    code->dl_handle = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    if (!code->dl_handle || !compile_bind_glue(code, compile_dl_lookup, code->dl_handle)) {
+        fl_fail(FL_ERR_COMPILE, detail, detail_len, "cannot load %s: %s", so_path,
+                code->dl_handle ? "missing glue symbols" : dlerror());
+        compiled_free(code);
+        return FL_ERR_COMPILE;
+    }
+    *out = code;
+    return FL_OK;
+}
+
+void compiled_free(struct compiled *code)
+{
+    if (!code)
+        return;
+    if (code->tcc_state)
+        tcc_delete(code->tcc_state);
+    if (code->dl_handle)
+        dlclose(code->dl_handle);
+    free(code);
+}

@@ -1,0 +1,49 @@
+/*
+ * compile — from a .wasm to loaded machine code (engine-internal).
+ *
+ * An artifact directory (one per content hash + tool versions, in the cache
+ * dir) holds wasm2c's m.c/m.h, our glue.c and, once built, tier1.so. Every
+ * file appears atomically (written aside, then renamed), so concurrent
+ * processes sharing a cache dir never see a torn artifact.
+ */
+#ifndef FL_ENGINE_COMPILE_H
+#define FL_ENGINE_COMPILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "engine/engine.h"
+#include "engine/rt_api.h"
+#include "engine/wasm_decode.h"
+
+struct compiled {
+    enum engine_tier tier;
+    void *tcc_state; /* tier 0: the TCCState owning the code */
+    void *dl_handle; /* tier 1: the dlopen handle */
+    struct fl_glue glue;
+};
+
+/* A string naming every tool that shapes the artifacts (part of the cache key). */
+enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len);
+
+/* Makes sure `dir` holds m.c, m.h and glue.c for `wasm`. */
+enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
+                              const struct wasm_desc *desc, char *detail, size_t detail_len);
+
+/* Tier 0: libtcc compiles the artifact's C in memory. */
+enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, size_t detail_len);
+
+/* Tier 1: gcc builds dir/tier1.so in a limited child process (blocking). */
+enum fl_err compile_tier1_build(const char *dir, const struct engine_config *config, char *detail,
+                                size_t detail_len);
+/* Loads dir/tier1.so if it is there; FL_ERR_IO when it is not. */
+enum fl_err compile_tier1_load(const char *dir, struct compiled **out, char *detail,
+                               size_t detail_len);
+
+void compiled_free(struct compiled *code);
+
+/* Removes a directory tree (the private cache at shutdown). */
+void compile_remove_tree(const char *dir);
+
+#endif

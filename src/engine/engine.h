@@ -1,0 +1,109 @@
+/*
+ * engine — runs a user's WebAssembly function: the heart of the Worker.
+ *
+ * A library with no daemon in it. `engine_check` is the acceptance check
+ * (also used by the Core on upload). `engine_module_load` translates a module
+ * with wasm2c and compiles it with libtcc in memory (tier 0), then queues an
+ * optimizing gcc build (tier 1) that runs in the background in a child
+ * process and is swapped in when ready. Compiled artifacts are cached on disk
+ * by content hash and tool versions. `engine_invoke` runs one invocation in a
+ * fresh instance on the calling thread (see rt.h for traps and limits).
+ *
+ * Threading: engine_init/engine_deinit once per process; everything else is
+ * safe from any number of threads. A module is reference-counted: every
+ * engine_module_load / engine_module_ref is matched by engine_module_release.
+ * Guest code runs on the calling thread's stack: threads that invoke should
+ * have a stack of at least 1 MiB (engine_thread_create makes such threads).
+ */
+#ifndef FL_ENGINE_ENGINE_H
+#define FL_ENGINE_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define ENGINE_PAGE_BYTES 65536u
+
+struct engine_config {
+    const char *cache_dir;       /* compiled artifacts; NULL: no disk cache */
+    bool tier1;                  /* build optimized code in the background */
+    uint32_t tier1_timeout_s;    /* wall-clock limit of one optimizing compile */
+    uint64_t tier1_memory_bytes; /* address-space limit of the compiler process */
+};
+
+/* Defaults: no cache dir, tier 1 on, 300 s, 2 GiB. */
+void engine_config_defaults(struct engine_config *config);
+enum fl_err engine_init(const struct engine_config *config, char *detail, size_t detail_len);
+/* Waits for a running background compile, then frees everything. */
+void engine_deinit(void);
+
+enum engine_abi {
+    ENGINE_ABI_V1 = 1, /* exports __invoke: fl_imps input/response */
+    ENGINE_ABI_V0 = 0, /* exports _start: stdin JSON in, stdout JSON out */
+};
+
+struct engine_module_info {
+    enum engine_abi abi;
+    uint32_t initial_pages; /* 0 if the module has no memory */
+    uint32_t max_pages;
+    uint32_t import_count;
+    uint32_t export_count;
+};
+
+/*
+ * Accepts or refuses a module with a precise reason in `detail`:
+ * FL_ERR_NOT_WASM, FL_ERR_INVALID_WASM, FL_ERR_UNSUPPORTED (SIMD, threads,
+ * ...), FL_ERR_UNKNOWN_IMPORT (names the import and both signatures),
+ * FL_ERR_NO_ENTRY, FL_ERR_MEMORY_LIMIT (initial memory above
+ * `max_memory_bytes`; 0 means no cap). `info` may be NULL.
+ * With `full_validation`, wabt's validator also type-checks every function.
+ */
+enum fl_err engine_check(const uint8_t *wasm, size_t len, uint64_t max_memory_bytes,
+                         bool full_validation, struct engine_module_info *info, char *detail,
+                         size_t detail_len);
+
+struct engine_module;
+
+enum fl_err engine_module_load(const uint8_t *wasm, size_t len, struct engine_module **out,
+                               char *detail, size_t detail_len);
+struct engine_module *engine_module_ref(struct engine_module *module);
+void engine_module_release(struct engine_module *module);
+
+enum engine_tier { ENGINE_TIER0 = 0, ENGINE_TIER1 = 1 };
+enum engine_tier engine_module_tier(struct engine_module *module);
+/* Waits until tier 1 is in place or has failed; false on timeout or failure. */
+bool engine_module_wait_tier1(struct engine_module *module, uint32_t timeout_ms);
+/* Content hash (hex SHA3-256 of the .wasm bytes). */
+const char *engine_module_hash(const struct engine_module *module);
+const struct engine_module_info *engine_module_info(const struct engine_module *module);
+
+struct engine_limits {
+    uint64_t memory_bytes;    /* linear memory cap (rounded down to pages) */
+    uint32_t timeout_ms;      /* 0: none */
+    size_t max_output_bytes;  /* result / error message */
+    size_t max_log_bytes;     /* console_log, stdout/stderr kept as logs */
+};
+void engine_limits_defaults(struct engine_limits *limits);
+
+struct engine_result {
+    enum fl_err status; /* FL_OK, FL_ERR_FUNCTION, _TRAP, _TIMEOUT, _BAD_OUTPUT, _MEMORY_LIMIT, ... */
+    char *output;       /* the result JSON (FL_OK) or the function's error text; NUL-terminated */
+    size_t output_len;
+    char *logs; /* console_log lines and stderr (ABI v1: stdout too) */
+    size_t logs_len;
+    int exit_code;    /* ABI v0 only */
+    char detail[256]; /* one sentence for anything but FL_OK */
+};
+
+/* Runs one invocation with `input` (JSON text) in a fresh instance. */
+enum fl_err engine_invoke(struct engine_module *module, const char *input, size_t input_len,
+                          const struct engine_limits *limits, struct engine_result *result);
+void engine_result_deinit(struct engine_result *result);
+
+/* Starts a thread fit to run guest code (large stack, large guard). */
+int engine_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
+
+#endif

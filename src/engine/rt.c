@@ -1,0 +1,542 @@
+#include "engine/rt.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    PAGE_BYTES = 65536,
+    ALT_STACK_BYTES = 64 * 1024,
+    MAX_EXTRA_REGIONS = 64,
+    MEMSET_MAX_BYTES = 1 << 20, /* above this, zero with madvise instead of memset */
+    MAX_TABLE_ELEMS = 10000000,
+};
+/* 4 GiB of addresses + 4 GiB of offsets + slack: any i32 address plus offset faults inside. */
+#define REGION_RESERVE_BYTES ((size_t)8 << 30) + ((size_t)64 << 10)
+#define STACK_OVERFLOW_ZONE_BYTES ((uintptr_t)1 << 20)
+
+struct rt_region {
+    uint8_t *base;
+    size_t rw_bytes; /* accessible prefix */
+    bool in_use;
+};
+
+struct rt_thread {
+    sigjmp_buf *jmp;
+    volatile sig_atomic_t in_guest;
+    volatile sig_atomic_t in_host;
+    volatile sig_atomic_t timeout_pending;
+    struct rt_limits limits;
+    timer_t timer;
+    bool timer_ok;
+    void *alt_stack;
+    uintptr_t stack_lo;
+    struct rt_region pool;
+    struct rt_region extra[MAX_EXTRA_REGIONS];
+};
+
+static __thread struct rt_thread *rt_self;
+static pthread_key_t rt_thread_key;
+static pthread_once_t rt_once = PTHREAD_ONCE_INIT;
+static struct sigaction rt_prev_segv, rt_prev_bus;
+static int rt_timer_signal;
+
+/* ---- signals ---- */
+
+static bool rt_addr_in_region(const struct rt_region *r, uintptr_t addr)
+{
+    return r->base && addr >= (uintptr_t)r->base && addr < (uintptr_t)r->base + REGION_RESERVE_BYTES;
+}
+
+static bool rt_addr_is_guest_memory(const struct rt_thread *t, uintptr_t addr)
+{
+    if (rt_addr_in_region(&t->pool, addr))
+        return true;
+    for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
+        if (rt_addr_in_region(&t->extra[i], addr))
+            return true;
+    return false;
+}
+
+static bool rt_addr_is_stack_overflow(const struct rt_thread *t, uintptr_t addr)
+{
+    return t->stack_lo && addr < t->stack_lo + 65536 && addr + STACK_OVERFLOW_ZONE_BYTES >= t->stack_lo;
+}
+
+static void rt_chain(int sig, siginfo_t *info, void *uctx)
+{
+    const struct sigaction *prev = sig == SIGBUS ? &rt_prev_bus : &rt_prev_segv;
+    if ((prev->sa_flags & SA_SIGINFO) && prev->sa_sigaction) {
+        prev->sa_sigaction(sig, info, uctx);
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+        return;
+    }
+    /* Not ours and nobody else's: die loudly on the re-executed fault. */
+    signal(sig, SIG_DFL);
+}
+
+static void rt_on_fault(int sig, siginfo_t *info, void *uctx)
+{
+    struct rt_thread *t = rt_self;
+    if (t && t->in_guest && !t->in_host) {
+        uintptr_t addr = (uintptr_t)info->si_addr;
+        if (rt_addr_is_guest_memory(t, addr))
+            siglongjmp(*t->jmp, RT_TRAP_WASM_BASE + WASM_RT_TRAP_OOB);
+        if (rt_addr_is_stack_overflow(t, addr))
+            siglongjmp(*t->jmp, RT_TRAP_WASM_BASE + WASM_RT_TRAP_EXHAUSTION);
+    }
+    rt_chain(sig, info, uctx);
+}
+
+static void rt_on_timer(int sig, siginfo_t *info, void *uctx)
+{
+    (void)sig, (void)info, (void)uctx;
+    struct rt_thread *t = rt_self;
+    if (!t || !t->in_guest)
+        return; /* a stale expiry after the call ended */
+    if (t->in_host)
+        t->timeout_pending = 1;
+    else
+        siglongjmp(*t->jmp, RT_TRAP_TIMEOUT);
+}
+
+static void rt_thread_destroy(void *arg);
+
+static void rt_install_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = rt_on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &rt_prev_segv);
+    sigaction(SIGBUS, &sa, &rt_prev_bus);
+    rt_timer_signal = SIGRTMIN + 4;
+    sa.sa_sigaction = rt_on_timer;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
+    sigaction(rt_timer_signal, &sa, NULL);
+    pthread_key_create(&rt_thread_key, rt_thread_destroy);
+}
+
+void rt_global_init(void)
+{
+    pthread_once(&rt_once, rt_install_handlers);
+}
+
+/* ---- per-thread state ---- */
+
+static void rt_thread_find_stack(struct rt_thread *t)
+{
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0)
+        return;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0)
+        t->stack_lo = (uintptr_t)addr;
+    pthread_attr_destroy(&attr);
+}
+
+static bool rt_thread_setup_signals(struct rt_thread *t)
+{
+    t->alt_stack = mmap(NULL, ALT_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (t->alt_stack == MAP_FAILED) {
+        t->alt_stack = NULL;
+        return false;
+    }
+    stack_t ss = {.ss_sp = t->alt_stack, .ss_size = ALT_STACK_BYTES, .ss_flags = 0};
+    if (sigaltstack(&ss, NULL) != 0)
+        return false;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = rt_timer_signal;
+    sev._sigev_un._tid = gettid();
+    t->timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &t->timer) == 0;
+    return t->timer_ok;
+}
+
+static struct rt_thread *rt_thread_get(void)
+{
+    if (rt_self)
+        return rt_self;
+    rt_global_init();
+    struct rt_thread *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    rt_thread_find_stack(t);
+    if (!rt_thread_setup_signals(t)) {
+        rt_self = t;
+        rt_thread_release();
+        return NULL;
+    }
+    rt_self = t;
+    pthread_setspecific(rt_thread_key, t);
+    return t;
+}
+
+static void rt_region_unmap(struct rt_region *r)
+{
+    if (r->base)
+        munmap(r->base, REGION_RESERVE_BYTES);
+    *r = (struct rt_region){0};
+}
+
+static void rt_thread_destroy(void *arg)
+{
+    struct rt_thread *t = arg;
+    if (!t)
+        return;
+    if (t->timer_ok)
+        timer_delete(t->timer);
+    if (t->alt_stack) {
+        stack_t ss = {.ss_flags = SS_DISABLE};
+        if (rt_self == t)
+            sigaltstack(&ss, NULL);
+        munmap(t->alt_stack, ALT_STACK_BYTES);
+    }
+    rt_region_unmap(&t->pool);
+    for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
+        rt_region_unmap(&t->extra[i]);
+    free(t);
+}
+
+void rt_thread_release(void)
+{
+    struct rt_thread *t = rt_self;
+    rt_self = NULL;
+    if (t) {
+        pthread_setspecific(rt_thread_key, NULL);
+        rt_thread_destroy(t);
+    }
+}
+
+/* ---- guarded calls and traps ---- */
+
+static void rt_arm_timer(struct rt_thread *t, uint32_t timeout_ms)
+{
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = timeout_ms / 1000;
+    its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+    timer_settime(t->timer, 0, &its, NULL);
+}
+
+int rt_guarded_call(const struct rt_limits *limits, void (*fn)(void *), void *arg)
+{
+    struct rt_thread *volatile t = rt_thread_get();
+    if (!t)
+        return RT_TRAP_HOST;
+    if (t->in_guest) { /* nested: the outer call catches our traps */
+        fn(arg);
+        return RT_OK;
+    }
+    sigjmp_buf here;
+    t->jmp = &here;
+    t->limits = *limits;
+    t->timeout_pending = 0;
+    int code = sigsetjmp(here, 0);
+    if (code == 0) {
+        if (limits->timeout_ms)
+            rt_arm_timer(t, limits->timeout_ms);
+        t->in_guest = 1;
+        fn(arg);
+    }
+    t->in_guest = 0;
+    t->in_host = 0;
+    if (limits->timeout_ms)
+        rt_arm_timer(t, 0);
+    return code;
+}
+
+void rt_trap(int code)
+{
+    struct rt_thread *t = rt_self;
+    if (!t || !t->in_guest) {
+        fprintf(stderr, "funless: wasm trap %d outside a guarded call\n", code);
+        abort();
+    }
+    siglongjmp(*t->jmp, code);
+}
+
+void rt_host_enter(void)
+{
+    rt_self->in_host++;
+}
+
+void rt_host_leave(void)
+{
+    struct rt_thread *t = rt_self;
+    t->in_host--;
+    if (t->in_host == 0 && t->timeout_pending)
+        rt_trap(RT_TRAP_TIMEOUT);
+}
+
+const char *rt_trap_message(int code)
+{
+    switch (code) {
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_OOB: return "out of bounds memory access";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_UNREACHABLE: return "unreachable executed";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_CALL_INDIRECT: return "indirect call type mismatch or undefined element";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
+    case RT_TRAP_TIMEOUT: return "time limit exceeded";
+    case RT_TRAP_EXIT: return "exited";
+    case RT_TRAP_MEMORY_CAP: return "initial memory exceeds the memory limit";
+    default: return "host error";
+    }
+}
+
+/* ---- the API bound into generated code ---- */
+
+static void api_trap(int code)
+{
+    rt_trap(RT_TRAP_WASM_BASE + code);
+}
+
+struct rt_functype {
+    uint32_t params, results;
+    int *types;
+};
+static pthread_mutex_t rt_types_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rt_functype *rt_types;
+static uint32_t rt_type_count;
+
+/* Same signature, same index, process-wide: call_indirect compares them across modules. */
+static uint32_t api_register_func_type(uint32_t params, uint32_t results, const int *types)
+{
+    uint32_t n = params + results, found = UINT32_MAX;
+    pthread_mutex_lock(&rt_types_lock);
+    for (uint32_t i = 0; i < rt_type_count && found == UINT32_MAX; i++)
+        if (rt_types[i].params == params && rt_types[i].results == results &&
+            memcmp(rt_types[i].types, types, n * sizeof(int)) == 0)
+            found = i + 1;
+    if (found == UINT32_MAX) {
+        struct rt_functype *grown = realloc(rt_types, (rt_type_count + 1) * sizeof(*grown));
+        int *copy = malloc(n * sizeof(int) + 1);
+        if (grown && copy) {
+            rt_types = grown;
+            memcpy(copy, types, n * sizeof(int));
+            rt_types[rt_type_count++] = (struct rt_functype){params, results, copy};
+            found = rt_type_count;
+        } else {
+            if (grown)
+                rt_types = grown;
+            free(copy);
+        }
+    }
+    pthread_mutex_unlock(&rt_types_lock);
+    if (found == UINT32_MAX)
+        rt_trap(RT_TRAP_HOST);
+    return found;
+}
+
+static bool rt_region_reserve(struct rt_region *r)
+{
+    void *base = mmap(NULL, REGION_RESERVE_BYTES, PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED)
+        return false;
+    *r = (struct rt_region){.base = base};
+    return true;
+}
+
+static bool rt_region_set_rw(struct rt_region *r, size_t bytes)
+{
+    if (bytes > r->rw_bytes &&
+        mprotect(r->base + r->rw_bytes, bytes - r->rw_bytes, PROT_READ | PROT_WRITE) != 0)
+        return false;
+    if (bytes < r->rw_bytes && mprotect(r->base + bytes, r->rw_bytes - bytes, PROT_NONE) != 0)
+        return false;
+    r->rw_bytes = bytes;
+    return true;
+}
+
+static struct rt_region *rt_region_acquire(struct rt_thread *t)
+{
+    if (!t->pool.in_use && (t->pool.base || rt_region_reserve(&t->pool)))
+        return &t->pool;
+    for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
+        if (!t->extra[i].base)
+            return rt_region_reserve(&t->extra[i]) ? &t->extra[i] : NULL;
+    return NULL;
+}
+
+static struct rt_region *rt_region_of(struct rt_thread *t, const uint8_t *data)
+{
+    if (t->pool.base == data)
+        return &t->pool;
+    for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
+        if (t->extra[i].base == data)
+            return &t->extra[i];
+    return NULL;
+}
+
+static void api_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial, uint32_t max)
+{
+    struct rt_thread *t = rt_self;
+    rt_host_enter();
+    if (initial > t->limits.max_pages)
+        rt_trap(RT_TRAP_MEMORY_CAP);
+    struct rt_region *r = rt_region_acquire(t);
+    if (!r || !rt_region_set_rw(r, (size_t)initial * PAGE_BYTES))
+        rt_trap(RT_TRAP_HOST);
+    r->in_use = true;
+    mem->data = r->base;
+    mem->pages = initial;
+    mem->max_pages = max < t->limits.max_pages ? max : t->limits.max_pages;
+    mem->size = initial * PAGE_BYTES;
+    rt_host_leave();
+}
+
+static uint32_t api_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
+{
+    struct rt_thread *t = rt_self;
+    uint32_t old_pages = mem->pages;
+    if (delta == 0)
+        return old_pages;
+    if ((uint64_t)old_pages + delta > mem->max_pages)
+        return UINT32_MAX;
+    rt_host_enter();
+    struct rt_region *r = rt_region_of(t, mem->data);
+    size_t bytes = ((size_t)old_pages + delta) * PAGE_BYTES;
+    uint32_t result = UINT32_MAX;
+    if (r && (bytes <= r->rw_bytes || rt_region_set_rw(r, bytes))) {
+        mem->pages = old_pages + delta;
+        mem->size = (uint32_t)(bytes > UINT32_MAX ? UINT32_MAX : bytes);
+        result = old_pages;
+    }
+    rt_host_leave();
+    return result;
+}
+
+/* The pool region stays mapped: zero what the instance could have touched. */
+static void api_free_memory(wasm_rt_memory_t *mem)
+{
+    struct rt_thread *t = rt_self;
+    struct rt_region *r = t ? rt_region_of(t, mem->data) : NULL;
+    if (!r)
+        return;
+    size_t used = (size_t)mem->pages * PAGE_BYTES;
+    if (r != &t->pool) {
+        rt_region_unmap(r);
+    } else if (used <= MEMSET_MAX_BYTES) {
+        memset(r->base, 0, used);
+    } else {
+        madvise(r->base, used, MADV_DONTNEED);
+    }
+    r->in_use = false;
+    mem->data = NULL;
+}
+
+static void *rt_table_alloc(uint32_t n, size_t elem_size)
+{
+    if (n > MAX_TABLE_ELEMS)
+        rt_trap(RT_TRAP_HOST);
+    void *data = calloc(n ? n : 1, elem_size);
+    if (!data)
+        rt_trap(RT_TRAP_HOST);
+    return data;
+}
+
+static void api_allocate_funcref_table(wasm_rt_funcref_table_t *t, uint32_t n, uint32_t max)
+{
+    t->data = rt_table_alloc(n, sizeof(wasm_rt_funcref_t));
+    t->size = n;
+    t->max_size = max;
+}
+
+static void api_free_funcref_table(wasm_rt_funcref_table_t *t)
+{
+    free(t->data);
+    t->data = NULL;
+}
+
+static void api_allocate_externref_table(wasm_rt_externref_table_t *t, uint32_t n, uint32_t max)
+{
+    t->data = rt_table_alloc(n, sizeof(wasm_rt_externref_t));
+    t->size = n;
+    t->max_size = max;
+}
+
+static void api_free_externref_table(wasm_rt_externref_table_t *t)
+{
+    free(t->data);
+    t->data = NULL;
+}
+
+/* Shared by both table kinds: grows `*data` of `elem_size` elements and fills with `init`. */
+static uint32_t rt_table_grow(void **data, uint32_t *size, uint32_t max, uint32_t delta,
+                              const void *init, size_t elem_size)
+{
+    uint32_t old = *size;
+    uint64_t want = (uint64_t)old + delta;
+    if (delta == 0)
+        return old;
+    if (want > max || want > MAX_TABLE_ELEMS)
+        return UINT32_MAX;
+    uint8_t *grown = realloc(*data, want * elem_size);
+    if (!grown)
+        return UINT32_MAX;
+    for (uint64_t i = old; i < want; i++)
+        memcpy(grown + i * elem_size, init, elem_size);
+    *data = grown;
+    *size = (uint32_t)want;
+    return old;
+}
+
+static uint32_t api_grow_funcref_table(wasm_rt_funcref_table_t *t, uint32_t d, wasm_rt_funcref_t v)
+{
+    void *data = t->data;
+    uint32_t r = rt_table_grow(&data, &t->size, t->max_size, d, &v, sizeof(v));
+    t->data = data;
+    return r;
+}
+
+static uint32_t api_grow_externref_table(wasm_rt_externref_table_t *t, uint32_t d, void *v)
+{
+    void *data = t->data;
+    uint32_t r = rt_table_grow(&data, &t->size, t->max_size, d, &v, sizeof(v));
+    t->data = data;
+    return r;
+}
+
+static void api_import_call(void *ctx, uint32_t index, uint64_t *args, uint64_t *results)
+{
+    struct rt_ctx *c = ctx;
+    rt_host_enter();
+    c->funcs[index](c, args, results);
+    rt_host_leave();
+}
+
+static void *api_import_ptr(void *ctx, uint32_t index)
+{
+    return ((struct rt_ctx *)ctx)->ptrs[index];
+}
+
+const struct fl_rt_api rt_api = {
+    .trap = api_trap,
+    .register_func_type = api_register_func_type,
+    .allocate_memory = api_allocate_memory,
+    .grow_memory = api_grow_memory,
+    .free_memory = api_free_memory,
+    .allocate_funcref_table = api_allocate_funcref_table,
+    .free_funcref_table = api_free_funcref_table,
+    .grow_funcref_table = api_grow_funcref_table,
+    .allocate_externref_table = api_allocate_externref_table,
+    .free_externref_table = api_free_externref_table,
+    .grow_externref_table = api_grow_externref_table,
+    .import_call = api_import_call,
+    .import_ptr = api_import_ptr,
+};
