@@ -31,9 +31,9 @@ struct run_options {
     bool wait_tier1;
 };
 
-static bool run_read_stream(FILE *f, size_t max, struct fl_buf *out)
+/* Appends the whole stream to `out` (whose max bounds it). */
+static bool run_read_stream(FILE *f, struct fl_buf *out)
 {
-    fl_buf_init(out, max);
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
@@ -49,7 +49,7 @@ static int run_read_file(const char *path, size_t max, struct fl_buf *out)
         fprintf(stderr, "funless run: cannot open %s: %s\n", path, strerror(errno));
         return CLI_EXIT_USAGE;
     }
-    bool ok = run_read_stream(f, max, out);
+    bool ok = run_read_stream(f, out);
     fclose(f);
     if (!ok) {
         fprintf(stderr, "funless run: cannot read %s (larger than %zu bytes?)\n", path, max);
@@ -61,12 +61,11 @@ static int run_read_file(const char *path, size_t max, struct fl_buf *out)
 static int run_read_input(const char *spec, struct fl_buf *input)
 {
     if (strcmp(spec, "-") == 0) {
-        if (!run_read_stream(stdin, RUN_MAX_INPUT_BYTES, input)) {
+        if (!run_read_stream(stdin, input)) {
             fprintf(stderr, "funless run: input on stdin exceeds %d bytes\n", RUN_MAX_INPUT_BYTES);
             return CLI_EXIT_USAGE;
         }
     } else {
-        fl_buf_init(input, RUN_MAX_INPUT_BYTES);
         if (!fl_buf_set(input, spec, strlen(spec))) {
             fprintf(stderr, "funless run: input exceeds %d bytes\n", RUN_MAX_INPUT_BYTES);
             return CLI_EXIT_USAGE;
@@ -172,14 +171,18 @@ static int run_module(const struct run_options *opt, const struct fl_buf *code,
 {
     char detail[256] = "";
     struct engine_module *module = NULL;
-    enum fl_err err = engine_module_load((const uint8_t *)code->data, code->len, &module, detail,
-                                         sizeof(detail));
+    /* The memory cap is known here, so a module above it is refused like any other. */
+    enum fl_err err = engine_check((const uint8_t *)code->data, code->len, opt->memory_mb << 20,
+                                   false, NULL, detail, sizeof(detail));
+    if (err == FL_OK)
+        err = engine_module_load((const uint8_t *)code->data, code->len, &module, detail,
+                                 sizeof(detail));
     if (err != FL_OK) {
         if (opt->json)
             run_print_json(err, detail, NULL, -1);
         else
             fprintf(stderr, "funless run: module refused: %s\n", detail);
-        return run_exit_code(err);
+        return run_exit_code(err) == CLI_EXIT_INTERNAL ? CLI_EXIT_INTERNAL : CLI_EXIT_REFUSED;
     }
     struct run_job job = {.module = module, .input = input};
     engine_limits_defaults(&job.limits);
@@ -241,11 +244,11 @@ int cmd_run(int argc, char **argv)
         return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
     }
     struct fl_buf code, input;
+    fl_buf_init(&code, RUN_MAX_MODULE_BYTES);
+    fl_buf_init(&input, RUN_MAX_INPUT_BYTES);
     int rc = run_read_file(positional[0], RUN_MAX_MODULE_BYTES, &code);
     if (rc == CLI_EXIT_OK)
         rc = run_read_input(opt.input, &input);
-    else
-        fl_buf_init(&input, 0);
     char *default_cache = opt.cache_dir ? NULL : run_default_cache_dir();
     struct engine_config config;
     engine_config_defaults(&config);

@@ -116,9 +116,13 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
     fl_buf_init(&out, TOOL_OUTPUT_MAX);
     int status = -1;
     enum fl_err err = proc_run(argv, -1, &limits, &out, &status);
-    if (err == FL_OK && status != 0)
-        err = fl_fail(FL_ERR_INVALID_WASM, detail, detail_len, "wasm2c refused the module: %.200s",
-                      out.data ? out.data : "no output");
+    if (err == FL_OK && status != 0) {
+        /* "PATH:OFFSET: error: why": the path is ours, the offset and the why are the user's */
+        const char *why = out.data ? strstr(out.data, ".wasm:") : NULL;
+        why = why ? why + 6 : out.data ? out.data : "no output";
+        err = fl_fail(FL_ERR_INVALID_WASM, detail, detail_len, "invalid WebAssembly module at offset %.*s",
+                      (int)strcspn(why, "\n"), why);
+    }
     fl_buf_deinit(&out);
     unlink(wasm_path);
     if (err != FL_OK)
@@ -167,6 +171,42 @@ static bool compile_bind_glue(struct compiled *code, void *(*lookup)(void *, con
     return true;
 }
 
+/* wasm2c output calls gcc bit builtins that tcc lacks: tcc links them to these. */
+static int compile_clz32(unsigned int x)
+{
+    return __builtin_clz(x);
+}
+static int compile_clz64(unsigned long long x)
+{
+    return __builtin_clzll(x);
+}
+static int compile_ctz32(unsigned int x)
+{
+    return __builtin_ctz(x);
+}
+static int compile_ctz64(unsigned long long x)
+{
+    return __builtin_ctzll(x);
+}
+static int compile_popcount32(unsigned int x)
+{
+    return __builtin_popcount(x);
+}
+static int compile_popcount64(unsigned long long x)
+{
+    return __builtin_popcountll(x);
+}
+
+static void compile_tcc_add_builtins(TCCState *s)
+{
+    tcc_add_symbol(s, "__builtin_clz", compile_clz32);
+    tcc_add_symbol(s, "__builtin_clzll", compile_clz64);
+    tcc_add_symbol(s, "__builtin_ctz", compile_ctz32);
+    tcc_add_symbol(s, "__builtin_ctzll", compile_ctz64);
+    tcc_add_symbol(s, "__builtin_popcount", compile_popcount32);
+    tcc_add_symbol(s, "__builtin_popcountll", compile_popcount64);
+}
+
 static void compile_tcc_error(void *opaque, const char *msg)
 {
     struct fl_buf *errors = opaque;
@@ -203,6 +243,7 @@ enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, 
         tcc_set_options(s, "-w");
         tcc_set_output_type(s, TCC_OUTPUT_MEMORY);
         tcc_add_include_path(s, dir);
+        compile_tcc_add_builtins(s);
         ok = tcc_add_file(s, c_path) == 0 && tcc_add_file(s, glue_path) == 0 &&
              tcc_relocate(s, TCC_RELOCATE_AUTO) >= 0;
     }

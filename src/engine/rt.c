@@ -112,15 +112,34 @@ static void rt_on_timer(int sig, siginfo_t *info, void *uctx)
 
 static void rt_thread_destroy(void *arg);
 
-static void rt_install_handlers(void)
+static void rt_install_fault_handlers(void)
 {
-    struct sigaction sa;
+    struct sigaction sa, prev_segv, prev_bus;
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = rt_on_fault;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, &rt_prev_segv);
-    sigaction(SIGBUS, &sa, &rt_prev_bus);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+    sigaction(SIGBUS, &sa, &prev_bus);
+    /* Chaining to ourselves would loop: keep the older handler then. */
+    if (prev_segv.sa_sigaction != rt_on_fault)
+        rt_prev_segv = prev_segv;
+    if (prev_bus.sa_sigaction != rt_on_fault)
+        rt_prev_bus = prev_bus;
+}
+
+void rt_reclaim_signals(void)
+{
+    rt_global_init();
+    rt_install_fault_handlers();
+}
+
+static void rt_install_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    rt_install_fault_handlers();
+    sigemptyset(&sa.sa_mask);
     rt_timer_signal = SIGRTMIN + 4;
     sa.sa_sigaction = rt_on_timer;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;

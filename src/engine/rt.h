@@ -59,6 +59,14 @@ extern const struct fl_rt_api rt_api;
 void rt_global_init(void);
 
 /*
+ * The engine owns SIGSEGV and SIGBUS and chains faults that are not a
+ * guest's to the handler installed before it. A host that installs its own
+ * handler later (test frameworks do, per test) calls this to put the
+ * engine's back in front, chaining to the newer one.
+ */
+void rt_reclaim_signals(void);
+
+/*
  * Runs fn(arg) on the calling thread with traps caught and the limits in
  * force; returns RT_OK or an rt_trap code. Nested calls (a host function
  * calling back into a guest) run inside the outer call's limits.

@@ -1,0 +1,404 @@
+/*
+ * Engine tests: real functions built from C, WAT and Rust by the build,
+ * run through the engine as a Worker would, good and hostile alike.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/compile.h"
+#include "engine/engine.h"
+#include "engine/rt.h"
+#include "fixture.h"
+
+static char cache_dir[] = "/tmp/funless-test-engine-XXXXXX";
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (!mkdtemp(cache_dir))
+        return -1;
+    struct engine_config config;
+    engine_config_defaults(&config);
+    config.cache_dir = cache_dir;
+    char detail[256];
+    if (engine_init(&config, detail, sizeof(detail)) != FL_OK) {
+        fprintf(stderr, "engine_init: %s\n", detail);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    engine_deinit();
+    compile_remove_tree(cache_dir);
+    return 0;
+}
+
+static struct engine_module *load(const char *name)
+{
+    struct fixture fx = fixture_read(name);
+    struct engine_module *m = NULL;
+    char detail[256] = "";
+    enum fl_err err = engine_module_load(fx.bytes, fx.len, &m, detail, sizeof(detail));
+    if (err != FL_OK)
+        fprintf(stderr, "load %s: %s\n", name, detail);
+    assert_int_equal(err, FL_OK);
+    fixture_free(&fx);
+    return m;
+}
+
+static enum fl_err invoke_with(struct engine_module *m, const char *input, uint64_t memory_bytes,
+                               uint32_t timeout_ms, struct engine_result *res)
+{
+    /* cmocka installs its own SIGSEGV handler when each test starts: put the engine's in front */
+    rt_reclaim_signals();
+    struct engine_limits limits;
+    engine_limits_defaults(&limits);
+    if (memory_bytes)
+        limits.memory_bytes = memory_bytes;
+    if (timeout_ms)
+        limits.timeout_ms = timeout_ms;
+    return engine_invoke(m, input, input ? strlen(input) : 0, &limits, res);
+}
+
+static void expect(const char *fixture, const char *input, enum fl_err want, const char *in_output,
+                   const char *in_detail)
+{
+    struct engine_module *m = load(fixture);
+    struct engine_result res;
+    enum fl_err err = invoke_with(m, input, 0, 2000, &res);
+    if (err != want)
+        fprintf(stderr, "%s(%s): got %s (%s)\n", fixture, input ? input : "", fl_strerror(err), res.detail);
+    assert_int_equal(err, want);
+    if (in_output) {
+        assert_non_null(res.output);
+        assert_non_null(strstr(res.output, in_output));
+    }
+    if (in_detail)
+        assert_non_null(strstr(res.detail, in_detail));
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
+/* ---- ABI v1 and v0 ---- */
+
+static void test_hello_c(void **state)
+{
+    (void)state;
+    expect("c_hello.wasm", "{\"name\":\"Ada\"}", FL_OK, "{\"payload\":\"Hello Ada!\"}", NULL);
+    expect("c_hello.wasm", "{\"nom\":1}", FL_ERR_FUNCTION, "missing field `name`", NULL);
+    expect("c_hello.wasm", "[1,2]", FL_ERR_FUNCTION, "input JSON not well-formatted", NULL);
+}
+
+static void test_hello_logs(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("c_hello.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, "{\"name\":\"x\"}", 0, 0, &res), FL_OK);
+    assert_string_equal(res.logs, "said hello\n");
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
+static void test_hello_rust(void **state)
+{
+    (void)state;
+    if (!fixture_have_rust())
+        skip();
+    expect("rust_hello.wasm", "{\"name\":\"X\"}", FL_OK, "{\"payload\":\"Hello X!\"}", NULL);
+    expect("rust_hello.wasm", "{}", FL_ERR_FUNCTION, "missing field `name`", NULL);
+    expect("rust_hello.wasm", "not json", FL_ERR_FUNCTION, "input JSON not well-formatted", NULL);
+}
+
+static void test_function_error(void **state)
+{
+    (void)state;
+    expect("c_error.wasm", NULL, FL_ERR_FUNCTION, "something went wrong", "reported an error");
+}
+
+static void test_abi_v0(void **state)
+{
+    (void)state;
+    expect("c_echo_v0.wasm", "{\"a\":[1,2]}", FL_OK, "{\"echo\":{\"a\":[1,2]}}", NULL);
+    expect("c_echo_v0.wasm", "{\"please\":\"fail\"}", FL_ERR_FUNCTION, NULL, "asked to fail");
+}
+
+static void test_wasi(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("c_wasi_tour.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, "{}", 0, 0, &res), FL_OK);
+    assert_string_equal(res.output, "{\"year_ok\":true,\"random_ok\":true,\"home\":null}");
+    assert_non_null(strstr(res.logs, "to stdout\n"));
+    assert_non_null(strstr(res.logs, "to stderr\n"));
+    engine_result_deinit(&res);
+    /* sleep(10) goes through poll_oneoff: the time limit still stops it */
+    assert_int_equal(invoke_with(m, "{\"sleep\":1}", 0, 300, &res), FL_ERR_TIMEOUT);
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
+/* ---- traps and limits ---- */
+
+static void test_traps(void **state)
+{
+    (void)state;
+    expect("wat_oob.wasm", NULL, FL_ERR_TRAP, NULL, "out of bounds memory access");
+    expect("wat_unreachable.wasm", NULL, FL_ERR_TRAP, NULL, "unreachable");
+    expect("wat_div_zero.wasm", NULL, FL_ERR_TRAP, NULL, "divide by zero");
+    expect("wat_recursion.wasm", NULL, FL_ERR_TRAP, NULL, "call stack exhausted");
+    expect("c_recursion.wasm", NULL, FL_ERR_TRAP, NULL, "call stack exhausted");
+    /* the engine stays usable on this thread after every kind of trap */
+    expect("wat_tiny.wasm", NULL, FL_OK, "{}", NULL);
+}
+
+static void test_timeout(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("wat_loop.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, NULL, 0, 150, &res), FL_ERR_TIMEOUT);
+    assert_non_null(strstr(res.detail, "time limit of 150 ms"));
+    engine_result_deinit(&res);
+    engine_module_release(m);
+    expect("wat_tiny.wasm", NULL, FL_OK, "{}", NULL);
+}
+
+static void test_memory_cap_grow(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("wat_grow.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, NULL, 4 << 20, 0, &res), FL_OK);
+    assert_string_equal(res.output, "{\"pages\":64}");
+    engine_result_deinit(&res);
+    assert_int_equal(invoke_with(m, NULL, 1 << 20, 0, &res), FL_OK);
+    assert_string_equal(res.output, "{\"pages\":16}");
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
+static void test_memory_bomb(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("c_memory_bomb.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, NULL, 16 << 20, 0, &res), FL_OK);
+    int blocks = -1;
+    assert_int_equal(sscanf(res.output, "{\"blocks\":%d}", &blocks), 1);
+    assert_true(blocks >= 12 && blocks < 16); /* never more than the cap */
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
+static void test_initial_memory_above_cap(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("wat_big_memory.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, NULL, 64 << 20, 0, &res), FL_ERR_MEMORY_LIMIT);
+    engine_result_deinit(&res);
+    assert_int_equal(invoke_with(m, NULL, 200 << 20, 0, &res), FL_ERR_BAD_OUTPUT);
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
+static void test_huge_output(void **state)
+{
+    (void)state;
+    expect("c_huge_output.wasm", NULL, FL_ERR_BAD_OUTPUT, NULL, "exceeds 1048576 bytes");
+}
+
+static void test_hostile_pointers(void **state)
+{
+    (void)state;
+    static const char *const selectors[] = {"1", "12", "123", "1234", "12345", "123456"};
+    for (size_t i = 0; i < sizeof(selectors) / sizeof(selectors[0]); i++)
+        expect("wat_hostile.wasm", selectors[i], FL_ERR_TRAP, NULL, "out of bounds");
+    expect("wat_tiny.wasm", NULL, FL_OK, "{}", NULL);
+}
+
+/* ---- acceptance ---- */
+
+static void expect_refused(const uint8_t *bytes, size_t len, bool full, enum fl_err want,
+                           const char *in_detail)
+{
+    char detail[256] = "";
+    enum fl_err err = engine_check(bytes, len, 64 << 20, full, NULL, detail, sizeof(detail));
+    if (err != want || !strstr(detail, in_detail))
+        fprintf(stderr, "check: got %s (%s), want %s (%s)\n", fl_strerror(err), detail,
+                fl_strerror(want), in_detail);
+    assert_int_equal(err, want);
+    assert_non_null(strstr(detail, in_detail));
+}
+
+static void expect_fixture_refused(const char *name, bool full, enum fl_err want, const char *in_detail)
+{
+    struct fixture fx = fixture_read(name);
+    expect_refused(fx.bytes, fx.len, full, want, in_detail);
+    fixture_free(&fx);
+}
+
+static void test_refused_modules(void **state)
+{
+    (void)state;
+    expect_refused((const uint8_t *)"", 0, false, FL_ERR_NOT_WASM, "not a WebAssembly module");
+    expect_refused((const uint8_t *)"not wasm!", 9, false, FL_ERR_NOT_WASM, "magic");
+    expect_fixture_refused("wat_unknown_import.wasm", false, FL_ERR_UNKNOWN_IMPORT, "\"env\".\"launch_missiles\"");
+    expect_fixture_refused("wat_bad_signature.wasm", false, FL_ERR_UNKNOWN_IMPORT, "(i32) -> (i32)");
+    expect_fixture_refused("wat_simd.wasm", false, FL_ERR_UNSUPPORTED, "SIMD");
+    expect_fixture_refused("wat_no_entry.wasm", false, FL_ERR_NO_ENTRY, "__invoke");
+    expect_fixture_refused("wat_big_memory.wasm", false, FL_ERR_MEMORY_LIMIT, "exceeds the limit of 64 MiB");
+    expect_fixture_refused("wat_invalid_type.wasm", true, FL_ERR_INVALID_WASM, "type mismatch");
+}
+
+static void test_truncated_and_corrupt(void **state)
+{
+    (void)state;
+    struct fixture fx = fixture_read("c_hello.wasm");
+    char detail[256];
+    /* every prefix is refused with an error value (none crashes) */
+    for (size_t len = 0; len < fx.len; len += 1 + len / 8)
+        assert_int_not_equal(engine_check(fx.bytes, len, 0, false, NULL, detail, sizeof(detail)), FL_OK);
+    expect_refused(fx.bytes, fx.len / 2, false, FL_ERR_INVALID_WASM, "");
+    /* a flipped section id */
+    fx.bytes[8] = 0x7f;
+    expect_refused(fx.bytes, fx.len, false, FL_ERR_INVALID_WASM, "section");
+    fixture_free(&fx);
+    /* and loading a corrupt module fails cleanly too */
+    struct engine_module *m = NULL;
+    assert_int_not_equal(engine_module_load((const uint8_t *)"\0asm\1\0\0\0\1\5", 10, &m, detail, sizeof(detail)), FL_OK);
+    assert_null(m);
+}
+
+static void test_accepted_info(void **state)
+{
+    (void)state;
+    struct fixture fx = fixture_read("c_echo_v0.wasm");
+    struct engine_module_info info;
+    char detail[256];
+    assert_int_equal(engine_check(fx.bytes, fx.len, 64 << 20, true, &info, detail, sizeof(detail)), FL_OK);
+    assert_int_equal(info.abi, ENGINE_ABI_V0);
+    fixture_free(&fx);
+}
+
+/* ---- tiers and cache ---- */
+
+static void test_tier1_swap_and_cache(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("c_sha256.wasm");
+    struct engine_result res;
+    const char *want = "{\"sha256\":\"";
+    assert_int_equal(invoke_with(m, "{\"mib\":1}", 0, 0, &res), FL_OK);
+    char *tier0_output = strdup(res.output);
+    assert_non_null(strstr(tier0_output, want));
+    engine_result_deinit(&res);
+    assert_true(engine_module_wait_tier1(m, 120000));
+    assert_int_equal(engine_module_tier(m), ENGINE_TIER1);
+    assert_int_equal(invoke_with(m, "{\"mib\":1}", 0, 0, &res), FL_OK);
+    assert_string_equal(res.output, tier0_output); /* both tiers agree */
+    engine_result_deinit(&res);
+    engine_module_release(m);
+    /* the same bytes again: tier 1 straight from the cache, nothing compiled */
+    m = load("c_sha256.wasm");
+    assert_int_equal(engine_module_tier(m), ENGINE_TIER1);
+    engine_module_release(m);
+    free(tier0_output);
+}
+
+/* ---- many threads at once ---- */
+
+struct torture {
+    struct engine_module *tiny, *oob, *loop, *recursion, *grow;
+    atomic_int failures;
+    int iterations;
+};
+
+static void torture_one(struct torture *t, int i)
+{
+    struct engine_result res;
+    enum fl_err err, want;
+    switch (i % 10) {
+    case 0: err = invoke_with(t->loop, NULL, 0, 5, &res); want = FL_ERR_TIMEOUT; break;
+    case 1: err = invoke_with(t->oob, NULL, 0, 0, &res); want = FL_ERR_TRAP; break;
+    case 2: err = invoke_with(t->recursion, NULL, 0, 0, &res); want = FL_ERR_TRAP; break;
+    case 3: err = invoke_with(t->grow, NULL, 2 << 20, 0, &res); want = FL_OK; break;
+    default: err = invoke_with(t->tiny, NULL, 0, 0, &res); want = FL_OK; break;
+    }
+    bool ok = err == want && (want != FL_OK || (res.output && res.output[0] == '{'));
+    if (i % 10 == 3 && ok)
+        ok = strcmp(res.output, "{\"pages\":32}") == 0;
+    if (!ok)
+        atomic_fetch_add(&t->failures, 1);
+    engine_result_deinit(&res);
+}
+
+static void *torture_thread(void *arg)
+{
+    struct torture *t = arg;
+    for (int i = 0; i < t->iterations; i++)
+        torture_one(t, i);
+    return NULL;
+}
+
+static void test_torture_threads(void **state)
+{
+    (void)state;
+    struct torture t = {.iterations = 1000};
+    t.tiny = load("wat_tiny.wasm");
+    t.oob = load("wat_oob.wasm");
+    t.loop = load("wat_loop.wasm");
+    t.recursion = load("wat_recursion.wasm");
+    t.grow = load("wat_grow.wasm");
+    atomic_init(&t.failures, 0);
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(engine_thread_create(&threads[i], torture_thread, &t), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(threads[i], NULL);
+    assert_int_equal(atomic_load(&t.failures), 0);
+    engine_module_release(t.tiny);
+    engine_module_release(t.oob);
+    engine_module_release(t.loop);
+    engine_module_release(t.recursion);
+    engine_module_release(t.grow);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hello_c),
+        cmocka_unit_test(test_hello_logs),
+        cmocka_unit_test(test_hello_rust),
+        cmocka_unit_test(test_function_error),
+        cmocka_unit_test(test_abi_v0),
+        cmocka_unit_test(test_wasi),
+        cmocka_unit_test(test_traps),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_memory_cap_grow),
+        cmocka_unit_test(test_memory_bomb),
+        cmocka_unit_test(test_initial_memory_above_cap),
+        cmocka_unit_test(test_huge_output),
+        cmocka_unit_test(test_hostile_pointers),
+        cmocka_unit_test(test_refused_modules),
+        cmocka_unit_test(test_truncated_and_corrupt),
+        cmocka_unit_test(test_accepted_info),
+        cmocka_unit_test(test_tier1_swap_and_cache),
+        cmocka_unit_test(test_torture_threads),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
