@@ -83,25 +83,40 @@ static int run_read_input(const char *spec, struct fl_buf *input)
 static int run_exit_code(enum fl_err err)
 {
     switch (err) {
-    case FL_OK: return CLI_EXIT_OK;
-    case FL_ERR_FUNCTION: return CLI_EXIT_FUNCTION_ERROR;
-    case FL_ERR_TIMEOUT: return CLI_EXIT_TIMEOUT;
-    case FL_ERR_TRAP: case FL_ERR_BAD_OUTPUT: case FL_ERR_MEMORY_LIMIT: return CLI_EXIT_TRAP;
-    case FL_ERR_NOT_WASM: case FL_ERR_INVALID_WASM: case FL_ERR_UNSUPPORTED:
-    case FL_ERR_UNKNOWN_IMPORT: case FL_ERR_NO_ENTRY:
+    case FL_OK:
+        return CLI_EXIT_OK;
+    case FL_ERR_FUNCTION:
+        return CLI_EXIT_FUNCTION_ERROR;
+    case FL_ERR_TIMEOUT:
+        return CLI_EXIT_TIMEOUT;
+    case FL_ERR_TRAP:
+    case FL_ERR_BAD_OUTPUT:
+    case FL_ERR_MEMORY_LIMIT:
+        return CLI_EXIT_TRAP;
+    case FL_ERR_NOT_WASM:
+    case FL_ERR_INVALID_WASM:
+    case FL_ERR_UNSUPPORTED:
+    case FL_ERR_UNKNOWN_IMPORT:
+    case FL_ERR_NO_ENTRY:
         return CLI_EXIT_REFUSED;
-    default: return CLI_EXIT_INTERNAL;
+    default:
+        return CLI_EXIT_INTERNAL;
     }
 }
 
 static const char *run_error_kind(enum fl_err err)
 {
     switch (run_exit_code(err)) {
-    case CLI_EXIT_FUNCTION_ERROR: return "function_error";
-    case CLI_EXIT_TIMEOUT: return "timeout";
-    case CLI_EXIT_TRAP: return "trap";
-    case CLI_EXIT_REFUSED: return "refused";
-    default: return "internal";
+    case CLI_EXIT_FUNCTION_ERROR:
+        return "function_error";
+    case CLI_EXIT_TIMEOUT:
+        return "timeout";
+    case CLI_EXIT_TRAP:
+        return "trap";
+    case CLI_EXIT_REFUSED:
+        return "refused";
+    default:
+        return "internal";
     }
 }
 
@@ -217,20 +232,28 @@ int cmd_run(int argc, char **argv)
 {
     struct run_options opt;
     const struct fl_option options[] = {
-        {"--input", NULL, FL_OPT_STRING, &opt.input, "{}", 0, 0, "input JSON, or - to read it from stdin"},
-        {"--memory-mb", "FUNLESS_MEMORY_MB", FL_OPT_UINT, &opt.memory_mb, "64", 1, 4096, "linear memory limit in MiB"},
-        {"--timeout-ms", "FUNLESS_TIMEOUT_MS", FL_OPT_UINT, &opt.timeout_ms, "60000", 1, 3600000, "time limit in milliseconds"},
-        {"--max-output-bytes", NULL, FL_OPT_UINT, &opt.max_output_bytes, "1048576", 1, 1 << 30, "largest result accepted"},
-        {"--json", NULL, FL_OPT_FLAG, &opt.json, NULL, 0, 0, "print one JSON object: status, result or error, logs, tier"},
-        {"--cache-dir", "FUNLESS_CACHE_DIR", FL_OPT_STRING, &opt.cache_dir, NULL, 0, 0, "compiled-code cache (default ~/.cache/funless)"},
+        {"--input", NULL, FL_OPT_STRING, &opt.input, "{}", 0, 0,
+         "input JSON, or - to read it from stdin"},
+        {"--memory-mb", "FUNLESS_MEMORY_MB", FL_OPT_UINT, &opt.memory_mb, "64", 1, 4096,
+         "linear memory limit in MiB"},
+        {"--timeout-ms", "FUNLESS_TIMEOUT_MS", FL_OPT_UINT, &opt.timeout_ms, "60000", 1, 3600000,
+         "time limit in milliseconds"},
+        {"--max-output-bytes", NULL, FL_OPT_UINT, &opt.max_output_bytes, "1048576", 1, 1 << 30,
+         "largest result accepted"},
+        {"--json", NULL, FL_OPT_FLAG, &opt.json, NULL, 0, 0,
+         "print one JSON object: status, result or error, logs, tier"},
+        {"--cache-dir", "FUNLESS_CACHE_DIR", FL_OPT_STRING, &opt.cache_dir, NULL, 0, 0,
+         "compiled-code cache (default ~/.cache/funless)"},
         {"--no-tier1", NULL, FL_OPT_FLAG, &opt.no_tier1, NULL, 0, 0, "do not build optimized code"},
-        {"--wait-tier1", NULL, FL_OPT_FLAG, &opt.wait_tier1, "true", 0, 0, "after the result, wait for the optimized build to fill the cache"},
+        {"--wait-tier1", NULL, FL_OPT_FLAG, &opt.wait_tier1, "true", 0, 0,
+         "after the result, wait for the optimized build to fill the cache"},
     };
     const size_t count = sizeof(options) / sizeof(options[0]);
     char *positional[1], err[256];
     size_t npositional;
     bool help;
-    if (!fl_options_parse(options, count, argc, argv, positional, 1, &npositional, &help, err, sizeof(err))) {
+    if (!fl_options_parse(options, count, argc, argv, positional, 1, &npositional, &help, err,
+                          sizeof(err))) {
         fprintf(stderr, "funless run: %s\n", err);
         return CLI_EXIT_USAGE;
     }

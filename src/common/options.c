@@ -12,8 +12,10 @@ static bool option_set(const struct fl_option *opt, const char *value, const cha
         return true;
     }
     if (opt->type == FL_OPT_FLAG) {
-        bool on = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
-        bool off = strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0;
+        bool on =
+            strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
+        bool off =
+            strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0;
         if (!on && !off) {
             snprintf(err, err_len, "%s: expected true or false, got '%s'", source, value);
             return false;
@@ -81,7 +83,8 @@ bool fl_options_parse(const struct fl_option *opts, size_t count, int argc, char
             continue;
         }
         const char *eq = strchr(arg, '=');
-        const struct fl_option *opt = option_find(opts, count, arg, eq ? (size_t)(eq - arg) : strlen(arg));
+        const struct fl_option *opt =
+            option_find(opts, count, arg, eq ? (size_t)(eq - arg) : strlen(arg));
         if (!opt) {
             snprintf(err, err_len, "unknown option '%s'", arg);
             return false;
@@ -101,13 +104,14 @@ bool fl_options_parse(const struct fl_option *opts, size_t count, int argc, char
     return true;
 }
 
-void fl_options_print_help(FILE *out, const char *usage, const struct fl_option *opts,
-                           size_t count)
+void fl_options_print_help(FILE *out, const char *usage, const struct fl_option *opts, size_t count)
 {
     fprintf(out, "%s\n\noptions:\n", usage);
     for (size_t i = 0; i < count; i++) {
         const struct fl_option *opt = &opts[i];
-        const char *arg = opt->type == FL_OPT_UINT ? " N" : opt->type == FL_OPT_STRING ? " VALUE" : "";
+        const char *arg = opt->type == FL_OPT_UINT     ? " N"
+                          : opt->type == FL_OPT_STRING ? " VALUE"
+                                                       : "";
         fprintf(out, "  %s%s\n      %s", opt->flag, arg, opt->help);
         if (opt->default_value)
             fprintf(out, " (default: %s)", opt->default_value);

@@ -31,7 +31,8 @@ void call_append(struct engine_call *call, struct fl_buf *buf, const void *bytes
         call_fail(call, FL_ERR_BAD_OUTPUT, "function %s exceeds %zu bytes", what, buf->max);
 }
 
-static void abi_get_input_data(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+static void abi_get_input_data(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                               const uint64_t *args, uint64_t *results)
 {
     struct engine_call *call = (struct engine_call *)ctx;
     (void)results;
@@ -48,7 +49,8 @@ static void abi_set_text(struct engine_call *call, struct fl_buf *buf, const uin
     call_append(call, buf, src, (uint32_t)args[1], what);
 }
 
-static void abi_insert_response(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+static void abi_insert_response(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                                const uint64_t *args, uint64_t *results)
 {
     struct engine_call *call = (struct engine_call *)ctx;
     (void)results;
@@ -56,7 +58,8 @@ static void abi_insert_response(struct rt_ctx *ctx, const uint64_t *args, uint64
     call->response_set = true;
 }
 
-static void abi_insert_error(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+static void abi_insert_error(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                             const uint64_t *args, uint64_t *results)
 {
     struct engine_call *call = (struct engine_call *)ctx;
     (void)results;
@@ -64,7 +67,8 @@ static void abi_insert_error(struct rt_ctx *ctx, const uint64_t *args, uint64_t 
     call->error_set = true;
 }
 
-static void abi_console_log(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+static void abi_console_log(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                            const uint64_t *args, uint64_t *results)
 {
     struct engine_call *call = (struct engine_call *)ctx;
     (void)results;
@@ -78,7 +82,8 @@ static void abi_console_log(struct rt_ctx *ctx, const uint64_t *args, uint64_t *
  * yet): the guest sees a transport error (status 0, empty body), as ABI.md
  * specifies for one. Pointers are still checked, as for every call.
  */
-static void abi_http_request(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results)
+static void abi_http_request(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                             const uint64_t *args, uint64_t *results)
 {
     struct engine_call *call = (struct engine_call *)ctx;
     (void)results;

@@ -17,12 +17,18 @@
 static const char *sig_type_name(char letter)
 {
     switch (letter) {
-    case 'i': return "i32";
-    case 'I': return "i64";
-    case 'f': return "f32";
-    case 'F': return "f64";
-    case 'r': return "funcref";
-    default: return "externref";
+    case 'i':
+        return "i32";
+    case 'I':
+        return "i64";
+    case 'f':
+        return "f32";
+    case 'F':
+        return "f64";
+    case 'r':
+        return "funcref";
+    default:
+        return "externref";
     }
 }
 
@@ -38,7 +44,8 @@ void engine_format_sig(const char *sig, char *out, size_t out_len)
             first = true;
             continue;
         }
-        at += (size_t)snprintf(out + at, out_len - at, "%s%s", first ? "" : ", ", sig_type_name(*p));
+        at +=
+            (size_t)snprintf(out + at, out_len - at, "%s%s", first ? "" : ", ", sig_type_name(*p));
         first = false;
     }
     if (at < out_len)
@@ -109,7 +116,8 @@ static enum fl_err accept_entry(const struct wasm_desc *desc, enum engine_abi *a
                        "the module exports neither __invoke (ABI v1) nor _start (ABI v0)");
     }
     if (!wasm_desc_find_export(desc, "memory", WASM_EXTERN_MEMORY))
-        return fl_fail(FL_ERR_NO_ENTRY, detail, detail_len, "the module must export its memory as \"memory\"");
+        return fl_fail(FL_ERR_NO_ENTRY, detail, detail_len,
+                       "the module must export its memory as \"memory\"");
     return FL_OK;
 }
 
@@ -123,15 +131,18 @@ enum fl_err accept_validate_full(const uint8_t *wasm, size_t len, char *detail, 
     fl_buf_init(&out, 4096);
     if (write(fd, wasm, len) == (ssize_t)len && lseek(fd, 0, SEEK_SET) == 0) {
         const char *argv[] = {"wasm-validate", "/dev/stdin", NULL};
-        struct proc_limits limits = {.memory_bytes = (uint64_t)1 << 31, .cpu_s = 60, .timeout_ms = 60000};
+        struct proc_limits limits = {
+            .memory_bytes = (uint64_t)1 << 31, .cpu_s = 60, .timeout_ms = 60000};
         int status;
         err = proc_run(argv, fd, &limits, &out, &status);
         if (err == FL_OK && status != 0) {
-            /* wabt prints "/dev/stdin:0000023: error: type mismatch in ...": keep what follows the path */
+            /* wabt prints "/dev/stdin:0000023: error: type mismatch in ...": keep what follows the
+             * path */
             const char *msg = out.data ? strstr(out.data, "error: ") : NULL;
             size_t n = msg ? strcspn(msg + 7, "\n") : 0;
             err = fl_fail(status < 0 ? FL_ERR_IO : FL_ERR_INVALID_WASM, detail, detail_len,
-                          "invalid WebAssembly module: %.*s", (int)n, msg ? msg + 7 : "validation failed");
+                          "invalid WebAssembly module: %.*s", (int)n,
+                          msg ? msg + 7 : "validation failed");
         } else if (err != FL_OK) {
             fl_fail(err, detail, detail_len, "cannot run wasm-validate");
         }
@@ -142,9 +153,9 @@ enum fl_err accept_validate_full(const uint8_t *wasm, size_t len, char *detail, 
 }
 
 enum fl_err accept_module(const uint8_t *wasm, size_t len, uint64_t max_memory_bytes,
-                          bool full_validation, bool require_entry,
-                          engine_import_resolver resolver, void *user, struct wasm_desc *desc,
-                          enum engine_abi *abi, char *detail, size_t detail_len)
+                          bool full_validation, bool require_entry, engine_import_resolver resolver,
+                          void *user, struct wasm_desc *desc, enum engine_abi *abi, char *detail,
+                          size_t detail_len)
 {
     enum fl_err err = wasm_decode(wasm, len, desc, detail, detail_len);
     if (err == FL_OK)

@@ -52,7 +52,8 @@ enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len)
     fl_buf_printf(&id, "%s;tcc=" FL_TCC_LIB_DIR ";", FL_GLUE_VERSION);
     if (compile_tool_version(wasm2c, &id) != FL_OK) {
         fl_buf_deinit(&id);
-        return fl_fail(FL_ERR_IO, detail, detail_len, "wasm2c (Debian package wabt) is not installed");
+        return fl_fail(FL_ERR_IO, detail, detail_len,
+                       "wasm2c (Debian package wabt) is not installed");
     }
     if (compile_tool_version(gcc, &id) != FL_OK)
         fl_buf_printf(&id, "gcc=none;");
@@ -109,9 +110,11 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
     fl_path_join(c_path, sizeof(c_path), tmp, "m.c");
     fl_path_join(glue_path, sizeof(glue_path), tmp, "glue.c");
     if (!compile_write_file(wasm_path, wasm, len))
-        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot write %s: %s", wasm_path, strerror(errno));
+        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot write %s: %s", wasm_path,
+                       strerror(errno));
     const char *argv[] = {"wasm2c", "-n", "m", wasm_path, "-o", c_path, NULL};
-    struct proc_limits limits = {.memory_bytes = (uint64_t)4 << 30, .timeout_ms = WASM2C_TIMEOUT_MS};
+    struct proc_limits limits = {.memory_bytes = (uint64_t)4 << 30,
+                                 .timeout_ms = WASM2C_TIMEOUT_MS};
     struct fl_buf out;
     fl_buf_init(&out, TOOL_OUTPUT_MAX);
     int status = -1;
@@ -120,8 +123,8 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
         /* "PATH:OFFSET: error: why": the path is ours, the offset and the why are the user's */
         const char *why = out.data ? strstr(out.data, ".wasm:") : NULL;
         why = why ? why + 6 : out.data ? out.data : "no output";
-        err = fl_fail(FL_ERR_INVALID_WASM, detail, detail_len, "invalid WebAssembly module at offset %.*s",
-                      (int)strcspn(why, "\n"), why);
+        err = fl_fail(FL_ERR_INVALID_WASM, detail, detail_len,
+                      "invalid WebAssembly module at offset %.*s", (int)strcspn(why, "\n"), why);
     }
     fl_buf_deinit(&out);
     unlink(wasm_path);
@@ -153,7 +156,8 @@ enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
 }
 
 /* Looks up the glue's symbols; false if any is missing. */
-static bool compile_bind_glue(struct compiled *code, void *(*lookup)(void *, const char *), void *handle)
+static bool compile_bind_glue(struct compiled *code, void *(*lookup)(void *, const char *),
+                              void *handle)
 {
     struct fl_glue *g = &code->glue;
     *(void **)&g->bind = lookup(handle, "fl_glue_bind");
@@ -207,6 +211,57 @@ static void compile_tcc_add_builtins(TCCState *s)
     tcc_add_symbol(s, "__builtin_popcountll", compile_popcount64);
 }
 
+/*
+ * tcc compiles wasm2c's float negation `-(x)` as a subtraction, which quiets
+ * NaNs and loses their sign; WebAssembly's neg only flips the sign bit. So the
+ * tier-0 source gets bitwise negations instead (gcc's tier 1 needs nothing).
+ */
+static const char compile_tcc_prelude[] =
+    "#include <stdint.h>\n#include <string.h>\n"
+    "static float fl_negf(float x) { uint32_t b; memcpy(&b, &x, 4); b ^= 0x80000000u; "
+    "memcpy(&x, &b, 4); return x; }\n"
+    "static double fl_neg(double x) { uint64_t b; memcpy(&b, &x, 8); b ^= 0x8000000000000000ull; "
+    "memcpy(&x, &b, 8); return x; }\n"
+    "#line 1 \"m.c\"\n";
+
+static bool compile_read_file(const char *path, struct fl_buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    char chunk[65536];
+    size_t n;
+    bool ok = true;
+    while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        ok = fl_buf_append(out, chunk, n);
+    ok = ok && !ferror(f);
+    fclose(f);
+    return ok;
+}
+
+/* The tier-0 source: the prelude, then m.c with float negations rewritten. */
+static bool compile_tcc_source(const char *c_path, struct fl_buf *out)
+{
+    struct fl_buf src;
+    fl_buf_init(&src, out->max);
+    bool ok = compile_read_file(c_path, &src) &&
+              fl_buf_append(out, compile_tcc_prelude, sizeof(compile_tcc_prelude) - 1);
+    /* wasm2c copies export names, NUL bytes included, into comments: tcc reads NUL as the end */
+    for (size_t i = 0; i < src.len; i++)
+        if (src.data[i] == '\0')
+            src.data[i] = ' ';
+    const char *p = src.data ? src.data : "", *neg;
+    while (ok && (neg = strstr(p, "-(w2c_")) != NULL) {
+        char type = neg[6]; /* wasm2c names f32 locals w2c_f*, f64 locals w2c_d* */
+        ok = fl_buf_append(out, p, (size_t)(neg - p)) &&
+             fl_buf_printf(out, "%s(", type == 'f' ? "fl_negf" : type == 'd' ? "fl_neg" : "-");
+        p = neg + 2;
+    }
+    ok = ok && fl_buf_append(out, p, strlen(p));
+    fl_buf_deinit(&src);
+    return ok;
+}
+
 static void compile_tcc_error(void *opaque, const char *msg)
 {
     struct fl_buf *errors = opaque;
@@ -232,8 +287,15 @@ enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, 
     struct compiled *code = calloc(1, sizeof(*code));
     if (!code)
         return FL_ERR_NOMEM;
-    struct fl_buf errors;
+    struct fl_buf errors, source;
     fl_buf_init(&errors, 1024);
+    fl_buf_init(&source, (size_t)1 << 30);
+    if (!compile_tcc_source(c_path, &source)) {
+        fl_buf_deinit(&source);
+        fl_buf_deinit(&errors);
+        free(code);
+        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot read %s", c_path);
+    }
     pthread_mutex_lock(&compile_tcc_lock);
     TCCState *s = tcc_new();
     bool ok = s != NULL;
@@ -244,7 +306,7 @@ enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, 
         tcc_set_output_type(s, TCC_OUTPUT_MEMORY);
         tcc_add_include_path(s, dir);
         compile_tcc_add_builtins(s);
-        ok = tcc_add_file(s, c_path) == 0 && tcc_add_file(s, glue_path) == 0 &&
+        ok = tcc_compile_string(s, source.data) == 0 && tcc_add_file(s, glue_path) == 0 &&
              tcc_relocate(s, TCC_RELOCATE_AUTO) >= 0;
     }
     pthread_mutex_unlock(&compile_tcc_lock);
@@ -258,6 +320,7 @@ enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, 
         code = NULL;
     }
     fl_buf_deinit(&errors);
+    fl_buf_deinit(&source);
     *out = code;
     return err;
 }
@@ -272,8 +335,9 @@ enum fl_err compile_tier1_build(const char *dir, const struct engine_config *con
     snprintf(tmp_path, sizeof(tmp_path), "%s/tier1.so.%d.%d", dir, (int)getpid(), (int)gettid());
     fl_path_join(c_path, sizeof(c_path), dir, "m.c");
     fl_path_join(glue_path, sizeof(glue_path), dir, "glue.c");
-    const char *argv[] = {"gcc", "-O1", "-fPIC", "-shared", "-fstack-clash-protection", "-w",
-                          "-I", dir, "-o", tmp_path, c_path, glue_path, "-lm", NULL};
+    const char *argv[] = {"gcc",  "-O1",     "-fPIC", "-shared", "-fstack-clash-protection",
+                          "-w",   "-I",      dir,     "-o",      tmp_path,
+                          c_path, glue_path, "-lm",   NULL};
     struct proc_limits limits = {.memory_bytes = config->tier1_memory_bytes,
                                  .cpu_s = config->tier1_timeout_s,
                                  .timeout_ms = config->tier1_timeout_s * 1000};
@@ -282,8 +346,9 @@ enum fl_err compile_tier1_build(const char *dir, const struct engine_config *con
     int status = -1;
     enum fl_err err = proc_run(argv, -1, &limits, &out, &status);
     if (err == FL_OK && status != 0)
-        err = fl_fail(FL_ERR_COMPILE, detail, detail_len, "tier-1 compile failed (status %d): %.200s",
-                      status, out.data ? out.data : "killed");
+        err =
+            fl_fail(FL_ERR_COMPILE, detail, detail_len, "tier-1 compile failed (status %d): %.200s",
+                    status, out.data ? out.data : "killed");
     if (err == FL_OK && rename(tmp_path, so_path) != 0)
         err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s", tmp_path);
     unlink(tmp_path);

@@ -149,7 +149,8 @@ static enum fl_err engine_prepare_cache_dir(const char *dir, char *detail, size_
         const char *tmp = getenv("TMPDIR");
         snprintf(path, sizeof(path), "%s/funless-cache-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(path))
-            return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create a temporary cache: %s", strerror(errno));
+            return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create a temporary cache: %s",
+                           strerror(errno));
         engine.private_cache = true;
     } else {
         snprintf(path, sizeof(path), "%s", dir);
@@ -161,7 +162,8 @@ static enum fl_err engine_prepare_cache_dir(const char *dir, char *detail, size_
             *p = '/';
         }
         if (mkdir(path, 0755) != 0 && errno != EEXIST)
-            return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create cache dir %s: %s", path, strerror(errno));
+            return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create cache dir %s: %s", path,
+                           strerror(errno));
     }
     snprintf(engine.cache_dir, sizeof(engine.cache_dir), "%s", path);
     return FL_OK;
@@ -223,7 +225,8 @@ static enum fl_err module_resolve_imports(struct engine_module *m, engine_import
     for (uint32_t i = 0; i < n; i++) {
         const struct wasm_import *imp = &m->desc.imports[i];
         const char *sig = imp->kind == WASM_EXTERN_FUNC ? m->desc.type_sigs[imp->type_index] : "";
-        enum fl_err err = resolver(user, imp, sig, &m->import_funcs[i], &m->import_ptrs[i], detail, detail_len);
+        enum fl_err err =
+            resolver(user, imp, sig, &m->import_funcs[i], &m->import_ptrs[i], detail, detail_len);
         if (err != FL_OK)
             return err;
     }
@@ -385,6 +388,7 @@ const struct wasm_desc *engine_module_desc(const struct engine_module *module)
 
 void engine_module_init_ctx(const struct engine_module *module, struct rt_ctx *ctx)
 {
+    ctx->self = ctx;
     ctx->funcs = module->import_funcs;
     ctx->ptrs = module->import_ptrs;
 }

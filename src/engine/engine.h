@@ -81,16 +81,17 @@ const char *engine_module_hash(const struct engine_module *module);
 const struct engine_module_info *engine_module_info(const struct engine_module *module);
 
 struct engine_limits {
-    uint64_t memory_bytes;    /* linear memory cap (rounded down to pages) */
-    uint32_t timeout_ms;      /* 0: none */
-    size_t max_output_bytes;  /* result / error message */
-    size_t max_log_bytes;     /* console_log, stdout/stderr kept as logs */
+    uint64_t memory_bytes;   /* linear memory cap (rounded down to pages) */
+    uint32_t timeout_ms;     /* 0: none */
+    size_t max_output_bytes; /* result / error message */
+    size_t max_log_bytes;    /* console_log, stdout/stderr kept as logs */
 };
 void engine_limits_defaults(struct engine_limits *limits);
 
 struct engine_result {
-    enum fl_err status; /* FL_OK, FL_ERR_FUNCTION, _TRAP, _TIMEOUT, _BAD_OUTPUT, _MEMORY_LIMIT, ... */
-    char *output;       /* the result JSON (FL_OK) or the function's error text; NUL-terminated */
+    enum fl_err
+        status;   /* FL_OK, FL_ERR_FUNCTION, _TRAP, _TIMEOUT, _BAD_OUTPUT, _MEMORY_LIMIT, ... */
+    char *output; /* the result JSON (FL_OK) or the function's error text; NUL-terminated */
     size_t output_len;
     char *logs; /* console_log lines and stderr (ABI v1: stdout too) */
     size_t logs_len;

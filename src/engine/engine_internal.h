@@ -32,9 +32,9 @@ void engine_format_sig(const char *sig, char *out, size_t out_len);
  * a module without __invoke/_start is accepted.
  */
 enum fl_err accept_module(const uint8_t *wasm, size_t len, uint64_t max_memory_bytes,
-                          bool full_validation, bool require_entry,
-                          engine_import_resolver resolver, void *user, struct wasm_desc *desc,
-                          enum engine_abi *abi, char *detail, size_t detail_len);
+                          bool full_validation, bool require_entry, engine_import_resolver resolver,
+                          void *user, struct wasm_desc *desc, enum engine_abi *abi, char *detail,
+                          size_t detail_len);
 
 /* Runs wabt's validator on the bytes (a child process). */
 enum fl_err accept_validate_full(const uint8_t *wasm, size_t len, char *detail, size_t detail_len);
@@ -42,8 +42,7 @@ enum fl_err accept_validate_full(const uint8_t *wasm, size_t len, char *detail, 
 /* Loads with a custom resolver and without requiring an entry point. */
 enum fl_err engine_module_load_custom(const uint8_t *wasm, size_t len,
                                       engine_import_resolver resolver, void *user,
-                                      struct engine_module **out, char *detail,
-                                      size_t detail_len);
+                                      struct engine_module **out, char *detail, size_t detail_len);
 
 /* The glue of the module's best compiled tier (valid while the module lives). */
 const struct fl_glue *engine_module_glue(struct engine_module *module);

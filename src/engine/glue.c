@@ -17,9 +17,10 @@
 #include "engine/rt_api.h"
 
 /* wasm2c 1.0.32: [A-Za-z0-9_] stay, 'Z' and every other byte become Z<hex>. */
-static bool glue_mangle(struct fl_buf *out, const char *name)
+static bool glue_mangle_len(struct fl_buf *out, const char *name, size_t len)
 {
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+    const unsigned char *end = (const unsigned char *)name + len;
+    for (const unsigned char *p = (const unsigned char *)name; p < end; p++) {
         bool plain = (isalnum(*p) || *p == '_') && *p != 'Z' && *p < 0x80;
         if (!(plain ? fl_buf_append(out, p, 1) : fl_buf_printf(out, "Z%02X", *p)))
             return false;
@@ -27,15 +28,26 @@ static bool glue_mangle(struct fl_buf *out, const char *name)
     return true;
 }
 
+static bool glue_mangle(struct fl_buf *out, const char *name)
+{
+    return glue_mangle_len(out, name, strlen(name));
+}
+
 static const char *glue_ctype(char letter)
 {
     switch (letter) {
-    case 'i': return "u32";
-    case 'I': return "u64";
-    case 'f': return "f32";
-    case 'F': return "f64";
-    case 'r': return "wasm_rt_funcref_t";
-    default: return "wasm_rt_externref_t";
+    case 'i':
+        return "u32";
+    case 'I':
+        return "u64";
+    case 'f':
+        return "f32";
+    case 'F':
+        return "f64";
+    case 'r':
+        return "wasm_rt_funcref_t";
+    default:
+        return "wasm_rt_externref_t";
     }
 }
 
@@ -43,12 +55,18 @@ static const char *glue_ctype(char letter)
 static char glue_multi_letter(char letter)
 {
     switch (letter) {
-    case 'i': return 'i';
-    case 'I': return 'j';
-    case 'f': return 'f';
-    case 'F': return 'd';
-    case 'r': return 'r';
-    default: return 'e';
+    case 'i':
+        return 'i';
+    case 'I':
+        return 'j';
+    case 'f':
+        return 'f';
+    case 'F':
+        return 'd';
+    case 'r':
+        return 'r';
+    default:
+        return 'e';
     }
 }
 
@@ -56,21 +74,30 @@ static char glue_multi_letter(char letter)
 static bool glue_from_slot(struct fl_buf *out, char letter, const char *slot)
 {
     switch (letter) {
-    case 'i': return fl_buf_printf(out, "(u32)%s", slot);
-    case 'I': return fl_buf_printf(out, "(u64)%s", slot);
-    case 'f': return fl_buf_printf(out, "fl_f32(%s)", slot);
-    case 'F': return fl_buf_printf(out, "fl_f64(%s)", slot);
-    default: return fl_buf_printf(out, "(void *)(uintptr_t)%s", slot);
+    case 'i':
+        return fl_buf_printf(out, "(u32)%s", slot);
+    case 'I':
+        return fl_buf_printf(out, "(u64)%s", slot);
+    case 'f':
+        return fl_buf_printf(out, "fl_f32(%s)", slot);
+    case 'F':
+        return fl_buf_printf(out, "fl_f64(%s)", slot);
+    default:
+        return fl_buf_printf(out, "(void *)(uintptr_t)%s", slot);
     }
 }
 
 static const char *glue_to_slot_fn(char letter)
 {
     switch (letter) {
-    case 'f': return "fl_bits_f32";
-    case 'F': return "fl_bits_f64";
-    case 'x': return "(uint64_t)(uintptr_t)";
-    default: return "(uint64_t)";
+    case 'f':
+        return "fl_bits_f32";
+    case 'F':
+        return "fl_bits_f64";
+    case 'x':
+        return "(uint64_t)(uintptr_t)";
+    default:
+        return "(uint64_t)";
     }
 }
 
@@ -85,7 +112,8 @@ static const char glue_prelude[] =
     "void fl_glue_bind(const struct fl_rt_api *api) { fl_api = api; }\n"
     "static uint64_t fl_bits_f32(f32 v) { uint32_t b; memcpy(&b, &v, 4); return b; }\n"
     "static uint64_t fl_bits_f64(f64 v) { uint64_t b; memcpy(&b, &v, 8); return b; }\n"
-    "static f32 fl_f32(uint64_t s) { uint32_t b = (uint32_t)s; f32 v; memcpy(&v, &b, 4); return v; }\n"
+    "static f32 fl_f32(uint64_t s) { uint32_t b = (uint32_t)s; f32 v; memcpy(&v, &b, 4); return v; "
+    "}\n"
     "static f64 fl_f64(uint64_t s) { f64 v; memcpy(&v, &s, 8); return v; }\n"
     "void wasm_rt_init(void) {}\n"
     "bool wasm_rt_is_initialized(void) { return true; }\n"
@@ -138,21 +166,34 @@ static bool glue_import_func(struct fl_buf *out, const struct wasm_import *imp, 
 
 static bool glue_import_ptr(struct fl_buf *out, const struct wasm_import *imp, uint32_t index)
 {
-    const char *type = imp->kind == WASM_EXTERN_MEMORY ? "wasm_rt_memory_t"
-                       : imp->kind == WASM_EXTERN_TABLE
-                           ? (imp->table_type == 'r' ? "wasm_rt_funcref_table_t"
-                                                     : "wasm_rt_externref_table_t")
-                           : glue_ctype(imp->global_type);
+    const char *type =
+        imp->kind == WASM_EXTERN_MEMORY ? "wasm_rt_memory_t"
+        : imp->kind == WASM_EXTERN_TABLE
+            ? (imp->table_type == 'r' ? "wasm_rt_funcref_table_t" : "wasm_rt_externref_table_t")
+            : glue_ctype(imp->global_type);
     return fl_buf_printf(out, "%s *Z_", type) && glue_mangle(out, imp->module) &&
            fl_buf_append(out, "Z_", 2) && glue_mangle(out, imp->name) &&
            fl_buf_append(out, "(struct Z_", 10) && glue_mangle(out, imp->module) &&
            fl_buf_printf(out, "_instance_t *c) { return fl_api->import_ptr(c, %u); }\n", index);
 }
 
+/* wasm2c declares an import once per (module, name), however often it is imported. */
+static bool glue_import_seen(const struct wasm_desc *desc, uint32_t index)
+{
+    const struct wasm_import *imp = &desc->imports[index];
+    for (uint32_t i = 0; i < index; i++)
+        if (strcmp(desc->imports[i].module, imp->module) == 0 &&
+            strcmp(desc->imports[i].name, imp->name) == 0)
+            return true;
+    return false;
+}
+
 static bool glue_imports(struct fl_buf *out, const struct wasm_desc *desc)
 {
     for (uint32_t i = 0; i < desc->import_count; i++) {
         const struct wasm_import *imp = &desc->imports[i];
+        if (glue_import_seen(desc, i))
+            continue;
         bool ok = imp->kind == WASM_EXTERN_FUNC
                       ? glue_import_func(out, imp, desc->type_sigs[imp->type_index], i)
                       : glue_import_ptr(out, imp, i);
@@ -168,8 +209,10 @@ static bool glue_export_call(struct fl_buf *out, const struct wasm_export *exp, 
     const char *colon = strchr(sig, ':');
     size_t nparams = (size_t)(colon - sig), nresults = strlen(colon + 1);
     const char *results = colon + 1;
-    bool ok = fl_buf_printf(out, "static void fl_call%u(void *inst, const uint64_t *a, "
-                                 "uint64_t *r) {\n  (void)a; (void)r;\n  ", index);
+    bool ok = fl_buf_printf(out,
+                            "static void fl_call%u(void *inst, const uint64_t *a, "
+                            "uint64_t *r) {\n  (void)a; (void)r;\n  ",
+                            index);
     if (nresults == 1) {
         ok = ok && fl_buf_printf(out, "%s v = ", glue_ctype(results[0]));
     } else if (nresults > 1) {
@@ -178,7 +221,7 @@ static bool glue_export_call(struct fl_buf *out, const struct wasm_export *exp, 
             ok = fl_buf_printf(out, "%c", glue_multi_letter(results[i]));
         ok = ok && fl_buf_printf(out, " v = ");
     }
-    ok = ok && fl_buf_printf(out, "Z_mZ_") && glue_mangle(out, exp->name) &&
+    ok = ok && fl_buf_printf(out, "Z_mZ_") && glue_mangle_len(out, exp->name, exp->name_len) &&
          fl_buf_printf(out, "((Z_m_instance_t *)inst");
     for (size_t i = 0; ok && i < nparams; i++) {
         char slot[32];
@@ -197,13 +240,15 @@ static bool glue_export_call(struct fl_buf *out, const struct wasm_export *exp, 
 static bool glue_export_get(struct fl_buf *out, const struct wasm_export *exp, uint32_t index)
 {
     return fl_buf_printf(out, "static void *fl_get%u(void *inst) { return (void *)Z_mZ_", index) &&
-           glue_mangle(out, exp->name) && fl_buf_printf(out, "((Z_m_instance_t *)inst); }\n");
+           glue_mangle_len(out, exp->name, exp->name_len) &&
+           fl_buf_printf(out, "((Z_m_instance_t *)inst); }\n");
 }
 
-static bool glue_c_string(struct fl_buf *out, const char *s)
+static bool glue_c_string(struct fl_buf *out, const char *s, size_t len)
 {
     bool ok = fl_buf_append(out, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; ok && *p; p++)
+    const unsigned char *end = (const unsigned char *)s + len;
+    for (const unsigned char *p = (const unsigned char *)s; ok && p < end; p++)
         ok = isalnum(*p) && *p < 0x80 ? fl_buf_append(out, p, 1) : fl_buf_printf(out, "\\%03o", *p);
     return ok && fl_buf_append(out, "\"", 1);
 }
@@ -231,15 +276,16 @@ static bool glue_exports(struct fl_buf *out, const struct wasm_desc *desc)
         const struct wasm_export *exp = &desc->exports[i];
         const char *sig = glue_export_sig(desc, exp);
         bool callable = exp->kind == WASM_EXTERN_FUNC && sig && glue_supported_sig(sig);
-        ok = fl_buf_printf(out, "  {") && glue_c_string(out, exp->name) &&
-             fl_buf_printf(out, ", %zu, %d, ", strlen(exp->name), (int)exp->kind) &&
-             (sig ? glue_c_string(out, sig) : fl_buf_printf(out, "0")) &&
-             (callable ? fl_buf_printf(out, ", fl_call%u, 0},\n", i)
+        ok = fl_buf_printf(out, "  {") && glue_c_string(out, exp->name, exp->name_len) &&
+             fl_buf_printf(out, ", %u, %d, ", exp->name_len, (int)exp->kind) &&
+             (sig ? glue_c_string(out, sig, strlen(sig)) : fl_buf_printf(out, "0")) &&
+             (callable                        ? fl_buf_printf(out, ", fl_call%u, 0},\n", i)
               : exp->kind == WASM_EXTERN_FUNC ? fl_buf_printf(out, ", 0, 0},\n")
                                               : fl_buf_printf(out, ", 0, fl_get%u},\n", i));
     }
-    return ok && fl_buf_printf(out, "  {0, 0, 0, 0, 0, 0}\n};\n"
-                                    "const uint32_t fl_glue_export_count = %u;\n",
+    return ok && fl_buf_printf(out,
+                               "  {0, 0, 0, 0, 0, 0}\n};\n"
+                               "const uint32_t fl_glue_export_count = %u;\n",
                                desc->export_count);
 }
 
@@ -271,7 +317,8 @@ bool glue_generate(const struct wasm_desc *desc, struct fl_buf *out)
     return fl_buf_printf(out, "/* Generated by funless (%s). */\n#include \"m.h\"\n%s%s%s",
                          FL_GLUE_VERSION, FL_RT_API_DECL, FL_GLUE_EXPORT_DECL, glue_prelude) &&
            glue_imports(out, desc) && glue_exports(out, desc) && glue_instantiate(out, desc) &&
-           fl_buf_printf(out, "void fl_glue_init_module(void) { Z_m_init_module(); }\n"
-                              "void fl_glue_free(void *inst) { Z_m_free((Z_m_instance_t *)inst); }\n"
-                              "const uint32_t fl_glue_instance_size = sizeof(Z_m_instance_t);\n");
+           fl_buf_printf(out,
+                         "void fl_glue_init_module(void) { Z_m_init_module(); }\n"
+                         "void fl_glue_free(void *inst) { Z_m_free((Z_m_instance_t *)inst); }\n"
+                         "const uint32_t fl_glue_instance_size = sizeof(Z_m_instance_t);\n");
 }

@@ -18,6 +18,9 @@
 #include "engine/engine.h"
 #include "engine/rt.h"
 
+/* Host functions share one signature; most ignore some of its parameters. */
+#define FL_UNUSED __attribute__((unused))
+
 struct engine_call {
     struct rt_ctx rt; /* first: generated code passes it back as the import context */
     wasm_rt_memory_t *memory;
@@ -50,9 +53,8 @@ const struct host_import_def *wasi_import_find(const char *name);
 /* A pointer to guest bytes [ptr, ptr+len), or a trap. */
 uint8_t *call_guest_ptr(struct engine_call *call, uint32_t ptr, uint64_t len);
 /* Fails the invocation with `err` and a sentence (never returns). */
-__attribute__((noreturn, format(printf, 3, 4))) void call_fail(struct engine_call *call,
-                                                                enum fl_err err, const char *fmt,
-                                                                ...);
+__attribute__((noreturn, format(printf, 3, 4))) void
+call_fail(struct engine_call *call, enum fl_err err, const char *fmt, ...);
 /* Appends guest output to `buf`, failing the invocation past its bound. */
 void call_append(struct engine_call *call, struct fl_buf *buf, const void *bytes, size_t len,
                  const char *what);

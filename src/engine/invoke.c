@@ -51,7 +51,7 @@ static bool utf8_valid(const unsigned char *s, size_t len)
     static const uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
-        size_t n = c < 0x80            ? 0
+        size_t n = c < 0x80             ? 0
                    : (c & 0xe0) == 0xc0 ? 1
                    : (c & 0xf0) == 0xe0 ? 2
                    : (c & 0xf8) == 0xf0 ? 3
@@ -112,7 +112,8 @@ static enum fl_err outcome_v1(struct invocation *inv, struct engine_result *res)
     if (inv->rc == 0 && inv->call.response_set)
         return outcome_json(inv, res);
     if (inv->rc == 0)
-        return result_fail(res, FL_ERR_BAD_OUTPUT, "function returned 0 without setting a response");
+        return result_fail(res, FL_ERR_BAD_OUTPUT,
+                           "function returned 0 without setting a response");
     if (inv->rc == 1) {
         if (inv->call.error_set)
             res->output = fl_buf_steal(&inv->call.error, &res->output_len);
@@ -120,7 +121,8 @@ static enum fl_err outcome_v1(struct invocation *inv, struct engine_result *res)
                            inv->call.error_set ? "function reported an error"
                                                : "function failed without an error message");
     }
-    return result_fail(res, FL_ERR_BAD_OUTPUT, "function returned %d (expected 0 or 1)", (int)inv->rc);
+    return result_fail(res, FL_ERR_BAD_OUTPUT, "function returned %d (expected 0 or 1)",
+                       (int)inv->rc);
 }
 
 /* The last line of stderr, for error details of ABI v0 functions. */
@@ -151,8 +153,8 @@ static enum fl_err outcome_v0(struct invocation *inv, struct engine_result *res)
                        inv->call.exit_code, n ? ": " : "", n, tail);
 }
 
-static enum fl_err outcome_trap(struct invocation *inv, int code, const struct engine_limits *limits,
-                                struct engine_result *res)
+static enum fl_err outcome_trap(struct invocation *inv, int code,
+                                const struct engine_limits *limits, struct engine_result *res)
 {
     int n;
     const char *tail = inv->info->abi == ENGINE_ABI_V0 ? logs_tail(&inv->call.logs, &n) : "";
@@ -228,7 +230,8 @@ enum fl_err engine_invoke(struct engine_module *m, const char *input, size_t inp
     inv.glue->free(inv.instance);
     free(inv.instance);
     if (code == RT_OK || code == RT_TRAP_EXIT)
-        inv.info->abi == ENGINE_ABI_V1 && code == RT_OK ? outcome_v1(&inv, res) : outcome_v0(&inv, res);
+        inv.info->abi == ENGINE_ABI_V1 &&code == RT_OK ? outcome_v1(&inv, res)
+                                                       : outcome_v0(&inv, res);
     else
         outcome_trap(&inv, code, limits, res);
     res->logs = fl_buf_steal(&inv.call.logs, &res->logs_len);

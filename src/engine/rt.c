@@ -14,7 +14,7 @@
 enum {
     PAGE_BYTES = 65536,
     ALT_STACK_BYTES = 64 * 1024,
-    MAX_EXTRA_REGIONS = 64,
+    MAX_EXTRA_REGIONS = 256,    /* instances alive at once on a thread beyond the pooled one */
     MEMSET_MAX_BYTES = 1 << 20, /* above this, zero with madvise instead of memset */
     MAX_TABLE_ELEMS = 10000000,
 };
@@ -52,7 +52,8 @@ static int rt_timer_signal;
 
 static bool rt_addr_in_region(const struct rt_region *r, uintptr_t addr)
 {
-    return r->base && addr >= (uintptr_t)r->base && addr < (uintptr_t)r->base + REGION_RESERVE_BYTES;
+    return r->base && addr >= (uintptr_t)r->base &&
+           addr < (uintptr_t)r->base + REGION_RESERVE_BYTES;
 }
 
 static bool rt_addr_is_guest_memory(const struct rt_thread *t, uintptr_t addr)
@@ -67,7 +68,8 @@ static bool rt_addr_is_guest_memory(const struct rt_thread *t, uintptr_t addr)
 
 static bool rt_addr_is_stack_overflow(const struct rt_thread *t, uintptr_t addr)
 {
-    return t->stack_lo && addr < t->stack_lo + 65536 && addr + STACK_OVERFLOW_ZONE_BYTES >= t->stack_lo;
+    return t->stack_lo && addr < t->stack_lo + 65536 &&
+           addr + STACK_OVERFLOW_ZONE_BYTES >= t->stack_lo;
 }
 
 static void rt_chain(int sig, siginfo_t *info, void *uctx)
@@ -168,7 +170,8 @@ static void rt_thread_find_stack(struct rt_thread *t)
 
 static bool rt_thread_setup_signals(struct rt_thread *t)
 {
-    t->alt_stack = mmap(NULL, ALT_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    t->alt_stack =
+        mmap(NULL, ALT_STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (t->alt_stack == MAP_FAILED) {
         t->alt_stack = NULL;
         return false;
@@ -303,17 +306,28 @@ void rt_host_leave(void)
 const char *rt_trap_message(int code)
 {
     switch (code) {
-    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_OOB: return "out of bounds memory access";
-    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
-    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
-    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
-    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_UNREACHABLE: return "unreachable executed";
-    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_CALL_INDIRECT: return "indirect call type mismatch or undefined element";
-    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
-    case RT_TRAP_TIMEOUT: return "time limit exceeded";
-    case RT_TRAP_EXIT: return "exited";
-    case RT_TRAP_MEMORY_CAP: return "initial memory exceeds the memory limit";
-    default: return "host error";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_OOB:
+        return "out of bounds memory access";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_INT_OVERFLOW:
+        return "integer overflow";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_DIV_BY_ZERO:
+        return "integer divide by zero";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_INVALID_CONVERSION:
+        return "invalid conversion to integer";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_UNREACHABLE:
+        return "unreachable executed";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_CALL_INDIRECT:
+        return "indirect call type mismatch or undefined element";
+    case RT_TRAP_WASM_BASE + WASM_RT_TRAP_EXHAUSTION:
+        return "call stack exhausted";
+    case RT_TRAP_TIMEOUT:
+        return "time limit exceeded";
+    case RT_TRAP_EXIT:
+        return "exited";
+    case RT_TRAP_MEMORY_CAP:
+        return "initial memory exceeds the memory limit";
+    default:
+        return "host error";
     }
 }
 
@@ -531,17 +545,29 @@ static uint32_t api_grow_externref_table(wasm_rt_externref_table_t *t, uint32_t 
     return r;
 }
 
+/*
+ * wasm2c 1.0.32 puts an imported function into a table with the address of
+ * the instance field that holds our context, not the context itself, so a
+ * call through the table hands us a pointer to a pointer. A context points to
+ * itself; the field does not: one load tells the two apart.
+ */
+static struct rt_ctx *rt_ctx_of(void *arg)
+{
+    struct rt_ctx *c = arg;
+    return c->self == c ? c : *(struct rt_ctx **)arg;
+}
+
 static void api_import_call(void *ctx, uint32_t index, uint64_t *args, uint64_t *results)
 {
-    struct rt_ctx *c = ctx;
+    struct rt_ctx *c = rt_ctx_of(ctx);
     rt_host_enter();
-    c->funcs[index](c, args, results);
+    c->funcs[index](c, index, args, results);
     rt_host_leave();
 }
 
 static void *api_import_ptr(void *ctx, uint32_t index)
 {
-    return ((struct rt_ctx *)ctx)->ptrs[index];
+    return rt_ctx_of(ctx)->ptrs[index];
 }
 
 const struct fl_rt_api rt_api = {

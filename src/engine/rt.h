@@ -39,12 +39,15 @@ enum rt_trap {
 };
 
 struct rt_ctx;
-typedef void (*rt_host_fn)(struct rt_ctx *ctx, const uint64_t *args, uint64_t *results);
+/* A host function; `import_index` lets one function serve several imports (ctx->ptrs[i]). */
+typedef void (*rt_host_fn)(struct rt_ctx *ctx, uint32_t import_index, const uint64_t *args,
+                           uint64_t *results);
 
 /* The import context handed to instantiate: resolves the module's imports. */
 struct rt_ctx {
+    struct rt_ctx *self; /* == this struct: see api_import_call in rt.c */
     const rt_host_fn *funcs; /* per import index: host function, or NULL */
-    void *const *ptrs;       /* per import index: global/memory/table pointer, or NULL */
+    void *const *ptrs;       /* per import index: global/memory/table pointer, or host data */
 };
 
 struct rt_limits {

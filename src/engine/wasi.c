@@ -51,29 +51,34 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-static void wasi_args_sizes_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_args_sizes_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                                const uint64_t *a, uint64_t *r)
 {
     put_u32(call_guest_ptr(CALL(ctx), (uint32_t)a[0], 4), 1);
     put_u32(call_guest_ptr(CALL(ctx), (uint32_t)a[1], 4), sizeof(wasi_arg0));
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_args_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_args_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                          uint64_t *r)
 {
     put_u32(call_guest_ptr(CALL(ctx), (uint32_t)a[0], 4), (uint32_t)a[1]);
-    memcpy(call_guest_ptr(CALL(ctx), (uint32_t)a[1], sizeof(wasi_arg0)), wasi_arg0, sizeof(wasi_arg0));
+    memcpy(call_guest_ptr(CALL(ctx), (uint32_t)a[1], sizeof(wasi_arg0)), wasi_arg0,
+           sizeof(wasi_arg0));
     r[0] = WASI_ESUCCESS;
 }
 
 /* The environment is empty: nothing is configured for functions yet. */
-static void wasi_environ_sizes_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_environ_sizes_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                                   const uint64_t *a, uint64_t *r)
 {
     put_u32(call_guest_ptr(CALL(ctx), (uint32_t)a[0], 4), 0);
     put_u32(call_guest_ptr(CALL(ctx), (uint32_t)a[1], 4), 0);
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_environ_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_environ_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                             uint64_t *r)
 {
     (void)ctx, (void)a;
     r[0] = WASI_ESUCCESS;
@@ -89,7 +94,8 @@ static bool wasi_clock_id(uint32_t id, clockid_t *out)
     return true;
 }
 
-static void wasi_clock_res_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_clock_res_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                               const uint64_t *a, uint64_t *r)
 {
     clockid_t id;
     struct timespec ts;
@@ -97,11 +103,13 @@ static void wasi_clock_res_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *
         r[0] = WASI_EINVAL;
         return;
     }
-    put_u64(call_guest_ptr(CALL(ctx), (uint32_t)a[1], 8), (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    put_u64(call_guest_ptr(CALL(ctx), (uint32_t)a[1], 8),
+            (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_clock_time_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_clock_time_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                                const uint64_t *a, uint64_t *r)
 {
     clockid_t id;
     struct timespec ts;
@@ -109,11 +117,13 @@ static void wasi_clock_time_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t 
         r[0] = WASI_EINVAL;
         return;
     }
-    put_u64(call_guest_ptr(CALL(ctx), (uint32_t)a[2], 8), (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+    put_u64(call_guest_ptr(CALL(ctx), (uint32_t)a[2], 8),
+            (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_random_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_random_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                            uint64_t *r)
 {
     uint8_t *buf = call_guest_ptr(CALL(ctx), (uint32_t)a[0], (uint32_t)a[1]);
     size_t len = (uint32_t)a[1], done = 0;
@@ -139,7 +149,8 @@ static struct fl_buf *wasi_out_stream(struct engine_call *call, uint32_t fd, con
     return fd == 1 || fd == 2 ? &call->logs : NULL;
 }
 
-static void wasi_fd_write(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_fd_write(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                          uint64_t *r)
 {
     struct engine_call *call = CALL(ctx);
     const char *what;
@@ -160,7 +171,8 @@ static void wasi_fd_write(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_fd_read(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_fd_read(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                         uint64_t *r)
 {
     struct engine_call *call = CALL(ctx);
     uint32_t iovs = (uint32_t)a[1], count = (uint32_t)a[2];
@@ -184,7 +196,8 @@ static void wasi_fd_read(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_fd_fdstat_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_fd_fdstat_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
+                               const uint64_t *a, uint64_t *r)
 {
     uint32_t fd = (uint32_t)a[0];
     if (fd > 2) {
@@ -199,37 +212,43 @@ static void wasi_fd_fdstat_get(struct rt_ctx *ctx, const uint64_t *a, uint64_t *
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_fd_close(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_fd_close(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                          uint64_t *r)
 {
     (void)ctx;
     r[0] = (uint32_t)a[0] <= 2 ? WASI_ESUCCESS : WASI_EBADF;
 }
 
-static void wasi_fd_seek(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_fd_seek(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                         uint64_t *r)
 {
     (void)ctx;
     r[0] = (uint32_t)a[0] <= 2 ? WASI_ESPIPE : WASI_EBADF;
 }
 
-static void wasi_ebadf(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_ebadf(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                       uint64_t *r)
 {
     (void)ctx, (void)a;
     r[0] = WASI_EBADF;
 }
 
-static void wasi_enosys(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_enosys(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                        uint64_t *r)
 {
     (void)ctx, (void)a;
     r[0] = WASI_ENOSYS;
 }
 
-static void wasi_sched_yield(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_sched_yield(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                             uint64_t *r)
 {
     (void)ctx, (void)a;
     r[0] = WASI_ESUCCESS;
 }
 
-static void wasi_proc_exit(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_proc_exit(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                           uint64_t *r)
 {
     (void)r;
     CALL(ctx)->exit_code = (int)(uint32_t)a[0];
@@ -268,7 +287,8 @@ static uint64_t wasi_clock_wait_ns(const uint8_t *sub)
 }
 
 /* Clocks sleep; stdio is always ready, so any fd subscription fires at once. */
-static void wasi_poll_oneoff(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
+static void wasi_poll_oneoff(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
+                             uint64_t *r)
 {
     struct engine_call *call = CALL(ctx);
     uint32_t nsubs = (uint32_t)a[2];
@@ -301,7 +321,10 @@ static void wasi_poll_oneoff(struct rt_ctx *ctx, const uint64_t *a, uint64_t *r)
     r[0] = WASI_ESUCCESS;
 }
 
-#define WASI(name, sig, fn) {"wasi_snapshot_preview1", name, sig, fn}
+#define WASI(name, sig, fn)                                                                        \
+    {                                                                                              \
+        "wasi_snapshot_preview1", name, sig, fn                                                    \
+    }
 
 static const struct host_import_def wasi_imports[] = {
     WASI("args_get", "ii:i", wasi_args_get),

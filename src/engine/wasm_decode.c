@@ -89,7 +89,7 @@ static bool rd_count(struct reader *rd, uint32_t max, uint32_t *out)
     return true;
 }
 
-static bool rd_name(struct reader *rd, char **out)
+static bool rd_name_len(struct reader *rd, char **out, uint32_t *out_len)
 {
     uint32_t len;
     if (!rd_count(rd, MAX_NAME_BYTES, &len))
@@ -101,20 +101,41 @@ static bool rd_name(struct reader *rd, char **out)
     name[len] = '\0';
     rd->pos += len;
     *out = name;
+    if (out_len)
+        *out_len = len;
     return true;
+}
+
+static bool rd_name(struct reader *rd, char **out)
+{
+    return rd_name_len(rd, out, NULL);
 }
 
 static bool valtype_letter(struct reader *rd, uint8_t code, char *out)
 {
     switch (code) {
-    case 0x7f: *out = 'i'; return true;
-    case 0x7e: *out = 'I'; return true;
-    case 0x7d: *out = 'f'; return true;
-    case 0x7c: *out = 'F'; return true;
-    case 0x70: *out = 'r'; return true;
-    case 0x6f: *out = 'x'; return true;
-    case 0x7b: return rd_fail(rd, FL_ERR_UNSUPPORTED, "SIMD (v128) is not supported");
-    default: return rd_fail(rd, FL_ERR_INVALID_WASM, "invalid value type");
+    case 0x7f:
+        *out = 'i';
+        return true;
+    case 0x7e:
+        *out = 'I';
+        return true;
+    case 0x7d:
+        *out = 'f';
+        return true;
+    case 0x7c:
+        *out = 'F';
+        return true;
+    case 0x70:
+        *out = 'r';
+        return true;
+    case 0x6f:
+        *out = 'x';
+        return true;
+    case 0x7b:
+        return rd_fail(rd, FL_ERR_UNSUPPORTED, "SIMD (v128) is not supported");
+    default:
+        return rd_fail(rd, FL_ERR_INVALID_WASM, "invalid value type");
     }
 }
 
@@ -168,7 +189,8 @@ static bool rd_reftype(struct reader *rd)
 
 static bool rd_blocktype(struct reader *rd)
 {
-    if (rd->pos < rd->end && (*rd->pos == 0x40 || *rd->pos == 0x7b || (*rd->pos >= 0x6f && *rd->pos <= 0x7f))) {
+    if (rd->pos < rd->end &&
+        (*rd->pos == 0x40 || *rd->pos == 0x7b || (*rd->pos >= 0x6f && *rd->pos <= 0x7f))) {
         uint8_t code = *rd->pos++;
         char letter;
         return code == 0x40 || valtype_letter(rd, code, &letter);
@@ -204,9 +226,20 @@ static bool rd_prefixed_fc(struct reader *rd)
     if (sub <= 7)
         return true; /* saturating truncations */
     switch (sub) {
-    case 8: case 10: case 12: case 14: return rd_u32s(rd, 2);
-    case 9: case 11: case 13: case 15: case 16: case 17: return rd_u32s(rd, 1);
-    default: return rd_fail(rd, FL_ERR_INVALID_WASM, "invalid 0xfc opcode");
+    case 8:
+    case 10:
+    case 12:
+    case 14:
+        return rd_u32s(rd, 2);
+    case 9:
+    case 11:
+    case 13:
+    case 15:
+    case 16:
+    case 17:
+        return rd_u32s(rd, 1);
+    default:
+        return rd_fail(rd, FL_ERR_INVALID_WASM, "invalid 0xfc opcode");
     }
 }
 
@@ -224,7 +257,14 @@ static bool rd_instruction(struct reader *rd, uint8_t op)
     if (op == 0x3f || op == 0x40)
         return rd_skip(rd, 1);
     switch (op) {
-    case 0x00: case 0x01: case 0x05: case 0x0b: case 0x0f: case 0x1a: case 0x1b: case 0xd1:
+    case 0x00:
+    case 0x01:
+    case 0x05:
+    case 0x0b:
+    case 0x0f:
+    case 0x1a:
+    case 0x1b:
+    case 0xd1:
         return true;
     case 0x0e: {
         uint32_t n;
@@ -245,17 +285,31 @@ static bool rd_instruction(struct reader *rd, uint8_t op)
                 return false;
         return true;
     }
-    case 0x41: return rd_leb(rd, 32, true, &ignored);
-    case 0x42: return rd_leb(rd, 64, true, &ignored);
-    case 0x43: return rd_skip(rd, 4);
-    case 0x44: return rd_skip(rd, 8);
-    case 0xd0: return rd_reftype(rd);
-    case 0xfc: return rd_prefixed_fc(rd);
-    case 0xfd: return rd_fail(rd, FL_ERR_UNSUPPORTED, "SIMD instructions are not supported");
-    case 0xfe: return rd_fail(rd, FL_ERR_UNSUPPORTED, "atomic instructions (threads) are not supported");
-    case 0x06: case 0x07: case 0x08: case 0x09: case 0x18: case 0x19:
+    case 0x41:
+        return rd_leb(rd, 32, true, &ignored);
+    case 0x42:
+        return rd_leb(rd, 64, true, &ignored);
+    case 0x43:
+        return rd_skip(rd, 4);
+    case 0x44:
+        return rd_skip(rd, 8);
+    case 0xd0:
+        return rd_reftype(rd);
+    case 0xfc:
+        return rd_prefixed_fc(rd);
+    case 0xfd:
+        return rd_fail(rd, FL_ERR_UNSUPPORTED, "SIMD instructions are not supported");
+    case 0xfe:
+        return rd_fail(rd, FL_ERR_UNSUPPORTED, "atomic instructions (threads) are not supported");
+    case 0x06:
+    case 0x07:
+    case 0x08:
+    case 0x09:
+    case 0x18:
+    case 0x19:
         return rd_fail(rd, FL_ERR_UNSUPPORTED, "exception handling is not supported");
-    case 0x12: case 0x13:
+    case 0x12:
+    case 0x13:
         return rd_fail(rd, FL_ERR_UNSUPPORTED, "tail calls are not supported");
     }
     if (op >= 0x45 && op <= 0xc4)
@@ -352,6 +406,16 @@ static bool desc_grow_globals(struct reader *rd, struct wasm_desc *desc, uint32_
     return true;
 }
 
+static bool desc_add_table(struct reader *rd, struct wasm_desc *desc, char type)
+{
+    char *types = realloc(desc->table_types, (size_t)desc->table_count + 1);
+    if (!types)
+        return rd_fail(rd, FL_ERR_NOMEM, "out of memory");
+    desc->table_types = types;
+    desc->table_types[desc->table_count++] = type;
+    return true;
+}
+
 static bool rd_set_memory(struct reader *rd, struct wasm_desc *desc, uint32_t min, uint32_t max,
                           bool has_max)
 {
@@ -376,13 +440,15 @@ static bool rd_import(struct reader *rd, struct wasm_desc *desc, struct wasm_imp
                desc_add_func(rd, desc, imp->type_index);
     case WASM_EXTERN_TABLE:
         return rd_reftype_letter(rd, &imp->table_type) &&
+               desc_add_table(rd, desc, imp->table_type) &&
                rd_limits(rd, &imp->limits_min, &imp->limits_max, &imp->limits_has_max, false);
     case WASM_EXTERN_MEMORY:
         desc->memory_imported = true;
         return rd_limits(rd, &imp->limits_min, &imp->limits_max, &imp->limits_has_max, true) &&
                rd_set_memory(rd, desc, imp->limits_min, imp->limits_max, imp->limits_has_max);
     case WASM_EXTERN_GLOBAL:
-        if (!rd_valtype(rd, &imp->global_type) || !rd_byte(rd, &mut) || !desc_grow_globals(rd, desc, 1))
+        if (!rd_valtype(rd, &imp->global_type) || !rd_byte(rd, &mut) ||
+            !desc_grow_globals(rd, desc, 1))
             return false;
         if (mut > 1)
             return rd_fail(rd, FL_ERR_INVALID_WASM, "malformed mutability");
@@ -421,14 +487,16 @@ static bool rd_function_section(struct reader *rd, struct wasm_desc *desc)
     return true;
 }
 
-static bool rd_table_section(struct reader *rd)
+static bool rd_table_section(struct reader *rd, struct wasm_desc *desc)
 {
     uint32_t n, min, max;
     bool has_max;
+    char type;
     if (!rd_count(rd, MAX_IMPORTS, &n))
         return false;
     for (uint32_t i = 0; i < n; i++)
-        if (!rd_reftype(rd) || !rd_limits(rd, &min, &max, &has_max, false))
+        if (!rd_reftype_letter(rd, &type) || !desc_add_table(rd, desc, type) ||
+            !rd_limits(rd, &min, &max, &has_max, false))
             return false;
     return true;
 }
@@ -440,7 +508,8 @@ static bool rd_memory_section(struct reader *rd, struct wasm_desc *desc)
     if (!rd_count(rd, 2, &n))
         return false;
     for (uint32_t i = 0; i < n; i++)
-        if (!rd_limits(rd, &min, &max, &has_max, true) || !rd_set_memory(rd, desc, min, max, has_max))
+        if (!rd_limits(rd, &min, &max, &has_max, true) ||
+            !rd_set_memory(rd, desc, min, max, has_max))
             return false;
     return true;
 }
@@ -473,11 +542,12 @@ static bool rd_export_section(struct reader *rd, struct wasm_desc *desc)
     for (uint32_t i = 0; i < desc->export_count; i++) {
         struct wasm_export *exp = &desc->exports[i];
         uint8_t kind;
-        if (!rd_name(rd, &exp->name) || !rd_byte(rd, &kind) || !rd_u32(rd, &exp->index))
+        if (!rd_name_len(rd, &exp->name, &exp->name_len) || !rd_byte(rd, &kind) || !rd_u32(rd, &exp->index))
             return false;
         if (kind > WASM_EXTERN_GLOBAL)
             return rd_fail(rd, kind == 4 ? FL_ERR_UNSUPPORTED : FL_ERR_INVALID_WASM,
-                           kind == 4 ? "exception handling is not supported" : "malformed export kind");
+                           kind == 4 ? "exception handling is not supported"
+                                     : "malformed export kind");
         exp->kind = kind;
     }
     return true;
@@ -512,22 +582,104 @@ static bool rd_code_section(struct reader *rd)
     return true;
 }
 
+/* An active segment's offset must be an instruction sequence, not empty (wabt misses this). */
+static bool rd_offset_expr(struct reader *rd)
+{
+    if (rd->pos < rd->end && *rd->pos == 0x0b)
+        return rd_fail(rd, FL_ERR_INVALID_WASM, "type mismatch: empty offset expression");
+    return rd_const_expr(rd);
+}
+
+static bool rd_skip_bytes_vec(struct reader *rd)
+{
+    uint32_t n;
+    return rd_count(rd, UINT32_MAX, &n) && rd_skip(rd, n);
+}
+
+static bool rd_data_section(struct reader *rd)
+{
+    uint32_t n, flags, memory;
+    if (!rd_count(rd, MAX_GLOBALS, &n))
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!rd_u32(rd, &flags))
+            return false;
+        if (flags > 2)
+            return rd_fail(rd, FL_ERR_INVALID_WASM, "malformed data segment flags");
+        if ((flags == 2 && !rd_u32(rd, &memory)) || (flags != 1 && !rd_offset_expr(rd)) ||
+            !rd_skip_bytes_vec(rd))
+            return false;
+    }
+    return true;
+}
+
+static bool rd_element_items(struct reader *rd, bool expressions)
+{
+    uint32_t n;
+    if (!rd_count(rd, UINT32_MAX, &n))
+        return false;
+    for (uint32_t i = 0; i < n; i++)
+        if (expressions ? !rd_const_expr(rd) : !rd_u32s(rd, 1))
+            return false;
+    return true;
+}
+
+static bool rd_element_section(struct reader *rd)
+{
+    uint32_t n, flags, table;
+    if (!rd_count(rd, MAX_GLOBALS, &n))
+        return false;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!rd_u32(rd, &flags))
+            return false;
+        if (flags > 7)
+            return rd_fail(rd, FL_ERR_INVALID_WASM, "malformed elements segment kind");
+        bool active = (flags & 1) == 0, explicit_table = flags & 2, expressions = flags & 4;
+        if ((explicit_table && active && !rd_u32(rd, &table)) || (active && !rd_offset_expr(rd)))
+            return false;
+        /* the element kind (0x00) or reference type, absent in the two legacy forms */
+        if (flags != 0 && flags != 4 && !rd_skip(rd, 1))
+            return false;
+        if (!rd_element_items(rd, expressions))
+            return false;
+    }
+    return true;
+}
+
 static bool rd_section(struct reader *rd, uint8_t id, struct wasm_desc *desc)
 {
     switch (id) {
-    case 0: return true; /* custom: ignored */
-    case 1: return rd_type_section(rd, desc);
-    case 2: return rd_import_section(rd, desc);
-    case 3: return rd_function_section(rd, desc);
-    case 4: return rd_table_section(rd);
-    case 5: return rd_memory_section(rd, desc);
-    case 6: return rd_global_section(rd, desc);
-    case 7: return rd_export_section(rd, desc);
-    case 8: desc->has_start_section = true; return true;
-    case 9: case 11: case 12: return true; /* elements, data, data count: validated by wabt */
-    case 10: return rd_code_section(rd);
-    case 13: return rd_fail(rd, FL_ERR_UNSUPPORTED, "exception handling is not supported");
-    default: return rd_fail(rd, FL_ERR_INVALID_WASM, "malformed section id");
+    case 0:
+        return true; /* custom: ignored */
+    case 1:
+        return rd_type_section(rd, desc);
+    case 2:
+        return rd_import_section(rd, desc);
+    case 3:
+        return rd_function_section(rd, desc);
+    case 4:
+        return rd_table_section(rd, desc);
+    case 5:
+        return rd_memory_section(rd, desc);
+    case 6:
+        return rd_global_section(rd, desc);
+    case 7:
+        return rd_export_section(rd, desc);
+    case 8:
+        desc->has_start_section = true;
+        return true;
+    case 9:
+        return rd_element_section(rd);
+    case 11:
+        return rd_data_section(rd);
+    case 12:
+        return true; /* data count: validated by wabt */
+    case 10:
+        return rd_code_section(rd);
+    case 13:
+        return rd_fail(rd, FL_ERR_UNSUPPORTED, "exception handling is not supported");
+    default:
+        return rd_fail(rd, FL_ERR_INVALID_WASM, "malformed section id");
     }
 }
 
@@ -551,8 +703,8 @@ enum fl_err wasm_decode(const uint8_t *bytes, size_t len, struct wasm_desc *desc
             break;
         struct reader section = rd;
         section.end = rd.pos + size;
-        if (rd_section(&section, id, desc) && id != 0 && id != 8 && id != 9 && id != 11 &&
-            id != 12 && section.pos != section.end)
+        if (rd_section(&section, id, desc) && id != 0 && id != 8 && id != 12 &&
+            section.pos != section.end)
             rd_fail(&section, FL_ERR_INVALID_WASM, "section size mismatch");
         rd.err = section.err;
         rd.pos = section.end;
@@ -575,6 +727,7 @@ void wasm_desc_deinit(struct wasm_desc *desc)
     free(desc->func_types);
     free(desc->global_types);
     free(desc->global_mutable);
+    free(desc->table_types);
     free(desc->exports);
     memset(desc, 0, sizeof(*desc));
 }
@@ -583,7 +736,8 @@ const struct wasm_export *wasm_desc_find_export(const struct wasm_desc *desc, co
                                                 enum wasm_extern_kind kind)
 {
     for (uint32_t i = 0; i < desc->export_count; i++)
-        if (desc->exports[i].kind == kind && strcmp(desc->exports[i].name, name) == 0)
+        if (desc->exports[i].kind == kind && desc->exports[i].name_len == strlen(name) &&
+            strcmp(desc->exports[i].name, name) == 0)
             return &desc->exports[i];
     return NULL;
 }

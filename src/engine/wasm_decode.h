@@ -20,7 +20,12 @@
 
 #include "common/err.h"
 
-enum wasm_extern_kind { WASM_EXTERN_FUNC = 0, WASM_EXTERN_TABLE, WASM_EXTERN_MEMORY, WASM_EXTERN_GLOBAL };
+enum wasm_extern_kind {
+    WASM_EXTERN_FUNC = 0,
+    WASM_EXTERN_TABLE,
+    WASM_EXTERN_MEMORY,
+    WASM_EXTERN_GLOBAL
+};
 
 /* Value types as signature letters: i=i32 I=i64 f=f32 F=f64 r=funcref x=externref. */
 struct wasm_import {
@@ -30,13 +35,14 @@ struct wasm_import {
     uint32_t type_index; /* functions: index into wasm_desc.type_sigs */
     char global_type;    /* globals: value-type letter */
     bool global_mutable;
-    char table_type; /* tables: 'r' funcref or 'x' externref */
+    char table_type;                 /* tables: 'r' funcref or 'x' externref */
     uint32_t limits_min, limits_max; /* tables and memories */
     bool limits_has_max;
 };
 
 struct wasm_export {
-    char *name;
+    char *name;        /* NUL-terminated; may also contain NULs: see name_len */
+    uint32_t name_len;
     enum wasm_extern_kind kind;
     uint32_t index;
 };
@@ -51,6 +57,8 @@ struct wasm_desc {
     uint32_t global_count; /* imported + defined */
     char *global_types;
     bool *global_mutable;
+    uint32_t table_count; /* imported + defined */
+    char *table_types;    /* 'r' or 'x' per table */
     uint32_t export_count;
     struct wasm_export *exports;
     bool has_memory;

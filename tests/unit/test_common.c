@@ -112,10 +112,8 @@ static void test_proc_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_bounded),
-        cmocka_unit_test(test_options),
-        cmocka_unit_test(test_path_join),
-        cmocka_unit_test(test_hash_sha3),
+        cmocka_unit_test(test_buf_bounded), cmocka_unit_test(test_options),
+        cmocka_unit_test(test_path_join),   cmocka_unit_test(test_hash_sha3),
         cmocka_unit_test(test_proc_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

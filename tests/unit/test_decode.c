@@ -82,11 +82,11 @@ static enum fl_err decode_body(const uint8_t *body, size_t body_len, char *detai
 {
     uint8_t m[256] = {HEADER, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0};
     size_t at = 18;
-    m[at++] = 10;                         /* code section */
-    m[at++] = (uint8_t)(body_len + 4);    /* section size */
-    m[at++] = 1;                          /* one body */
-    m[at++] = (uint8_t)(body_len + 2);    /* body size */
-    m[at++] = 0;                          /* no locals */
+    m[at++] = 10;                      /* code section */
+    m[at++] = (uint8_t)(body_len + 4); /* section size */
+    m[at++] = 1;                       /* one body */
+    m[at++] = (uint8_t)(body_len + 2); /* body size */
+    m[at++] = 0;                       /* no locals */
     memcpy(m + at, body, body_len);
     at += body_len;
     m[at++] = 0x0b;
@@ -108,7 +108,8 @@ static void test_refused_instructions(void **state)
     assert_int_equal(decode_body(tail, sizeof(tail), detail), FL_ERR_UNSUPPORTED);
     assert_int_equal(decode_body(try_, sizeof(try_), detail), FL_ERR_UNSUPPORTED);
     assert_int_equal(decode_body(bad, sizeof(bad), detail), FL_ERR_INVALID_WASM);
-    /* 0xfd inside an immediate is data, not SIMD: i32.const -3 is 0x41 0x7d; i64.const with 0xfd bytes */
+    /* 0xfd inside an immediate is data, not SIMD: i32.const -3 is 0x41 0x7d; i64.const with 0xfd
+     * bytes */
     static const uint8_t imm[] = {0x42, 0xfd, 0xfd, 0x03, 0x1a, 0x41, 0x7d, 0x1a};
     assert_int_equal(decode_body(imm, sizeof(imm), detail), FL_OK);
     static const uint8_t br_table[] = {0x02, 0x40, 0x41, 0x00, 0x0e, 0x02, 0x00, 0x00, 0x00, 0x0b};
@@ -119,8 +120,8 @@ static void test_imports_exports(void **state)
 {
     (void)state;
     /* type () -> (); import "a"."b" func 0; export "f" func 0 */
-    static const uint8_t m[] = {HEADER, 1, 4, 1, 0x60, 0, 0, 2, 7, 1, 1, 'a', 1, 'b', 0, 0,
-                                7, 5, 1, 1, 'f', 0, 0};
+    static const uint8_t m[] = {HEADER, 1,   4, 1, 0x60, 0, 0, 2, 7,   1, 1, 'a',
+                                1,      'b', 0, 0, 7,    5, 1, 1, 'f', 0, 0};
     struct wasm_desc desc;
     char detail[200];
     assert_int_equal(wasm_decode(m, sizeof(m), &desc, detail, sizeof(detail)), FL_OK);
@@ -138,12 +139,9 @@ static void test_imports_exports(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_module),
-        cmocka_unit_test(test_bad_magic_and_version),
-        cmocka_unit_test(test_type_section),
-        cmocka_unit_test(test_refused_memories),
-        cmocka_unit_test(test_refused_instructions),
-        cmocka_unit_test(test_imports_exports),
+        cmocka_unit_test(test_empty_module),         cmocka_unit_test(test_bad_magic_and_version),
+        cmocka_unit_test(test_type_section),         cmocka_unit_test(test_refused_memories),
+        cmocka_unit_test(test_refused_instructions), cmocka_unit_test(test_imports_exports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,7 +79,8 @@ static void expect(const char *fixture, const char *input, enum fl_err want, con
     struct engine_result res;
     enum fl_err err = invoke_with(m, input, 0, 2000, &res);
     if (err != want)
-        fprintf(stderr, "%s(%s): got %s (%s)\n", fixture, input ? input : "", fl_strerror(err), res.detail);
+        fprintf(stderr, "%s(%s): got %s (%s)\n", fixture, input ? input : "", fl_strerror(err),
+                res.detail);
     assert_int_equal(err, want);
     if (in_output) {
         assert_non_null(res.output);
@@ -245,7 +246,8 @@ static void expect_refused(const uint8_t *bytes, size_t len, bool full, enum fl_
     assert_non_null(strstr(detail, in_detail));
 }
 
-static void expect_fixture_refused(const char *name, bool full, enum fl_err want, const char *in_detail)
+static void expect_fixture_refused(const char *name, bool full, enum fl_err want,
+                                   const char *in_detail)
 {
     struct fixture fx = fixture_read(name);
     expect_refused(fx.bytes, fx.len, full, want, in_detail);
@@ -257,11 +259,14 @@ static void test_refused_modules(void **state)
     (void)state;
     expect_refused((const uint8_t *)"", 0, false, FL_ERR_NOT_WASM, "not a WebAssembly module");
     expect_refused((const uint8_t *)"not wasm!", 9, false, FL_ERR_NOT_WASM, "magic");
-    expect_fixture_refused("wat_unknown_import.wasm", false, FL_ERR_UNKNOWN_IMPORT, "\"env\".\"launch_missiles\"");
-    expect_fixture_refused("wat_bad_signature.wasm", false, FL_ERR_UNKNOWN_IMPORT, "(i32) -> (i32)");
+    expect_fixture_refused("wat_unknown_import.wasm", false, FL_ERR_UNKNOWN_IMPORT,
+                           "\"env\".\"launch_missiles\"");
+    expect_fixture_refused("wat_bad_signature.wasm", false, FL_ERR_UNKNOWN_IMPORT,
+                           "(i32) -> (i32)");
     expect_fixture_refused("wat_simd.wasm", false, FL_ERR_UNSUPPORTED, "SIMD");
     expect_fixture_refused("wat_no_entry.wasm", false, FL_ERR_NO_ENTRY, "__invoke");
-    expect_fixture_refused("wat_big_memory.wasm", false, FL_ERR_MEMORY_LIMIT, "exceeds the limit of 64 MiB");
+    expect_fixture_refused("wat_big_memory.wasm", false, FL_ERR_MEMORY_LIMIT,
+                           "exceeds the limit of 64 MiB");
     expect_fixture_refused("wat_invalid_type.wasm", true, FL_ERR_INVALID_WASM, "type mismatch");
 }
 
@@ -272,7 +277,8 @@ static void test_truncated_and_corrupt(void **state)
     char detail[256];
     /* every prefix is refused with an error value (none crashes) */
     for (size_t len = 0; len < fx.len; len += 1 + len / 8)
-        assert_int_not_equal(engine_check(fx.bytes, len, 0, false, NULL, detail, sizeof(detail)), FL_OK);
+        assert_int_not_equal(engine_check(fx.bytes, len, 0, false, NULL, detail, sizeof(detail)),
+                             FL_OK);
     expect_refused(fx.bytes, fx.len / 2, false, FL_ERR_INVALID_WASM, "");
     /* a flipped section id */
     fx.bytes[8] = 0x7f;
@@ -280,7 +286,9 @@ static void test_truncated_and_corrupt(void **state)
     fixture_free(&fx);
     /* and loading a corrupt module fails cleanly too */
     struct engine_module *m = NULL;
-    assert_int_not_equal(engine_module_load((const uint8_t *)"\0asm\1\0\0\0\1\5", 10, &m, detail, sizeof(detail)), FL_OK);
+    assert_int_not_equal(
+        engine_module_load((const uint8_t *)"\0asm\1\0\0\0\1\5", 10, &m, detail, sizeof(detail)),
+        FL_OK);
     assert_null(m);
 }
 
@@ -290,7 +298,8 @@ static void test_accepted_info(void **state)
     struct fixture fx = fixture_read("c_echo_v0.wasm");
     struct engine_module_info info;
     char detail[256];
-    assert_int_equal(engine_check(fx.bytes, fx.len, 64 << 20, true, &info, detail, sizeof(detail)), FL_OK);
+    assert_int_equal(engine_check(fx.bytes, fx.len, 64 << 20, true, &info, detail, sizeof(detail)),
+                     FL_OK);
     assert_int_equal(info.abi, ENGINE_ABI_V0);
     fixture_free(&fx);
 }
@@ -333,11 +342,26 @@ static void torture_one(struct torture *t, int i)
     struct engine_result res;
     enum fl_err err, want;
     switch (i % 10) {
-    case 0: err = invoke_with(t->loop, NULL, 0, 5, &res); want = FL_ERR_TIMEOUT; break;
-    case 1: err = invoke_with(t->oob, NULL, 0, 0, &res); want = FL_ERR_TRAP; break;
-    case 2: err = invoke_with(t->recursion, NULL, 0, 0, &res); want = FL_ERR_TRAP; break;
-    case 3: err = invoke_with(t->grow, NULL, 2 << 20, 0, &res); want = FL_OK; break;
-    default: err = invoke_with(t->tiny, NULL, 0, 0, &res); want = FL_OK; break;
+    case 0:
+        err = invoke_with(t->loop, NULL, 0, 5, &res);
+        want = FL_ERR_TIMEOUT;
+        break;
+    case 1:
+        err = invoke_with(t->oob, NULL, 0, 0, &res);
+        want = FL_ERR_TRAP;
+        break;
+    case 2:
+        err = invoke_with(t->recursion, NULL, 0, 0, &res);
+        want = FL_ERR_TRAP;
+        break;
+    case 3:
+        err = invoke_with(t->grow, NULL, 2 << 20, 0, &res);
+        want = FL_OK;
+        break;
+    default:
+        err = invoke_with(t->tiny, NULL, 0, 0, &res);
+        want = FL_OK;
+        break;
     }
     bool ok = err == want && (want != FL_OK || (res.output && res.output[0] == '{'));
     if (i % 10 == 3 && ok)
