@@ -23,7 +23,7 @@
 #include "engine/compile.h"
 #include "engine/engine_internal.h"
 
-enum { MAX_INSTANCES = 200, MAX_REGISTERED = 64, CALL_TIMEOUT_MS = 20000 };
+enum { MAX_REGISTERED = 64, CALL_TIMEOUT_MS = 20000 };
 
 struct instance {
     char *name; /* $name in the script, or NULL */
@@ -49,8 +49,8 @@ struct skip_reason {
 
 static struct {
     const char *out_dir;
-    struct instance *instances[MAX_INSTANCES];
-    int instance_count;
+    struct instance **instances;
+    int instance_count, instance_cap;
     struct instance *current;
     struct registration registered[MAX_REGISTERED];
     int registered_count;
@@ -278,10 +278,41 @@ static void keep_instance(struct instance *inst)
 {
     if (!inst)
         return;
-    if (h.instance_count < MAX_INSTANCES)
-        h.instances[h.instance_count++] = inst;
-    else
-        instance_free(inst); /* not reached by the suite: its files have fewer modules */
+    if (h.instance_count == h.instance_cap) {
+        h.instance_cap = h.instance_cap ? 2 * h.instance_cap : 64;
+        h.instances = realloc(h.instances, sizeof(*h.instances) * (size_t)h.instance_cap);
+    }
+    h.instances[h.instance_count++] = inst;
+}
+
+static bool instance_is_registered(const struct instance *inst)
+{
+    for (int i = 0; i < h.registered_count; i++)
+        if (h.registered[i].instance == inst)
+            return true;
+    return false;
+}
+
+/*
+ * The script can no longer name an unnamed, unregistered instance once
+ * another module replaces it; unless it imported a table (and so may have
+ * put its functions into a table that outlives it), it can go. This keeps
+ * files with hundreds of modules within the per-thread memory regions.
+ */
+static void retire_instance(struct instance *inst)
+{
+    if (!inst || inst->name || instance_is_registered(inst))
+        return;
+    const struct wasm_desc *desc = engine_module_desc(inst->module);
+    for (uint32_t i = 0; i < desc->import_count; i++)
+        if (desc->imports[i].kind == WASM_EXTERN_TABLE)
+            return;
+    for (int i = 0; i < h.instance_count; i++)
+        if (h.instances[i] == inst) {
+            h.instances[i] = h.instances[--h.instance_count];
+            instance_free(inst);
+            return;
+        }
 }
 
 static struct instance *find_instance(const cJSON *name)
@@ -561,6 +592,7 @@ static void cmd_module(const cJSON *cmd, int line)
     int trap;
     struct instance *inst = NULL;
     enum fl_err err = instantiate(filename->valuestring, &inst, &trap, detail, sizeof(detail));
+    retire_instance(h.current);
     h.current = NULL;
     if (err == FL_ERR_UNSUPPORTED) {
         count_skip("module uses a feature funless refuses (SIMD, threads, exceptions, ...)");
@@ -688,6 +720,9 @@ static void run_file(const char *wast_dir, const char *file)
     }
     free_all_instances();
     spectest_free();
+    free(h.instances);
+    h.instances = NULL;
+    h.instance_cap = 0;
     printf("%-28s %5d passed %4d failed %4d skipped\n", file, h.file.passed, h.file.failed,
            h.file.skipped);
     fflush(stdout);
