@@ -253,8 +253,10 @@ static bool compile_tcc_source(const char *c_path, struct fl_buf *out)
     const char *p = src.data ? src.data : "", *neg;
     while (ok && (neg = strstr(p, "-(w2c_")) != NULL) {
         char type = neg[6]; /* wasm2c names f32 locals w2c_f*, f64 locals w2c_d* */
-        ok = fl_buf_append(out, p, (size_t)(neg - p)) &&
-             fl_buf_printf(out, "%s(", type == 'f' ? "fl_negf" : type == 'd' ? "fl_neg" : "-");
+        ok = fl_buf_append(out, p, (size_t)(neg - p)) && fl_buf_printf(out, "%s(",
+                                                                       type == 'f'   ? "fl_negf"
+                                                                       : type == 'd' ? "fl_neg"
+                                                                                     : "-");
         p = neg + 2;
     }
     ok = ok && fl_buf_append(out, p, strlen(p));

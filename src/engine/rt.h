@@ -45,7 +45,7 @@ typedef void (*rt_host_fn)(struct rt_ctx *ctx, uint32_t import_index, const uint
 
 /* The import context handed to instantiate: resolves the module's imports. */
 struct rt_ctx {
-    struct rt_ctx *self; /* == this struct: see api_import_call in rt.c */
+    struct rt_ctx *self;     /* == this struct: see api_import_call in rt.c */
     const rt_host_fn *funcs; /* per import index: host function, or NULL */
     void *const *ptrs;       /* per import index: global/memory/table pointer, or host data */
 };

@@ -532,6 +532,20 @@ static bool rd_global_section(struct reader *rd, struct wasm_desc *desc)
     return true;
 }
 
+static bool export_index_valid(const struct wasm_desc *desc, const struct wasm_export *exp)
+{
+    switch (exp->kind) {
+    case WASM_EXTERN_FUNC:
+        return exp->index < desc->func_count;
+    case WASM_EXTERN_TABLE:
+        return exp->index < desc->table_count;
+    case WASM_EXTERN_MEMORY:
+        return exp->index == 0 && desc->has_memory;
+    default:
+        return exp->index < desc->global_count;
+    }
+}
+
 static bool rd_export_section(struct reader *rd, struct wasm_desc *desc)
 {
     if (!rd_count(rd, MAX_EXPORTS, &desc->export_count))
@@ -542,13 +556,17 @@ static bool rd_export_section(struct reader *rd, struct wasm_desc *desc)
     for (uint32_t i = 0; i < desc->export_count; i++) {
         struct wasm_export *exp = &desc->exports[i];
         uint8_t kind;
-        if (!rd_name_len(rd, &exp->name, &exp->name_len) || !rd_byte(rd, &kind) || !rd_u32(rd, &exp->index))
+        if (!rd_name_len(rd, &exp->name, &exp->name_len) || !rd_byte(rd, &kind) ||
+            !rd_u32(rd, &exp->index))
             return false;
         if (kind > WASM_EXTERN_GLOBAL)
             return rd_fail(rd, kind == 4 ? FL_ERR_UNSUPPORTED : FL_ERR_INVALID_WASM,
                            kind == 4 ? "exception handling is not supported"
                                      : "malformed export kind");
         exp->kind = kind;
+        if (!export_index_valid(desc, exp))
+            return rd_fail(rd, FL_ERR_INVALID_WASM,
+                           "export refers to an unknown function, table, memory or global");
     }
     return true;
 }
@@ -683,6 +701,13 @@ static bool rd_section(struct reader *rd, uint8_t id, struct wasm_desc *desc)
     }
 }
 
+/* Known sections appear at most once, in this order (data count sits before code). */
+static int section_rank(uint8_t id)
+{
+    static const int rank[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6};
+    return id < sizeof(rank) / sizeof(rank[0]) ? rank[id] : 99;
+}
+
 enum fl_err wasm_decode(const uint8_t *bytes, size_t len, struct wasm_desc *desc, char *detail,
                         size_t detail_len)
 {
@@ -696,11 +721,18 @@ enum fl_err wasm_decode(const uint8_t *bytes, size_t len, struct wasm_desc *desc
         return fl_fail(FL_ERR_INVALID_WASM, detail, detail_len,
                        "unsupported WebAssembly binary version (only version 1 is supported)");
     struct reader rd = {bytes + 8, bytes + len, FL_OK, detail, detail_len};
+    int last_rank = 0;
     while (rd.pos < rd.end && rd.err == FL_OK) {
         uint8_t id;
         uint32_t size;
         if (!rd_byte(&rd, &id) || !rd_count(&rd, UINT32_MAX, &size))
             break;
+        if (id != 0 && section_rank(id) <= last_rank && section_rank(id) != 99) {
+            rd_fail(&rd, FL_ERR_INVALID_WASM, "unexpected section (duplicate or out of order)");
+            break;
+        }
+        if (id != 0)
+            last_rank = section_rank(id);
         struct reader section = rd;
         section.end = rd.pos + size;
         if (rd_section(&section, id, desc) && id != 0 && id != 8 && id != 12 &&

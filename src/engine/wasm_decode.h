@@ -41,7 +41,7 @@ struct wasm_import {
 };
 
 struct wasm_export {
-    char *name;        /* NUL-terminated; may also contain NULs: see name_len */
+    char *name; /* NUL-terminated; may also contain NULs: see name_len */
     uint32_t name_len;
     enum wasm_extern_kind kind;
     uint32_t index;

@@ -38,6 +38,8 @@ struct registration {
     struct instance *instance;
 };
 
+struct func_binding;
+
 struct counts {
     int passed, failed, skipped;
 };
@@ -52,6 +54,8 @@ static struct {
     struct instance **instances;
     int instance_count, instance_cap;
     struct instance *current;
+    struct func_binding **bindings; /* every binding made for this file: see link_registered */
+    int binding_count;
     struct registration registered[MAX_REGISTERED];
     int registered_count;
     struct counts file, total;
@@ -160,8 +164,8 @@ static enum fl_err link_spectest(const struct wasm_import *imp, const char *sig,
 {
     static const struct {
         const char *name, *sig;
-    } prints[] = {{"print", ":"},         {"print_i32", "i:"},     {"print_i64", "I:"},
-                  {"print_f32", "f:"},    {"print_f64", "F:"},     {"print_i32_f32", "if:"},
+    } prints[] = {{"print", ":"},          {"print_i32", "i:"}, {"print_i64", "I:"},
+                  {"print_f32", "f:"},     {"print_f64", "F:"}, {"print_i32_f32", "if:"},
                   {"print_f64_f64", "FF:"}};
     if (imp->kind == WASM_EXTERN_FUNC) {
         for (size_t i = 0; i < sizeof(prints) / sizeof(prints[0]); i++)
@@ -207,10 +211,13 @@ static enum fl_err link_registered(struct instance *target, const struct wasm_im
     if (imp->kind == WASM_EXTERN_FUNC) {
         if (!e->call || !e->sig || strcmp(e->sig, sig) != 0)
             return unlinkable(detail, detail_len, imp);
+        /* The engine resolves twice (check, then load): bindings live until the file ends. */
         struct func_binding *b = malloc(sizeof(*b));
         *b = (struct func_binding){target, e};
+        h.bindings = realloc(h.bindings, sizeof(*h.bindings) * (size_t)(h.binding_count + 1));
+        h.bindings[h.binding_count++] = b;
         *fn = linked_call;
-        *ptr = b; /* freed with the module's import table: see instance_free */
+        *ptr = b;
         return FL_OK;
     }
     void *value = e->get(target->data);
@@ -331,10 +338,6 @@ static void instance_free(struct instance *inst)
         return;
     if (inst->data)
         inst->glue->free(inst->data);
-    const struct wasm_desc *desc = engine_module_desc(inst->module);
-    for (uint32_t i = 0; i < desc->import_count; i++)
-        if (inst->ctx.funcs[i] == linked_call)
-            free(inst->ctx.ptrs[i]);
     free(inst->data);
     engine_module_release(inst->module);
     free(inst->name);
@@ -350,6 +353,11 @@ static void free_all_instances(void)
     for (int i = 0; i < h.registered_count; i++)
         free(h.registered[i].as);
     h.registered_count = 0;
+    for (int i = 0; i < h.binding_count; i++)
+        free(h.bindings[i]);
+    free(h.bindings);
+    h.bindings = NULL;
+    h.binding_count = 0;
 }
 
 static bool read_file(const char *path, struct fl_buf *out)
@@ -394,9 +402,9 @@ static enum fl_err instantiate(const char *filename, struct instance **out, int 
         return fl_fail(FL_ERR_IO, detail, detail_len, "cannot read %s", path);
     }
     struct instance *inst = calloc(1, sizeof(*inst));
-    enum fl_err err = engine_module_load_custom((const uint8_t *)bytes.data, bytes.len,
-                                                harness_resolve, NULL, &inst->module, detail,
-                                                detail_len);
+    enum fl_err err =
+        engine_module_load_custom((const uint8_t *)bytes.data, bytes.len, harness_resolve, NULL,
+                                  &inst->module, detail, detail_len);
     fl_buf_deinit(&bytes);
     if (err != FL_OK) {
         free(inst);
@@ -444,7 +452,8 @@ static bool parse_value(const cJSON *v, char *type, uint64_t *bits, const char *
         return false;
     *nan_kind = NULL;
     if (*type == 'x') { /* host references: null is 0, (ref.extern N) is N + 1 */
-        *bits = strcmp(val->valuestring, "null") == 0 ? 0 : strtoull(val->valuestring, NULL, 10) + 1;
+        *bits =
+            strcmp(val->valuestring, "null") == 0 ? 0 : strtoull(val->valuestring, NULL, 10) + 1;
         return true;
     }
     if (strncmp(val->valuestring, "nan:", 4) == 0) {
@@ -475,7 +484,8 @@ static bool value_matches(char type, uint64_t got, uint64_t want, const char *na
 }
 
 /* Performs an action; returns false with a skip reason when it cannot be performed. */
-static bool perform(const cJSON *action, struct call *c, int *trap, const char **skip, char *sig_out)
+static bool perform(const cJSON *action, struct call *c, int *trap, const char **skip,
+                    char *sig_out)
 {
     const cJSON *type = cJSON_GetObjectItem(action, "type");
     const cJSON *field = cJSON_GetObjectItem(action, "field");
@@ -490,14 +500,16 @@ static bool perform(const cJSON *action, struct call *c, int *trap, const char *
         return false;
     }
     bool is_get = cJSON_IsString(type) && strcmp(type->valuestring, "get") == 0;
-    c->export = instance_export(c->inst, field->valuestring, is_get ? FL_GLUE_GLOBAL : FL_GLUE_FUNC);
+    c->export =
+        instance_export(c->inst, field->valuestring, is_get ? FL_GLUE_GLOBAL : FL_GLUE_FUNC);
     if (!c->export) {
         *skip = "export not found (name with a NUL byte?)";
         return false;
     }
     if (is_get) {
         const struct wasm_desc *desc = engine_module_desc(c->inst->module);
-        const struct wasm_export *we = wasm_desc_find_export(desc, field->valuestring, WASM_EXTERN_GLOBAL);
+        const struct wasm_export *we =
+            wasm_desc_find_export(desc, field->valuestring, WASM_EXTERN_GLOBAL);
         char gt = desc->global_types[we->index];
         if (gt == 'r') {
             *skip = "funcref values (not representable outside an instance)";
@@ -620,7 +632,8 @@ static void cmd_refused(const cJSON *cmd, int line, const char *kind)
 {
     const cJSON *module_type = cJSON_GetObjectItem(cmd, "module_type");
     if (cJSON_IsString(module_type) && strcmp(module_type->valuestring, "text") == 0) {
-        count_skip("text-format module: malformed text is the text parser's business, not the engine's");
+        count_skip(
+            "text-format module: malformed text is the text parser's business, not the engine's");
         return;
     }
     const cJSON *filename = cJSON_GetObjectItem(cmd, "filename");
@@ -639,9 +652,9 @@ static void cmd_refused(const cJSON *cmd, int line, const char *kind)
         read_file(path, &bytes);
         struct wasm_desc desc;
         enum engine_abi abi;
-        enum fl_err err = accept_module((const uint8_t *)(bytes.data ? bytes.data : ""), bytes.len,
-                                        0, true, false, harness_resolve, NULL, &desc, &abi, detail,
-                                        sizeof(detail));
+        enum fl_err err =
+            accept_module((const uint8_t *)(bytes.data ? bytes.data : ""), bytes.len, 0, true,
+                          false, harness_resolve, NULL, &desc, &abi, detail, sizeof(detail));
         if (err == FL_OK)
             wasm_desc_deinit(&desc);
         refused = err != FL_OK;

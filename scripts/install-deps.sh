@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages funless needs to build, test and run.
+# Idempotent and quiet: when everything is installed it touches no network.
+set -euo pipefail
+
+PACKAGES=(
+  gcc make pkg-config meson ninja-build python3   # build
+  clang lld wasi-libc libclang-rt-14-dev-wasm32   # C -> wasm32-wasi (functions, fixtures)
+  rustc libstd-rust-dev-wasm32                    # Rust -> wasm32-wasi (Debian's rustc)
+  wabt                                            # wasm2c, wasm-validate, wat2wasm, wast2json
+  tcc libtcc-dev                                  # tier-0 compiler, in memory
+  libcjson-dev libssl-dev                         # JSON; SHA3-256 (libcrypto)
+  libcmocka-dev libclang-rt-14-dev                # unit tests; sanitizer and libFuzzer runtimes
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${#missing[@]} Debian packages..." >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
