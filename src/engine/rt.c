@@ -1,5 +1,7 @@
 #include "engine/rt.h"
 
+#include "engine/watchdog.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -34,8 +36,8 @@ struct rt_thread {
     volatile sig_atomic_t in_host;
     volatile sig_atomic_t timeout_pending;
     struct rt_limits limits;
-    timer_t timer;
-    bool timer_ok;
+    struct watchdog_slot watchdog;
+    bool watchdog_registered;
     void *alt_stack;
     uintptr_t stack_lo;
     struct rt_region pool;
@@ -46,7 +48,7 @@ static __thread struct rt_thread *rt_self;
 static pthread_key_t rt_thread_key;
 static pthread_once_t rt_once = PTHREAD_ONCE_INIT;
 static struct sigaction rt_prev_segv, rt_prev_bus;
-static int rt_timer_signal;
+static int rt_limit_signal;
 
 /* ---- signals ---- */
 
@@ -100,12 +102,12 @@ static void rt_on_fault(int sig, siginfo_t *info, void *uctx)
     rt_chain(sig, info, uctx);
 }
 
-static void rt_on_timer(int sig, siginfo_t *info, void *uctx)
+static void rt_on_time_limit(int sig, siginfo_t *info, void *uctx)
 {
     (void)sig, (void)info, (void)uctx;
     struct rt_thread *t = rt_self;
-    if (!t || !t->in_guest)
-        return; /* a stale expiry after the call ended */
+    if (!t || !t->in_guest || !watchdog_fired_now(&t->watchdog))
+        return; /* late: meant for a call that has ended */
     if (t->in_host)
         t->timeout_pending = 1;
     else
@@ -142,10 +144,10 @@ static void rt_install_handlers(void)
     memset(&sa, 0, sizeof(sa));
     rt_install_fault_handlers();
     sigemptyset(&sa.sa_mask);
-    rt_timer_signal = SIGRTMIN + 4;
-    sa.sa_sigaction = rt_on_timer;
+    rt_limit_signal = SIGRTMIN + 4;
+    sa.sa_sigaction = rt_on_time_limit;
     sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
-    sigaction(rt_timer_signal, &sa, NULL);
+    sigaction(rt_limit_signal, &sa, NULL);
     pthread_key_create(&rt_thread_key, rt_thread_destroy);
 }
 
@@ -179,13 +181,9 @@ static bool rt_thread_setup_signals(struct rt_thread *t)
     stack_t ss = {.ss_sp = t->alt_stack, .ss_size = ALT_STACK_BYTES, .ss_flags = 0};
     if (sigaltstack(&ss, NULL) != 0)
         return false;
-    struct sigevent sev;
-    memset(&sev, 0, sizeof(sev));
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = rt_timer_signal;
-    sev._sigev_un._tid = gettid();
-    t->timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &t->timer) == 0;
-    return t->timer_ok;
+    watchdog_register(&t->watchdog, rt_limit_signal);
+    t->watchdog_registered = true;
+    return true;
 }
 
 static struct rt_thread *rt_thread_get(void)
@@ -219,8 +217,8 @@ static void rt_thread_destroy(void *arg)
     struct rt_thread *t = arg;
     if (!t)
         return;
-    if (t->timer_ok)
-        timer_delete(t->timer);
+    if (t->watchdog_registered)
+        watchdog_unregister(&t->watchdog);
     if (t->alt_stack) {
         stack_t ss = {.ss_flags = SS_DISABLE};
         if (rt_self == t)
@@ -245,14 +243,6 @@ void rt_thread_release(void)
 
 /* ---- guarded calls and traps ---- */
 
-static void rt_arm_timer(struct rt_thread *t, uint32_t timeout_ms)
-{
-    struct itimerspec its = {0};
-    its.it_value.tv_sec = timeout_ms / 1000;
-    its.it_value.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
-    timer_settime(t->timer, 0, &its, NULL);
-}
-
 int rt_guarded_call(const struct rt_limits *limits, void (*fn)(void *), void *arg)
 {
     struct rt_thread *volatile t = rt_thread_get();
@@ -269,14 +259,14 @@ int rt_guarded_call(const struct rt_limits *limits, void (*fn)(void *), void *ar
     int code = sigsetjmp(here, 0);
     if (code == 0) {
         if (limits->timeout_ms)
-            rt_arm_timer(t, limits->timeout_ms);
+            watchdog_arm(&t->watchdog, limits->timeout_ms);
         t->in_guest = 1;
         fn(arg);
     }
     t->in_guest = 0;
     t->in_host = 0;
     if (limits->timeout_ms)
-        rt_arm_timer(t, 0);
+        watchdog_disarm(&t->watchdog);
     return code;
 }
 

@@ -15,10 +15,10 @@
  * runs guest code, is an out-of-bounds trap; one near the thread's stack
  * bottom is stack exhaustion; anything else is a host bug and crashes loudly.
  *
- * Time limits: a per-thread POSIX timer sends a signal to its own thread.
- * While generated code runs the handler unwinds at once; while a host
- * function runs (`in_host`) it only marks the call, and the host function
- * traps when it returns to the guest.
+ * Time limits: the watchdog (watchdog.h) signals a thread whose call ran
+ * past its deadline. While generated code runs the handler unwinds at once;
+ * while a host function runs (`in_host`) it only marks the call, and the
+ * host function traps when it returns to the guest.
  */
 #ifndef FL_ENGINE_RT_H
 #define FL_ENGINE_RT_H

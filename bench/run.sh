@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Runs the benchmarks against BUILD_DIR (default build); see bench/README.md.
+set -euo pipefail
+dir=${1:-build}
+cd "$(dirname "$0")/.."
+./scripts/build.sh "$dir"
+echo "machine: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+"$dir/bench/bench_engine" "$dir/tests/wat_tiny.wasm" "$dir/tests/c_sha256.wasm" "$dir/bench/big.wasm"
