@@ -1,49 +1,29 @@
 #!/usr/bin/env python3
-"""Writes a C function whose wasm32 build is about 1 MB: many distinct small functions
-(arithmetic, loops, branches) reachable from __invoke, so nothing is dropped."""
+"""Writes a C function whose wasm32 build is about 1 MB.
+
+usage: gen_big.py OUT.c FUNCTIONS LOOPS_PER_FUNCTION
+Many distinct functions (arithmetic, loops, branches), all reachable from
+__invoke through a table, so that the compiler drops none of them."""
 import sys
 
-n = int(sys.argv[2]) if len(sys.argv) > 2 else 1700
-out = open(sys.argv[1], "w")
+out_path, n, loops = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out = open(out_path, "w")
 out.write('#include "fl.h"\n#include <stdint.h>\n\n')
 for i in range(n):
-    out.write(f"""__attribute__((noinline)) static uint32_t f{i}(uint32_t x, uint32_t y)
-{{
-    uint32_t acc = x ^ {i * 2654435761 % 2**32}u;
-    for (uint32_t k = 0; k < (y & 7); k++) {{
-        acc = (acc << {(i+0) % 13 + 1}) | (acc >> {31 - (i+0) % 13});
-        acc += k * {(i+0) % 97 + 3}u;
-        if (acc & {1 << ((i+0) % 16)}u)
-            acc ^= y * {(i+0) % 251 + 1}u;
+    out.write(f"__attribute__((noinline)) static uint32_t f{i}(uint32_t x, uint32_t y)\n{{\n")
+    out.write(f"    uint32_t acc = x ^ {i * 2654435761 % 2**32}u;\n")
+    for r in range(loops):
+        j = i + r
+        out.write(f"""    for (uint32_t k = 0; k < (y & 7); k++) {{
+        acc = (acc << {j % 13 + 1}) | (acc >> {31 - j % 13});
+        acc += k * {j % 97 + 3}u;
+        if (acc & {1 << (j % 16)}u)
+            acc ^= y * {j % 251 + 1}u;
         else
-            acc -= x / {(i+0) % 7 + 1}u;
+            acc -= x / {j % 7 + 1}u;
     }}
-    for (uint32_t k = 0; k < (y & 7); k++) {{
-        acc = (acc << {(i+1) % 13 + 1}) | (acc >> {31 - (i+1) % 13});
-        acc += k * {(i+1) % 97 + 3}u;
-        if (acc & {1 << ((i+1) % 16)}u)
-            acc ^= y * {(i+1) % 251 + 1}u;
-        else
-            acc -= x / {(i+1) % 7 + 1}u;
-    }}
-    for (uint32_t k = 0; k < (y & 7); k++) {{
-        acc = (acc << {(i+2) % 13 + 1}) | (acc >> {31 - (i+2) % 13});
-        acc += k * {(i+2) % 97 + 3}u;
-        if (acc & {1 << ((i+2) % 16)}u)
-            acc ^= y * {(i+2) % 251 + 1}u;
-        else
-            acc -= x / {(i+2) % 7 + 1}u;
-    }}
-    for (uint32_t k = 0; k < (y & 7); k++) {{
-        acc = (acc << {(i+3) % 13 + 1}) | (acc >> {31 - (i+3) % 13});
-        acc += k * {(i+3) % 97 + 3}u;
-        if (acc & {1 << ((i+3) % 16)}u)
-            acc ^= y * {(i+3) % 251 + 1}u;
-        else
-            acc -= x / {(i+3) % 7 + 1}u;
-    }}
-
-    switch (acc % 5) {{
+""")
+    out.write(f"""    switch (acc % 5) {{
     case 0: acc *= {i % 89 + 11}u; break;
     case 1: acc += {i % 71 + 5}u; break;
     case 2: acc ^= {i % 61 + 3}u; break;
