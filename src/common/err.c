@@ -19,6 +19,17 @@ static const char *const fl_err_names[FL_ERR__COUNT] = {
     [FL_ERR_TRAP] = "function trapped",
     [FL_ERR_TIMEOUT] = "time limit exceeded",
     [FL_ERR_BAD_OUTPUT] = "invalid function output",
+    [FL_ERR_BAD_REQUEST] = "bad request",
+    [FL_ERR_INVALID_NAME] = "invalid name or value",
+    [FL_ERR_NOT_FOUND] = "not found",
+    [FL_ERR_EXISTS] = "already exists",
+    [FL_ERR_FORBIDDEN_OP] = "operation not allowed",
+    [FL_ERR_TOO_LARGE] = "too large",
+    [FL_ERR_UNAUTHORIZED] = "unauthorized",
+    [FL_ERR_FORBIDDEN] = "forbidden",
+    [FL_ERR_METHOD] = "method not allowed",
+    [FL_ERR_STORE] = "store error",
+    [FL_ERR_UNAVAILABLE] = "service unavailable",
 };
 
 const char *fl_strerror(enum fl_err err)

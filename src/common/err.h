@@ -27,6 +27,17 @@ enum fl_err {
     FL_ERR_TRAP,           /* the function trapped */
     FL_ERR_TIMEOUT,        /* the function exceeded its time limit */
     FL_ERR_BAD_OUTPUT,     /* result not valid JSON, or too large */
+    FL_ERR_BAD_REQUEST,    /* malformed JSON or multipart, a missing field */
+    FL_ERR_INVALID_NAME,   /* a name outside ^[_a-zA-Z0-9]{1,160}$, or a bad field value */
+    FL_ERR_NOT_FOUND,      /* no such module, function, script, subject or route */
+    FL_ERR_EXISTS,         /* the name is taken */
+    FL_ERR_FORBIDDEN_OP,   /* an operation that is never allowed (deleting module _) */
+    FL_ERR_TOO_LARGE,      /* a body past its bound */
+    FL_ERR_UNAUTHORIZED,   /* missing or unknown token */
+    FL_ERR_FORBIDDEN,      /* a valid token without the right (admin) */
+    FL_ERR_METHOD,         /* wrong method on a known route */
+    FL_ERR_STORE,          /* the database failed */
+    FL_ERR_UNAVAILABLE,    /* no worker, or the service is shutting down */
     FL_ERR__COUNT
 };
 

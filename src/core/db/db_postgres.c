@@ -1,0 +1,465 @@
+/*
+ * db_postgres — the store for clusters: one libpq connection, serialised by
+ * a mutex, reset once when the server went away. Parameters always travel
+ * separately from the SQL (PQexecParams), code as binary bytea.
+ */
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db/db.h"
+
+struct db_pg {
+    struct db base;
+    PGconn *conn;
+    pthread_mutex_t lock;
+};
+
+#define PG(db) ((struct db_pg *)(db))
+
+static enum fl_err pg_fail(struct db_pg *p, PGresult *res, char *detail, size_t detail_len)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    enum fl_err err;
+    if (state && strcmp(state, "23505") == 0)
+        err = fl_fail(FL_ERR_EXISTS, detail, detail_len, "already exists");
+    else if (state && strcmp(state, "23503") == 0)
+        err = fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "module not found");
+    else
+        err = fl_fail(FL_ERR_STORE, detail, detail_len, "postgres: %.200s",
+                      res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn));
+    return err;
+}
+
+/* Lengths and formats for parameters: text unless a length is given (binary). */
+struct pg_params {
+    int n;
+    const char *values[10];
+    int lengths[10];
+    int formats[10];
+};
+
+static void pg_text(struct pg_params *pp, const char *value)
+{
+    pp->values[pp->n] = value;
+    pp->lengths[pp->n] = 0;
+    pp->formats[pp->n++] = 0;
+}
+
+static void pg_binary(struct pg_params *pp, const void *value, size_t len)
+{
+    pp->values[pp->n] = value;
+    pp->lengths[pp->n] = (int)len;
+    pp->formats[pp->n++] = 1;
+}
+
+static PGresult *pg_run(struct db_pg *p, const char *sql, const struct pg_params *pp, int result_format)
+{
+    PGresult *res = PQexecParams(p->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->values : NULL,
+                                 pp ? pp->lengths : NULL, pp ? pp->formats : NULL, result_format);
+    if (PQstatus(p->conn) == CONNECTION_BAD) { /* the server restarted: one reconnect and retry */
+        PQclear(res);
+        PQreset(p->conn);
+        res = PQexecParams(p->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->values : NULL,
+                           pp ? pp->lengths : NULL, pp ? pp->formats : NULL, result_format);
+    }
+    return res;
+}
+
+static enum fl_err pg_simple(struct db_pg *p, const char *sql, char *detail, size_t detail_len)
+{
+    PGresult *res = pg_run(p, sql, NULL, 0);
+    enum fl_err err = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
+                          ? FL_OK
+                          : pg_fail(p, res, detail, detail_len);
+    PQclear(res);
+    return err;
+}
+
+static enum fl_err pg_begin(struct db_pg *p, char *detail, size_t detail_len)
+{
+    pthread_mutex_lock(&p->lock);
+    enum fl_err err = pg_simple(p, "BEGIN", detail, detail_len);
+    if (err != FL_OK)
+        pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+static enum fl_err pg_end(struct db_pg *p, enum fl_err err, char *detail, size_t detail_len)
+{
+    if (err == FL_OK)
+        err = pg_simple(p, "COMMIT", detail, detail_len);
+    if (err != FL_OK)
+        PQclear(PQexec(p->conn, "ROLLBACK"));
+    pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+/* One changing statement inside a transaction; FL_ERR_NOT_FOUND when it changed nothing. */
+static enum fl_err pg_change(struct db_pg *p, const char *sql, const struct pg_params *pp,
+                             bool must_change, char *detail, size_t detail_len)
+{
+    PGresult *res = pg_run(p, sql, pp, 0);
+    enum fl_err err = FL_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        err = pg_fail(p, res, detail, detail_len);
+    else if (must_change && strcmp(PQcmdTuples(res), "0") == 0)
+        err = fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "not found");
+    PQclear(res);
+    return err;
+}
+
+/* A write in its own transaction. */
+static enum fl_err pg_write(struct db *db, const char *sql, const struct pg_params *pp,
+                            bool must_change, char *detail, size_t detail_len)
+{
+    struct db_pg *p = PG(db);
+    enum fl_err err = pg_begin(p, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    err = pg_change(p, sql, pp, must_change, detail, detail_len);
+    return pg_end(p, err, detail, detail_len);
+}
+
+/* A read: calls row_cb for every row of the text-format result. */
+static enum fl_err pg_read(struct db *db, const char *sql, const struct pg_params *pp,
+                           void (*row_cb)(PGresult *res, int row, void *arg), void *arg,
+                           char *detail, size_t detail_len)
+{
+    struct db_pg *p = PG(db);
+    pthread_mutex_lock(&p->lock);
+    PGresult *res = pg_run(p, sql, pp, 0);
+    enum fl_err err = FL_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        err = pg_fail(p, res, detail, detail_len);
+    for (int i = 0; err == FL_OK && i < PQntuples(res); i++)
+        row_cb(res, i, arg);
+    PQclear(res);
+    pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+static enum fl_err pg_migrate(struct db *db, char *detail, size_t detail_len)
+{
+    struct db_pg *p = PG(db);
+    enum fl_err err = pg_begin(p, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    /* one migrator at a time, even with several Cores starting together */
+    err = pg_simple(p, "SELECT pg_advisory_xact_lock(7307)", detail, detail_len);
+    if (err == FL_OK)
+        err = pg_simple(p, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                        detail, detail_len);
+    int version = 0;
+    PGresult *res = err == FL_OK ? pg_run(p, "SELECT max(version) FROM schema_version", NULL, 0) : NULL;
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
+        version = atoi(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    for (int i = 0; err == FL_OK && i < db_migration_count; i++) {
+        if (db_migrations[i].version <= version)
+            continue;
+        char *sql = NULL, number[16];
+        if (asprintf(&sql, db_migrations[i].sql, "BYTEA") < 0)
+            err = FL_ERR_NOMEM;
+        if (err == FL_OK)
+            err = pg_simple(p, sql, detail, detail_len);
+        free(sql);
+        snprintf(number, sizeof(number), "%d", db_migrations[i].version);
+        struct pg_params pp = {0};
+        pg_text(&pp, number);
+        if (err == FL_OK)
+            err = pg_change(p, "INSERT INTO schema_version VALUES ($1::integer)", &pp, false, detail, detail_len);
+    }
+    return pg_end(p, err, detail, detail_len);
+}
+
+static enum fl_err pg_ping(struct db *db, char *detail, size_t detail_len)
+{
+    struct db_pg *p = PG(db);
+    pthread_mutex_lock(&p->lock);
+    enum fl_err err = pg_simple(p, "SELECT 1", detail, detail_len);
+    pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+static void pg_close(struct db *db)
+{
+    struct db_pg *p = PG(db);
+    PQfinish(p->conn);
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* ---- modules ---- */
+
+static enum fl_err pg_module_create(struct db *db, const char *name, const char *now, char *detail,
+                                    size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, name);
+    pg_text(&pp, now);
+    return pg_write(db, "INSERT INTO modules VALUES ($1, $2, $2)", &pp, false, detail, detail_len);
+}
+
+static enum fl_err pg_module_rename(struct db *db, const char *name, const char *new_name,
+                                    const char *now, char *detail, size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, new_name);
+    pg_text(&pp, now);
+    pg_text(&pp, name);
+    return pg_write(db, "UPDATE modules SET name = $1, updated_at = $2 WHERE name = $3", &pp, true,
+                    detail, detail_len);
+}
+
+static enum fl_err pg_module_delete(struct db *db, const char *name, char *detail, size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, name);
+    return pg_write(db, "DELETE FROM modules WHERE name = $1", &pp, true, detail, detail_len);
+}
+
+struct pg_name_arg {
+    db_name_cb cb;
+    void *arg;
+};
+
+static void pg_name_row(PGresult *res, int row, void *arg)
+{
+    struct pg_name_arg *a = arg;
+    a->cb(a->arg, PQgetvalue(res, row, 0));
+}
+
+static enum fl_err pg_module_list(struct db *db, db_name_cb cb, void *arg, char *detail,
+                                  size_t detail_len)
+{
+    struct pg_name_arg a = {cb, arg};
+    return pg_read(db, "SELECT name FROM modules ORDER BY name", NULL, pg_name_row, &a, detail,
+                   detail_len);
+}
+
+/* ---- functions ---- */
+
+static void pg_function_params(struct pg_params *pp, const struct db_function *f, char *size)
+{
+    snprintf(size, 24, "%zu", f->size);
+    pg_text(pp, f->module);
+    pg_text(pp, f->name);
+    pg_binary(pp, f->code ? (const void *)f->code : "", f->size);
+    pg_text(pp, size);
+    pg_text(pp, f->hash);
+    pg_text(pp, f->metadata);
+    pg_text(pp, f->created_at);
+    pg_text(pp, f->updated_at);
+}
+
+static enum fl_err pg_function_create(struct db *db, const struct db_function *f, char *detail,
+                                      size_t detail_len)
+{
+    struct pg_params pp = {0};
+    char size[24];
+    pg_function_params(&pp, f, size);
+    return pg_write(db, "INSERT INTO functions VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8)", &pp,
+                    false, detail, detail_len);
+}
+
+static enum fl_err pg_function_update(struct db *db, const char *name, const struct db_function *f,
+                                      char *detail, size_t detail_len)
+{
+    struct pg_params pp = {0};
+    char size[24];
+    pg_function_params(&pp, f, size);
+    pg_text(&pp, name);
+    return pg_write(db,
+                    "UPDATE functions SET name = $2, code = $3, size = $4::bigint, hash = $5, "
+                    "metadata = $6, updated_at = $8 WHERE module = $1 AND name = $9 "
+                    "AND $7::text IS NOT NULL",
+                    &pp, true, detail, detail_len);
+}
+
+static enum fl_err pg_function_delete(struct db *db, const char *module, const char *name,
+                                      char *detail, size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, module);
+    pg_text(&pp, name);
+    return pg_write(db, "DELETE FROM functions WHERE module = $1 AND name = $2", &pp, true, detail,
+                    detail_len);
+}
+
+struct pg_function_arg {
+    db_function_cb cb;
+    void *arg;
+};
+
+static void pg_function_row(PGresult *res, int row, void *arg)
+{
+    struct pg_function_arg *a = arg;
+    struct db_function f = {
+        .module = PQgetvalue(res, row, 0),
+        .name = PQgetvalue(res, row, 1),
+        .size = (size_t)strtoull(PQgetvalue(res, row, 2), NULL, 10),
+        .hash = PQgetvalue(res, row, 3),
+        .metadata = PQgetvalue(res, row, 4),
+        .created_at = PQgetvalue(res, row, 5),
+        .updated_at = PQgetvalue(res, row, 6),
+    };
+    a->cb(a->arg, &f);
+}
+
+static enum fl_err pg_function_list(struct db *db, db_function_cb cb, void *arg, char *detail,
+                                    size_t detail_len)
+{
+    struct pg_function_arg a = {cb, arg};
+    return pg_read(db,
+                   "SELECT module, name, size, hash, metadata, created_at, updated_at "
+                   "FROM functions ORDER BY module, name",
+                   NULL, pg_function_row, &a, detail, detail_len);
+}
+
+static enum fl_err pg_function_code(struct db *db, const char *module, const char *name,
+                                    struct fl_buf *code, char *detail, size_t detail_len)
+{
+    struct db_pg *p = PG(db);
+    struct pg_params pp = {0};
+    pg_text(&pp, module);
+    pg_text(&pp, name);
+    pthread_mutex_lock(&p->lock);
+    PGresult *res =
+        pg_run(p, "SELECT code FROM functions WHERE module = $1 AND name = $2", &pp, 1);
+    enum fl_err err = FL_OK;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        err = pg_fail(p, res, detail, detail_len);
+    else if (PQntuples(res) == 0)
+        err = fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "not found");
+    else if (!fl_buf_set(code, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0)))
+        err = fl_fail(FL_ERR_NOMEM, detail, detail_len, "code too large");
+    PQclear(res);
+    pthread_mutex_unlock(&p->lock);
+    return err;
+}
+
+/* ---- APP scripts ---- */
+
+static enum fl_err pg_script_put(struct db *db, const struct db_script *s, bool create,
+                                 char *detail, size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, s->name);
+    pg_text(&pp, s->source);
+    pg_text(&pp, s->parsed);
+    pg_text(&pp, s->created_at);
+    pg_text(&pp, s->updated_at);
+    const char *sql = create ? "INSERT INTO app_scripts VALUES ($1, $2, $3, $4, $5)"
+                             : "UPDATE app_scripts SET source = $2, parsed = $3, updated_at = $5 "
+                               "WHERE name = $1 AND $4::text IS NOT NULL";
+    return pg_write(db, sql, &pp, !create, detail, detail_len);
+}
+
+static enum fl_err pg_script_delete(struct db *db, const char *name, char *detail,
+                                    size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, name);
+    return pg_write(db, "DELETE FROM app_scripts WHERE name = $1", &pp, true, detail, detail_len);
+}
+
+struct pg_script_arg {
+    db_script_cb cb;
+    void *arg;
+};
+
+static void pg_script_row(PGresult *res, int row, void *arg)
+{
+    struct pg_script_arg *a = arg;
+    struct db_script s = {PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
+                          PQgetvalue(res, row, 3), PQgetvalue(res, row, 4)};
+    a->cb(a->arg, &s);
+}
+
+static enum fl_err pg_script_list(struct db *db, db_script_cb cb, void *arg, char *detail,
+                                  size_t detail_len)
+{
+    struct pg_script_arg a = {cb, arg};
+    return pg_read(db,
+                   "SELECT name, source, parsed, created_at, updated_at FROM app_scripts ORDER BY name",
+                   NULL, pg_script_row, &a, detail, detail_len);
+}
+
+/* ---- subjects ---- */
+
+static enum fl_err pg_subject_create(struct db *db, const struct db_subject *s, char *detail,
+                                     size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, s->name);
+    pg_text(&pp, s->token_hash);
+    pg_text(&pp, s->admin ? "1" : "0");
+    pg_text(&pp, s->created_at);
+    return pg_write(db, "INSERT INTO subjects VALUES ($1, $2, $3::integer, $4)", &pp, false, detail,
+                    detail_len);
+}
+
+struct pg_subject_arg {
+    db_subject_cb cb;
+    void *arg;
+};
+
+static void pg_subject_row(PGresult *res, int row, void *arg)
+{
+    struct pg_subject_arg *a = arg;
+    struct db_subject s = {PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
+                           atoi(PQgetvalue(res, row, 2)) != 0, PQgetvalue(res, row, 3)};
+    a->cb(a->arg, &s);
+}
+
+static enum fl_err pg_subject_list(struct db *db, db_subject_cb cb, void *arg, char *detail,
+                                   size_t detail_len)
+{
+    struct pg_subject_arg a = {cb, arg};
+    return pg_read(db, "SELECT name, token_hash, admin, created_at FROM subjects ORDER BY name",
+                   NULL, pg_subject_row, &a, detail, detail_len);
+}
+
+static const struct db_ops pg_ops = {
+    .migrate = pg_migrate,
+    .ping = pg_ping,
+    .close = pg_close,
+    .module_create = pg_module_create,
+    .module_rename = pg_module_rename,
+    .module_delete = pg_module_delete,
+    .module_list = pg_module_list,
+    .function_create = pg_function_create,
+    .function_update = pg_function_update,
+    .function_delete = pg_function_delete,
+    .function_list = pg_function_list,
+    .function_code = pg_function_code,
+    .script_put = pg_script_put,
+    .script_delete = pg_script_delete,
+    .script_list = pg_script_list,
+    .subject_create = pg_subject_create,
+    .subject_list = pg_subject_list,
+};
+
+enum fl_err db_postgres_open(const char *url, struct db **out, char *detail, size_t detail_len)
+{
+    struct db_pg *p = calloc(1, sizeof(*p));
+    if (!p)
+        return FL_ERR_NOMEM;
+    p->base.ops = &pg_ops;
+    pthread_mutex_init(&p->lock, NULL);
+    p->conn = PQconnectdb(url);
+    if (PQstatus(p->conn) != CONNECTION_OK) {
+        /* the message may repeat the URL, password included: keep only the first line */
+        const char *msg = PQerrorMessage(p->conn);
+        enum fl_err err = fl_fail(FL_ERR_STORE, detail, detail_len, "cannot connect to PostgreSQL: %.*s",
+                                  (int)strcspn(msg, "\n"), msg);
+        pg_close(&p->base);
+        return err;
+    }
+    PQclear(PQexec(p->conn, "SET client_min_messages = warning"));
+    *out = &p->base;
+    return FL_OK;
+}

@@ -1,0 +1,442 @@
+/*
+ * db_sqlite — the embedded default store: one connection in WAL mode with
+ * foreign keys on and synchronous=FULL (an acknowledged write survives a
+ * crash of the Core), serialised by a mutex.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/db/db.h"
+
+struct db_sqlite {
+    struct db base;
+    sqlite3 *conn;
+    pthread_mutex_t lock;
+};
+
+#define SQ(db) ((struct db_sqlite *)(db))
+
+static enum fl_err sq_fail(struct db_sqlite *s, char *detail, size_t detail_len)
+{
+    int code = sqlite3_extended_errcode(s->conn);
+    if (code == SQLITE_CONSTRAINT_PRIMARYKEY || code == SQLITE_CONSTRAINT_UNIQUE)
+        return fl_fail(FL_ERR_EXISTS, detail, detail_len, "already exists");
+    if (code == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "module not found");
+    return fl_fail(FL_ERR_STORE, detail, detail_len, "sqlite: %s", sqlite3_errmsg(s->conn));
+}
+
+/* Runs statements with no results (BEGIN, COMMIT, schema). */
+static enum fl_err sq_exec(struct db_sqlite *s, const char *sql, char *detail, size_t detail_len)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->conn, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return FL_OK;
+    enum fl_err err = fl_fail(FL_ERR_STORE, detail, detail_len, "sqlite: %s", msg ? msg : "error");
+    sqlite3_free(msg);
+    return err;
+}
+
+/* Binds text parameters 1..n ("" for NULL). */
+static sqlite3_stmt *sq_prepare(struct db_sqlite *s, const char *sql, int n, const char *const *args)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_text(st, i + 1, args[i] ? args[i] : "", -1, SQLITE_TRANSIENT);
+    return st;
+}
+
+/* One statement that changes rows; FL_ERR_NOT_FOUND when it changed none and `must_change`. */
+static enum fl_err sq_change(struct db_sqlite *s, sqlite3_stmt *st, bool must_change, char *detail,
+                             size_t detail_len)
+{
+    if (!st)
+        return sq_fail(s, detail, detail_len);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return sq_fail(s, detail, detail_len);
+    if (must_change && sqlite3_changes(s->conn) == 0)
+        return fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "not found");
+    return FL_OK;
+}
+
+static enum fl_err sq_begin(struct db_sqlite *s, char *detail, size_t detail_len)
+{
+    pthread_mutex_lock(&s->lock);
+    enum fl_err err = sq_exec(s, "BEGIN IMMEDIATE", detail, detail_len);
+    if (err != FL_OK)
+        pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* Commits on FL_OK, else rolls back; returns `err` (or the commit's error). */
+static enum fl_err sq_end(struct db_sqlite *s, enum fl_err err, char *detail, size_t detail_len)
+{
+    if (err == FL_OK)
+        err = sq_exec(s, "COMMIT", detail, detail_len);
+    if (err != FL_OK)
+        sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static int sq_user_version(struct db_sqlite *s)
+{
+    sqlite3_stmt *st = sq_prepare(s, "PRAGMA user_version", 0, NULL);
+    int version = -1;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return version;
+}
+
+static enum fl_err sq_migrate(struct db *db, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    int version = sq_user_version(s);
+    for (int i = 0; err == FL_OK && i < db_migration_count; i++) {
+        if (db_migrations[i].version <= version)
+            continue;
+        char *sql = sqlite3_mprintf(db_migrations[i].sql, "BLOB");
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", db_migrations[i].version);
+        err = sq_exec(s, sql, detail, detail_len);
+        if (err == FL_OK)
+            err = sq_exec(s, pragma, detail, detail_len);
+        sqlite3_free(sql);
+    }
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_ping(struct db *db, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    pthread_mutex_lock(&s->lock);
+    enum fl_err err = sq_exec(s, "SELECT 1", detail, detail_len);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static void sq_close(struct db *db)
+{
+    struct db_sqlite *s = SQ(db);
+    sqlite3_close_v2(s->conn);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* ---- modules ---- */
+
+static enum fl_err sq_module_create(struct db *db, const char *name, const char *now, char *detail,
+                                    size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    const char *args[] = {name, now, now};
+    err = sq_change(s, sq_prepare(s, "INSERT INTO modules VALUES (?, ?, ?)", 3, args), false, detail,
+                    detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_module_rename(struct db *db, const char *name, const char *new_name,
+                                    const char *now, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    const char *args[] = {new_name, now, name};
+    err = sq_change(s,
+                    sq_prepare(s, "UPDATE modules SET name = ?, updated_at = ? WHERE name = ?", 3, args),
+                    true, detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_module_delete(struct db *db, const char *name, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    const char *args[] = {name};
+    err = sq_change(s, sq_prepare(s, "DELETE FROM modules WHERE name = ?", 1, args), true, detail,
+                    detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static const char *sq_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t ? (const char *)t : "";
+}
+
+static enum fl_err sq_module_list(struct db *db, db_name_cb cb, void *arg, char *detail,
+                                  size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = sq_prepare(s, "SELECT name FROM modules ORDER BY name", 0, NULL);
+    int rc = SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(arg, sq_text(st, 0));
+    sqlite3_finalize(st);
+    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* ---- functions ---- */
+
+static sqlite3_stmt *sq_bind_function(struct db_sqlite *s, const char *sql,
+                                      const struct db_function *f)
+{
+    const char *args[] = {f->module, f->name};
+    sqlite3_stmt *st = sq_prepare(s, sql, 2, args);
+    if (!st)
+        return NULL;
+    sqlite3_bind_blob64(st, 3, f->code ? (const void *)f->code : "", f->size, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)f->size);
+    sqlite3_bind_text(st, 5, f->hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, f->metadata, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, f->created_at, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, f->updated_at, -1, SQLITE_TRANSIENT);
+    return st;
+}
+
+static enum fl_err sq_function_create(struct db *db, const struct db_function *f, char *detail,
+                                      size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    err = sq_change(s,
+                    sq_bind_function(s, "INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", f),
+                    false, detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_function_update(struct db *db, const char *name, const struct db_function *f,
+                                      char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    sqlite3_stmt *st = sq_bind_function(
+        s,
+        "UPDATE functions SET module = ?1, name = ?2, code = ?3, size = ?4, hash = ?5, "
+        "metadata = ?6, updated_at = ?8 WHERE module = ?1 AND name = ?9",
+        f);
+    if (st)
+        sqlite3_bind_text(st, 9, name, -1, SQLITE_TRANSIENT);
+    err = sq_change(s, st, true, detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_function_delete(struct db *db, const char *module, const char *name,
+                                      char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    const char *args[] = {module, name};
+    err = sq_change(s,
+                    sq_prepare(s, "DELETE FROM functions WHERE module = ? AND name = ?", 2, args),
+                    true, detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg, char *detail,
+                                    size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = sq_prepare(s,
+                                  "SELECT module, name, size, hash, metadata, created_at, "
+                                  "updated_at FROM functions ORDER BY module, name",
+                                  0, NULL);
+    int rc = SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct db_function row = {
+            .module = sq_text(st, 0),
+            .name = sq_text(st, 1),
+            .size = (size_t)sqlite3_column_int64(st, 2),
+            .hash = sq_text(st, 3),
+            .metadata = sq_text(st, 4),
+            .created_at = sq_text(st, 5),
+            .updated_at = sq_text(st, 6),
+        };
+        cb(arg, &row);
+    }
+    sqlite3_finalize(st);
+    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static enum fl_err sq_function_code(struct db *db, const char *module, const char *name,
+                                    struct fl_buf *code, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    pthread_mutex_lock(&s->lock);
+    const char *args[] = {module, name};
+    sqlite3_stmt *st =
+        sq_prepare(s, "SELECT code FROM functions WHERE module = ? AND name = ?", 2, args);
+    int rc = st ? sqlite3_step(st) : SQLITE_ERROR;
+    enum fl_err err = FL_OK;
+    if (rc == SQLITE_ROW) {
+        const void *bytes = sqlite3_column_blob(st, 0);
+        if (!fl_buf_set(code, bytes ? bytes : "", (size_t)sqlite3_column_bytes(st, 0)))
+            err = fl_fail(FL_ERR_NOMEM, detail, detail_len, "code too large");
+    } else {
+        err = rc == SQLITE_DONE ? fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "not found")
+                                : sq_fail(s, detail, detail_len);
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* ---- APP scripts ---- */
+
+static enum fl_err sq_script_put(struct db *db, const struct db_script *sc, bool create,
+                                 char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    const char *args[] = {sc->name, sc->source, sc->parsed, sc->created_at, sc->updated_at};
+    const char *sql = create ? "INSERT INTO app_scripts VALUES (?1, ?2, ?3, ?4, ?5)"
+                             : "UPDATE app_scripts SET source = ?2, parsed = ?3, updated_at = ?5 "
+                               "WHERE name = ?1";
+    err = sq_change(s, sq_prepare(s, sql, 5, args), !create, detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_script_delete(struct db *db, const char *name, char *detail,
+                                    size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    const char *args[] = {name};
+    err = sq_change(s, sq_prepare(s, "DELETE FROM app_scripts WHERE name = ?", 1, args), true,
+                    detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_script_list(struct db *db, db_script_cb cb, void *arg, char *detail,
+                                  size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = sq_prepare(
+        s, "SELECT name, source, parsed, created_at, updated_at FROM app_scripts ORDER BY name", 0,
+        NULL);
+    int rc = SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct db_script row = {sq_text(st, 0), sq_text(st, 1), sq_text(st, 2), sq_text(st, 3),
+                                sq_text(st, 4)};
+        cb(arg, &row);
+    }
+    sqlite3_finalize(st);
+    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+/* ---- subjects ---- */
+
+static enum fl_err sq_subject_create(struct db *db, const struct db_subject *sub, char *detail,
+                                     size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    const char *args[] = {sub->name, sub->token_hash, sub->admin ? "1" : "0", sub->created_at};
+    err = sq_change(s, sq_prepare(s, "INSERT INTO subjects VALUES (?, ?, ?, ?)", 4, args), false,
+                    detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_subject_list(struct db *db, db_subject_cb cb, void *arg, char *detail,
+                                   size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = sq_prepare(
+        s, "SELECT name, token_hash, admin, created_at FROM subjects ORDER BY name", 0, NULL);
+    int rc = SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct db_subject row = {sq_text(st, 0), sq_text(st, 1), sqlite3_column_int(st, 2) != 0,
+                                 sq_text(st, 3)};
+        cb(arg, &row);
+    }
+    sqlite3_finalize(st);
+    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static const struct db_ops sq_ops = {
+    .migrate = sq_migrate,
+    .ping = sq_ping,
+    .close = sq_close,
+    .module_create = sq_module_create,
+    .module_rename = sq_module_rename,
+    .module_delete = sq_module_delete,
+    .module_list = sq_module_list,
+    .function_create = sq_function_create,
+    .function_update = sq_function_update,
+    .function_delete = sq_function_delete,
+    .function_list = sq_function_list,
+    .function_code = sq_function_code,
+    .script_put = sq_script_put,
+    .script_delete = sq_script_delete,
+    .script_list = sq_script_list,
+    .subject_create = sq_subject_create,
+    .subject_list = sq_subject_list,
+};
+
+enum fl_err db_sqlite_open(const char *path, struct db **out, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = calloc(1, sizeof(*s));
+    if (!s)
+        return FL_ERR_NOMEM;
+    s->base.ops = &sq_ops;
+    pthread_mutex_init(&s->lock, NULL);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &s->conn, flags, NULL) != SQLITE_OK) {
+        enum fl_err err = fl_fail(FL_ERR_STORE, detail, detail_len, "cannot open %s: %s", path,
+                                  s->conn ? sqlite3_errmsg(s->conn) : "out of memory");
+        sq_close(&s->base);
+        return err;
+    }
+    sqlite3_busy_timeout(s->conn, 5000);
+    enum fl_err err = sq_exec(s,
+                              "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                              "PRAGMA foreign_keys = ON;",
+                              detail, detail_len);
+    if (err != FL_OK) {
+        sq_close(&s->base);
+        return err;
+    }
+    *out = &s->base;
+    return FL_OK;
+}
