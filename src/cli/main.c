@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/core.h"
 
 #ifndef FUNLESS_VERSION
 #define FUNLESS_VERSION "dev"
@@ -17,6 +18,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"core", core_main, "run the Core: REST API, function store, tokens"},
     {"run", cmd_run, "run one function locally through the engine (no Core)"},
 };
 

@@ -55,7 +55,8 @@ static void pg_binary(struct pg_params *pp, const void *value, size_t len)
     pp->formats[pp->n++] = 1;
 }
 
-static PGresult *pg_run(struct db_pg *p, const char *sql, const struct pg_params *pp, int result_format)
+static PGresult *pg_run(struct db_pg *p, const char *sql, const struct pg_params *pp,
+                        int result_format)
 {
     PGresult *res = PQexecParams(p->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->values : NULL,
                                  pp ? pp->lengths : NULL, pp ? pp->formats : NULL, result_format);
@@ -71,9 +72,10 @@ static PGresult *pg_run(struct db_pg *p, const char *sql, const struct pg_params
 static enum fl_err pg_simple(struct db_pg *p, const char *sql, char *detail, size_t detail_len)
 {
     PGresult *res = pg_run(p, sql, NULL, 0);
-    enum fl_err err = PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
-                          ? FL_OK
-                          : pg_fail(p, res, detail, detail_len);
+    enum fl_err err =
+        PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
+            ? FL_OK
+            : pg_fail(p, res, detail, detail_len);
     PQclear(res);
     return err;
 }
@@ -153,7 +155,8 @@ static enum fl_err pg_migrate(struct db *db, char *detail, size_t detail_len)
         err = pg_simple(p, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
                         detail, detail_len);
     int version = 0;
-    PGresult *res = err == FL_OK ? pg_run(p, "SELECT max(version) FROM schema_version", NULL, 0) : NULL;
+    PGresult *res =
+        err == FL_OK ? pg_run(p, "SELECT max(version) FROM schema_version", NULL, 0) : NULL;
     if (res && PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
         version = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -170,7 +173,8 @@ static enum fl_err pg_migrate(struct db *db, char *detail, size_t detail_len)
         struct pg_params pp = {0};
         pg_text(&pp, number);
         if (err == FL_OK)
-            err = pg_change(p, "INSERT INTO schema_version VALUES ($1::integer)", &pp, false, detail, detail_len);
+            err = pg_change(p, "INSERT INTO schema_version VALUES ($1::integer)", &pp, false,
+                            detail, detail_len);
     }
     return pg_end(p, err, detail, detail_len);
 }
@@ -214,7 +218,8 @@ static enum fl_err pg_module_rename(struct db *db, const char *name, const char 
                     detail, detail_len);
 }
 
-static enum fl_err pg_module_delete(struct db *db, const char *name, char *detail, size_t detail_len)
+static enum fl_err pg_module_delete(struct db *db, const char *name, char *detail,
+                                    size_t detail_len)
 {
     struct pg_params pp = {0};
     pg_text(&pp, name);
@@ -261,8 +266,8 @@ static enum fl_err pg_function_create(struct db *db, const struct db_function *f
     struct pg_params pp = {0};
     char size[24];
     pg_function_params(&pp, f, size);
-    return pg_write(db, "INSERT INTO functions VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8)", &pp,
-                    false, detail, detail_len);
+    return pg_write(db, "INSERT INTO functions VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8)",
+                    &pp, false, detail, detail_len);
 }
 
 static enum fl_err pg_function_update(struct db *db, const char *name, const struct db_function *f,
@@ -327,8 +332,7 @@ static enum fl_err pg_function_code(struct db *db, const char *module, const cha
     pg_text(&pp, module);
     pg_text(&pp, name);
     pthread_mutex_lock(&p->lock);
-    PGresult *res =
-        pg_run(p, "SELECT code FROM functions WHERE module = $1 AND name = $2", &pp, 1);
+    PGresult *res = pg_run(p, "SELECT code FROM functions WHERE module = $1 AND name = $2", &pp, 1);
     enum fl_err err = FL_OK;
     if (PQresultStatus(res) != PGRES_TUPLES_OK)
         err = pg_fail(p, res, detail, detail_len);
@@ -383,9 +387,9 @@ static enum fl_err pg_script_list(struct db *db, db_script_cb cb, void *arg, cha
                                   size_t detail_len)
 {
     struct pg_script_arg a = {cb, arg};
-    return pg_read(db,
-                   "SELECT name, source, parsed, created_at, updated_at FROM app_scripts ORDER BY name",
-                   NULL, pg_script_row, &a, detail, detail_len);
+    return pg_read(
+        db, "SELECT name, source, parsed, created_at, updated_at FROM app_scripts ORDER BY name",
+        NULL, pg_script_row, &a, detail, detail_len);
 }
 
 /* ---- subjects ---- */
@@ -454,8 +458,9 @@ enum fl_err db_postgres_open(const char *url, struct db **out, char *detail, siz
     if (PQstatus(p->conn) != CONNECTION_OK) {
         /* the message may repeat the URL, password included: keep only the first line */
         const char *msg = PQerrorMessage(p->conn);
-        enum fl_err err = fl_fail(FL_ERR_STORE, detail, detail_len, "cannot connect to PostgreSQL: %.*s",
-                                  (int)strcspn(msg, "\n"), msg);
+        enum fl_err err =
+            fl_fail(FL_ERR_STORE, detail, detail_len, "cannot connect to PostgreSQL: %.*s",
+                    (int)strcspn(msg, "\n"), msg);
         pg_close(&p->base);
         return err;
     }

@@ -41,7 +41,8 @@ static enum fl_err sq_exec(struct db_sqlite *s, const char *sql, char *detail, s
 }
 
 /* Binds text parameters 1..n ("" for NULL). */
-static sqlite3_stmt *sq_prepare(struct db_sqlite *s, const char *sql, int n, const char *const *args)
+static sqlite3_stmt *sq_prepare(struct db_sqlite *s, const char *sql, int n,
+                                const char *const *args)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
@@ -144,8 +145,8 @@ static enum fl_err sq_module_create(struct db *db, const char *name, const char 
     if (err != FL_OK)
         return err;
     const char *args[] = {name, now, now};
-    err = sq_change(s, sq_prepare(s, "INSERT INTO modules VALUES (?, ?, ?)", 3, args), false, detail,
-                    detail_len);
+    err = sq_change(s, sq_prepare(s, "INSERT INTO modules VALUES (?, ?, ?)", 3, args), false,
+                    detail, detail_len);
     return sq_end(s, err, detail, detail_len);
 }
 
@@ -157,13 +158,14 @@ static enum fl_err sq_module_rename(struct db *db, const char *name, const char 
     if (err != FL_OK)
         return err;
     const char *args[] = {new_name, now, name};
-    err = sq_change(s,
-                    sq_prepare(s, "UPDATE modules SET name = ?, updated_at = ? WHERE name = ?", 3, args),
-                    true, detail, detail_len);
+    err = sq_change(
+        s, sq_prepare(s, "UPDATE modules SET name = ?, updated_at = ? WHERE name = ?", 3, args),
+        true, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
 }
 
-static enum fl_err sq_module_delete(struct db *db, const char *name, char *detail, size_t detail_len)
+static enum fl_err sq_module_delete(struct db *db, const char *name, char *detail,
+                                    size_t detail_len)
 {
     struct db_sqlite *s = SQ(db);
     enum fl_err err = sq_begin(s, detail, detail_len);
@@ -253,9 +255,9 @@ static enum fl_err sq_function_delete(struct db *db, const char *module, const c
     if (err != FL_OK)
         return err;
     const char *args[] = {module, name};
-    err = sq_change(s,
-                    sq_prepare(s, "DELETE FROM functions WHERE module = ? AND name = ?", 2, args),
-                    true, detail, detail_len);
+    err =
+        sq_change(s, sq_prepare(s, "DELETE FROM functions WHERE module = ? AND name = ?", 2, args),
+                  true, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
 }
 

@@ -1,0 +1,396 @@
+/*
+ * api — routing, authentication, shared helpers, and the small routes
+ * (root, health, metrics, subjects). Modules and functions: api_fn.c;
+ * APP scripts: api_app.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/api/api_internal.h"
+#include "core/api/validate.h"
+#include "core/metrics.h"
+
+enum access { ACCESS_PUBLIC, ACCESS_USER, ACCESS_ADMIN };
+
+struct route_method {
+    const char *method;
+    route_fn fn;
+};
+
+struct route {
+    const char *pattern; /* segments; "*" matches one name */
+    enum access access;
+    struct route_method methods[4];
+};
+
+static void api_root(struct api *, const struct route_args *, const struct http_request *,
+                     struct http_response *);
+static void api_livez(struct api *, const struct route_args *, const struct http_request *,
+                      struct http_response *);
+static void api_readyz(struct api *, const struct route_args *, const struct http_request *,
+                       struct http_response *);
+static void api_metrics(struct api *, const struct route_args *, const struct http_request *,
+                        struct http_response *);
+static void api_subjects_list(struct api *, const struct route_args *, const struct http_request *,
+                              struct http_response *);
+static void api_subject_create(struct api *, const struct route_args *, const struct http_request *,
+                               struct http_response *);
+
+static const struct route api_routes[] = {
+    {"/v1", ACCESS_PUBLIC, {{"GET", api_root}}},
+    {"/livez", ACCESS_PUBLIC, {{"GET", api_livez}}},
+    {"/readyz", ACCESS_PUBLIC, {{"GET", api_readyz}}},
+    {"/metrics", ACCESS_PUBLIC, {{"GET", api_metrics}}},
+    {"/v1/fn", ACCESS_USER, {{"GET", api_modules_list}, {"POST", api_module_create}}},
+    {"/v1/fn/*",
+     ACCESS_USER,
+     {{"GET", api_module_get},
+      {"POST", api_function_create},
+      {"PUT", api_module_rename},
+      {"DELETE", api_module_delete}}},
+    {"/v1/fn/*/*",
+     ACCESS_USER,
+     {{"GET", api_function_get},
+      {"POST", api_function_invoke},
+      {"PUT", api_function_update},
+      {"DELETE", api_function_delete}}},
+    {"/v1/scripts/app", ACCESS_USER, {{"GET", api_scripts_list}, {"POST", api_script_create}}},
+    {"/v1/scripts/app/*",
+     ACCESS_USER,
+     {{"GET", api_script_get}, {"PUT", api_script_update}, {"DELETE", api_script_delete}}},
+    {"/v1/app", ACCESS_USER, {{"GET", api_scripts_list}, {"POST", api_script_create}}},
+    {"/v1/app/*",
+     ACCESS_USER,
+     {{"GET", api_script_get}, {"PUT", api_script_update}, {"DELETE", api_script_delete}}},
+    {"/v1/admin/subjects",
+     ACCESS_ADMIN,
+     {{"GET", api_subjects_list}, {"POST", api_subject_create}}},
+};
+
+/* Metrics labels, one per route (parameters named as in API.md). */
+static const char *const api_route_labels[] = {
+    "/v1/",
+    "/livez",
+    "/readyz",
+    "/metrics",
+    "/v1/fn",
+    "/v1/fn/{module}",
+    "/v1/fn/{module}/{function}",
+    "/v1/scripts/app",
+    "/v1/scripts/app/{name}",
+    "/v1/app",
+    "/v1/app/{name}",
+    "/v1/admin/subjects",
+};
+
+/* ---- helpers ---- */
+
+void api_reply(struct http_response *res, int status, cJSON *data)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "data", data);
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    res->status = status;
+    res->content_type = "application/json";
+    fl_buf_reset(&res->body);
+    if (text)
+        fl_buf_append(&res->body, text, strlen(text));
+    free(text);
+}
+
+void api_no_content(struct http_response *res)
+{
+    res->status = 204;
+    fl_buf_reset(&res->body);
+}
+
+void api_store_error(struct http_response *res, enum fl_err err, const char *what,
+                     const char *detail)
+{
+    if (err == FL_ERR_STORE || err == FL_ERR_NOMEM || err == FL_ERR_IO) {
+        metrics_store_error();
+        fprintf(stderr, "core: event=store_error what=\"%s\" detail=\"%s\"\n", what, detail);
+        http_error(res, err, "the store failed: %s", what);
+        return;
+    }
+    http_error(res, err, "%s", detail);
+}
+
+cJSON *api_json_body(struct api *api, const struct http_request *req, struct http_response *res)
+{
+    if (req->body_len > api->max_json_bytes) {
+        http_error(res, FL_ERR_TOO_LARGE, "JSON body larger than %zu bytes", api->max_json_bytes);
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *json = req->body_len
+                      ? cJSON_ParseWithLengthOpts((const char *)req->body, req->body_len, &end, 0)
+                      : NULL;
+    if (!cJSON_IsObject(json)) {
+        cJSON_Delete(json);
+        http_error(res, FL_ERR_BAD_REQUEST, "the body must be a JSON object");
+        return NULL;
+    }
+    return json;
+}
+
+bool api_multipart_body(const struct http_request *req, struct http_response *res,
+                        struct multipart *mp)
+{
+    char detail[200];
+    if (multipart_parse(req->content_type, req->body, req->body_len, mp, detail, sizeof(detail)) !=
+        FL_OK) {
+        http_error(res, FL_ERR_BAD_REQUEST, "%s", detail);
+        return false;
+    }
+    return true;
+}
+
+char *api_text_part(const struct multipart *mp, const char *name, bool required,
+                    struct http_response *res)
+{
+    const struct multipart_part *part = multipart_get(mp, name);
+    if (!part) {
+        if (required)
+            http_error(res, FL_ERR_BAD_REQUEST, "missing multipart field '%s'", name);
+        return NULL;
+    }
+    char *text = malloc(part->len + 1);
+    if (!text) {
+        http_error(res, FL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    memcpy(text, part->data, part->len);
+    text[part->len] = '\0';
+    return text;
+}
+
+bool api_check_name(const char *name, const char *what, struct http_response *res)
+{
+    if (name && name_valid(name))
+        return true;
+    http_error(res, FL_ERR_INVALID_NAME,
+               "invalid %s name: use 1 to 160 letters, digits or underscores", what);
+    return false;
+}
+
+void api_now(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* ---- small routes ---- */
+
+static void api_root(struct api *api, const struct route_args *args, const struct http_request *req,
+                     struct http_response *res)
+{
+    (void)api, (void)args, (void)req;
+    res->status = 200;
+    res->content_type = "text/plain; charset=utf-8";
+    fl_buf_printf(&res->body, "funless core is up\n");
+}
+
+static void api_livez(struct api *api, const struct route_args *args,
+                      const struct http_request *req, struct http_response *res)
+{
+    (void)api, (void)args, (void)req;
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "status", "alive");
+    api_reply(res, 200, data);
+}
+
+/* Ready: the store answers and at least one Worker is connected (Workers: a later component). */
+static void api_readyz(struct api *api, const struct route_args *args,
+                       const struct http_request *req, struct http_response *res)
+{
+    (void)args, (void)req;
+    char detail[256];
+    if (api->db->ops->ping(api->db, detail, sizeof(detail)) != FL_OK) {
+        metrics_store_error();
+        http_error(res, FL_ERR_UNAVAILABLE, "the store is unreachable");
+        return;
+    }
+    http_error(res, FL_ERR_UNAVAILABLE, "no worker connected");
+}
+
+static void api_metrics(struct api *api, const struct route_args *args,
+                        const struct http_request *req, struct http_response *res)
+{
+    (void)args, (void)req;
+    if (!api->metrics_enabled) {
+        http_error(res, FL_ERR_NOT_FOUND, "metrics are turned off");
+        return;
+    }
+    size_t modules;
+    char **names = catalogue_modules(api->catalogue, &modules);
+    for (size_t i = 0; names && i < modules; i++)
+        free(names[i]);
+    free(names);
+    res->status = 200;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    metrics_render(&res->body, catalogue_function_count(api->catalogue), modules);
+}
+
+static cJSON *api_name_list(char **names, size_t count)
+{
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < count; i++) {
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", names[i]);
+        cJSON_AddItemToArray(list, item);
+        free(names[i]);
+    }
+    free(names);
+    return list;
+}
+
+static void api_subjects_list(struct api *api, const struct route_args *args,
+                              const struct http_request *req, struct http_response *res)
+{
+    (void)args, (void)req;
+    size_t count;
+    char **names = auth_subjects(api->auth, &count);
+    api_reply(res, 200, api_name_list(names, count));
+}
+
+static void api_subject_create(struct api *api, const struct route_args *args,
+                               const struct http_request *req, struct http_response *res)
+{
+    (void)args;
+    cJSON *body = api_json_body(api, req, res);
+    if (!body)
+        return;
+    const cJSON *name =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "subject"), "name");
+    if (!cJSON_IsString(name)) {
+        http_error(res, FL_ERR_BAD_REQUEST, "expected {\"subject\":{\"name\":...}}");
+    } else if (api_check_name(name->valuestring, "subject", res)) {
+        char token[AUTH_TOKEN_CHARS + 1], now[32], detail[256];
+        api_now(now);
+        enum fl_err err = auth_create_subject(api->auth, name->valuestring, false, now, token,
+                                              detail, sizeof(detail));
+        if (err == FL_OK) {
+            cJSON *data = cJSON_CreateObject();
+            cJSON_AddStringToObject(data, "name", name->valuestring);
+            cJSON_AddStringToObject(data, "token", token);
+            api_reply(res, 201, data);
+        } else if (err == FL_ERR_EXISTS) {
+            http_error(res, err, "subject %s already exists", name->valuestring);
+        } else {
+            api_store_error(res, err, "create subject", detail);
+        }
+    }
+    cJSON_Delete(body);
+}
+
+/* ---- routing ---- */
+
+/* Splits "/a/b/c/" into at most `max` segments; false when there are more. */
+static int api_split(const char *url, char *copy, size_t copy_len, char **segs, int max)
+{
+    snprintf(copy, copy_len, "%s", url);
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok;
+         tok = strtok_r(NULL, "/", &save)) {
+        if (n == max)
+            return -1;
+        segs[n++] = tok;
+    }
+    return n;
+}
+
+static const struct route *api_match(const char *url, struct route_args *args, char *copy,
+                                     size_t copy_len, size_t *index)
+{
+    char *segs[6];
+    int n = api_split(url, copy, copy_len, segs, 6);
+    if (n < 0)
+        return NULL;
+    for (size_t r = 0; r < sizeof(api_routes) / sizeof(api_routes[0]); r++) {
+        char pattern[64], *psegs[6];
+        int pn = api_split(api_routes[r].pattern, pattern, sizeof(pattern), psegs, 6);
+        if (pn != n)
+            continue;
+        args->count = 0;
+        bool ok = true;
+        for (int i = 0; ok && i < n; i++) {
+            if (strcmp(psegs[i], "*") == 0)
+                args->param[args->count++] = segs[i];
+            else
+                ok = strcmp(psegs[i], segs[i]) == 0;
+        }
+        if (ok) {
+            *index = r;
+            return &api_routes[r];
+        }
+    }
+    return NULL;
+}
+
+static const char *api_bearer(const char *authorization)
+{
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return NULL;
+    return authorization + 7;
+}
+
+static bool api_authorize(struct api *api, enum access access, const struct http_request *req,
+                          struct http_response *res)
+{
+    if (access == ACCESS_PUBLIC)
+        return true;
+    enum auth_role role = auth_check(api->auth, api_bearer(req->authorization));
+    if (role == AUTH_NONE) {
+        http_error(res, FL_ERR_UNAUTHORIZED, "missing or unknown token");
+        return false;
+    }
+    if (access == ACCESS_ADMIN && role != AUTH_ADMIN) {
+        http_error(res, FL_ERR_FORBIDDEN, "this route needs an admin token");
+        return false;
+    }
+    return true;
+}
+
+static void api_method_not_allowed(const struct route *route, struct http_response *res)
+{
+    static __thread char allow[64];
+    allow[0] = '\0';
+    for (int i = 0; i < 4 && route->methods[i].method; i++)
+        snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s", i ? ", " : "",
+                 route->methods[i].method);
+    res->allow = allow;
+    http_error(res, FL_ERR_METHOD, "method not allowed here (allowed: %s)", allow);
+}
+
+void api_handle(void *arg, const struct http_request *req, struct http_response *res)
+{
+    struct api *api = arg;
+    char copy[1024];
+    struct route_args args = {0};
+    size_t index = 0;
+    const struct route *route = strlen(req->url) < sizeof(copy)
+                                    ? api_match(req->url, &args, copy, sizeof(copy), &index)
+                                    : NULL;
+    if (!route) {
+        res->route = "unknown";
+        http_error(res, FL_ERR_NOT_FOUND, "no such route: %s %.200s", req->method, req->url);
+        return;
+    }
+    res->route = api_route_labels[index];
+    route_fn fn = NULL;
+    for (int i = 0; i < 4 && route->methods[i].method; i++)
+        if (strcmp(route->methods[i].method, req->method) == 0)
+            fn = route->methods[i].fn;
+    if (!fn) {
+        api_method_not_allowed(route, res);
+        return;
+    }
+    if (api_authorize(api, route->access, req, res))
+        fn(api, &args, req, res);
+}

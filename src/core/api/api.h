@@ -1,0 +1,32 @@
+/*
+ * api — the FunLess-compatible REST API of API.md, over the store, the
+ * catalogue and the subjects. One entry point for the HTTP server; routes,
+ * authentication and the handlers live behind it.
+ */
+#ifndef FL_CORE_API_API_H
+#define FL_CORE_API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/auth.h"
+#include "core/catalogue.h"
+#include "core/db/db.h"
+#include "core/http/server.h"
+
+struct api {
+    struct db *db;
+    struct catalogue *catalogue;
+    struct auth *auth;
+    size_t max_upload_bytes; /* multipart uploads */
+    size_t max_json_bytes;   /* JSON bodies, invocation arguments included */
+    bool metrics_enabled;
+};
+
+/* http_handler for the server: `arg` is a struct api. */
+void api_handle(void *arg, const struct http_request *req, struct http_response *res);
+
+/* Fills the catalogue from the store and makes sure the default module `_` exists. */
+enum fl_err api_load(struct api *api, char *detail, size_t detail_len);
+
+#endif

@@ -1,0 +1,422 @@
+/*
+ * api_fn — modules and functions: the store is written first (one
+ * transaction), then the catalogue follows; reads come from the catalogue.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "core/api/api_internal.h"
+#include "core/api/validate.h"
+#include "engine/engine.h"
+
+#define DEFAULT_MODULE "_"
+
+/* ---- loading ---- */
+
+static void api_load_module(void *arg, const char *name)
+{
+    catalogue_add_module(arg, name);
+}
+
+static void api_load_function(void *arg, const struct db_function *row)
+{
+    struct fn_def def = {.size = row->size};
+    char detail[128];
+    snprintf(def.module, sizeof(def.module), "%s", row->module);
+    snprintf(def.name, sizeof(def.name), "%s", row->name);
+    snprintf(def.hash, sizeof(def.hash), "%s", row->hash);
+    snprintf(def.created_at, sizeof(def.created_at), "%s", row->created_at);
+    snprintf(def.updated_at, sizeof(def.updated_at), "%s", row->updated_at);
+    meta_parse(row->metadata, strlen(row->metadata), &def.meta, detail, sizeof(detail));
+    catalogue_put(arg, &def, NULL);
+}
+
+enum fl_err api_load(struct api *api, char *detail, size_t detail_len)
+{
+    char now[32];
+    api_now(now);
+    enum fl_err err = api->db->ops->module_create(api->db, DEFAULT_MODULE, now, detail, detail_len);
+    if (err != FL_OK && err != FL_ERR_EXISTS)
+        return err;
+    err = api->db->ops->module_list(api->db, api_load_module, api->catalogue, detail, detail_len);
+    if (err == FL_OK)
+        err = api->db->ops->function_list(api->db, api_load_function, api->catalogue, detail,
+                                          detail_len);
+    return err;
+}
+
+/* ---- modules ---- */
+
+static cJSON *api_names(char **names, size_t count)
+{
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < count; i++) {
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", names[i]);
+        cJSON_AddItemToArray(list, item);
+        free(names[i]);
+    }
+    free(names);
+    return list;
+}
+
+static cJSON *api_named(const char *name)
+{
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "name", name);
+    return data;
+}
+
+void api_modules_list(struct api *api, const struct route_args *args,
+                      const struct http_request *req, struct http_response *res)
+{
+    (void)args, (void)req;
+    size_t count;
+    char **names = catalogue_modules(api->catalogue, &count);
+    api_reply(res, 200, api_names(names, count));
+}
+
+/* The `name` inside {"<object>":{"name":...}}, or NULL after answering 400/422. */
+static const char *api_body_name(cJSON *body, const char *object, const char *what,
+                                 struct http_response *res)
+{
+    const cJSON *name =
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, object), "name");
+    if (!cJSON_IsString(name)) {
+        http_error(res, FL_ERR_BAD_REQUEST, "expected {\"%s\":{\"name\":...}}", object);
+        return NULL;
+    }
+    return api_check_name(name->valuestring, what, res) ? name->valuestring : NULL;
+}
+
+void api_module_create(struct api *api, const struct route_args *args,
+                       const struct http_request *req, struct http_response *res)
+{
+    (void)args;
+    cJSON *body = api_json_body(api, req, res);
+    const char *name = body ? api_body_name(body, "module", "module", res) : NULL;
+    if (name) {
+        char now[32], detail[256];
+        api_now(now);
+        enum fl_err err = api->db->ops->module_create(api->db, name, now, detail, sizeof(detail));
+        if (err == FL_OK) {
+            catalogue_add_module(api->catalogue, name);
+            api_reply(res, 201, api_named(name));
+        } else if (err == FL_ERR_EXISTS) {
+            http_error(res, err, "module %s already exists", name);
+        } else {
+            api_store_error(res, err, "create module", detail);
+        }
+    }
+    cJSON_Delete(body);
+}
+
+/* 422 for a bad name, 404 for an unknown module; true when the module exists. */
+static bool api_module_exists(struct api *api, const char *module, struct http_response *res)
+{
+    if (!api_check_name(module, "module", res))
+        return false;
+    if (catalogue_has_module(api->catalogue, module))
+        return true;
+    http_error(res, FL_ERR_NOT_FOUND, "module %s not found", module);
+    return false;
+}
+
+void api_module_get(struct api *api, const struct route_args *args, const struct http_request *req,
+                    struct http_response *res)
+{
+    (void)req;
+    const char *module = args->param[0];
+    if (!api_module_exists(api, module, res))
+        return;
+    size_t count;
+    char **names = catalogue_functions(api->catalogue, module, &count);
+    cJSON *data = api_named(module);
+    cJSON_AddItemToObject(data, "functions", api_names(names, count));
+    api_reply(res, 200, data);
+}
+
+void api_module_rename(struct api *api, const struct route_args *args,
+                       const struct http_request *req, struct http_response *res)
+{
+    const char *module = args->param[0];
+    if (!api_module_exists(api, module, res))
+        return;
+    if (strcmp(module, DEFAULT_MODULE) == 0) {
+        http_error(res, FL_ERR_FORBIDDEN_OP, "the default module _ cannot be renamed");
+        return;
+    }
+    cJSON *body = api_json_body(api, req, res);
+    const char *name = body ? api_body_name(body, "module", "module", res) : NULL;
+    if (name) {
+        char now[32], detail[256];
+        api_now(now);
+        enum fl_err err =
+            api->db->ops->module_rename(api->db, module, name, now, detail, sizeof(detail));
+        if (err == FL_OK) {
+            catalogue_rename_module(api->catalogue, module, name);
+            api_reply(res, 200, api_named(name));
+        } else if (err == FL_ERR_EXISTS || err == FL_ERR_NOT_FOUND) {
+            http_error(res, err,
+                       err == FL_ERR_EXISTS ? "module %s already exists" : "module %s not found",
+                       err == FL_ERR_EXISTS ? name : module);
+        } else {
+            api_store_error(res, err, "rename module", detail);
+        }
+    }
+    cJSON_Delete(body);
+}
+
+void api_module_delete(struct api *api, const struct route_args *args,
+                       const struct http_request *req, struct http_response *res)
+{
+    (void)req;
+    const char *module = args->param[0];
+    if (!api_module_exists(api, module, res))
+        return;
+    if (strcmp(module, DEFAULT_MODULE) == 0) {
+        http_error(res, FL_ERR_FORBIDDEN_OP, "the default module _ cannot be deleted");
+        return;
+    }
+    char detail[256];
+    enum fl_err err = api->db->ops->module_delete(api->db, module, detail, sizeof(detail));
+    if (err == FL_OK || err == FL_ERR_NOT_FOUND)
+        catalogue_remove_module(api->catalogue, module);
+    if (err == FL_OK)
+        api_no_content(res);
+    else if (err == FL_ERR_NOT_FOUND)
+        http_error(res, err, "module %s not found", module);
+    else
+        api_store_error(res, err, "delete module", detail);
+}
+
+/* ---- functions ---- */
+
+/* What a create or update upload carries, checked. */
+struct upload {
+    char *name;
+    const struct multipart_part *code;
+    struct fn_meta meta;
+    char *metadata_json;
+    char hash[FL_HASH_HEX_BYTES];
+};
+
+static void upload_free(struct upload *up)
+{
+    free(up->name);
+    free(up->metadata_json);
+}
+
+static bool upload_wait_flag(const struct multipart *mp, struct http_response *res)
+{
+    const struct multipart_part *wait = multipart_get(mp, "wait_for_workers");
+    if (!wait || (wait->len == 4 && memcmp(wait->data, "true", 4) == 0) ||
+        (wait->len == 5 && memcmp(wait->data, "false", 5) == 0))
+        return true;
+    http_error(res, FL_ERR_BAD_REQUEST, "wait_for_workers must be true or false");
+    return false;
+}
+
+/* Parses and checks an upload: 400 for missing parts, 422 for names, metadata and code. */
+static bool upload_parse(const struct http_request *req, const char *default_name,
+                         struct http_response *res, struct upload *up)
+{
+    struct multipart mp;
+    memset(up, 0, sizeof(*up));
+    if (!api_multipart_body(req, res, &mp))
+        return false;
+    up->name = api_text_part(&mp, "name", default_name == NULL, res);
+    if (!up->name && default_name)
+        up->name = strdup(default_name);
+    if (!up->name || !api_check_name(up->name, "function", res) || !upload_wait_flag(&mp, res))
+        return false;
+    up->code = multipart_get(&mp, "code");
+    if (!up->code) {
+        http_error(res, FL_ERR_BAD_REQUEST, "missing multipart field 'code' (the .wasm file)");
+        return false;
+    }
+    const struct multipart_part *meta = multipart_get(&mp, "metadata");
+    char detail[256];
+    enum fl_err err = meta_parse(meta ? (const char *)meta->data : NULL, meta ? meta->len : 0,
+                                 &up->meta, detail, sizeof(detail));
+    if (err == FL_OK)
+        err = engine_check(up->code->data, up->code->len, (uint64_t)up->meta.capacity_mb << 20,
+                           true, NULL, detail, sizeof(detail));
+    if (err != FL_OK) {
+        http_error(res, err, "%s", detail);
+        return false;
+    }
+    up->metadata_json = meta_to_json(&up->meta);
+    const void *parts[] = {up->code->data};
+    size_t lens[] = {up->code->len};
+    fl_hash_hex(parts, lens, 1, up->hash);
+    return up->metadata_json != NULL;
+}
+
+static void upload_to_def(const struct upload *up, const char *module, const char *created,
+                          const char *now, struct fn_def *def)
+{
+    memset(def, 0, sizeof(*def));
+    snprintf(def->module, sizeof(def->module), "%s", module);
+    snprintf(def->name, sizeof(def->name), "%s", up->name);
+    snprintf(def->hash, sizeof(def->hash), "%s", up->hash);
+    def->size = up->code->len;
+    def->meta = up->meta;
+    snprintf(def->created_at, sizeof(def->created_at), "%s", created);
+    snprintf(def->updated_at, sizeof(def->updated_at), "%s", now);
+}
+
+static struct db_function upload_to_row(const struct upload *up, const struct fn_def *def)
+{
+    return (struct db_function){
+        .module = def->module,
+        .name = def->name,
+        .code = up->code->data,
+        .size = up->code->len,
+        .hash = def->hash,
+        .metadata = up->metadata_json,
+        .created_at = def->created_at,
+        .updated_at = def->updated_at,
+    };
+}
+
+void api_function_create(struct api *api, const struct route_args *args,
+                         const struct http_request *req, struct http_response *res)
+{
+    const char *module = args->param[0];
+    struct upload up = {0};
+    if (!api_module_exists(api, module, res) || !upload_parse(req, NULL, res, &up)) {
+        upload_free(&up);
+        return;
+    }
+    char now[32], detail[256];
+    api_now(now);
+    struct fn_def def;
+    upload_to_def(&up, module, now, now, &def);
+    struct db_function row = upload_to_row(&up, &def);
+    enum fl_err err = api->db->ops->function_create(api->db, &row, detail, sizeof(detail));
+    if (err == FL_OK) {
+        catalogue_put(api->catalogue, &def, NULL);
+        api_reply(res, 201, api_named(def.name));
+    } else if (err == FL_ERR_EXISTS) {
+        http_error(res, err, "function %s/%s already exists", module, def.name);
+    } else if (err == FL_ERR_NOT_FOUND) {
+        http_error(res, err, "module %s not found", module);
+    } else {
+        api_store_error(res, err, "create function", detail);
+    }
+    upload_free(&up);
+}
+
+/* The definition of {module}/{function} from the catalogue, or 422/404 answered. */
+static bool api_function_lookup(struct api *api, const struct route_args *args,
+                                struct http_response *res, struct fn_def *def)
+{
+    if (!api_check_name(args->param[0], "module", res) ||
+        !api_check_name(args->param[1], "function", res))
+        return false;
+    if (catalogue_get(api->catalogue, args->param[0], args->param[1], def))
+        return true;
+    http_error(res, FL_ERR_NOT_FOUND, "function %s/%s not found", args->param[0], args->param[1]);
+    return false;
+}
+
+void api_function_get(struct api *api, const struct route_args *args,
+                      const struct http_request *req, struct http_response *res)
+{
+    (void)req;
+    struct fn_def def;
+    if (!api_function_lookup(api, args, res, &def))
+        return;
+    cJSON *data = api_named(def.name);
+    cJSON_AddStringToObject(data, "module", def.module);
+    cJSON_AddStringToObject(data, "hash", def.hash);
+    cJSON_AddNumberToObject(data, "size", (double)def.size);
+    char *meta = meta_to_json(&def.meta);
+    cJSON_AddItemToObject(data, "metadata", cJSON_Parse(meta ? meta : "{}"));
+    free(meta);
+    cJSON_AddStringToObject(data, "created_at", def.created_at);
+    cJSON_AddStringToObject(data, "updated_at", def.updated_at);
+    api_reply(res, 200, data);
+}
+
+void api_function_update(struct api *api, const struct route_args *args,
+                         const struct http_request *req, struct http_response *res)
+{
+    struct fn_def old;
+    struct upload up = {0};
+    if (!api_function_lookup(api, args, res, &old))
+        return;
+    if (!upload_parse(req, old.name, res, &up)) {
+        upload_free(&up);
+        return;
+    }
+    char now[32], detail[256];
+    api_now(now);
+    struct fn_def def;
+    upload_to_def(&up, old.module, old.created_at, now, &def);
+    struct db_function row = upload_to_row(&up, &def);
+    enum fl_err err =
+        api->db->ops->function_update(api->db, old.name, &row, detail, sizeof(detail));
+    if (err == FL_OK) {
+        catalogue_put(api->catalogue, &def, old.name);
+        api_reply(res, 200, api_named(def.name));
+    } else if (err == FL_ERR_EXISTS) {
+        http_error(res, err, "function %s/%s already exists", old.module, def.name);
+    } else if (err == FL_ERR_NOT_FOUND) {
+        http_error(res, err, "function %s/%s not found", old.module, old.name);
+    } else {
+        api_store_error(res, err, "update function", detail);
+    }
+    upload_free(&up);
+}
+
+void api_function_delete(struct api *api, const struct route_args *args,
+                         const struct http_request *req, struct http_response *res)
+{
+    (void)req;
+    struct fn_def def;
+    if (!api_function_lookup(api, args, res, &def))
+        return;
+    char detail[256];
+    enum fl_err err =
+        api->db->ops->function_delete(api->db, def.module, def.name, detail, sizeof(detail));
+    if (err == FL_OK || err == FL_ERR_NOT_FOUND)
+        catalogue_remove(api->catalogue, def.module, def.name);
+    if (err == FL_OK)
+        api_no_content(res);
+    else if (err == FL_ERR_NOT_FOUND)
+        http_error(res, err, "function %s/%s not found", def.module, def.name);
+    else
+        api_store_error(res, err, "delete function", detail);
+}
+
+/*
+ * Invocation: the request is checked here (function, body, scheduling); running it
+ * needs a connected Worker, and Workers join in a later component, so for now the
+ * answer after the checks is API.md's "no worker available" (503).
+ */
+void api_function_invoke(struct api *api, const struct route_args *args,
+                         const struct http_request *req, struct http_response *res)
+{
+    struct fn_def def;
+    if (!api_function_lookup(api, args, res, &def))
+        return;
+    cJSON *body = NULL;
+    if (req->body_len) {
+        body = api_json_body(api, req, res);
+        if (!body)
+            return;
+        const cJSON *scheduling = cJSON_GetObjectItemCaseSensitive(body, "scheduling");
+        if (scheduling && !cJSON_IsObject(scheduling)) {
+            http_error(res, FL_ERR_BAD_REQUEST, "scheduling must be an object");
+            cJSON_Delete(body);
+            return;
+        }
+    }
+    cJSON_Delete(body);
+    http_error(res, FL_ERR_UNAVAILABLE, "no worker available");
+    res->retry_after_s = 1;
+}

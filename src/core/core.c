@@ -1,0 +1,145 @@
+#include "core/core.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/options.h"
+#include "core/api/api.h"
+#include "core/auth.h"
+#include "core/catalogue.h"
+#include "core/db/db.h"
+#include "core/http/server.h"
+
+struct core_options {
+    const char *listen;
+    const char *db_url;
+    const char *data_dir;
+    uint64_t threads;
+    uint64_t max_upload_mb;
+    uint64_t max_json_kb;
+    bool metrics;
+};
+
+static int core_usage(const struct fl_option *options, size_t count, bool help)
+{
+    fl_options_print_help(
+        help ? stdout : stderr,
+        "usage: funless core [OPTIONS]\n\n"
+        "Runs the Core: the REST API (API.md), the function store and the tokens.",
+        options, count);
+    return help ? 0 : 64;
+}
+
+static bool core_make_dir(const char *dir)
+{
+    return mkdir(dir, 0700) == 0 || errno == EEXIST;
+}
+
+/* Blocks until SIGTERM or SIGINT (blocked in every thread since start-up). */
+static void core_wait_for_signal(const sigset_t *signals)
+{
+    int sig = 0;
+    while (sigwait(signals, &sig) != 0)
+        ;
+    fprintf(stderr, "core: event=shutdown signal=%d\n", sig);
+}
+
+static int core_run(const struct core_options *opt, const sigset_t *signals)
+{
+    char detail[256], db_url[4200], tokens[4200];
+    struct db *db = NULL;
+    struct auth *auth = NULL;
+    struct http_server *server = NULL;
+    struct catalogue *catalogue = catalogue_new();
+    int rc = 1;
+    snprintf(db_url, sizeof(db_url), "%s", opt->db_url ? opt->db_url : "");
+    if (!opt->db_url)
+        snprintf(db_url, sizeof(db_url), "sqlite:%s/funless.db", opt->data_dir);
+    snprintf(tokens, sizeof(tokens), "%s/tokens", opt->data_dir);
+    if (!core_make_dir(opt->data_dir)) {
+        fprintf(stderr, "funless core: cannot create %s: %s\n", opt->data_dir, strerror(errno));
+        goto out;
+    }
+    struct api api = {.catalogue = catalogue,
+                      .max_upload_bytes = opt->max_upload_mb << 20,
+                      .max_json_bytes = opt->max_json_kb << 10,
+                      .metrics_enabled = opt->metrics};
+    if (!catalogue || db_open(db_url, &db, detail, sizeof(detail)) != FL_OK ||
+        (api.db = db, api_load(&api, detail, sizeof(detail))) != FL_OK ||
+        auth_open(db, tokens, &auth, detail, sizeof(detail)) != FL_OK) {
+        fprintf(stderr, "funless core: %s\n", catalogue ? detail : "out of memory");
+        goto out;
+    }
+    api.auth = auth;
+    struct http_config http = {
+        .listen = opt->listen,
+        .threads = (unsigned)opt->threads,
+        .max_body_bytes =
+            api.max_upload_bytes > api.max_json_bytes ? api.max_upload_bytes : api.max_json_bytes,
+        .handler = api_handle,
+        .handler_arg = &api,
+    };
+    if (http_start(&http, &server, detail, sizeof(detail)) != FL_OK) {
+        fprintf(stderr, "funless core: %s\n", detail);
+        goto out;
+    }
+    char host[64];
+    snprintf(host, sizeof(host), "%.*s", (int)strcspn(opt->listen, ":"), opt->listen);
+    printf("funless core: listening on http://%s:%u (store %s)\n", host, http_port(server),
+           opt->db_url && strncmp(opt->db_url, "postgres", 8) == 0 ? "postgres" : db_url);
+    fflush(stdout);
+    core_wait_for_signal(signals);
+    http_stop(server);
+    rc = 0;
+out:
+    auth_free(auth);
+    db_close(db);
+    catalogue_free(catalogue);
+    return rc;
+}
+
+int core_main(int argc, char **argv)
+{
+    struct core_options opt;
+    const struct fl_option options[] = {
+        {"--listen", "FUNLESS_LISTEN", FL_OPT_STRING, &opt.listen, "0.0.0.0:4000", 0, 0,
+         "address and port of the REST API"},
+        {"--db", "FUNLESS_DB", FL_OPT_STRING, &opt.db_url, NULL, 0, 0,
+         "store: sqlite:PATH or postgres://user:pass@host:port/db (default "
+         "sqlite:DATA_DIR/funless.db)"},
+        {"--data-dir", "FUNLESS_DATA_DIR", FL_OPT_STRING, &opt.data_dir, "./funless-data", 0, 0,
+         "where the SQLite store and the tokens file live"},
+        {"--threads", "FUNLESS_HTTP_THREADS", FL_OPT_UINT, &opt.threads, "2", 1, 64,
+         "HTTP worker threads"},
+        {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 1024,
+         "largest upload (413 above)"},
+        {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,
+         "largest JSON body, invocations included (413 above)"},
+        {"--metrics", "FUNLESS_METRICS", FL_OPT_FLAG, &opt.metrics, "true", 0, 0, "serve /metrics"},
+    };
+    const size_t count = sizeof(options) / sizeof(options[0]);
+    char err[256], *positional[1];
+    size_t npositional;
+    bool help;
+    if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err,
+                          sizeof(err))) {
+        fprintf(stderr, "funless core: %s\n", err);
+        return 64;
+    }
+    if (help)
+        return core_usage(options, count, true);
+    /* Signals: handled by sigwait in the main thread; every thread started later inherits the mask.
+     */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return core_run(&opt, &signals);
+}

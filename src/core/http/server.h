@@ -1,0 +1,62 @@
+/*
+ * server — the Core's HTTP front: libmicrohttpd with an epoll thread pool.
+ *
+ * It collects each request (bounded: past `max_body_bytes` the request is
+ * answered 413 without being read further), hands it to one handler, sends
+ * the handler's response and records metrics. Handlers run on the pool's
+ * threads and must be thread-safe.
+ */
+#ifndef FL_CORE_HTTP_SERVER_H
+#define FL_CORE_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+struct http_request {
+    const char *method;
+    const char *url; /* path, percent-decoded, no query */
+    const char *content_type;
+    const char *authorization;
+    const uint8_t *body;
+    size_t body_len;
+};
+
+struct http_response {
+    int status;
+    const char *content_type; /* default application/json */
+    struct fl_buf body;
+    const char *route; /* the route pattern, for metrics ("unknown" if none) */
+    unsigned retry_after_s;
+    const char *allow; /* Allow header on 405 */
+};
+
+typedef void (*http_handler)(void *arg, const struct http_request *req, struct http_response *res);
+
+struct http_config {
+    const char *listen;    /* "ADDR:PORT"; port 0 picks a free one */
+    unsigned threads;      /* pool size */
+    size_t max_body_bytes; /* largest body read at all */
+    http_handler handler;
+    void *handler_arg;
+};
+
+struct http_server;
+
+enum fl_err http_start(const struct http_config *config, struct http_server **out, char *detail,
+                       size_t detail_len);
+/* The port actually bound. */
+unsigned http_port(const struct http_server *server);
+/* Stops accepting, finishes the requests in flight, frees the server. */
+void http_stop(struct http_server *server);
+
+/* The status for an error code: the one table of the API. */
+int http_status_of(enum fl_err err);
+/* {"errors":{"detail":...}} with the table's status for `err`. */
+void http_error(struct http_response *res, enum fl_err err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
