@@ -11,6 +11,9 @@ PACKAGES=(
   tcc libtcc-dev                                  # tier-0 compiler, in memory
   libcjson-dev libssl-dev                         # JSON; SHA3-256 (libcrypto)
   libcmocka-dev libclang-rt-14-dev                # unit tests; sanitizer and libFuzzer runtimes
+  libmicrohttpd-dev libsqlite3-dev libpq-dev      # Core: HTTP server, stores
+  libyaml-dev                                     # Core: APP scripts
+  postgresql libcurl4-openssl-dev wrk             # tests: a real PostgreSQL, an HTTP client; benchmarks
 )
 
 missing=()

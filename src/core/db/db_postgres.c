@@ -60,7 +60,9 @@ static PGresult *pg_run(struct db_pg *p, const char *sql, const struct pg_params
 {
     PGresult *res = PQexecParams(p->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->values : NULL,
                                  pp ? pp->lengths : NULL, pp ? pp->formats : NULL, result_format);
-    if (PQstatus(p->conn) == CONNECTION_BAD) { /* the server restarted: one reconnect and retry */
+    /* the server restarted: reconnect and retry, but only a read (a write belongs to a
+     * transaction that died with the connection: it fails, and the client retries it) */
+    if (PQstatus(p->conn) == CONNECTION_BAD && strncmp(sql, "SELECT", 6) == 0) {
         PQclear(res);
         PQreset(p->conn);
         res = PQexecParams(p->conn, sql, pp ? pp->n : 0, NULL, pp ? pp->values : NULL,
@@ -69,9 +71,16 @@ static PGresult *pg_run(struct db_pg *p, const char *sql, const struct pg_params
     return res;
 }
 
+/* Parameterless SQL, possibly several statements (the simple query protocol). */
 static enum fl_err pg_simple(struct db_pg *p, const char *sql, char *detail, size_t detail_len)
 {
-    PGresult *res = pg_run(p, sql, NULL, 0);
+    PGresult *res = PQexec(p->conn, sql);
+    /* the server restarted: reconnect and retry what starts a transaction or only reads */
+    if (PQstatus(p->conn) == CONNECTION_BAD && (strcmp(sql, "BEGIN") == 0 || strncmp(sql, "SELECT", 6) == 0)) {
+        PQclear(res);
+        PQreset(p->conn);
+        res = PQexec(p->conn, sql);
+    }
     enum fl_err err =
         PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK
             ? FL_OK

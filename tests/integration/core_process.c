@@ -1,0 +1,168 @@
+#include "core_process.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Reads lines of the child's stdout until the "listening on" line gives the port. */
+static bool core_read_port(struct core_process *core, FILE *out)
+{
+    char line[512];
+    while (fgets(line, sizeof(line), out)) {
+        const char *at = strstr(line, "listening on http://");
+        if (at) {
+            const char *colon = strchr(at + 20, ':');
+            core->port = colon ? (unsigned)atoi(colon + 1) : 0;
+            return core->port != 0;
+        }
+    }
+    return false;
+}
+
+static void core_read_tokens(struct core_process *core)
+{
+    char path[300], line[60];
+    snprintf(path, sizeof(path), "%s/tokens", core->data_dir);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "Admin=", 6) == 0)
+            snprintf(core->admin_token, sizeof(core->admin_token), "%s", line + 6);
+        if (strncmp(line, "Guest=", 6) == 0)
+            snprintf(core->guest_token, sizeof(core->guest_token), "%s", line + 6);
+    }
+    if (f)
+        fclose(f);
+}
+
+bool core_start(struct core_process *core, const char *funless, const char *data_dir, const char *db_url)
+{
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        return false;
+    snprintf(core->data_dir, sizeof(core->data_dir), "%s", data_dir);
+    core->pid = fork();
+    if (core->pid == 0) {
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        if (db_url)
+            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--db", db_url, (char *)NULL);
+        else
+            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    FILE *out = fdopen(pipefd[0], "r");
+    bool ok = out && core_read_port(core, out);
+    if (out)
+        fclose(out); /* the core's later output goes to a closed pipe: it ignores SIGPIPE */
+    snprintf(core->url, sizeof(core->url), "http://127.0.0.1:%u", core->port);
+    core_read_tokens(core);
+    if (!ok)
+        core_stop(core, true);
+    return ok;
+}
+
+int core_stop(struct core_process *core, bool kill9)
+{
+    int status = -1;
+    if (core->pid <= 0)
+        return status;
+    kill(core->pid, kill9 ? SIGKILL : SIGTERM);
+    waitpid(core->pid, &status, 0);
+    core->pid = 0;
+    return status;
+}
+
+static size_t http_collect(char *data, size_t size, size_t n, void *arg)
+{
+    struct http_reply *reply = arg;
+    char *grown = realloc(reply->body, reply->len + size * n + 1);
+    if (!grown)
+        return 0;
+    memcpy(grown + reply->len, data, size * n);
+    reply->body = grown;
+    reply->len += size * n;
+    reply->body[reply->len] = '\0';
+    return size * n;
+}
+
+static struct http_reply http_perform(CURL *curl, const struct core_process *core, const char *method,
+                                      const char *path, const char *token, struct curl_slist *headers)
+{
+    struct http_reply reply = {0};
+    char url[512], auth[128];
+    snprintf(url, sizeof(url), "%s%s", core->url, path);
+    if (token) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, auth);
+    }
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    if (curl_easy_perform(curl) == CURLE_OK)
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+    if (!reply.body)
+        reply.body = calloc(1, 1);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    return reply;
+}
+
+struct http_reply http_call(const struct core_process *core, const char *method, const char *path,
+                            const char *token, const char *json)
+{
+    CURL *curl = curl_easy_init();
+    struct curl_slist *headers = NULL;
+    if (json) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, json);
+    }
+    return http_perform(curl, core, method, path, token, headers);
+}
+
+struct http_reply http_form(const struct core_process *core, const char *method, const char *path,
+                            const char *token, const struct form_field *fields)
+{
+    CURL *curl = curl_easy_init();
+    curl_mime *mime = curl_mime_init(curl);
+    for (const struct form_field *f = fields; f->name; f++) {
+        curl_mimepart *part = curl_mime_addpart(mime);
+        curl_mime_name(part, f->name);
+        curl_mime_data(part, f->data, f->len);
+        if (f->is_file)
+            curl_mime_filename(part, "function.wasm");
+    }
+    curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
+    struct http_reply reply = http_perform(curl, core, method, path, token, NULL);
+    curl_mime_free(mime);
+    return reply;
+}
+
+struct http_reply http_raw(const struct core_process *core, const char *method, const char *path,
+                           const char *token, const char *content_type, const void *body, size_t len)
+{
+    CURL *curl = curl_easy_init();
+    char header[256];
+    snprintf(header, sizeof(header), "Content-Type: %s", content_type);
+    struct curl_slist *headers = curl_slist_append(NULL, header);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    return http_perform(curl, core, method, path, token, headers);
+}
+
+void http_reply_free(struct http_reply *reply)
+{
+    free(reply->body);
+    reply->body = NULL;
+}

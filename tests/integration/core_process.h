@@ -1,0 +1,51 @@
+/*
+ * Test helpers: a real `funless core` process on a free loopback port, and
+ * a small libcurl client for its REST API.
+ */
+#ifndef FL_TEST_CORE_PROCESS_H
+#define FL_TEST_CORE_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct core_process {
+    pid_t pid;
+    unsigned port;
+    char url[64];
+    char data_dir[256];
+    char admin_token[64];
+    char guest_token[64];
+};
+
+/* Starts `FUNLESS core` with --db DB_URL (NULL: SQLite in the data dir). */
+bool core_start(struct core_process *core, const char *funless, const char *data_dir,
+                const char *db_url);
+/* SIGTERM and wait (graceful), or SIGKILL when `kill9`. Returns the exit status. */
+int core_stop(struct core_process *core, bool kill9);
+
+struct http_reply {
+    long status;
+    char *body; /* NUL-terminated */
+    size_t len;
+};
+
+/* One request. `token` NULL: no Authorization header. `json` is a body (Content-Type JSON). */
+struct http_reply http_call(const struct core_process *core, const char *method, const char *path,
+                            const char *token, const char *json);
+
+struct form_field {
+    const char *name;
+    const void *data; /* NULL: end of list */
+    size_t len;
+    bool is_file;
+};
+struct http_reply http_form(const struct core_process *core, const char *method, const char *path,
+                            const char *token, const struct form_field *fields);
+/* A raw body with a given content type. */
+struct http_reply http_raw(const struct core_process *core, const char *method, const char *path,
+                           const char *token, const char *content_type, const void *body,
+                           size_t len);
+void http_reply_free(struct http_reply *reply);
+
+#endif
