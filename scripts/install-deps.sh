@@ -9,7 +9,7 @@ PACKAGES=(
   rustc libstd-rust-dev-wasm32                    # Rust -> wasm32-wasi (Debian's rustc)
   wabt                                            # wasm2c, wasm-validate, wat2wasm, wast2json
   tcc libtcc-dev                                  # tier-0 compiler, in memory
-  libcjson-dev libssl-dev                         # JSON; SHA3-256 (libcrypto)
+  libcjson-dev nettle-dev                         # JSON; SHA3-256 and constant-time compare
   libcmocka-dev libclang-rt-14-dev                # unit tests; sanitizer and libFuzzer runtimes
   libmicrohttpd-dev libsqlite3-dev libpq-dev      # Core: HTTP server, stores
   libyaml-dev                                     # Core: APP scripts

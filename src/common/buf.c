@@ -67,6 +67,18 @@ bool fl_buf_set(struct fl_buf *buf, const void *bytes, size_t len)
 bool fl_buf_printf(struct fl_buf *buf, const char *fmt, ...)
 {
     va_list ap;
+    /* one pass when it fits in what is allocated already, else measure and grow */
+    if (buf->data && buf->cap > buf->len + 1) {
+        size_t room = buf->cap - buf->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(buf->data + buf->len, room, fmt, ap);
+        va_end(ap);
+        if (n >= 0 && (size_t)n < room && (size_t)n <= buf->max - buf->len) {
+            buf->len += (size_t)n;
+            return true;
+        }
+        buf->data[buf->len] = '\0';
+    }
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);

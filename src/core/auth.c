@@ -1,12 +1,12 @@
 #include "core/auth.h"
 
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
+#include <nettle/memops.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,7 +56,7 @@ static void auth_load_row(void *arg, const struct db_subject *row)
 static bool auth_new_token(char token[AUTH_TOKEN_CHARS + 1])
 {
     unsigned char bytes[AUTH_TOKEN_CHARS / 2];
-    if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+    if (getrandom(bytes, sizeof(bytes), 0) != (ssize_t)sizeof(bytes))
         return false;
     for (size_t i = 0; i < sizeof(bytes); i++)
         snprintf(token + 2 * i, 3, "%02x", bytes[i]);
@@ -138,7 +138,7 @@ enum auth_role auth_check(struct auth *auth, const char *token)
     pthread_rwlock_rdlock(&auth->lock);
     /* compare against every subject, each in constant time: no early exit */
     for (size_t i = 0; i < auth->count; i++)
-        if (CRYPTO_memcmp(hash, auth->subjects[i].hash, FL_HASH_HEX_BYTES - 1) == 0)
+        if (memeql_sec(hash, auth->subjects[i].hash, FL_HASH_HEX_BYTES - 1))
             role = auth->subjects[i].admin ? AUTH_ADMIN : AUTH_USER;
     pthread_rwlock_unlock(&auth->lock);
     return role;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Fuzzes module acceptance with libFuzzer (clang, ASan+UBSan) for SECONDS,
-# growing the committed corpus in tests/fuzz/corpus/accept with what it finds
-# (the normal suite replays that corpus under gcc).
+# Fuzzes with libFuzzer (clang, ASan+UBSan) for SECONDS per target, growing the
+# committed corpora in tests/fuzz/corpus/<target> with what it finds (the
+# normal suite replays those corpora under gcc). Targets: accept (module
+# acceptance), request (the Core's multipart, metadata and YAML parsing).
 set -euo pipefail
 seconds=${1:-60}
 cd "$(dirname "$0")/../.."
@@ -10,9 +11,11 @@ if [ ! -f build-fuzz/build.ninja ]; then
   CC=clang meson setup build-fuzz -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
     "-Dc_args=-fno-sanitize-recover=all -fsanitize=fuzzer-no-link" >/dev/null
 fi
-ninja -C build-fuzz tests/fuzz_accept >/dev/null
-mkdir -p build-fuzz/corpus-new
-./build-fuzz/tests/fuzz_accept -max_total_time="$seconds" -max_len=65536 \
-  build-fuzz/corpus-new tests/fuzz/corpus/accept
-# keep a minimal corpus: merge what was found into the committed one
-./build-fuzz/tests/fuzz_accept -merge=1 tests/fuzz/corpus/accept build-fuzz/corpus-new
+for target in accept request; do
+  ninja -C build-fuzz "tests/fuzz_$target" >/dev/null
+  mkdir -p "build-fuzz/corpus-$target"
+  "./build-fuzz/tests/fuzz_$target" -max_total_time="$seconds" -max_len=65536 \
+    "build-fuzz/corpus-$target" "tests/fuzz/corpus/$target"
+  # keep the committed corpus small: merge in only what adds coverage
+  "./build-fuzz/tests/fuzz_$target" -merge=1 "tests/fuzz/corpus/$target" "build-fuzz/corpus-$target"
+done

@@ -40,7 +40,8 @@ static void core_read_tokens(struct core_process *core)
         fclose(f);
 }
 
-bool core_start(struct core_process *core, const char *funless, const char *data_dir, const char *db_url)
+bool core_start(struct core_process *core, const char *funless, const char *data_dir,
+                const char *db_url)
 {
     int pipefd[2];
     if (pipe(pipefd) != 0)
@@ -52,9 +53,11 @@ bool core_start(struct core_process *core, const char *funless, const char *data
         close(pipefd[0]);
         close(pipefd[1]);
         if (db_url)
-            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--db", db_url, (char *)NULL);
+            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+                  "--db", db_url, (char *)NULL);
         else
-            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir, (char *)NULL);
+            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+                  (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -93,8 +96,9 @@ static size_t http_collect(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
-static struct http_reply http_perform(CURL *curl, const struct core_process *core, const char *method,
-                                      const char *path, const char *token, struct curl_slist *headers)
+static struct http_reply http_perform(CURL *curl, const struct core_process *core,
+                                      const char *method, const char *path, const char *token,
+                                      struct curl_slist *headers)
 {
     struct http_reply reply = {0};
     char url[512], auth[128];
@@ -150,7 +154,8 @@ struct http_reply http_form(const struct core_process *core, const char *method,
 }
 
 struct http_reply http_raw(const struct core_process *core, const char *method, const char *path,
-                           const char *token, const char *content_type, const void *body, size_t len)
+                           const char *token, const char *content_type, const void *body,
+                           size_t len)
 {
     CURL *curl = curl_easy_init();
     char header[256];

@@ -52,7 +52,8 @@ static int group_teardown(void **state)
 static void expect(struct http_reply r, long status, const char *needle)
 {
     if (r.status != status || (needle && !strstr(r.body, needle)))
-        fprintf(stderr, "got %ld %s\nwant %ld with %s\n", r.status, r.body, status, needle ? needle : "-");
+        fprintf(stderr, "got %ld %s\nwant %ld with %s\n", r.status, r.body, status,
+                needle ? needle : "-");
     assert_int_equal(r.status, status);
     if (needle)
         assert_non_null(strstr(r.body, needle));
@@ -101,15 +102,18 @@ static void test_root_health_metrics(void **state)
     expect(http_call(&core, "GET", "/v1/", NULL, NULL), 200, "up");
     expect(http_call(&core, "GET", "/livez", NULL, NULL), 200, "alive");
     expect(http_call(&core, "GET", "/readyz", NULL, NULL), 503, "no worker connected");
-    expect(http_call(&core, "GET", "/metrics", NULL, NULL), 200, "funless_core_http_requests_total{route=\"/v1/\"");
-    expect(http_call(&core, "GET", "/nope", GUEST, NULL), 404, "{\"errors\":{\"detail\":\"no such route");
+    expect(http_call(&core, "GET", "/metrics", NULL, NULL), 200,
+           "funless_core_http_requests_total{route=\"/v1/\"");
+    expect(http_call(&core, "GET", "/nope", GUEST, NULL), 404,
+           "{\"errors\":{\"detail\":\"no such route");
     expect(http_call(&core, "PATCH", "/v1/fn", GUEST, NULL), 405, "allowed: GET, POST");
 }
 
 static void test_tokens(void **state)
 {
     (void)state;
-    expect(http_call(&core, "GET", "/v1/fn", NULL, NULL), 401, "{\"errors\":{\"detail\":\"missing or unknown token\"}}");
+    expect(http_call(&core, "GET", "/v1/fn", NULL, NULL), 401,
+           "{\"errors\":{\"detail\":\"missing or unknown token\"}}");
     expect(http_call(&core, "GET", "/v1/fn", "0123456789abcdef", NULL), 401, NULL);
     expect(http_call(&core, "GET", "/v1/admin/subjects", GUEST, NULL), 403, "admin token");
     expect(http_call(&core, "GET", "/v1/admin/subjects", ADMIN, NULL), 200, "{\"name\":\"guest\"}");
@@ -122,7 +126,8 @@ static void test_tokens(void **state)
 static void test_subjects(void **state)
 {
     (void)state;
-    struct http_reply r = http_call(&core, "POST", "/v1/admin/subjects", ADMIN, "{\"subject\":{\"name\":\"alice\"}}");
+    struct http_reply r =
+        http_call(&core, "POST", "/v1/admin/subjects", ADMIN, "{\"subject\":{\"name\":\"alice\"}}");
     assert_int_equal(r.status, 201);
     char *token = strstr(r.body, "\"token\":\"");
     assert_non_null(token);
@@ -131,8 +136,12 @@ static void test_subjects(void **state)
     http_reply_free(&r);
     expect(http_call(&core, "GET", "/v1/fn", alice, NULL), 200, "\"_\"");
     expect(http_call(&core, "GET", "/v1/admin/subjects", alice, NULL), 403, NULL);
-    expect(http_call(&core, "POST", "/v1/admin/subjects", ADMIN, "{\"subject\":{\"name\":\"alice\"}}"), 409, NULL);
-    expect(http_call(&core, "POST", "/v1/admin/subjects", ADMIN, "{\"subject\":{\"name\":\"a b\"}}"), 422, NULL);
+    expect(
+        http_call(&core, "POST", "/v1/admin/subjects", ADMIN, "{\"subject\":{\"name\":\"alice\"}}"),
+        409, NULL);
+    expect(
+        http_call(&core, "POST", "/v1/admin/subjects", ADMIN, "{\"subject\":{\"name\":\"a b\"}}"),
+        422, NULL);
     expect(http_call(&core, "POST", "/v1/admin/subjects", ADMIN, "{\"subject\":{}}"), 400, NULL);
 }
 
@@ -140,20 +149,27 @@ static void test_modules(void **state)
 {
     (void)state;
     create_module("mods_a");
-    expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"module\":{\"name\":\"mods_a\"}}"), 409, "already exists");
+    expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"module\":{\"name\":\"mods_a\"}}"), 409,
+           "already exists");
     expect(http_call(&core, "GET", "/v1/fn", GUEST, NULL), 200, "{\"name\":\"mods_a\"}");
-    expect(http_call(&core, "GET", "/v1/fn/mods_a", GUEST, NULL), 200, "{\"data\":{\"name\":\"mods_a\",\"functions\":[]}}");
+    expect(http_call(&core, "GET", "/v1/fn/mods_a", GUEST, NULL), 200,
+           "{\"data\":{\"name\":\"mods_a\",\"functions\":[]}}");
     expect(upload_fixture("POST", "/v1/fn/mods_a", "f1", "c_hello.wasm", NULL), 201, NULL);
-    expect(http_call(&core, "PUT", "/v1/fn/mods_a", GUEST, "{\"module\":{\"name\":\"mods_b\"}}"), 200, "mods_b");
+    expect(http_call(&core, "PUT", "/v1/fn/mods_a", GUEST, "{\"module\":{\"name\":\"mods_b\"}}"),
+           200, "mods_b");
     expect(http_call(&core, "GET", "/v1/fn/mods_a", GUEST, NULL), 404, "not found");
-    expect(http_call(&core, "GET", "/v1/fn/mods_b/f1", GUEST, NULL), 200, "\"module\":\"mods_b\""); /* functions follow */
+    expect(http_call(&core, "GET", "/v1/fn/mods_b/f1", GUEST, NULL), 200,
+           "\"module\":\"mods_b\""); /* functions follow */
     create_module("mods_c");
-    expect(http_call(&core, "PUT", "/v1/fn/mods_b", GUEST, "{\"module\":{\"name\":\"mods_c\"}}"), 409, NULL);
+    expect(http_call(&core, "PUT", "/v1/fn/mods_b", GUEST, "{\"module\":{\"name\":\"mods_c\"}}"),
+           409, NULL);
     expect(http_call(&core, "DELETE", "/v1/fn/mods_b", GUEST, NULL), 204, NULL);
-    expect(http_call(&core, "GET", "/v1/fn/mods_b/f1", GUEST, NULL), 404, NULL); /* deleted with its module */
+    expect(http_call(&core, "GET", "/v1/fn/mods_b/f1", GUEST, NULL), 404,
+           NULL); /* deleted with its module */
     expect(http_call(&core, "DELETE", "/v1/fn/mods_b", GUEST, NULL), 404, NULL);
     expect(http_call(&core, "DELETE", "/v1/fn/_", GUEST, NULL), 400, "cannot be deleted");
-    expect(http_call(&core, "PUT", "/v1/fn/_", GUEST, "{\"module\":{\"name\":\"x\"}}"), 400, "cannot be renamed");
+    expect(http_call(&core, "PUT", "/v1/fn/_", GUEST, "{\"module\":{\"name\":\"x\"}}"), 400,
+           "cannot be renamed");
 }
 
 static void test_names(void **state)
@@ -169,12 +185,15 @@ static void test_names(void **state)
     expect(http_call(&core, "POST", "/v1/fn", GUEST, body), 201, NULL);
     expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"module\":{\"name\":\"a/b\"}}"), 422, NULL);
     expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"module\":{\"name\":\"..\"}}"), 422, NULL);
-    expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"module\":{\"name\":\"caf\u00e9\"}}"), 422, NULL);
+    expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"module\":{\"name\":\"caf\u00e9\"}}"), 422,
+           NULL);
     expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"module\":{\"name\":\"\"}}"), 422, NULL);
     expect(http_call(&core, "GET", "/v1/fn/%2e%2e", GUEST, NULL), 422, NULL);
     expect(http_call(&core, "GET", "/v1/fn/a/b/c", GUEST, NULL), 404, "no such route");
-    expect(upload_fixture("POST", "/v1/fn/_", "bad name", "c_hello.wasm", NULL), 422, "invalid function name");
-    expect(upload_fixture("POST", "/v1/fn/_", "\xc3\xa9t\xc3\xa9", "c_hello.wasm", NULL), 422, NULL);
+    expect(upload_fixture("POST", "/v1/fn/_", "bad name", "c_hello.wasm", NULL), 422,
+           "invalid function name");
+    expect(upload_fixture("POST", "/v1/fn/_", "\xc3\xa9t\xc3\xa9", "c_hello.wasm", NULL), 422,
+           NULL);
 }
 
 static void test_bad_bodies(void **state)
@@ -184,9 +203,11 @@ static void test_bad_bodies(void **state)
     expect(http_call(&core, "POST", "/v1/fn", GUEST, "[1,2]"), 400, NULL);
     expect(http_call(&core, "POST", "/v1/fn", GUEST, "{\"mod\":{}}"), 400, NULL);
     const char *garbage = "--xyz\r\nnot headers at all";
-    expect(http_raw(&core, "POST", "/v1/fn/_", GUEST, "multipart/form-data; boundary=xyz", garbage, strlen(garbage)),
+    expect(http_raw(&core, "POST", "/v1/fn/_", GUEST, "multipart/form-data; boundary=xyz", garbage,
+                    strlen(garbage)),
            400, "malformed multipart");
-    expect(http_raw(&core, "POST", "/v1/fn/_", GUEST, "application/json", "{}", 2), 400, "multipart/form-data");
+    expect(http_raw(&core, "POST", "/v1/fn/_", GUEST, "application/json", "{}", 2), 400,
+           "multipart/form-data");
 }
 
 static void test_function_lifecycle(void **state)
@@ -194,34 +215,44 @@ static void test_function_lifecycle(void **state)
     (void)state;
     create_module("life");
     struct fixture fx = fixture_read("c_hello.wasm");
-    expect(upload("POST", "/v1/fn/life", "hello", fx.bytes, fx.len, "{\"tag\":\"t1\",\"capacity\":32,\"timeout_ms\":5000}"), 201,
-           "{\"data\":{\"name\":\"hello\"}}");
+    expect(upload("POST", "/v1/fn/life", "hello", fx.bytes, fx.len,
+                  "{\"tag\":\"t1\",\"capacity\":32,\"timeout_ms\":5000}"),
+           201, "{\"data\":{\"name\":\"hello\"}}");
     char hash[FL_HASH_HEX_BYTES], want[256];
     const void *parts[] = {fx.bytes};
     size_t lens[] = {fx.len};
     fl_hash_hex(parts, lens, 1, hash);
-    snprintf(want, sizeof(want), "\"hash\":\"%s\",\"size\":%zu,\"metadata\":{\"tag\":\"t1\",\"capacity\":32,\"timeout_ms\":5000}",
+    snprintf(want, sizeof(want),
+             "\"hash\":\"%s\",\"size\":%zu,\"metadata\":{\"tag\":\"t1\",\"capacity\":32,\"timeout_"
+             "ms\":5000}",
              hash, fx.len);
     expect(http_call(&core, "GET", "/v1/fn/life/hello", GUEST, NULL), 200, want);
     expect(upload("POST", "/v1/fn/life", "hello", fx.bytes, fx.len, NULL), 409, "already exists");
-    expect(upload("POST", "/v1/fn/nomodule", "hello", fx.bytes, fx.len, NULL), 404, "module nomodule not found");
+    expect(upload("POST", "/v1/fn/nomodule", "hello", fx.bytes, fx.len, NULL), 404,
+           "module nomodule not found");
     expect(upload("POST", "/v1/fn/life", "nocode", NULL, 0, NULL), 400, "'code'");
     expect(upload("POST", "/v1/fn/life", NULL, fx.bytes, fx.len, NULL), 400, "'name'");
-    expect(upload("POST", "/v1/fn/life", "m", fx.bytes, fx.len, "{\"capacity\":\"lots\"}"), 422, "capacity");
-    expect(upload("POST", "/v1/fn/life", "m", fx.bytes, fx.len, "{\"timeout_ms\":300001}"), 422, "timeout_ms");
+    expect(upload("POST", "/v1/fn/life", "m", fx.bytes, fx.len, "{\"capacity\":\"lots\"}"), 422,
+           "capacity");
+    expect(upload("POST", "/v1/fn/life", "m", fx.bytes, fx.len, "{\"timeout_ms\":300001}"), 422,
+           "timeout_ms");
     expect(upload("POST", "/v1/fn/life", "m", fx.bytes, fx.len, "not json"), 400, "metadata");
     /* update: new code, new name */
     struct fixture other = fixture_read("c_error.wasm");
-    expect(upload("PUT", "/v1/fn/life/hello", "renamed", other.bytes, other.len, NULL), 200, "renamed");
+    expect(upload("PUT", "/v1/fn/life/hello", "renamed", other.bytes, other.len, NULL), 200,
+           "renamed");
     expect(http_call(&core, "GET", "/v1/fn/life/hello", GUEST, NULL), 404, NULL);
     const void *other_parts[] = {other.bytes};
     size_t other_lens[] = {other.len};
     fl_hash_hex(other_parts, other_lens, 1, hash);
     expect(http_call(&core, "GET", "/v1/fn/life/renamed", GUEST, NULL), 200, hash);
-    expect(http_call(&core, "GET", "/v1/fn/life", GUEST, NULL), 200, "\"functions\":[{\"name\":\"renamed\"}]");
+    expect(http_call(&core, "GET", "/v1/fn/life", GUEST, NULL), 200,
+           "\"functions\":[{\"name\":\"renamed\"}]");
     /* invocation: checked, then no Worker is there to run it */
-    expect(http_call(&core, "POST", "/v1/fn/life/renamed", GUEST, "{\"args\":{\"name\":\"x\"}}"), 503, "no worker available");
-    expect(http_call(&core, "POST", "/v1/fn/life/missing", GUEST, "{}"), 404, "function life/missing not found");
+    expect(http_call(&core, "POST", "/v1/fn/life/renamed", GUEST, "{\"args\":{\"name\":\"x\"}}"),
+           503, "no worker available");
+    expect(http_call(&core, "POST", "/v1/fn/life/missing", GUEST, "{}"), 404,
+           "function life/missing not found");
     expect(http_call(&core, "POST", "/v1/fn/life/renamed", GUEST, "{oops"), 400, NULL);
     expect(http_call(&core, "DELETE", "/v1/fn/life/renamed", GUEST, NULL), 204, NULL);
     expect(http_call(&core, "DELETE", "/v1/fn/life/renamed", GUEST, NULL), 404, NULL);
@@ -232,13 +263,18 @@ static void test_function_lifecycle(void **state)
 static void test_refused_code(void **state)
 {
     (void)state;
-    expect(upload("POST", "/v1/fn/_", "text", "not wasm!", 9, NULL), 422, "not a WebAssembly module");
+    expect(upload("POST", "/v1/fn/_", "text", "not wasm!", 9, NULL), 422,
+           "not a WebAssembly module");
     expect(upload("POST", "/v1/fn/_", "empty", "", 0, NULL), 422, "not a WebAssembly module");
     expect(upload_fixture("POST", "/v1/fn/_", "simd", "wat_simd.wasm", NULL), 422, "SIMD");
-    expect(upload_fixture("POST", "/v1/fn/_", "imp", "wat_unknown_import.wasm", NULL), 422, "launch_missiles");
-    expect(upload_fixture("POST", "/v1/fn/_", "big", "wat_big_memory.wasm", NULL), 422, "exceeds the limit of 64 MiB");
-    expect(upload_fixture("POST", "/v1/fn/_", "big", "wat_big_memory.wasm", "{\"capacity\":200}"), 201, NULL);
-    expect(upload_fixture("POST", "/v1/fn/_", "typo", "wat_invalid_type.wasm", NULL), 422, "type mismatch");
+    expect(upload_fixture("POST", "/v1/fn/_", "imp", "wat_unknown_import.wasm", NULL), 422,
+           "launch_missiles");
+    expect(upload_fixture("POST", "/v1/fn/_", "big", "wat_big_memory.wasm", NULL), 422,
+           "exceeds the limit of 64 MiB");
+    expect(upload_fixture("POST", "/v1/fn/_", "big", "wat_big_memory.wasm", "{\"capacity\":200}"),
+           201, NULL);
+    expect(upload_fixture("POST", "/v1/fn/_", "typo", "wat_invalid_type.wasm", NULL), 422,
+           "type mismatch");
     /* nothing refused was stored */
     expect(http_call(&core, "GET", "/v1/fn/_/text", GUEST, NULL), 404, NULL);
 }
@@ -266,18 +302,24 @@ static void test_scripts(void **state)
 {
     (void)state;
     const char *yaml = "- default:\n  - workers: \"*\"\n    strategy: platform\n";
-    struct form_field fields[] = {{"name", "s1", 2, false}, {"file", yaml, strlen(yaml), true}, {0}};
+    struct form_field fields[] = {
+        {"name", "s1", 2, false}, {"file", yaml, strlen(yaml), true}, {0}};
     expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, fields), 201,
-           "{\"data\":{\"name\":\"s1\",\"script\":[{\"default\":[{\"workers\":\"*\",\"strategy\":\"platform\"}]}]}}");
+           "{\"data\":{\"name\":\"s1\",\"script\":[{\"default\":[{\"workers\":\"*\",\"strategy\":"
+           "\"platform\"}]}]}}");
     expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, fields), 409, NULL);
-    expect(http_call(&core, "GET", "/v1/scripts/app/s1", GUEST, NULL), 200, "\"strategy\":\"platform\"");
-    expect(http_call(&core, "GET", "/v1/app", GUEST, NULL), 200, "\"name\":\"s1\""); /* FunLess v0.9 alias */
+    expect(http_call(&core, "GET", "/v1/scripts/app/s1", GUEST, NULL), 200,
+           "\"strategy\":\"platform\"");
+    expect(http_call(&core, "GET", "/v1/app", GUEST, NULL), 200,
+           "\"name\":\"s1\""); /* FunLess v0.9 alias */
     const char *bad = "- default:\n  - workers: [a\n";
-    struct form_field bad_fields[] = {{"name", "s2", 2, false}, {"file", bad, strlen(bad), true}, {0}};
+    struct form_field bad_fields[] = {
+        {"name", "s2", 2, false}, {"file", bad, strlen(bad), true}, {0}};
     expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, bad_fields), 422, "line 3");
     const char *v2 = "- default:\n  - workers: [w1]\n";
     struct form_field update[] = {{"file", v2, strlen(v2), true}, {0}};
-    expect(http_form(&core, "PUT", "/v1/scripts/app/s1", GUEST, update), 200, "\"workers\":[\"w1\"]");
+    expect(http_form(&core, "PUT", "/v1/scripts/app/s1", GUEST, update), 200,
+           "\"workers\":[\"w1\"]");
     expect(http_form(&core, "PUT", "/v1/scripts/app/nope", GUEST, update), 404, NULL);
     expect(http_call(&core, "DELETE", "/v1/app/s1", GUEST, NULL), 204, NULL);
     expect(http_call(&core, "GET", "/v1/scripts/app/s1", GUEST, NULL), 404, NULL);
@@ -336,9 +378,11 @@ static void test_restart_keeps_everything(void **state)
 {
     (void)state;
     create_module("keep");
-    expect(upload_fixture("POST", "/v1/fn/keep", "kept", "c_hello.wasm", "{\"tag\":\"x\"}"), 201, NULL);
+    expect(upload_fixture("POST", "/v1/fn/keep", "kept", "c_hello.wasm", "{\"tag\":\"x\"}"), 201,
+           NULL);
     const char *yaml = "- default:\n  - workers: \"*\"\n";
-    struct form_field fields[] = {{"name", "kept_script", 11, false}, {"file", yaml, strlen(yaml), true}, {0}};
+    struct form_field fields[] = {
+        {"name", "kept_script", 11, false}, {"file", yaml, strlen(yaml), true}, {0}};
     expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, fields), 201, NULL);
     restart_core(false);
     expect(http_call(&core, "GET", "/v1/fn/keep/kept", GUEST, NULL), 200, "\"tag\":\"x\"");

@@ -3,9 +3,11 @@
  * (root, health, metrics, subjects). Modules and functions: api_fn.c;
  * APP scripts: api_app.c.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/api/api_internal.h"
@@ -291,12 +293,13 @@ static void api_subject_create(struct api *api, const struct route_args *args,
 
 /* ---- routing ---- */
 
-/* Splits "/a/b/c/" into at most `max` segments; false when there are more. */
-static int api_split(const char *url, char *copy, size_t copy_len, char **segs, int max)
+enum { ROUTE_MAX_SEGMENTS = 6 };
+
+/* Splits "/a/b/c/" in place into at most `max` segments; -1 when there are more. */
+static int api_split(char *path, char **segs, int max)
 {
-    snprintf(copy, copy_len, "%s", url);
     int n = 0;
-    for (char *save = NULL, *tok = strtok_r(copy, "/", &save); tok;
+    for (char *save = NULL, *tok = strtok_r(path, "/", &save); tok;
          tok = strtok_r(NULL, "/", &save)) {
         if (n == max)
             return -1;
@@ -305,25 +308,41 @@ static int api_split(const char *url, char *copy, size_t copy_len, char **segs, 
     return n;
 }
 
+/* Route patterns, split once. */
+static struct {
+    pthread_once_t once;
+    char text[sizeof(api_routes) / sizeof(api_routes[0])][64];
+    char *segs[sizeof(api_routes) / sizeof(api_routes[0])][ROUTE_MAX_SEGMENTS];
+    int count[sizeof(api_routes) / sizeof(api_routes[0])];
+} api_patterns = {.once = PTHREAD_ONCE_INIT};
+
+static void api_split_patterns(void)
+{
+    for (size_t r = 0; r < sizeof(api_routes) / sizeof(api_routes[0]); r++) {
+        snprintf(api_patterns.text[r], sizeof(api_patterns.text[r]), "%s", api_routes[r].pattern);
+        api_patterns.count[r] =
+            api_split(api_patterns.text[r], api_patterns.segs[r], ROUTE_MAX_SEGMENTS);
+    }
+}
+
 static const struct route *api_match(const char *url, struct route_args *args, char *copy,
                                      size_t copy_len, size_t *index)
 {
-    char *segs[6];
-    int n = api_split(url, copy, copy_len, segs, 6);
-    if (n < 0)
-        return NULL;
-    for (size_t r = 0; r < sizeof(api_routes) / sizeof(api_routes[0]); r++) {
-        char pattern[64], *psegs[6];
-        int pn = api_split(api_routes[r].pattern, pattern, sizeof(pattern), psegs, 6);
-        if (pn != n)
+    char *segs[ROUTE_MAX_SEGMENTS];
+    pthread_once(&api_patterns.once, api_split_patterns);
+    snprintf(copy, copy_len, "%s", url);
+    int n = api_split(copy, segs, ROUTE_MAX_SEGMENTS);
+    for (size_t r = 0; n >= 0 && r < sizeof(api_routes) / sizeof(api_routes[0]); r++) {
+        if (api_patterns.count[r] != n)
             continue;
         args->count = 0;
         bool ok = true;
         for (int i = 0; ok && i < n; i++) {
-            if (strcmp(psegs[i], "*") == 0)
+            const char *pattern = api_patterns.segs[r][i];
+            if (pattern[0] == '*' && pattern[1] == '\0')
                 args->param[args->count++] = segs[i];
             else
-                ok = strcmp(psegs[i], segs[i]) == 0;
+                ok = strcmp(pattern, segs[i]) == 0;
         }
         if (ok) {
             *index = r;

@@ -76,7 +76,8 @@ static enum fl_err pg_simple(struct db_pg *p, const char *sql, char *detail, siz
 {
     PGresult *res = PQexec(p->conn, sql);
     /* the server restarted: reconnect and retry what starts a transaction or only reads */
-    if (PQstatus(p->conn) == CONNECTION_BAD && (strcmp(sql, "BEGIN") == 0 || strncmp(sql, "SELECT", 6) == 0)) {
+    if (PQstatus(p->conn) == CONNECTION_BAD &&
+        (strcmp(sql, "BEGIN") == 0 || strncmp(sql, "SELECT", 6) == 0)) {
         PQclear(res);
         PQreset(p->conn);
         res = PQexec(p->conn, sql);
