@@ -21,11 +21,12 @@ static enum fl_err meta_number(const cJSON *obj, const char *key, uint32_t min, 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v))
         return FL_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(uint32_t)v->valuedouble ||
-        v->valuedouble < min || v->valuedouble > max)
+    /* range first: converting an out-of-range double to an integer is undefined (found by fuzzing) */
+    double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (!(d >= min && d <= max) || d != (double)(uint32_t)d)
         return fl_fail(FL_ERR_INVALID_NAME, detail, detail_len,
                        "metadata.%s must be a whole number from %u to %u", key, min, max);
-    *out = (uint32_t)v->valuedouble;
+    *out = (uint32_t)d;
     return FL_OK;
 }
 
