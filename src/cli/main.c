@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/core.h"
+#include "worker/worker.h"
 
 #ifndef FUNLESS_VERSION
 #define FUNLESS_VERSION "dev"
@@ -19,6 +20,7 @@ struct command {
 
 static const struct command commands[] = {
     {"core", core_main, "run the Core: REST API, function store, tokens"},
+    {"worker", worker_main, "run a Worker: executes the functions a Core sends"},
     {"run", cmd_run, "run one function locally through the engine (no Core)"},
 };
 

@@ -91,6 +91,18 @@ bool fl_buf_printf(struct fl_buf *buf, const char *fmt, ...)
     return true;
 }
 
+bool fl_buf_resize(struct fl_buf *buf, size_t len)
+{
+    if (len > buf->len && !fl_buf_reserve(buf, len - buf->len))
+        return false;
+    if (len > buf->max)
+        return false;
+    buf->len = len;
+    if (buf->data)
+        buf->data[len] = '\0';
+    return true;
+}
+
 char *fl_buf_steal(struct fl_buf *buf, size_t *len)
 {
     char *data = buf->data;

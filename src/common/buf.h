@@ -27,6 +27,8 @@ bool fl_buf_append(struct fl_buf *buf, const void *bytes, size_t len);
 /* Replaces the contents; false (and no change) on the same conditions. */
 bool fl_buf_set(struct fl_buf *buf, const void *bytes, size_t len);
 bool fl_buf_printf(struct fl_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets the length to `len` (at most `max`), growing as needed; new bytes are unspecified. */
+bool fl_buf_resize(struct fl_buf *buf, size_t len);
 /* Hands the bytes to the caller (free() them); the buffer is left empty. */
 char *fl_buf_steal(struct fl_buf *buf, size_t *len);
 

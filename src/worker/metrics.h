@@ -1,0 +1,29 @@
+/*
+ * metrics — the Worker's Prometheus metrics and the host figures its
+ * heartbeats carry. Thread-safe.
+ */
+#ifndef FL_WORKER_METRICS_H
+#define FL_WORKER_METRICS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct cache;
+
+struct metrics_host {
+    uint64_t total_mem, free_mem, available_mem; /* bytes */
+    double load1, load5, load15;
+    double cpu_utilization; /* 0..1 since the previous reading */
+};
+
+void metrics_read_host(struct metrics_host *out);
+void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome,
+                                double seconds);
+void metrics_observe_busy(void);
+void metrics_observe_compile(double seconds);
+/* Serves GET /metrics on "ADDR:PORT"; the bound port in *port. */
+bool metrics_serve(const char *listen, const char *node, struct cache *cache, unsigned *port);
+
+#endif

@@ -1,0 +1,408 @@
+/*
+ * worker — `funless worker`: the executor. Cores dial it (proto/); it keeps
+ * code in its cache and runs invocations on a pool of engine threads.
+ *
+ * Threading: the main thread accepts connections; each connection has a
+ * reader thread (decodes frames, queues work, answers BUSY when the queue is
+ * full) and a heartbeat thread (load data every HEARTBEAT_MS). `threads`
+ * executor threads take jobs from one bounded FIFO. A connection is
+ * reference-counted by its threads and its queued jobs; a job whose Core
+ * went away runs and its reply is dropped.
+ */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/options.h"
+#include "proto/link.h"
+#include "worker/cache.h"
+#include "worker/metrics.h"
+
+enum { HEARTBEAT_MS = 200, LOG_BYTES = 64 << 10 };
+
+struct conn {
+    struct link link;
+    atomic_int refs;
+    atomic_bool closed;
+    struct worker *worker;
+};
+
+enum job_kind { JOB_PUT, JOB_INVOKE };
+
+struct job {
+    enum job_kind kind;
+    struct conn *conn;
+    uint32_t id;
+    char module[PROTO_MAX_STR + 1], name[PROTO_MAX_STR + 1], hash[PROTO_MAX_STR + 1];
+    uint32_t memory_mb, timeout_ms;
+    uint8_t *args, *code;
+    size_t args_len, code_len;
+    struct job *next;
+};
+
+struct worker {
+    const char *name;
+    unsigned threads;
+    unsigned queue_max;
+    struct cache *cache;
+    pthread_mutex_t lock;
+    pthread_cond_t work;
+    struct job *head, *tail;
+    unsigned queued;
+    atomic_uint in_flight;
+};
+
+static struct conn *conn_ref(struct conn *c)
+{
+    atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
+static void conn_release(struct conn *c)
+{
+    if (atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    link_close(&c->link);
+    free(c);
+}
+
+static void conn_send(struct conn *c, struct fl_buf *frame)
+{
+    if (!atomic_load(&c->closed) && !link_write(&c->link, frame))
+        atomic_store(&c->closed, true);
+}
+
+/* ---- the pool ---- */
+
+static void job_free(struct job *job)
+{
+    conn_release(job->conn);
+    free(job->args);
+    free(job->code);
+    free(job);
+}
+
+/* Queues a job; invocations past queue_max are refused (false). */
+static bool worker_enqueue(struct worker *w, struct job *job)
+{
+    pthread_mutex_lock(&w->lock);
+    bool ok = job->kind != JOB_INVOKE || w->queued < w->queue_max;
+    if (ok) {
+        job->next = NULL;
+        if (w->tail)
+            w->tail->next = job;
+        else
+            w->head = job;
+        w->tail = job;
+        w->queued++;
+        pthread_cond_signal(&w->work);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return ok;
+}
+
+static struct job *worker_dequeue(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    while (!w->head)
+        pthread_cond_wait(&w->work, &w->lock);
+    struct job *job = w->head;
+    w->head = job->next;
+    if (!w->head)
+        w->tail = NULL;
+    w->queued--;
+    pthread_mutex_unlock(&w->lock);
+    return job;
+}
+
+static void worker_run_put(struct worker *w, struct job *job)
+{
+    char detail[256] = "";
+    enum fl_err err = cache_put(w->cache, job->module, job->name, job->hash, job->code,
+                                job->code_len, detail, sizeof(detail));
+    struct fl_buf frame;
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    proto_put_ack(&frame, job->id, err, detail);
+    conn_send(job->conn, &frame);
+    fl_buf_deinit(&frame);
+}
+
+static double worker_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void worker_run_invoke(struct worker *w, struct job *job)
+{
+    char detail[256] = "";
+    struct fl_buf frame;
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    struct engine_module *module = NULL;
+    enum fl_err err = FL_OK;
+    if (job->code_len) /* the Core resent the code after our NO_CODE */
+        err = cache_put(w->cache, job->module, job->name, job->hash, job->code, job->code_len, detail, sizeof(detail));
+    if (err == FL_OK)
+        err = cache_get(w->cache, job->hash, &module, detail, sizeof(detail));
+    if (err == FL_ERR_NOT_FOUND) {
+        proto_put_empty(&frame, PROTO_NO_CODE, job->id);
+    } else if (err != FL_OK) {
+        proto_put_result(&frame, job->id, err, NULL, 0, NULL, 0, detail);
+    } else {
+        struct engine_limits limits;
+        engine_limits_defaults(&limits);
+        limits.memory_bytes = (uint64_t)job->memory_mb << 20;
+        limits.timeout_ms = job->timeout_ms;
+        limits.max_log_bytes = LOG_BYTES;
+        struct engine_result res;
+        double started = worker_now();
+        engine_invoke(module, (const char *)job->args, job->args_len, &limits, &res);
+        metrics_observe_invocation(job->module, job->name, res.status, worker_now() - started);
+        proto_put_result(&frame, job->id, res.status, res.output, res.output ? res.output_len : 0,
+                         res.logs, res.logs ? res.logs_len : 0, res.detail);
+        engine_result_deinit(&res);
+        engine_module_release(module);
+    }
+    conn_send(job->conn, &frame);
+    fl_buf_deinit(&frame);
+}
+
+static void *worker_executor(void *arg)
+{
+    struct worker *w = arg;
+    for (;;) {
+        struct job *job = worker_dequeue(w);
+        atomic_fetch_add(&w->in_flight, 1);
+        if (job->kind == JOB_PUT)
+            worker_run_put(w, job);
+        else
+            worker_run_invoke(w, job);
+        atomic_fetch_sub(&w->in_flight, 1);
+        job_free(job);
+    }
+    return NULL;
+}
+
+/* ---- connections ---- */
+
+static uint8_t *worker_copy(struct proto_bytes b, size_t *len)
+{
+    *len = b.len;
+    uint8_t *copy = malloc(b.len + 1);
+    if (copy) {
+        if (b.len)
+            memcpy(copy, b.data, b.len);
+        copy[b.len] = '\0';
+    }
+    return copy;
+}
+
+static struct job *worker_job(struct conn *c, const struct proto_msg *m)
+{
+    struct job *job = calloc(1, sizeof(*job));
+    if (!job)
+        return NULL;
+    job->conn = conn_ref(c);
+    job->id = m->header.id;
+    if (m->header.type == PROTO_CODE_PUT) {
+        job->kind = JOB_PUT;
+        snprintf(job->module, sizeof(job->module), "%s", m->u.code_put.module);
+        snprintf(job->name, sizeof(job->name), "%s", m->u.code_put.name);
+        snprintf(job->hash, sizeof(job->hash), "%s", m->u.code_put.hash);
+        job->code = worker_copy(m->u.code_put.code, &job->code_len);
+    } else {
+        job->kind = JOB_INVOKE;
+        snprintf(job->module, sizeof(job->module), "%s", m->u.invoke.module);
+        snprintf(job->name, sizeof(job->name), "%s", m->u.invoke.name);
+        snprintf(job->hash, sizeof(job->hash), "%s", m->u.invoke.hash);
+        job->memory_mb = m->u.invoke.memory_mb;
+        job->timeout_ms = m->u.invoke.timeout_ms;
+        job->args = worker_copy(m->u.invoke.args, &job->args_len);
+        job->code = m->u.invoke.code.len ? worker_copy(m->u.invoke.code, &job->code_len) : NULL;
+    }
+    return job;
+}
+
+static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_buf *frame)
+{
+    struct worker *w = c->worker;
+    fl_buf_reset(frame);
+    if (m->header.type == PROTO_CODE_DROP) {
+        cache_drop(w->cache, m->u.code_drop.module, m->u.code_drop.name);
+        proto_put_ack(frame, m->header.id, FL_OK, "");
+    } else if (m->header.type == PROTO_CODE_PUT || m->header.type == PROTO_INVOKE) {
+        struct job *job = worker_job(c, m);
+        if (job && worker_enqueue(w, job))
+            return;
+        if (job)
+            job_free(job);
+        proto_put_empty(frame, PROTO_BUSY, m->header.id);
+        metrics_observe_busy();
+    } else {
+        return; /* nothing else is for a Worker: ignored */
+    }
+    conn_send(c, frame);
+}
+
+static void *worker_reader(void *arg)
+{
+    struct conn *c = arg;
+    struct fl_buf payload, frame;
+    fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    struct proto_msg *msg = malloc(sizeof(*msg));
+    while (msg && link_read(&c->link, &payload, msg) == FL_OK)
+        worker_handle(c, msg, &frame);
+    atomic_store(&c->closed, true);
+    shutdown(c->link.fd, SHUT_RDWR);
+    free(msg);
+    fl_buf_deinit(&payload);
+    fl_buf_deinit(&frame);
+    conn_release(c);
+    return NULL;
+}
+
+static void *worker_heartbeat(void *arg)
+{
+    struct conn *c = arg;
+    struct worker *w = c->worker;
+    struct fl_buf frame;
+    fl_buf_init(&frame, 4096);
+    struct timespec interval = {0, HEARTBEAT_MS * 1000000L};
+    while (!atomic_load(&c->closed)) {
+        struct metrics_host host;
+        metrics_read_host(&host);
+        pthread_mutex_lock(&w->lock);
+        unsigned queued = w->queued;
+        pthread_mutex_unlock(&w->lock);
+        fl_buf_reset(&frame);
+        proto_put_heartbeat(&frame, host.available_mem, host.total_mem, (uint32_t)(host.load1 * 1000),
+                            atomic_load(&w->in_flight), queued);
+        conn_send(c, &frame);
+        nanosleep(&interval, NULL);
+    }
+    fl_buf_deinit(&frame);
+    conn_release(c);
+    return NULL;
+}
+
+static void worker_accept(struct worker *w, int fd)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    link_init(&c->link, fd);
+    atomic_init(&c->refs, 3); /* reader, heartbeat, and this function until HELLO is out */
+    c->worker = w;
+    struct metrics_host host;
+    metrics_read_host(&host);
+    struct fl_buf frame;
+    fl_buf_init(&frame, 4096);
+    proto_put_hello(&frame, w->name, w->threads, w->queue_max, host.total_mem);
+    conn_send(c, &frame);
+    fl_buf_deinit(&frame);
+    pthread_t reader, heartbeat;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&reader, &attr, worker_reader, c) != 0)
+        conn_release(c);
+    if (pthread_create(&heartbeat, &attr, worker_heartbeat, c) != 0)
+        conn_release(c);
+    pthread_attr_destroy(&attr);
+    conn_release(c);
+}
+
+/* ---- main ---- */
+
+struct worker_options {
+    const char *name, *listen, *cache_dir, *metrics;
+    uint64_t threads, queue, cache_max_mb;
+};
+
+static int worker_serve(struct worker *w, const struct worker_options *opt)
+{
+    unsigned port;
+    int listener = link_listen(opt->listen, &port);
+    if (listener < 0) {
+        fprintf(stderr, "funless worker: cannot listen on %s: %s\n", opt->listen, strerror(errno));
+        return 1;
+    }
+    unsigned metrics_port = 0;
+    if (strcmp(opt->metrics, "off") != 0 && !metrics_serve(opt->metrics, w->name, w->cache, &metrics_port)) {
+        fprintf(stderr, "funless worker: cannot serve metrics on %s\n", opt->metrics);
+        return 1;
+    }
+    for (unsigned i = 0; i < w->threads; i++) {
+        pthread_t thread;
+        if (engine_thread_create(&thread, worker_executor, w) != 0)
+            return 1;
+        pthread_detach(thread);
+    }
+    char host[64];
+    snprintf(host, sizeof(host), "%.*s", (int)strcspn(opt->listen, ":"), opt->listen);
+    printf("funless worker %s: listening on %s:%u (metrics on port %u, %u threads, queue %u)\n",
+           w->name, host, port, metrics_port, w->threads, w->queue_max);
+    fflush(stdout);
+    for (;;) {
+        int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0)
+            worker_accept(w, fd);
+        else if (errno != EINTR && errno != ECONNABORTED)
+            usleep(10000);
+    }
+}
+
+int worker_main(int argc, char **argv)
+{
+    struct worker_options opt;
+    char hostname[256] = "worker", cpus[16];
+    gethostname(hostname, sizeof(hostname));
+    snprintf(cpus, sizeof(cpus), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
+    const struct fl_option options[] = {
+        {"--name", "FUNLESS_WORKER_NAME", FL_OPT_STRING, &opt.name, hostname, 0, 0, "this Worker's name (APP scripts use it)"},
+        {"--listen", "FUNLESS_WORKER_LISTEN", FL_OPT_STRING, &opt.listen, "0.0.0.0:4020", 0, 0, "where Cores connect"},
+        {"--threads", "FUNLESS_WORKER_THREADS", FL_OPT_UINT, &opt.threads, cpus, 1, 256, "executor threads (one per core by default)"},
+        {"--queue", "FUNLESS_WORKER_QUEUE", FL_OPT_UINT, &opt.queue, "256", 1, 1000000, "invocations waiting at most; past it the Core hears BUSY"},
+        {"--cache-dir", "FUNLESS_CACHE_DIR", FL_OPT_STRING, &opt.cache_dir, "./funless-cache", 0, 0, "raw and compiled code"},
+        {"--cache-max-mb", "FUNLESS_CACHE_MAX_MB", FL_OPT_UINT, &opt.cache_max_mb, "1024", 1, 1 << 20, "loaded code kept in memory (LRU by bytes)"},
+        {"--metrics", "FUNLESS_WORKER_METRICS", FL_OPT_STRING, &opt.metrics, "0.0.0.0:4021", 0, 0, "Prometheus /metrics address, or off"},
+    };
+    const size_t count = sizeof(options) / sizeof(options[0]);
+    char err[256], detail[256], engine_dir[4200], *positional[1];
+    size_t npositional;
+    bool help;
+    if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err, sizeof(err))) {
+        fprintf(stderr, "funless worker: %s\n", err);
+        return 64;
+    }
+    if (help) {
+        fl_options_print_help(stdout, "usage: funless worker [OPTIONS]\n\nRuns a Worker: Cores connect to it and it runs their functions.", options, count);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct worker w = {.name = opt.name, .threads = (unsigned)opt.threads, .queue_max = (unsigned)opt.queue};
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.work, NULL);
+    struct engine_config config;
+    engine_config_defaults(&config);
+    snprintf(engine_dir, sizeof(engine_dir), "%s/compiled", opt.cache_dir);
+    config.cache_dir = engine_dir;
+    if (cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) != FL_OK ||
+        engine_init(&config, detail, sizeof(detail)) != FL_OK) {
+        fprintf(stderr, "funless worker: %s\n", detail);
+        return 1;
+    }
+    return worker_serve(&w, &opt);
+}
