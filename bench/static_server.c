@@ -41,7 +41,7 @@ int main(int argc, char **argv)
         return 2;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO;
     struct MHD_Daemon *d = MHD_start_daemon(flags, (uint16_t)atoi(argv[1]), NULL, NULL, answer,
-                                            NULL, MHD_OPTION_THREAD_POOL_SIZE, 2, MHD_OPTION_END);
+                                            NULL, MHD_OPTION_THREAD_POOL_SIZE, 8, MHD_OPTION_END);
     if (!d)
         return 1;
     pause();

@@ -49,8 +49,12 @@ static bool options_defaults_and_env(const struct fl_option *opts, size_t count,
 {
     for (size_t i = 0; i < count; i++) {
         const struct fl_option *opt = &opts[i];
-        if (opt->type == FL_OPT_FLAG)
+        if (opt->type == FL_OPT_FLAG) /* unset until a default, the environment or a flag says */
             *(bool *)opt->target = false;
+        else if (opt->type == FL_OPT_STRING)
+            *(const char **)opt->target = NULL;
+        else
+            *(uint64_t *)opt->target = 0;
         if (opt->default_value && !option_set(opt, opt->default_value, opt->flag, err, err_len))
             return false;
         const char *env = opt->env ? getenv(opt->env) : NULL;

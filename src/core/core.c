@@ -12,6 +12,7 @@
 #include "core/api/api.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
+#include "core/cluster/cluster.h"
 #include "core/db/db.h"
 #include "core/http/server.h"
 
@@ -19,6 +20,7 @@ struct core_options {
     const char *listen;
     const char *db_url;
     const char *data_dir;
+    const char *workers;
     uint64_t threads;
     uint64_t max_upload_mb;
     uint64_t max_json_kb;
@@ -49,6 +51,18 @@ static void core_wait_for_signal(const sigset_t *signals)
     fprintf(stderr, "core: event=shutdown signal=%d\n", sig);
 }
 
+static bool core_dial_workers(struct cluster *cluster, const char *list)
+{
+    char copy[4096];
+    snprintf(copy, sizeof(copy), "%s", list ? list : "");
+    for (char *save = NULL, *w = strtok_r(copy, ", ", &save); w; w = strtok_r(NULL, ", ", &save))
+        if (cluster_add_worker(cluster, w) != FL_OK) {
+            fprintf(stderr, "funless core: invalid worker address '%s' (use host:port)\n", w);
+            return false;
+        }
+    return true;
+}
+
 static int core_run(const struct core_options *opt, const sigset_t *signals)
 {
     char detail[256], db_url[4200], tokens[4200];
@@ -56,6 +70,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct auth *auth = NULL;
     struct http_server *server = NULL;
     struct catalogue *catalogue = catalogue_new();
+    struct cluster *cluster = cluster_new();
     int rc = 1;
     snprintf(db_url, sizeof(db_url), "%s", opt->db_url ? opt->db_url : "");
     if (!opt->db_url)
@@ -76,6 +91,9 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         goto out;
     }
     api.auth = auth;
+    api.cluster = cluster;
+    if (!core_dial_workers(cluster, opt->workers))
+        goto out;
     struct http_config http = {
         .listen = opt->listen,
         .threads = (unsigned)opt->threads,
@@ -97,6 +115,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     http_stop(server);
     rc = 0;
 out:
+    cluster_free(cluster);
     auth_free(auth);
     db_close(db);
     catalogue_free(catalogue);
@@ -114,8 +133,10 @@ int core_main(int argc, char **argv)
          "sqlite:DATA_DIR/funless.db)"},
         {"--data-dir", "FUNLESS_DATA_DIR", FL_OPT_STRING, &opt.data_dir, "./funless-data", 0, 0,
          "where the SQLite store and the tokens file live"},
-        {"--threads", "FUNLESS_HTTP_THREADS", FL_OPT_UINT, &opt.threads, "2", 1, 64,
-         "HTTP worker threads"},
+        {"--workers", "FUNLESS_WORKERS", FL_OPT_STRING, &opt.workers, NULL, 0, 0,
+         "Workers to dial: HOST:PORT,HOST:PORT,... (more join by POST /v1/admin/workers)"},
+        {"--threads", "FUNLESS_HTTP_THREADS", FL_OPT_UINT, &opt.threads, "8", 1, 256,
+         "HTTP threads (an invocation holds one while it runs)"},
         {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 1024,
          "largest upload (413 above)"},
         {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,

@@ -77,7 +77,8 @@ bool link_write(struct link *link, const struct fl_buf *frames)
     return ok;
 }
 
-static bool link_split(const char *address, char *host, size_t host_len, char *port, size_t port_len)
+static bool link_split(const char *address, char *host, size_t host_len, char *port,
+                       size_t port_len)
 {
     const char *colon = strrchr(address, ':');
     if (!colon || (size_t)(colon - address) >= host_len || strlen(colon + 1) >= port_len)

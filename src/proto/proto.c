@@ -31,8 +31,14 @@ static bool put_str(struct fl_buf *out, const char *s)
 static size_t proto_begin(struct fl_buf *out, enum proto_type type, uint32_t id, bool *ok)
 {
     size_t start = out->len;
-    uint8_t h[8] = {'F', 'L', PROTO_VERSION, (uint8_t)type, (uint8_t)id, (uint8_t)(id >> 8),
-                    (uint8_t)(id >> 16), (uint8_t)(id >> 24)};
+    uint8_t h[8] = {'F',
+                    'L',
+                    PROTO_VERSION,
+                    (uint8_t)type,
+                    (uint8_t)id,
+                    (uint8_t)(id >> 8),
+                    (uint8_t)(id >> 16),
+                    (uint8_t)(id >> 24)};
     *ok = fl_buf_append(out, h, sizeof(h)) && put_u32(out, 0) && put_u32(out, 0);
     return start;
 }

@@ -23,10 +23,10 @@
  * | CODE_PUT    | C->W | str module, str name, str hash, bytes code                   |
  * | CODE_DROP   | C->W | str module, str name                                         |
  * | ACK         | W->C | u32 status (enum fl_err), str detail                         |
- * | INVOKE      | C->W | str module, str name, str hash, u32 memory_mb, u32 timeout_ms, bytes args, bytes code (empty: use the cache) |
- * | RESULT      | W->C | u32 status (enum fl_err), bytes output, bytes logs, str detail |
- * | NO_CODE     | W->C | (empty) the Worker lacks the code: resend INVOKE with it     |
- * | BUSY        | W->C | (empty) the Worker's queue is full                          |
+ * | INVOKE      | C->W | str module, str name, str hash, u32 memory_mb, u32 timeout_ms, bytes args,
+ * bytes code (empty: use the cache) | | RESULT      | W->C | u32 status (enum fl_err), bytes
+ * output, bytes logs, str detail | | NO_CODE     | W->C | (empty) the Worker lacks the code: resend
+ * INVOKE with it     | | BUSY        | W->C | (empty) the Worker's queue is full |
  *
  * Replies carry the id of their request. Many requests may be in flight on one
  * connection; replies come in any order.

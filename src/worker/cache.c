@@ -61,9 +61,11 @@ enum fl_err cache_open(const char *dir, uint64_t max_bytes, struct cache **out, 
     snprintf(cache->dir, sizeof(cache->dir), "%s", dir);
     char code_dir[PATH_MAX + 8];
     snprintf(code_dir, sizeof(code_dir), "%s/code", dir);
-    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) || (mkdir(code_dir, 0700) != 0 && errno != EEXIST)) {
+    if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(code_dir, 0700) != 0 && errno != EEXIST)) {
         free(cache);
-        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create %s: %s", code_dir, strerror(errno));
+        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create %s: %s", code_dir,
+                       strerror(errno));
     }
     pthread_mutex_init(&cache->lock, NULL);
     cache->max_bytes = max_bytes;
@@ -91,7 +93,8 @@ void cache_free(struct cache *cache)
 /* Under the lock: drops least recently used modules until `bytes` more fit. */
 static void cache_evict(struct cache *cache, size_t bytes)
 {
-    while (cache->loaded_count && (cache->used_bytes + bytes > cache->max_bytes || cache->loaded_count == MAX_LOADED)) {
+    while (cache->loaded_count &&
+           (cache->used_bytes + bytes > cache->max_bytes || cache->loaded_count == MAX_LOADED)) {
         size_t oldest = 0;
         for (size_t i = 1; i < cache->loaded_count; i++)
             if (cache->loaded[i].last_used < cache->loaded[oldest].last_used)
@@ -130,8 +133,9 @@ static bool cache_write_code(const char *path, const uint8_t *code, size_t len)
 }
 
 /* Compiles `code` (outside the lock: it may take a while) and adds it. */
-static enum fl_err cache_load(struct cache *cache, const char *hash, const uint8_t *code, size_t len,
-                              struct engine_module **out, char *detail, size_t detail_len)
+static enum fl_err cache_load(struct cache *cache, const char *hash, const uint8_t *code,
+                              size_t len, struct engine_module **out, char *detail,
+                              size_t detail_len)
 {
     struct engine_module *module = NULL;
     struct timespec t0, t1;
@@ -140,7 +144,8 @@ static enum fl_err cache_load(struct cache *cache, const char *hash, const uint8
     if (err != FL_OK)
         return err;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    metrics_observe_compile((double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    metrics_observe_compile((double)(t1.tv_sec - t0.tv_sec) +
+                            (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     pthread_mutex_lock(&cache->lock);
     struct loaded *l = cache_find_loaded(cache, hash);
     if (l) { /* another thread won the race: use theirs */
@@ -211,8 +216,8 @@ void cache_drop(struct cache *cache, const char *module, const char *name)
     pthread_mutex_unlock(&cache->lock);
 }
 
-enum fl_err cache_get(struct cache *cache, const char *hash, struct engine_module **out, char *detail,
-                      size_t detail_len)
+enum fl_err cache_get(struct cache *cache, const char *hash, struct engine_module **out,
+                      char *detail, size_t detail_len)
 {
     if (!cache_hash_valid(hash))
         return fl_fail(FL_ERR_BAD_REQUEST, detail, detail_len, "malformed hash");
@@ -239,7 +244,8 @@ enum fl_err cache_get(struct cache *cache, const char *hash, struct engine_modul
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
         fl_buf_append(&code, chunk, n);
     fclose(f);
-    enum fl_err err = cache_load(cache, hash, (const uint8_t *)code.data, code.len, out, detail, detail_len);
+    enum fl_err err =
+        cache_load(cache, hash, (const uint8_t *)code.data, code.len, out, detail, detail_len);
     fl_buf_deinit(&code);
     return err;
 }

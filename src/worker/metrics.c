@@ -34,16 +34,24 @@ static struct {
 static const char *outcome_name(enum fl_err err)
 {
     switch (err) {
-    case FL_OK: return "ok";
-    case FL_ERR_FUNCTION: return "function_error";
-    case FL_ERR_TIMEOUT: return "timeout";
-    case FL_ERR_TRAP: case FL_ERR_MEMORY_LIMIT: return "trap";
-    case FL_ERR_BAD_OUTPUT: return "bad_output";
-    default: return "error";
+    case FL_OK:
+        return "ok";
+    case FL_ERR_FUNCTION:
+        return "function_error";
+    case FL_ERR_TIMEOUT:
+        return "timeout";
+    case FL_ERR_TRAP:
+    case FL_ERR_MEMORY_LIMIT:
+        return "trap";
+    case FL_ERR_BAD_OUTPUT:
+        return "bad_output";
+    default:
+        return "error";
     }
 }
 
-void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome, double seconds)
+void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome,
+                                double seconds)
 {
     const char *name = outcome_name(outcome);
     pthread_mutex_lock(&m.lock);
@@ -110,7 +118,8 @@ void metrics_read_host(struct metrics_host *out)
     }
     unsigned long long user, nice, sys, idle, iowait, irq, softirq;
     f = fopen("/proc/stat", "r");
-    if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait, &irq, &softirq) == 7) {
+    if (f && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait,
+                    &irq, &softirq) == 7) {
         unsigned long long busy = user + nice + sys + irq + softirq, total = busy + idle + iowait;
         pthread_mutex_lock(&m.lock);
         if (total > m.cpu_total)
@@ -129,46 +138,62 @@ static void metrics_render(struct fl_buf *out)
     struct cache_stats cs;
     metrics_read_host(&host);
     cache_stats(m.cache, &cs);
-    const char *gauges[] = {"cpu_utilization", "load_avg1", "load_avg5", "load_avg15", "free_mem", "available_mem", "total_mem"};
-    double values[] = {host.cpu_utilization, host.load1, host.load5, host.load15,
-                       (double)host.free_mem, (double)host.available_mem, (double)host.total_mem};
+    const char *gauges[] = {"cpu_utilization", "load_avg1",     "load_avg5", "load_avg15",
+                            "free_mem",        "available_mem", "total_mem"};
+    double values[] = {host.cpu_utilization,
+                       host.load1,
+                       host.load5,
+                       host.load15,
+                       (double)host.free_mem,
+                       (double)host.available_mem,
+                       (double)host.total_mem};
     for (int i = 0; i < 7; i++)
-        fl_buf_printf(out, "# HELP worker_prom_ex_os_mon_resources_%s Host %s (FunLess's name).\n"
-                           "# TYPE worker_prom_ex_os_mon_resources_%s gauge\n"
-                           "worker_prom_ex_os_mon_resources_%s{node=\"%s\"} %.6g\n",
+        fl_buf_printf(out,
+                      "# HELP worker_prom_ex_os_mon_resources_%s Host %s (FunLess's name).\n"
+                      "# TYPE worker_prom_ex_os_mon_resources_%s gauge\n"
+                      "worker_prom_ex_os_mon_resources_%s{node=\"%s\"} %.6g\n",
                       gauges[i], gauges[i], gauges[i], gauges[i], m.node, values[i]);
     pthread_mutex_lock(&m.lock);
-    fl_buf_printf(out, "# HELP funless_worker_invocations_total Invocations run, by function and outcome.\n"
-                       "# TYPE funless_worker_invocations_total counter\n");
+    fl_buf_printf(
+        out, "# HELP funless_worker_invocations_total Invocations run, by function and outcome.\n"
+             "# TYPE funless_worker_invocations_total counter\n");
     for (int i = 0; i < m.count; i++)
-        fl_buf_printf(out, "funless_worker_invocations_total{module=\"%s\",function=\"%s\",outcome=\"%s\"} %lu\n",
-                      m.series[i].module, m.series[i].function, m.series[i].outcome, m.series[i].count);
-    fl_buf_printf(out, "# HELP funless_worker_invocation_duration_seconds Time to run an invocation.\n"
-                       "# TYPE funless_worker_invocation_duration_seconds histogram\n");
+        fl_buf_printf(
+            out,
+            "funless_worker_invocations_total{module=\"%s\",function=\"%s\",outcome=\"%s\"} %lu\n",
+            m.series[i].module, m.series[i].function, m.series[i].outcome, m.series[i].count);
+    fl_buf_printf(out,
+                  "# HELP funless_worker_invocation_duration_seconds Time to run an invocation.\n"
+                  "# TYPE funless_worker_invocation_duration_seconds histogram\n");
     for (int i = 0; i < BUCKETS; i++)
-        fl_buf_printf(out, "funless_worker_invocation_duration_seconds_bucket{le=\"%g\"} %lu\n", bounds[i], m.buckets[i]);
-    fl_buf_printf(out,
-                  "funless_worker_invocation_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
-                  "funless_worker_invocation_duration_seconds_sum %.6f\n"
-                  "funless_worker_invocation_duration_seconds_count %lu\n"
-                  "# HELP funless_worker_busy_total Invocations refused because the queue was full.\n"
-                  "# TYPE funless_worker_busy_total counter\nfunless_worker_busy_total %lu\n"
-                  "# HELP funless_worker_compile_seconds Time spent loading and compiling code (tier 0).\n"
-                  "# TYPE funless_worker_compile_seconds summary\n"
-                  "funless_worker_compile_seconds_sum{tier=\"0\"} %.6f\nfunless_worker_compile_seconds_count{tier=\"0\"} %lu\n",
-                  m.observations, m.sum, m.observations, m.busy, m.compile_sum, m.compiles);
+        fl_buf_printf(out, "funless_worker_invocation_duration_seconds_bucket{le=\"%g\"} %lu\n",
+                      bounds[i], m.buckets[i]);
+    fl_buf_printf(
+        out,
+        "funless_worker_invocation_duration_seconds_bucket{le=\"+Inf\"} %lu\n"
+        "funless_worker_invocation_duration_seconds_sum %.6f\n"
+        "funless_worker_invocation_duration_seconds_count %lu\n"
+        "# HELP funless_worker_busy_total Invocations refused because the queue was full.\n"
+        "# TYPE funless_worker_busy_total counter\nfunless_worker_busy_total %lu\n"
+        "# HELP funless_worker_compile_seconds Time spent loading and compiling code (tier 0).\n"
+        "# TYPE funless_worker_compile_seconds summary\n"
+        "funless_worker_compile_seconds_sum{tier=\"0\"} "
+        "%.6f\nfunless_worker_compile_seconds_count{tier=\"0\"} %lu\n",
+        m.observations, m.sum, m.observations, m.busy, m.compile_sum, m.compiles);
     pthread_mutex_unlock(&m.lock);
-    fl_buf_printf(out,
-                  "# HELP funless_worker_cache_hits_total Invocations whose code was loaded.\n"
-                  "# TYPE funless_worker_cache_hits_total counter\nfunless_worker_cache_hits_total %lu\n"
-                  "# HELP funless_worker_cache_misses_total Invocations whose code had to be loaded.\n"
-                  "# TYPE funless_worker_cache_misses_total counter\nfunless_worker_cache_misses_total %lu\n",
-                  cs.hits, cs.misses);
+    fl_buf_printf(
+        out,
+        "# HELP funless_worker_cache_hits_total Invocations whose code was loaded.\n"
+        "# TYPE funless_worker_cache_hits_total counter\nfunless_worker_cache_hits_total %lu\n"
+        "# HELP funless_worker_cache_misses_total Invocations whose code had to be loaded.\n"
+        "# TYPE funless_worker_cache_misses_total counter\nfunless_worker_cache_misses_total %lu\n",
+        cs.hits, cs.misses);
 }
 
 static enum MHD_Result metrics_answer(void *cls, struct MHD_Connection *conn, const char *url,
-                                      const char *method, const char *version, const char *upload_data,
-                                      size_t *upload_data_size, void **con_cls)
+                                      const char *method, const char *version,
+                                      const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls)
 {
     (void)cls, (void)version, (void)upload_data;
     if (!*con_cls) {
@@ -185,8 +210,10 @@ static enum MHD_Result metrics_answer(void *cls, struct MHD_Connection *conn, co
         status = 404;
         fl_buf_printf(&body, "not found\n");
     }
-    struct MHD_Response *r = MHD_create_response_from_buffer(body.len, body.data ? body.data : "", MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    struct MHD_Response *r = MHD_create_response_from_buffer(body.len, body.data ? body.data : "",
+                                                             MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8");
     enum MHD_Result ok = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     fl_buf_deinit(&body);
@@ -208,9 +235,9 @@ bool metrics_serve(const char *listen, const char *node, struct cache *cache, un
     m.cache = cache;
     struct metrics_host warmup;
     metrics_read_host(&warmup);
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
-                                            metrics_answer, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                            MHD_OPTION_END);
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0,
+                                            NULL, NULL, metrics_answer, NULL, MHD_OPTION_SOCK_ADDR,
+                                            (struct sockaddr *)&addr, MHD_OPTION_END);
     if (!d)
         return false;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);

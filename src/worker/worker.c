@@ -150,7 +150,8 @@ static void worker_run_invoke(struct worker *w, struct job *job)
     struct engine_module *module = NULL;
     enum fl_err err = FL_OK;
     if (job->code_len) /* the Core resent the code after our NO_CODE */
-        err = cache_put(w->cache, job->module, job->name, job->hash, job->code, job->code_len, detail, sizeof(detail));
+        err = cache_put(w->cache, job->module, job->name, job->hash, job->code, job->code_len,
+                        detail, sizeof(detail));
     if (err == FL_OK)
         err = cache_get(w->cache, job->hash, &module, detail, sizeof(detail));
     if (err == FL_ERR_NOT_FOUND) {
@@ -285,8 +286,8 @@ static void *worker_heartbeat(void *arg)
         unsigned queued = w->queued;
         pthread_mutex_unlock(&w->lock);
         fl_buf_reset(&frame);
-        proto_put_heartbeat(&frame, host.available_mem, host.total_mem, (uint32_t)(host.load1 * 1000),
-                            atomic_load(&w->in_flight), queued);
+        proto_put_heartbeat(&frame, host.available_mem, host.total_mem,
+                            (uint32_t)(host.load1 * 1000), atomic_load(&w->in_flight), queued);
         conn_send(c, &frame);
         nanosleep(&interval, NULL);
     }
@@ -340,7 +341,8 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
         return 1;
     }
     unsigned metrics_port = 0;
-    if (strcmp(opt->metrics, "off") != 0 && !metrics_serve(opt->metrics, w->name, w->cache, &metrics_port)) {
+    if (strcmp(opt->metrics, "off") != 0 &&
+        !metrics_serve(opt->metrics, w->name, w->cache, &metrics_port)) {
         fprintf(stderr, "funless worker: cannot serve metrics on %s\n", opt->metrics);
         return 1;
     }
@@ -371,35 +373,48 @@ int worker_main(int argc, char **argv)
     gethostname(hostname, sizeof(hostname));
     snprintf(cpus, sizeof(cpus), "%ld", sysconf(_SC_NPROCESSORS_ONLN));
     const struct fl_option options[] = {
-        {"--name", "FUNLESS_WORKER_NAME", FL_OPT_STRING, &opt.name, hostname, 0, 0, "this Worker's name (APP scripts use it)"},
-        {"--listen", "FUNLESS_WORKER_LISTEN", FL_OPT_STRING, &opt.listen, "0.0.0.0:4020", 0, 0, "where Cores connect"},
-        {"--threads", "FUNLESS_WORKER_THREADS", FL_OPT_UINT, &opt.threads, cpus, 1, 256, "executor threads (one per core by default)"},
-        {"--queue", "FUNLESS_WORKER_QUEUE", FL_OPT_UINT, &opt.queue, "256", 1, 1000000, "invocations waiting at most; past it the Core hears BUSY"},
-        {"--cache-dir", "FUNLESS_CACHE_DIR", FL_OPT_STRING, &opt.cache_dir, "./funless-cache", 0, 0, "raw and compiled code"},
-        {"--cache-max-mb", "FUNLESS_CACHE_MAX_MB", FL_OPT_UINT, &opt.cache_max_mb, "1024", 1, 1 << 20, "loaded code kept in memory (LRU by bytes)"},
-        {"--metrics", "FUNLESS_WORKER_METRICS", FL_OPT_STRING, &opt.metrics, "0.0.0.0:4021", 0, 0, "Prometheus /metrics address, or off"},
+        {"--name", "FUNLESS_WORKER_NAME", FL_OPT_STRING, &opt.name, hostname, 0, 0,
+         "this Worker's name (APP scripts use it)"},
+        {"--listen", "FUNLESS_WORKER_LISTEN", FL_OPT_STRING, &opt.listen, "0.0.0.0:4020", 0, 0,
+         "where Cores connect"},
+        {"--threads", "FUNLESS_WORKER_THREADS", FL_OPT_UINT, &opt.threads, cpus, 1, 256,
+         "executor threads (one per core by default)"},
+        {"--queue", "FUNLESS_WORKER_QUEUE", FL_OPT_UINT, &opt.queue, "256", 1, 1000000,
+         "invocations waiting at most; past it the Core hears BUSY"},
+        {"--cache-dir", "FUNLESS_CACHE_DIR", FL_OPT_STRING, &opt.cache_dir, "./funless-cache", 0, 0,
+         "raw and compiled code"},
+        {"--cache-max-mb", "FUNLESS_CACHE_MAX_MB", FL_OPT_UINT, &opt.cache_max_mb, "1024", 1,
+         1 << 20, "loaded code kept in memory (LRU by bytes)"},
+        {"--metrics", "FUNLESS_WORKER_METRICS", FL_OPT_STRING, &opt.metrics, "0.0.0.0:4021", 0, 0,
+         "Prometheus /metrics address, or off"},
     };
     const size_t count = sizeof(options) / sizeof(options[0]);
     char err[256], detail[256], engine_dir[4200], *positional[1];
     size_t npositional;
     bool help;
-    if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err, sizeof(err))) {
+    if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err,
+                          sizeof(err))) {
         fprintf(stderr, "funless worker: %s\n", err);
         return 64;
     }
     if (help) {
-        fl_options_print_help(stdout, "usage: funless worker [OPTIONS]\n\nRuns a Worker: Cores connect to it and it runs their functions.", options, count);
+        fl_options_print_help(stdout,
+                              "usage: funless worker [OPTIONS]\n\nRuns a Worker: Cores connect to "
+                              "it and it runs their functions.",
+                              options, count);
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    struct worker w = {.name = opt.name, .threads = (unsigned)opt.threads, .queue_max = (unsigned)opt.queue};
+    struct worker w = {
+        .name = opt.name, .threads = (unsigned)opt.threads, .queue_max = (unsigned)opt.queue};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.work, NULL);
     struct engine_config config;
     engine_config_defaults(&config);
     snprintf(engine_dir, sizeof(engine_dir), "%s/compiled", opt.cache_dir);
     config.cache_dir = engine_dir;
-    if (cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) != FL_OK ||
+    if (cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) !=
+            FL_OK ||
         engine_init(&config, detail, sizeof(detail)) != FL_OK) {
         fprintf(stderr, "funless worker: %s\n", detail);
         return 1;

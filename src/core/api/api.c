@@ -69,6 +69,7 @@ static const struct route api_routes[] = {
     {"/v1/admin/subjects",
      ACCESS_ADMIN,
      {{"GET", api_subjects_list}, {"POST", api_subject_create}}},
+    {"/v1/admin/workers", ACCESS_ADMIN, {{"GET", api_workers_list}, {"POST", api_worker_connect}}},
 };
 
 /* Metrics labels, one per route (parameters named as in API.md). */
@@ -85,6 +86,7 @@ static const char *const api_route_labels[] = {
     "/v1/app",
     "/v1/app/{name}",
     "/v1/admin/subjects",
+    "/v1/admin/workers",
 };
 
 /* ---- helpers ---- */
@@ -207,7 +209,7 @@ static void api_livez(struct api *api, const struct route_args *args,
     api_reply(res, 200, data);
 }
 
-/* Ready: the store answers and at least one Worker is connected (Workers: a later component). */
+/* Ready: the store answers and at least one Worker is connected. */
 static void api_readyz(struct api *api, const struct route_args *args,
                        const struct http_request *req, struct http_response *res)
 {
@@ -218,7 +220,13 @@ static void api_readyz(struct api *api, const struct route_args *args,
         http_error(res, FL_ERR_UNAVAILABLE, "the store is unreachable");
         return;
     }
-    http_error(res, FL_ERR_UNAVAILABLE, "no worker connected");
+    if (cluster_connected(api->cluster) == 0) {
+        http_error(res, FL_ERR_UNAVAILABLE, "no worker connected");
+        return;
+    }
+    cJSON *data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "status", "ready");
+    api_reply(res, 200, data);
 }
 
 static void api_metrics(struct api *api, const struct route_args *args,
@@ -287,6 +295,33 @@ static void api_subject_create(struct api *api, const struct route_args *args,
         } else {
             api_store_error(res, err, "create subject", detail);
         }
+    }
+    cJSON_Delete(body);
+}
+
+void api_workers_list(struct api *api, const struct route_args *args,
+                      const struct http_request *req, struct http_response *res)
+{
+    (void)args, (void)req;
+    api_reply(res, 200, cluster_workers_json(api->cluster));
+}
+
+void api_worker_connect(struct api *api, const struct route_args *args,
+                        const struct http_request *req, struct http_response *res)
+{
+    (void)args;
+    cJSON *body = api_json_body(api, req, res);
+    if (!body)
+        return;
+    const cJSON *address = cJSON_GetObjectItemCaseSensitive(body, "address");
+    if (!cJSON_IsString(address))
+        http_error(res, FL_ERR_BAD_REQUEST, "expected {\"address\":\"host:port\"}");
+    else if (cluster_add_worker(api->cluster, address->valuestring) != FL_OK)
+        http_error(res, FL_ERR_INVALID_NAME, "invalid worker address (use host:port)");
+    else {
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "address", address->valuestring);
+        api_reply(res, 201, data);
     }
     cJSON_Delete(body);
 }

@@ -11,6 +11,7 @@
 
 #include "core/auth.h"
 #include "core/catalogue.h"
+#include "core/cluster/cluster.h"
 #include "core/db/db.h"
 #include "core/http/server.h"
 
@@ -18,6 +19,7 @@ struct api {
     struct db *db;
     struct catalogue *catalogue;
     struct auth *auth;
+    struct cluster *cluster;
     size_t max_upload_bytes; /* multipart uploads */
     size_t max_json_bytes;   /* JSON bodies, invocation arguments included */
     bool metrics_enabled;

@@ -181,9 +181,17 @@ void api_module_delete(struct api *api, const struct route_args *args,
         return;
     }
     char detail[256];
+    size_t count;
+    char **functions = catalogue_functions(api->catalogue, module, &count);
     enum fl_err err = api->db->ops->module_delete(api->db, module, detail, sizeof(detail));
     if (err == FL_OK || err == FL_ERR_NOT_FOUND)
         catalogue_remove_module(api->catalogue, module);
+    for (size_t i = 0; functions && i < count; i++) {
+        if (err == FL_OK) /* the Workers drop the module's functions too */
+            cluster_drop_code(api->cluster, module, functions[i], false, detail, sizeof(detail));
+        free(functions[i]);
+    }
+    free(functions);
     if (err == FL_OK)
         api_no_content(res);
     else if (err == FL_ERR_NOT_FOUND)
@@ -196,6 +204,7 @@ void api_module_delete(struct api *api, const struct route_args *args,
 
 /* What a create or update upload carries, checked. */
 struct upload {
+    bool wait_for_workers;
     char *name;
     const struct multipart_part *code;
     struct fn_meta meta;
@@ -209,11 +218,11 @@ static void upload_free(struct upload *up)
     free(up->metadata_json);
 }
 
-static bool upload_wait_flag(const struct multipart *mp, struct http_response *res)
+static bool upload_wait_flag(const struct multipart *mp, struct http_response *res, bool *wait_out)
 {
     const struct multipart_part *wait = multipart_get(mp, "wait_for_workers");
-    if (!wait || (wait->len == 4 && memcmp(wait->data, "true", 4) == 0) ||
-        (wait->len == 5 && memcmp(wait->data, "false", 5) == 0))
+    *wait_out = wait && wait->len == 4 && memcmp(wait->data, "true", 4) == 0;
+    if (!wait || *wait_out || (wait->len == 5 && memcmp(wait->data, "false", 5) == 0))
         return true;
     http_error(res, FL_ERR_BAD_REQUEST, "wait_for_workers must be true or false");
     return false;
@@ -230,7 +239,8 @@ static bool upload_parse(const struct http_request *req, const char *default_nam
     up->name = api_text_part(&mp, "name", default_name == NULL, res);
     if (!up->name && default_name)
         up->name = strdup(default_name);
-    if (!up->name || !api_check_name(up->name, "function", res) || !upload_wait_flag(&mp, res))
+    if (!up->name || !api_check_name(up->name, "function", res) ||
+        !upload_wait_flag(&mp, res, &up->wait_for_workers))
         return false;
     up->code = multipart_get(&mp, "code");
     if (!up->code) {
@@ -253,6 +263,20 @@ static bool upload_parse(const struct http_request *req, const char *default_nam
     size_t lens[] = {up->code->len};
     fl_hash_hex(parts, lens, 1, up->hash);
     return up->metadata_json != NULL;
+}
+
+/*
+ * Sends new code to every connected Worker. With wait_for_workers the reply waits for
+ * their acknowledgements; a Worker that fails to take the code does not undo the write
+ * (it gets the code on its first "no code" answer), it is logged.
+ */
+static void api_push(struct api *api, const struct upload *up, const struct fn_def *def)
+{
+    char detail[256];
+    if (cluster_push_code(api->cluster, def->module, def->name, def->hash, up->code->data,
+                          up->code->len, up->wait_for_workers, detail, sizeof(detail)) != FL_OK)
+        fprintf(stderr, "core: event=code_push_failed function=%s/%s detail=\"%s\"\n", def->module,
+                def->name, detail);
 }
 
 static void upload_to_def(const struct upload *up, const char *module, const char *created,
@@ -299,6 +323,7 @@ void api_function_create(struct api *api, const struct route_args *args,
     enum fl_err err = api->db->ops->function_create(api->db, &row, detail, sizeof(detail));
     if (err == FL_OK) {
         catalogue_put(api->catalogue, &def, NULL);
+        api_push(api, &up, &def);
         api_reply(res, 201, api_named(def.name));
     } else if (err == FL_ERR_EXISTS) {
         http_error(res, err, "function %s/%s already exists", module, def.name);
@@ -367,6 +392,9 @@ void api_function_update(struct api *api, const struct route_args *args,
         api->db->ops->function_update(api->db, old.name, &row, detail, sizeof(detail));
     if (err == FL_OK) {
         catalogue_put(api->catalogue, &def, old.name);
+        if (strcmp(old.name, def.name) != 0)
+            cluster_drop_code(api->cluster, old.module, old.name, false, detail, sizeof(detail));
+        api_push(api, &up, &def);
         api_reply(res, 200, api_named(def.name));
     } else if (err == FL_ERR_EXISTS) {
         http_error(res, err, "function %s/%s already exists", old.module, def.name);
@@ -388,8 +416,10 @@ void api_function_delete(struct api *api, const struct route_args *args,
     char detail[256];
     enum fl_err err =
         api->db->ops->function_delete(api->db, def.module, def.name, detail, sizeof(detail));
-    if (err == FL_OK || err == FL_ERR_NOT_FOUND)
+    if (err == FL_OK || err == FL_ERR_NOT_FOUND) {
         catalogue_remove(api->catalogue, def.module, def.name);
+        cluster_drop_code(api->cluster, def.module, def.name, false, detail, sizeof(detail));
+    }
     if (err == FL_OK)
         api_no_content(res);
     else if (err == FL_ERR_NOT_FOUND)
@@ -398,30 +428,86 @@ void api_function_delete(struct api *api, const struct route_args *args,
         api_store_error(res, err, "delete function", detail);
 }
 
-/*
- * Invocation: the request is checked here (function, body, scheduling); running it
- * needs a connected Worker, and Workers join in a later component, so for now the
- * answer after the checks is API.md's "no worker available" (503).
- */
+/* cluster_code_fn: the code from the store, when a Worker answers "no code". */
+static enum fl_err api_code_from_store(void *arg, const struct fn_def *def, struct fl_buf *code)
+{
+    struct api *api = arg;
+    char detail[256];
+    enum fl_err err =
+        api->db->ops->function_code(api->db, def->module, def->name, code, detail, sizeof(detail));
+    if (err != FL_OK)
+        fprintf(stderr, "core: event=code_fetch_failed function=%s/%s detail=\"%s\"\n", def->module,
+                def->name, detail);
+    return err;
+}
+
+/* The invocation's arguments as JSON text: the body's "args", default {}. */
+static char *api_invoke_args(struct api *api, const struct http_request *req,
+                             struct http_response *res)
+{
+    if (!req->body_len)
+        return strdup("{}");
+    cJSON *body = api_json_body(api, req, res);
+    if (!body)
+        return NULL;
+    const cJSON *scheduling = cJSON_GetObjectItemCaseSensitive(body, "scheduling");
+    const cJSON *language =
+        scheduling ? cJSON_GetObjectItemCaseSensitive(scheduling, "language") : NULL;
+    char *args = NULL;
+    if (scheduling && !cJSON_IsObject(scheduling))
+        http_error(res, FL_ERR_BAD_REQUEST, "scheduling must be an object");
+    else if (language && (!cJSON_IsString(language) || strcmp(language->valuestring, "none") != 0))
+        http_error(res, FL_ERR_BAD_REQUEST, "scheduling language %s is not available yet",
+                   cJSON_IsString(language) ? language->valuestring : "?");
+    else {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "args");
+        args = a ? cJSON_PrintUnformatted(a) : strdup("{}");
+    }
+    cJSON_Delete(body);
+    return args;
+}
+
+/* API.md's invocation outcomes. */
+static void api_invoke_reply(const struct fn_def *def, struct cluster_result *r,
+                             struct http_response *res)
+{
+    if (r->busy && r->status == FL_ERR_UNAVAILABLE) {
+        http_error(res, FL_ERR_UNAVAILABLE, "too many concurrent invocations, retry later");
+        res->status = 429;
+        res->retry_after_s = 1;
+    } else if (r->worker_lost) {
+        http_error(res, FL_ERR_UNAVAILABLE, "%s", r->detail);
+        res->status = 502;
+    } else if (r->status == FL_OK) {
+        res->status = 200;
+        res->content_type = "application/json";
+        fl_buf_printf(&res->body, "{\"data\":%s}", r->output.data ? r->output.data : "null");
+    } else if (r->status == FL_ERR_FUNCTION) {
+        http_error(res, FL_ERR_FUNCTION, "Error: %s", r->output.len ? r->output.data : r->detail);
+    } else if (r->status == FL_ERR_UNAVAILABLE) {
+        http_error(res, FL_ERR_UNAVAILABLE, "%s", r->detail);
+        res->retry_after_s = 1;
+    } else if (r->status == FL_ERR_TIMEOUT) {
+        http_error(res, FL_ERR_TIMEOUT, "function exceeded its time limit of %u ms",
+                   def->meta.timeout_ms);
+    } else {
+        http_error(res, r->status == FL_ERR_MEMORY_LIMIT ? FL_ERR_TRAP : r->status, "%s",
+                   r->detail);
+    }
+}
+
 void api_function_invoke(struct api *api, const struct route_args *args,
                          const struct http_request *req, struct http_response *res)
 {
     struct fn_def def;
     if (!api_function_lookup(api, args, res, &def))
         return;
-    cJSON *body = NULL;
-    if (req->body_len) {
-        body = api_json_body(api, req, res);
-        if (!body)
-            return;
-        const cJSON *scheduling = cJSON_GetObjectItemCaseSensitive(body, "scheduling");
-        if (scheduling && !cJSON_IsObject(scheduling)) {
-            http_error(res, FL_ERR_BAD_REQUEST, "scheduling must be an object");
-            cJSON_Delete(body);
-            return;
-        }
-    }
-    cJSON_Delete(body);
-    http_error(res, FL_ERR_UNAVAILABLE, "no worker available");
-    res->retry_after_s = 1;
+    char *input = api_invoke_args(api, req, res);
+    if (!input)
+        return;
+    struct cluster_result r;
+    cluster_invoke(api->cluster, &def, input, strlen(input), api_code_from_store, api, &r);
+    api_invoke_reply(&def, &r, res);
+    cluster_result_deinit(&r);
+    free(input);
 }

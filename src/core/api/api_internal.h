@@ -59,6 +59,10 @@ void api_function_delete(struct api *, const struct route_args *, const struct h
                          struct http_response *);
 void api_function_invoke(struct api *, const struct route_args *, const struct http_request *,
                          struct http_response *);
+void api_workers_list(struct api *, const struct route_args *, const struct http_request *,
+                      struct http_response *);
+void api_worker_connect(struct api *, const struct route_args *, const struct http_request *,
+                        struct http_response *);
 void api_scripts_list(struct api *, const struct route_args *, const struct http_request *,
                       struct http_response *);
 void api_script_create(struct api *, const struct route_args *, const struct http_request *,

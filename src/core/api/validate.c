@@ -21,7 +21,8 @@ static enum fl_err meta_number(const cJSON *obj, const char *key, uint32_t min, 
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v))
         return FL_OK;
-    /* range first: converting an out-of-range double to an integer is undefined (found by fuzzing) */
+    /* range first: converting an out-of-range double to an integer is undefined (found by fuzzing)
+     */
     double d = cJSON_IsNumber(v) ? v->valuedouble : -1;
     if (!(d >= min && d <= max) || d != (double)(uint32_t)d)
         return fl_fail(FL_ERR_INVALID_NAME, detail, detail_len,

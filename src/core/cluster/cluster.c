@@ -1,0 +1,538 @@
+#include "core/cluster/cluster.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/link.h"
+
+enum {
+    MAX_WORKERS = 256,
+    BACKOFF_MIN_MS = 100,
+    BACKOFF_MAX_MS = 2000,
+    HEARTBEAT_TIMEOUT_MS = 2000, /* a silent Worker is dropped after this */
+    REPLY_MARGIN_MS = 30000,     /* compile time and transfer on top of the function's limit */
+    PUSH_TIMEOUT_MS = 120000,
+};
+
+/* A call waiting for its reply. */
+struct pending {
+    uint32_t id;
+    bool done;
+    bool lost;
+    uint8_t type;
+    uint32_t status;
+    struct fl_buf output;
+    char detail[256];
+    pthread_cond_t cond;
+    struct pending *next;
+};
+
+struct cworker {
+    struct cluster *cluster;
+    char address[256];
+    char name[PROTO_MAX_STR + 1];
+    struct link link;
+    bool connected;
+    uint64_t free_mem, total_mem;
+    uint32_t load_milli, queued, worker_in_flight;
+    unsigned in_flight; /* counted by the Core */
+    uint64_t last_heard_ms;
+    struct pending *pending;
+    pthread_t thread;
+};
+
+struct cluster {
+    pthread_mutex_t lock; /* guards everything in the cluster and its workers */
+    struct cworker *workers[MAX_WORKERS];
+    size_t count;
+    uint32_t next_id;
+    unsigned round_robin;
+    atomic_bool stopping;
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void deadline_in(struct timespec *ts, uint64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+struct cluster *cluster_new(void)
+{
+    struct cluster *c = calloc(1, sizeof(*c));
+    if (c)
+        pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+/* ---- pending calls ---- */
+
+static void pending_init(struct pending *p, uint32_t id)
+{
+    memset(p, 0, sizeof(*p));
+    p->id = id;
+    fl_buf_init(&p->output, (size_t)8 << 20);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cond, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+static void pending_deinit(struct pending *p)
+{
+    fl_buf_deinit(&p->output);
+    pthread_cond_destroy(&p->cond);
+}
+
+/* Under the lock. */
+static void pending_unlink(struct cworker *w, struct pending *p)
+{
+    for (struct pending **slot = &w->pending; *slot; slot = &(*slot)->next)
+        if (*slot == p) {
+            *slot = p->next;
+            return;
+        }
+}
+
+/* Under the lock: every call waiting on `w` fails now (the Worker is gone). */
+static void worker_fail_pending(struct cworker *w)
+{
+    for (struct pending *p = w->pending; p; p = p->next) {
+        p->done = p->lost = true;
+        pthread_cond_signal(&p->cond);
+    }
+    w->pending = NULL;
+}
+
+/* Under the lock: hands a reply to its waiter (replies nobody waits for are dropped). */
+static void worker_deliver(struct cworker *w, const struct proto_msg *m)
+{
+    for (struct pending *p = w->pending; p; p = p->next) {
+        if (p->id != m->header.id)
+            continue;
+        p->type = m->header.type;
+        if (m->header.type == PROTO_ACK) {
+            p->status = m->u.ack.status;
+            snprintf(p->detail, sizeof(p->detail), "%.255s", m->u.ack.detail);
+        } else if (m->header.type == PROTO_RESULT) {
+            p->status = m->u.result.status;
+            fl_buf_set(&p->output,
+                       m->u.result.output.data ? (const char *)m->u.result.output.data : "",
+                       m->u.result.output.len);
+            snprintf(p->detail, sizeof(p->detail), "%.255s", m->u.result.detail);
+        }
+        p->done = true;
+        pending_unlink(w, p);
+        pthread_cond_signal(&p->cond);
+        return;
+    }
+}
+
+/* ---- the per-Worker thread: dial, read, reconnect ---- */
+
+static void worker_handle(struct cworker *w, const struct proto_msg *m)
+{
+    pthread_mutex_lock(&w->cluster->lock);
+    w->last_heard_ms = now_ms();
+    if (m->header.type == PROTO_HELLO) {
+        snprintf(w->name, sizeof(w->name), "%s", m->u.hello.name);
+        w->total_mem = m->u.hello.total_mem;
+        w->free_mem = m->u.hello.total_mem;
+        w->connected = true;
+        fprintf(stderr, "core: event=worker_joined name=%s address=%s\n", w->name, w->address);
+    } else if (m->header.type == PROTO_HEARTBEAT) {
+        w->free_mem = m->u.heartbeat.free_mem;
+        w->total_mem = m->u.heartbeat.total_mem;
+        w->load_milli = m->u.heartbeat.load_milli;
+        w->worker_in_flight = m->u.heartbeat.in_flight;
+        w->queued = m->u.heartbeat.queued;
+    } else {
+        worker_deliver(w, m);
+    }
+    pthread_mutex_unlock(&w->cluster->lock);
+}
+
+/* Reads frames until the connection fails. */
+static void worker_read_loop(struct cworker *w)
+{
+    struct fl_buf payload;
+    fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
+    struct proto_msg *msg = malloc(sizeof(*msg));
+    while (msg && !atomic_load(&w->cluster->stopping) &&
+           link_read(&w->link, &payload, msg) == FL_OK)
+        worker_handle(w, msg);
+    free(msg);
+    fl_buf_deinit(&payload);
+}
+
+static void worker_disconnected(struct cworker *w)
+{
+    pthread_mutex_lock(&w->cluster->lock);
+    if (w->connected)
+        fprintf(stderr, "core: event=worker_lost name=%s address=%s\n", w->name, w->address);
+    w->connected = false;
+    worker_fail_pending(w);
+    int fd = w->link.fd;
+    w->link.fd = -1;
+    pthread_mutex_unlock(&w->cluster->lock);
+    if (fd >= 0) {
+        shutdown(fd, SHUT_RDWR);
+        close(fd);
+    }
+}
+
+/* Receive timeout = heartbeat timeout: a Worker that stops talking is dropped. */
+static void worker_set_timeout(int fd)
+{
+    struct timeval tv = {HEARTBEAT_TIMEOUT_MS / 1000, (HEARTBEAT_TIMEOUT_MS % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+static void *worker_thread(void *arg)
+{
+    struct cworker *w = arg;
+    unsigned backoff = BACKOFF_MIN_MS;
+    while (!atomic_load(&w->cluster->stopping)) {
+        int fd = link_dial(w->address);
+        if (fd >= 0) {
+            worker_set_timeout(fd);
+            pthread_mutex_lock(&w->cluster->lock);
+            w->link.fd = fd;
+            pthread_mutex_unlock(&w->cluster->lock);
+            backoff = BACKOFF_MIN_MS;
+            worker_read_loop(w);
+            worker_disconnected(w);
+        }
+        for (unsigned slept = 0; slept < backoff && !atomic_load(&w->cluster->stopping);
+             slept += 50)
+            usleep(50 * 1000);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    return NULL;
+}
+
+enum fl_err cluster_add_worker(struct cluster *c, const char *address)
+{
+    if (strlen(address) >= sizeof(((struct cworker *)0)->address) || !strchr(address, ':'))
+        return FL_ERR_INVALID_NAME;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++)
+        if (strcmp(c->workers[i]->address, address) == 0) {
+            pthread_mutex_unlock(&c->lock);
+            return FL_OK;
+        }
+    struct cworker *w = c->count < MAX_WORKERS ? calloc(1, sizeof(*w)) : NULL;
+    if (!w) {
+        pthread_mutex_unlock(&c->lock);
+        return FL_ERR_NOMEM;
+    }
+    w->cluster = c;
+    snprintf(w->address, sizeof(w->address), "%s", address);
+    snprintf(w->name, sizeof(w->name), "%s", address);
+    link_init(&w->link, -1);
+    c->workers[c->count++] = w;
+    pthread_create(&w->thread, NULL, worker_thread, w);
+    pthread_mutex_unlock(&c->lock);
+    return FL_OK;
+}
+
+void cluster_free(struct cluster *c)
+{
+    if (!c)
+        return;
+    atomic_store(&c->stopping, true);
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++)
+        if (c->workers[i]->link.fd >= 0)
+            shutdown(c->workers[i]->link.fd, SHUT_RDWR);
+    pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; i < c->count; i++) {
+        pthread_join(c->workers[i]->thread, NULL);
+        free(c->workers[i]);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+size_t cluster_connected(struct cluster *c)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++)
+        n += c->workers[i]->connected;
+    pthread_mutex_unlock(&c->lock);
+    return n;
+}
+
+cJSON *cluster_workers_json(struct cluster *c)
+{
+    cJSON *list = cJSON_CreateArray();
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++) {
+        struct cworker *w = c->workers[i];
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddStringToObject(item, "name", w->name);
+        cJSON_AddStringToObject(item, "address", w->address);
+        cJSON_AddBoolToObject(item, "connected", w->connected);
+        cJSON_AddNumberToObject(item, "free_mem", (double)w->free_mem);
+        cJSON_AddNumberToObject(item, "total_mem", (double)w->total_mem);
+        cJSON_AddNumberToObject(item, "load", w->load_milli / 1000.0);
+        cJSON_AddNumberToObject(item, "in_flight", w->in_flight);
+        cJSON_AddNumberToObject(item, "queued", w->queued);
+        cJSON_AddItemToArray(list, item);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return list;
+}
+
+/* ---- requests ---- */
+
+/* Under the lock: registers `p` on `w` and sends the frame (false if the send failed). */
+static bool worker_send(struct cworker *w, struct pending *p, const struct fl_buf *frame)
+{
+    if (!w->connected || w->link.fd < 0)
+        return false;
+    if (p) {
+        p->next = w->pending;
+        w->pending = p;
+    }
+    /* the write lock of the link keeps frames whole; the cluster lock is held only to keep
+     * the fd alive, so a slow socket blocks other callers: frames are small but for code */
+    if (!link_write(&w->link, frame)) {
+        if (p)
+            pending_unlink(w, p);
+        return false;
+    }
+    return true;
+}
+
+/* Under the lock: waits for `p` until `timeout_ms`; false on timeout (p is unlinked). */
+static bool worker_wait(struct cluster *c, struct cworker *w, struct pending *p,
+                        uint64_t timeout_ms)
+{
+    struct timespec deadline;
+    deadline_in(&deadline, timeout_ms);
+    while (!p->done)
+        if (pthread_cond_timedwait(&p->cond, &c->lock, &deadline) == ETIMEDOUT && !p->done) {
+            pending_unlink(w, p);
+            return false;
+        }
+    return true;
+}
+
+enum push_kind { PUSH_CODE, PUSH_DROP };
+
+static enum fl_err cluster_push(struct cluster *c, enum push_kind kind, const char *module,
+                                const char *name, const char *hash, const uint8_t *code, size_t len,
+                                bool wait, char *detail, size_t detail_len)
+{
+    struct fl_buf frame;
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    enum fl_err err = FL_OK;
+    pthread_mutex_lock(&c->lock);
+    size_t n = c->count;
+    struct pending *waits = calloc(n ? n : 1, sizeof(*waits));
+    bool *sent = calloc(n ? n : 1, sizeof(bool));
+    for (size_t i = 0; waits && sent && i < n; i++) {
+        uint32_t id = ++c->next_id;
+        fl_buf_reset(&frame);
+        bool ok = kind == PUSH_CODE ? proto_put_code(&frame, id, module, name, hash, code, len)
+                                    : proto_put_drop(&frame, id, module, name);
+        pending_init(&waits[i], id);
+        sent[i] = ok && worker_send(c->workers[i], wait ? &waits[i] : NULL, &frame);
+    }
+    for (size_t i = 0; wait && waits && sent && i < n && err == FL_OK; i++) {
+        struct cworker *w = c->workers[i];
+        if (!sent[i])
+            continue;
+        if (!worker_wait(c, w, &waits[i], PUSH_TIMEOUT_MS) || waits[i].lost)
+            err = fl_fail(FL_ERR_UNAVAILABLE, detail, detail_len,
+                          "worker %.100s did not acknowledge the code", w->name);
+        else if (waits[i].status != FL_OK)
+            err = fl_fail(FL_ERR_UNAVAILABLE, detail, detail_len,
+                          "worker %.100s refused the code: %.100s", w->name, waits[i].detail);
+    }
+    for (size_t i = 0; wait && waits && sent && i < n; i++)
+        if (sent[i] && !waits[i].done)
+            pending_unlink(c->workers[i], &waits[i]);
+    pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; waits && i < n; i++)
+        pending_deinit(&waits[i]);
+    free(waits);
+    free(sent);
+    fl_buf_deinit(&frame);
+    return err;
+}
+
+enum fl_err cluster_push_code(struct cluster *c, const char *module, const char *name,
+                              const char *hash, const uint8_t *code, size_t len, bool wait,
+                              char *detail, size_t detail_len)
+{
+    return cluster_push(c, PUSH_CODE, module, name, hash, code, len, wait, detail, detail_len);
+}
+
+enum fl_err cluster_drop_code(struct cluster *c, const char *module, const char *name, bool wait,
+                              char *detail, size_t detail_len)
+{
+    return cluster_push(c, PUSH_DROP, module, name, NULL, NULL, 0, wait, detail, detail_len);
+}
+
+/* ---- scheduling and invocation ---- */
+
+/*
+ * Under the lock: the default policy. Among connected Workers not tried yet whose free
+ * memory holds the function's capacity, the one with the most free memory; ties (Workers on
+ * one host report the same memory) go to the fewest in-flight calls, then round-robin.
+ */
+static struct cworker *cluster_pick(struct cluster *c, uint64_t capacity, const bool *tried,
+                                    size_t *connected)
+{
+    struct cworker *best = NULL;
+    *connected = 0;
+    for (size_t k = 0; k < c->count; k++) {
+        size_t i = (k + c->round_robin) % c->count;
+        struct cworker *w = c->workers[i];
+        if (!w->connected)
+            continue;
+        (*connected)++;
+        if (tried[i] || w->free_mem < capacity)
+            continue;
+        if (!best || w->free_mem / (64 << 20) > best->free_mem / (64 << 20) ||
+            (w->free_mem / (64 << 20) == best->free_mem / (64 << 20) &&
+             w->in_flight < best->in_flight))
+            best = w;
+    }
+    c->round_robin++;
+    return best;
+}
+
+static size_t cluster_index(struct cluster *c, const struct cworker *w)
+{
+    for (size_t i = 0; i < c->count; i++)
+        if (c->workers[i] == w)
+            return i;
+    return 0;
+}
+
+/* Under the lock: one round trip to `w`; false when the Worker was lost or did not answer. */
+static bool cluster_call(struct cluster *c, struct cworker *w, const struct fl_buf *frame,
+                         struct pending *p, uint64_t timeout_ms)
+{
+    if (!worker_send(w, p, frame)) {
+        p->lost = true;
+        return false;
+    }
+    return worker_wait(c, w, p, timeout_ms) && !p->lost;
+}
+
+static void result_fail(struct cluster_result *out, enum fl_err status, const char *fmt,
+                        const char *arg)
+{
+    out->status = status;
+    snprintf(out->detail, sizeof(out->detail), fmt, arg);
+}
+
+/* Under the lock: sends INVOKE (with `code` if given) to `w` and waits for the reply. */
+static void cluster_try(struct cluster *c, struct cworker *w, const struct fn_def *def,
+                        const char *args, size_t args_len, const struct fl_buf *code,
+                        struct pending *p)
+{
+    struct fl_buf frame;
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    uint32_t id = ++c->next_id;
+    pending_init(p, id);
+    proto_put_invoke(&frame, id, def->module, def->name, def->hash, def->meta.capacity_mb,
+                     def->meta.timeout_ms, (const uint8_t *)args, args_len,
+                     code ? (const uint8_t *)code->data : NULL, code ? code->len : 0);
+    w->in_flight++;
+    if (!cluster_call(c, w, &frame, p, def->meta.timeout_ms + REPLY_MARGIN_MS) && !p->done)
+        p->lost = true;
+    w->in_flight--;
+    fl_buf_deinit(&frame);
+}
+
+void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *args, size_t args_len,
+                    cluster_code_fn code_fn, void *code_arg, struct cluster_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    fl_buf_init(&out->output, (size_t)8 << 20);
+    struct fl_buf code;
+    fl_buf_init(&code, (size_t)256 << 20);
+    bool have_code = false;
+    pthread_mutex_lock(&c->lock);
+    bool *tried = calloc(c->count ? c->count : 1, sizeof(bool));
+    for (;;) {
+        size_t connected = 0;
+        struct cworker *w =
+            tried ? cluster_pick(c, (uint64_t)def->meta.capacity_mb << 20, tried, &connected)
+                  : NULL;
+        if (!w) {
+            if (connected == 0)
+                result_fail(out, FL_ERR_UNAVAILABLE, "no worker available%s", "");
+            else if (out->busy)
+                result_fail(out, FL_ERR_UNAVAILABLE,
+                            "too many concurrent invocations, retry later%s", "");
+            else
+                result_fail(out, FL_ERR_UNAVAILABLE, "no worker can run %s: not enough free memory",
+                            def->name);
+            break;
+        }
+        snprintf(out->worker, sizeof(out->worker), "%.127s", w->name);
+        struct pending p;
+        cluster_try(c, w, def, args, args_len, have_code ? &code : NULL, &p);
+        if (p.done && !p.lost && p.type == PROTO_NO_CODE && !have_code) {
+            pthread_mutex_unlock(&c->lock); /* the store is slow: fetch without the lock */
+            have_code = code_fn(code_arg, def, &code) == FL_OK;
+            pthread_mutex_lock(&c->lock);
+            pending_deinit(&p);
+            if (!have_code) {
+                result_fail(out, FL_ERR_STORE, "cannot read the code of %s", def->name);
+                break;
+            }
+            continue; /* the same Worker (most free memory) will normally be picked again */
+        }
+        if (p.done && !p.lost && p.type == PROTO_BUSY) {
+            tried[cluster_index(c, w)] = true;
+            out->busy = true;
+            pending_deinit(&p);
+            continue;
+        }
+        if (p.lost || !p.done) {
+            out->worker_lost = true;
+            result_fail(out, FL_ERR_UNAVAILABLE, "worker %.200s lost during invocation", w->name);
+        } else {
+            out->status = p.type == PROTO_RESULT ? (enum fl_err)p.status : FL_ERR_UNAVAILABLE;
+            snprintf(out->detail, sizeof(out->detail), "%.255s", p.detail);
+            fl_buf_set(&out->output, p.output.data ? p.output.data : "", p.output.len);
+        }
+        pending_deinit(&p);
+        break;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(tried);
+    fl_buf_deinit(&code);
+}
+
+void cluster_result_deinit(struct cluster_result *r)
+{
+    fl_buf_deinit(&r->output);
+}

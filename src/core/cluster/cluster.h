@@ -1,0 +1,63 @@
+/*
+ * cluster — the Core's Workers: it dials each one (reconnecting with
+ * backoff), keeps their load data from heartbeats, counts its own in-flight
+ * invocations per Worker, pushes code, and runs invocations on them.
+ *
+ * Threading: one dialer/reader thread per Worker; callers (HTTP threads)
+ * block in cluster_invoke / cluster_push_* until the reply, a timeout, or the
+ * Worker's loss (which fails every call waiting on it at once).
+ */
+#ifndef FL_CORE_CLUSTER_H
+#define FL_CORE_CLUSTER_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "core/catalogue.h"
+
+struct cluster;
+
+struct cluster *cluster_new(void);
+/* Disconnects every Worker and frees everything (calls still waiting fail). */
+void cluster_free(struct cluster *cluster);
+
+/* Starts dialing "HOST:PORT" (idempotent per address). */
+enum fl_err cluster_add_worker(struct cluster *cluster, const char *address);
+size_t cluster_connected(struct cluster *cluster);
+/* [{"name","address","connected","free_mem","total_mem","load","in_flight","queued"}...] */
+cJSON *cluster_workers_json(struct cluster *cluster);
+
+/*
+ * Sends the code (or its removal) to every connected Worker. With `wait`,
+ * returns once all of them acknowledged (or failed: FL_ERR_UNAVAILABLE and a
+ * sentence naming the Worker); without, returns once it is sent.
+ */
+enum fl_err cluster_push_code(struct cluster *cluster, const char *module, const char *name,
+                              const char *hash, const uint8_t *code, size_t len, bool wait,
+                              char *detail, size_t detail_len);
+enum fl_err cluster_drop_code(struct cluster *cluster, const char *module, const char *name,
+                              bool wait, char *detail, size_t detail_len);
+
+/* Fetches a function's code when a Worker answers "no code" (the store, for the Core). */
+typedef enum fl_err (*cluster_code_fn)(void *arg, const struct fn_def *def, struct fl_buf *code);
+
+struct cluster_result {
+    enum fl_err status;   /* the engine's outcome, or UNAVAILABLE / TOO_MANY / WORKER_LOST */
+    struct fl_buf output; /* result JSON, or the function's error message */
+    char detail[256];
+    char worker[128];
+    bool busy;        /* every Worker was saturated (429) */
+    bool worker_lost; /* the Worker died or disconnected mid-call (502) */
+};
+
+/* Schedules (default policy) and runs one invocation; `out` is caller-owned (deinit below). */
+void cluster_invoke(struct cluster *cluster, const struct fn_def *def, const char *args,
+                    size_t args_len, cluster_code_fn code_fn, void *code_arg,
+                    struct cluster_result *out);
+void cluster_result_deinit(struct cluster_result *result);
+
+#endif
