@@ -16,5 +16,6 @@ enum cli_exit {
 };
 
 int cmd_run(int argc, char **argv);
+int cmd_dev(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"dev", cmd_dev, "run a Core and a Worker on loopback (SQLite): the platform on a laptop"},
     {"core", core_main, "run the Core: REST API, function store, tokens"},
     {"worker", worker_main, "run a Worker: executes the functions a Core sends"},
     {"run", cmd_run, "run one function locally through the engine (no Core)"},

@@ -186,8 +186,10 @@ static void metrics_render(struct fl_buf *out)
         "# HELP funless_worker_cache_hits_total Invocations whose code was loaded.\n"
         "# TYPE funless_worker_cache_hits_total counter\nfunless_worker_cache_hits_total %lu\n"
         "# HELP funless_worker_cache_misses_total Invocations whose code had to be loaded.\n"
-        "# TYPE funless_worker_cache_misses_total counter\nfunless_worker_cache_misses_total %lu\n",
-        cs.hits, cs.misses);
+        "# TYPE funless_worker_cache_misses_total counter\nfunless_worker_cache_misses_total %lu\n"
+        "# HELP funless_worker_functions Functions whose code this Worker holds.\n"
+        "# TYPE funless_worker_functions gauge\nfunless_worker_functions %lu\n",
+        cs.hits, cs.misses, cs.functions);
 }
 
 static enum MHD_Result metrics_answer(void *cls, struct MHD_Connection *conn, const char *url,

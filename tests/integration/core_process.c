@@ -43,6 +43,12 @@ static void core_read_tokens(struct core_process *core)
 bool core_start(struct core_process *core, const char *funless, const char *data_dir,
                 const char *db_url)
 {
+    return core_start_with(core, funless, data_dir, db_url, NULL);
+}
+
+bool core_start_with(struct core_process *core, const char *funless, const char *data_dir,
+                     const char *db_url, const char *workers)
+{
     int pipefd[2];
     if (pipe(pipefd) != 0)
         return false;
@@ -52,12 +58,18 @@ bool core_start(struct core_process *core, const char *funless, const char *data
         dup2(pipefd[1], 1);
         close(pipefd[0]);
         close(pipefd[1]);
-        if (db_url)
-            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                  "--db", db_url, (char *)NULL);
-        else
-            execl(funless, funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                  (char *)NULL);
+        const char *argv[12] = {funless, "core", "--listen", "127.0.0.1:0", "--data-dir", data_dir};
+        int n = 6;
+        if (db_url) {
+            argv[n++] = "--db";
+            argv[n++] = db_url;
+        }
+        if (workers) {
+            argv[n++] = "--workers";
+            argv[n++] = workers;
+        }
+        argv[n] = NULL;
+        execv(funless, (char *const *)argv);
         _exit(127);
     }
     close(pipefd[1]);
@@ -170,4 +182,63 @@ void http_reply_free(struct http_reply *reply)
 {
     free(reply->body);
     reply->body = NULL;
+}
+
+bool worker_start(struct worker_process *w, const char *funless, const char *name,
+                  const char *cache_dir, unsigned port, unsigned threads, unsigned queue)
+{
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        return false;
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    snprintf(w->cache_dir, sizeof(w->cache_dir), "%s", cache_dir);
+    char listen[64], threads_text[16], queue_text[16];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+    snprintf(threads_text, sizeof(threads_text), "%u", threads);
+    snprintf(queue_text, sizeof(queue_text), "%u", queue);
+    w->pid = fork();
+    if (w->pid == 0) {
+        dup2(pipefd[1], 1);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execl(funless, funless, "worker", "--name", name, "--listen", listen, "--metrics",
+              "127.0.0.1:0", "--cache-dir", cache_dir, "--threads", threads_text, "--queue",
+              queue_text, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    FILE *out = fdopen(pipefd[0], "r");
+    char line[512];
+    bool ok = false;
+    while (out && !ok && fgets(line, sizeof(line), out)) {
+        const char *at = strstr(line, "listening on 127.0.0.1:");
+        const char *metrics = strstr(line, "metrics on port ");
+        if (at && metrics) {
+            w->port = (unsigned)atoi(at + 23);
+            w->metrics_port = (unsigned)atoi(metrics + 16);
+            ok = true;
+        }
+    }
+    if (out)
+        fclose(out);
+    if (!ok)
+        worker_stop(w, true);
+    return ok;
+}
+
+void worker_stop(struct worker_process *w, bool kill9)
+{
+    if (w->pid <= 0)
+        return;
+    kill(w->pid, kill9 ? SIGKILL : SIGTERM);
+    waitpid(w->pid, NULL, 0);
+    w->pid = 0;
+}
+
+char *worker_metrics(const struct worker_process *w)
+{
+    struct core_process fake = {0};
+    snprintf(fake.url, sizeof(fake.url), "http://127.0.0.1:%u", w->metrics_port);
+    struct http_reply r = http_call(&fake, "GET", "/metrics", NULL, NULL);
+    return r.body;
 }

@@ -21,6 +21,22 @@ struct core_process {
 /* Starts `FUNLESS core` with --db DB_URL (NULL: SQLite in the data dir). */
 bool core_start(struct core_process *core, const char *funless, const char *data_dir,
                 const char *db_url);
+/* The same with `--workers WORKERS` (NULL: none). */
+bool core_start_with(struct core_process *core, const char *funless, const char *data_dir,
+                     const char *db_url, const char *workers);
+
+struct worker_process {
+    pid_t pid;
+    unsigned port, metrics_port;
+    char name[32];
+    char cache_dir[256];
+};
+/* Starts `FUNLESS worker` on 127.0.0.1:PORT (0: any free port). */
+bool worker_start(struct worker_process *w, const char *funless, const char *name,
+                  const char *cache_dir, unsigned port, unsigned threads, unsigned queue);
+void worker_stop(struct worker_process *w, bool kill9);
+/* GET http://127.0.0.1:METRICS_PORT/metrics (caller frees). */
+char *worker_metrics(const struct worker_process *w);
 /* SIGTERM and wait (graceful), or SIGKILL when `kill9`. Returns the exit status. */
 int core_stop(struct core_process *core, bool kill9);
 

@@ -206,7 +206,7 @@ void api_module_delete(struct api *api, const struct route_args *args,
 struct upload {
     bool wait_for_workers;
     char *name;
-    const struct multipart_part *code;
+    struct multipart_part code; /* a copy: its bytes point into the request body */
     struct fn_meta meta;
     char *metadata_json;
     char hash[FL_HASH_HEX_BYTES];
@@ -242,8 +242,10 @@ static bool upload_parse(const struct http_request *req, const char *default_nam
     if (!up->name || !api_check_name(up->name, "function", res) ||
         !upload_wait_flag(&mp, res, &up->wait_for_workers))
         return false;
-    up->code = multipart_get(&mp, "code");
-    if (!up->code) {
+    const struct multipart_part *code = multipart_get(&mp, "code");
+    if (code)
+        up->code = *code;
+    if (!code) {
         http_error(res, FL_ERR_BAD_REQUEST, "missing multipart field 'code' (the .wasm file)");
         return false;
     }
@@ -252,15 +254,15 @@ static bool upload_parse(const struct http_request *req, const char *default_nam
     enum fl_err err = meta_parse(meta ? (const char *)meta->data : NULL, meta ? meta->len : 0,
                                  &up->meta, detail, sizeof(detail));
     if (err == FL_OK)
-        err = engine_check(up->code->data, up->code->len, (uint64_t)up->meta.capacity_mb << 20,
-                           true, NULL, detail, sizeof(detail));
+        err = engine_check(up->code.data, up->code.len, (uint64_t)up->meta.capacity_mb << 20, true,
+                           NULL, detail, sizeof(detail));
     if (err != FL_OK) {
         http_error(res, err, "%s", detail);
         return false;
     }
     up->metadata_json = meta_to_json(&up->meta);
-    const void *parts[] = {up->code->data};
-    size_t lens[] = {up->code->len};
+    const void *parts[] = {up->code.data};
+    size_t lens[] = {up->code.len};
     fl_hash_hex(parts, lens, 1, up->hash);
     return up->metadata_json != NULL;
 }
@@ -273,8 +275,8 @@ static bool upload_parse(const struct http_request *req, const char *default_nam
 static void api_push(struct api *api, const struct upload *up, const struct fn_def *def)
 {
     char detail[256];
-    if (cluster_push_code(api->cluster, def->module, def->name, def->hash, up->code->data,
-                          up->code->len, up->wait_for_workers, detail, sizeof(detail)) != FL_OK)
+    if (cluster_push_code(api->cluster, def->module, def->name, def->hash, up->code.data,
+                          up->code.len, up->wait_for_workers, detail, sizeof(detail)) != FL_OK)
         fprintf(stderr, "core: event=code_push_failed function=%s/%s detail=\"%s\"\n", def->module,
                 def->name, detail);
 }
@@ -286,7 +288,7 @@ static void upload_to_def(const struct upload *up, const char *module, const cha
     snprintf(def->module, sizeof(def->module), "%s", module);
     snprintf(def->name, sizeof(def->name), "%s", up->name);
     snprintf(def->hash, sizeof(def->hash), "%s", up->hash);
-    def->size = up->code->len;
+    def->size = up->code.len;
     def->meta = up->meta;
     snprintf(def->created_at, sizeof(def->created_at), "%s", created);
     snprintf(def->updated_at, sizeof(def->updated_at), "%s", now);
@@ -297,8 +299,8 @@ static struct db_function upload_to_row(const struct upload *up, const struct fn
     return (struct db_function){
         .module = def->module,
         .name = def->name,
-        .code = up->code->data,
-        .size = up->code->len,
+        .code = up->code.data,
+        .size = up->code.len,
         .hash = def->hash,
         .metadata = up->metadata_json,
         .created_at = def->created_at,

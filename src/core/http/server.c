@@ -167,8 +167,8 @@ enum fl_err http_start(const struct http_config *config, struct http_server **ou
     if (!s)
         return FL_ERR_NOMEM;
     s->config = *config;
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG; /* ITC: quiescing at shutdown needs it */
     s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, server_access, s, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
                                  config->threads ? config->threads : 2, MHD_OPTION_NOTIFY_COMPLETED,

@@ -1,0 +1,361 @@
+/*
+ * Invocation end to end: a real `funless core` and real `funless worker`
+ * processes on loopback — code push, the default policy, the "no code"
+ * path, a Worker killed mid-call, time limits, saturation.
+ *
+ * env: FUNLESS_BIN, FIXTURES_DIR, FL_HAVE_RUST
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hash.h"
+#include "core_process.h"
+#include "fixture.h"
+
+static const char *funless_bin;
+static char root[] = "/tmp/funless-test-cluster-XXXXXX";
+
+static int group_setup(void **state)
+{
+    (void)state;
+    funless_bin = getenv("FUNLESS_BIN");
+    return funless_bin && mkdtemp(root) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void path_in_root(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", root, name);
+}
+
+static void expect(struct http_reply r, long status, const char *needle)
+{
+    if (r.status != status || (needle && !strstr(r.body, needle)))
+        fprintf(stderr, "got %ld %s\nwant %ld with %s\n", r.status, r.body, status,
+                needle ? needle : "-");
+    assert_int_equal(r.status, status);
+    if (needle)
+        assert_non_null(strstr(r.body, needle));
+    http_reply_free(&r);
+}
+
+static struct http_reply deploy(const struct core_process *core, const char *method,
+                                const char *path, const char *name, const char *fixture,
+                                const char *metadata, bool wait)
+{
+    struct fixture fx = fixture_read(fixture);
+    struct form_field fields[5];
+    int n = 0;
+    fields[n++] = (struct form_field){"name", name, strlen(name), false};
+    fields[n++] = (struct form_field){"code", fx.bytes, fx.len, true};
+    if (metadata)
+        fields[n++] = (struct form_field){"metadata", metadata, strlen(metadata), false};
+    fields[n++] =
+        (struct form_field){"wait_for_workers", wait ? "true" : "false", wait ? 4 : 5, false};
+    fields[n] = (struct form_field){0};
+    struct http_reply r = http_form(core, method, path, core->guest_token, fields);
+    fixture_free(&fx);
+    return r;
+}
+
+static struct http_reply invoke(const struct core_process *core, const char *fn, const char *body)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/fn/_/%s", fn);
+    return http_call(core, "POST", path, core->guest_token, body);
+}
+
+/* Waits until the Core lists `count` connected Workers. */
+static void wait_connected(const struct core_process *core, int count)
+{
+    for (int i = 0; i < 100; i++) {
+        struct http_reply r = http_call(core, "GET", "/v1/admin/workers", core->admin_token, NULL);
+        int n = 0;
+        for (const char *p = r.body; (p = strstr(p, "\"connected\":true")) != NULL; p++)
+            n++;
+        http_reply_free(&r);
+        if (n == count)
+            return;
+        usleep(50 * 1000);
+    }
+    fail_msg("workers did not connect");
+}
+
+static long metric_value(const struct worker_process *w, const char *prefix)
+{
+    char *text = worker_metrics(w);
+    long total = 0;
+    for (const char *p = text; p && (p = strstr(p, prefix)) != NULL; p++) {
+        const char *space = strchr(p, ' ');
+        const char *eol = strchr(p, '\n');
+        if (space && (!eol || space < eol))
+            total += atol(space + 1);
+    }
+    free(text);
+    return total;
+}
+
+static bool code_on_worker(const struct worker_process *w, const char *fixture)
+{
+    struct fixture fx = fixture_read(fixture);
+    char hash[FL_HASH_HEX_BYTES], path[512];
+    const void *parts[] = {fx.bytes};
+    size_t lens[] = {fx.len};
+    fl_hash_hex(parts, lens, 1, hash);
+    fixture_free(&fx);
+    snprintf(path, sizeof(path), "%s/code/%s.wasm", w->cache_dir, hash);
+    return access(path, R_OK) == 0;
+}
+
+static void start_pair(struct core_process *core, struct worker_process w[2], const char *tag,
+                       unsigned threads, unsigned queue)
+{
+    char dir[300], workers[128];
+    for (int i = 0; i < 2; i++) {
+        char name[16], cache[300];
+        snprintf(name, sizeof(name), "w%d", i + 1);
+        snprintf(cache, sizeof(cache), "%s/%s-cache-%s", root, tag, name);
+        assert_true(worker_start(&w[i], funless_bin, name, cache, 0, threads, queue));
+    }
+    snprintf(workers, sizeof(workers), "127.0.0.1:%u,127.0.0.1:%u", w[0].port, w[1].port);
+    snprintf(dir, sizeof(dir), "%s/%s-core", root, tag);
+    assert_true(core_start_with(core, funless_bin, dir, NULL, workers));
+    wait_connected(core, 2);
+}
+
+/* create -> both hold the code -> many invocations use both -> update -> delete */
+static void test_lifecycle(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w[2];
+    start_pair(&core, w, "life", 2, 64);
+    expect(http_call(&core, "GET", "/readyz", NULL, NULL), 200, "ready");
+    expect(deploy(&core, "POST", "/v1/fn/_", "hello", "c_hello.wasm", NULL, true), 201, NULL);
+    assert_true(code_on_worker(&w[0], "c_hello.wasm"));
+    assert_true(code_on_worker(&w[1], "c_hello.wasm"));
+    for (int i = 0; i < 40; i++)
+        expect(invoke(&core, "hello", "{\"args\":{\"name\":\"Ada\"}}"), 200,
+               "{\"data\":{\"payload\":\"Hello Ada!\"}}");
+    long used0 = metric_value(&w[0], "funless_worker_invocations_total{");
+    long used1 = metric_value(&w[1], "funless_worker_invocations_total{");
+    assert_int_equal(used0 + used1, 40);
+    assert_true(used0 > 0 && used1 > 0); /* same host, same free memory: both get work */
+    expect(invoke(&core, "hello", "{\"args\":{}}"), 422, "Error: missing field `name`");
+    /* update: the new code runs everywhere */
+    expect(deploy(&core, "PUT", "/v1/fn/_/hello", "hello", "c_error.wasm", NULL, true), 200, NULL);
+    for (int i = 0; i < 4; i++)
+        expect(invoke(&core, "hello", "{}"), 422, "Error: something went wrong");
+    expect(http_call(&core, "DELETE", "/v1/fn/_/hello", core.guest_token, NULL), 204, NULL);
+    expect(invoke(&core, "hello", "{}"), 404, "function _/hello not found");
+    usleep(200 * 1000);
+    assert_int_equal(metric_value(&w[0], "funless_worker_functions "), 0);
+    assert_int_equal(metric_value(&w[1], "funless_worker_functions "), 0);
+    core_stop(&core, false);
+    worker_stop(&w[0], false);
+    worker_stop(&w[1], false);
+}
+
+/* A Worker that joins after the function was created gets it through "no code". */
+static void test_late_worker(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w;
+    char dir[300], cache[300], body[128];
+    path_in_root(dir, sizeof(dir), "late-core");
+    assert_true(core_start_with(&core, funless_bin, dir, NULL, NULL));
+    expect(deploy(&core, "POST", "/v1/fn/_", "hello", "c_hello.wasm", NULL, false), 201, NULL);
+    expect(invoke(&core, "hello", "{}"), 503, "no worker available");
+    path_in_root(cache, sizeof(cache), "late-cache");
+    assert_true(worker_start(&w, funless_bin, "late", cache, 0, 1, 8));
+    snprintf(body, sizeof(body), "{\"address\":\"127.0.0.1:%u\"}", w.port);
+    expect(http_call(&core, "POST", "/v1/admin/workers", core.admin_token, body), 201, NULL);
+    wait_connected(&core, 1);
+    expect(invoke(&core, "hello", "{\"args\":{\"name\":\"late\"}}"), 200, "Hello late!");
+    assert_true(code_on_worker(&w, "c_hello.wasm"));
+    if (fixture_have_rust()) { /* a FunLess-style Rust function, unchanged */
+        expect(deploy(&core, "POST", "/v1/fn/_", "rust", "rust_hello.wasm", NULL, true), 201, NULL);
+        expect(invoke(&core, "rust", "{\"args\":{\"name\":\"X\"}}"), 200,
+               "{\"data\":{\"payload\":\"Hello X!\"}}");
+    }
+    core_stop(&core, false);
+    worker_stop(&w, false);
+}
+
+/* Time limits: 504 at the function's timeout_ms, and the Worker keeps serving. */
+static void test_timeout(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w[2];
+    start_pair(&core, w, "time", 1, 8);
+    expect(deploy(&core, "POST", "/v1/fn/_", "loop", "wat_loop.wasm", "{\"timeout_ms\":300}", true),
+           201, NULL);
+    expect(deploy(&core, "POST", "/v1/fn/_", "tiny", "wat_tiny.wasm", NULL, true), 201, NULL);
+    double t0 = now_s();
+    expect(invoke(&core, "loop", "{}"), 504, "time limit of 300 ms");
+    assert_true(now_s() - t0 < 2.0);
+    for (int i = 0; i < 4; i++)
+        expect(invoke(&core, "tiny", "{}"), 200, "{\"data\":{}}");
+    core_stop(&core, false);
+    worker_stop(&w[0], false);
+    worker_stop(&w[1], false);
+}
+
+struct call {
+    const struct core_process *core;
+    const char *fn;
+    long status;
+    double seconds;
+};
+
+static void *call_thread(void *arg)
+{
+    struct call *c = arg;
+    double t0 = now_s();
+    struct http_reply r = invoke(c->core, c->fn, "{}");
+    c->status = r.status;
+    c->seconds = now_s() - t0;
+    http_reply_free(&r);
+    return NULL;
+}
+
+/* kill -9 of a Worker mid-call: 502 within a second; the other Worker takes over; it rejoins. */
+static void test_worker_killed(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w[2];
+    start_pair(&core, w, "kill", 1, 8);
+    expect(
+        deploy(&core, "POST", "/v1/fn/_", "loop", "wat_loop.wasm", "{\"timeout_ms\":3000}", true),
+        201, NULL);
+    expect(deploy(&core, "POST", "/v1/fn/_", "tiny", "wat_tiny.wasm", NULL, true), 201, NULL);
+    struct call calls[2] = {{&core, "loop", 0, 0}, {&core, "loop", 0, 0}};
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&threads[i], NULL, call_thread, &calls[i]);
+    usleep(500 * 1000); /* both loops are running, one on each Worker */
+    unsigned port = w[0].port;
+    char cache[256];
+    snprintf(cache, sizeof(cache), "%s", w[0].cache_dir);
+    worker_stop(&w[0], true);
+    pthread_join(threads[0], NULL); /* one of the two calls fails (502)... */
+    pthread_join(threads[1], NULL); /* ...the other runs into its time limit on the survivor */
+    assert_true((calls[0].status == 502 && calls[1].status == 504) ||
+                (calls[0].status == 504 && calls[1].status == 502));
+    for (int i = 0; i < 4; i++) /* the survivor serves */
+        expect(invoke(&core, "tiny", "{}"), 200, NULL);
+    /* back on the same port: the Core reconnects and uses it again */
+    assert_true(worker_start(&w[0], funless_bin, "w1", cache, port, 1, 8));
+    wait_connected(&core, 2);
+    for (int i = 0; i < 20; i++)
+        expect(invoke(&core, "tiny", "{}"), 200, NULL);
+    assert_true(metric_value(&w[0], "funless_worker_invocations_total{") > 0);
+    core_stop(&core, false);
+    worker_stop(&w[0], false);
+    worker_stop(&w[1], false);
+}
+
+/* 502 quickly: measured on its own so the 20 s call above does not blur it. */
+static void test_worker_killed_fast(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w;
+    char dir[300], cache[300], workers[64];
+    path_in_root(cache, sizeof(cache), "fast-cache");
+    assert_true(worker_start(&w, funless_bin, "fast", cache, 0, 1, 8));
+    snprintf(workers, sizeof(workers), "127.0.0.1:%u", w.port);
+    path_in_root(dir, sizeof(dir), "fast-core");
+    assert_true(core_start_with(&core, funless_bin, dir, NULL, workers));
+    wait_connected(&core, 1);
+    expect(
+        deploy(&core, "POST", "/v1/fn/_", "loop", "wat_loop.wasm", "{\"timeout_ms\":20000}", true),
+        201, NULL);
+    struct call c = {&core, "loop", 0, 0};
+    pthread_t thread;
+    pthread_create(&thread, NULL, call_thread, &c);
+    usleep(500 * 1000);
+    double killed_at = now_s();
+    worker_stop(&w, true);
+    pthread_join(thread, NULL);
+    assert_int_equal(c.status, 502);
+    double after_kill = now_s() - killed_at;
+    if (after_kill > 1.0)
+        fprintf(stderr, "502 came %.2f s after the kill\n", after_kill);
+    assert_true(after_kill <= 1.0);
+    core_stop(&core, false);
+}
+
+/* 200 concurrent clients, one Worker with one thread and a queue of 2: only 200s and 429s. */
+static void test_saturation(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w;
+    char dir[300], cache[300], workers[64];
+    path_in_root(cache, sizeof(cache), "sat-cache");
+    assert_true(worker_start(&w, funless_bin, "sat", cache, 0, 1, 2));
+    snprintf(workers, sizeof(workers), "127.0.0.1:%u", w.port);
+    path_in_root(dir, sizeof(dir), "sat-core");
+    assert_true(core_start_with(&core, funless_bin, dir, NULL, workers));
+    wait_connected(&core, 1);
+    expect(deploy(&core, "POST", "/v1/fn/_", "sha", "c_sha256.wasm", NULL, true), 201, NULL);
+    enum { CLIENTS = 200 };
+    static struct call calls[CLIENTS];
+    static pthread_t threads[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        calls[i] = (struct call){&core, "sha", 0, 0};
+        pthread_create(&threads[i], NULL, call_thread, &calls[i]);
+    }
+    int ok = 0, busy = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(threads[i], NULL);
+        if (calls[i].status != 200 && calls[i].status != 429)
+            fprintf(stderr, "client %d: status %ld\n", i, calls[i].status);
+        assert_true(calls[i].status == 200 || calls[i].status == 429);
+        ok += calls[i].status == 200;
+        busy += calls[i].status == 429;
+    }
+    assert_true(ok > 0);
+    assert_true(busy > 0);
+    expect(invoke(&core, "sha", "{}"), 200, "sha256"); /* and it still serves */
+    core_stop(&core, false);
+    worker_stop(&w, false);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lifecycle),     cmocka_unit_test(test_late_worker),
+        cmocka_unit_test(test_timeout),       cmocka_unit_test(test_worker_killed_fast),
+        cmocka_unit_test(test_worker_killed), cmocka_unit_test(test_saturation),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
