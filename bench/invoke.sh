@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Invocation benchmarks (see bench/README.md), Core and Worker as separate processes:
+# warm invoke of hello through HTTP with wrk vs the static reply of bench/static_server
+# in the same run; latency at 1 connection; POST of an unseen 1 MB module to its first
+# successful invocation; idle RSS of Core + Worker.
+set -euo pipefail
+dir=${1:-build}
+cd "$(dirname "$0")/.."
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+tmp=$(mktemp -d /tmp/funless-bench-invoke-XXXXXX)
+"$dir/funless" worker --name bench --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --cache-dir "$tmp/cache" >"$tmp/worker.out" 2>"$tmp/worker.err" &
+worker=$!
+for _ in $(seq 50); do grep -q listening "$tmp/worker.out" 2>/dev/null && break; sleep 0.1; done
+wport=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$tmp/worker.out" | grep -o '[0-9]*$')
+"$dir/funless" core --listen 127.0.0.1:0 --data-dir "$tmp/core" --workers "127.0.0.1:$wport" >"$tmp/core.out" 2>"$tmp/core.err" &
+core=$!
+static_port=$(free_port)
+"$dir/bench/static_server" "$static_port" &
+static=$!
+trap 'kill $core $worker $static 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do grep -q listening "$tmp/core.out" 2>/dev/null && break; sleep 0.1; done
+port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/core.out" | grep -o '[0-9]*$')
+api=http://127.0.0.1:$port
+token=$(grep Guest "$tmp/core/tokens" | cut -d= -f2)
+for _ in $(seq 50); do curl -sf "$api/readyz" >/dev/null && break; sleep 0.1; done
+sleep 1
+rss_kb=$(( $(awk '/VmRSS/ {print $2}' /proc/$core/status) + $(awk '/VmRSS/ {print $2}' /proc/$worker/status) ))
+auth="Authorization: Bearer $token"
+curl -sf -H "$auth" -F name=hello -F code=@"$dir/tests/c_hello.wasm" -F wait_for_workers=true "$api/v1/fn/_" >/dev/null
+cat >"$tmp/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"args":{"name":"bench"}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $token"
+LUA
+curl -sf -H "$auth" -d '{"args":{"name":"warm"}}' "$api/v1/fn/_/hello" >/dev/null
+sleep 2 # tier 1 is built in the background: measure warm code
+rps() { wrk -t1 -c16 -d5s "$@" | awk '/Requests\/sec/ {print $2}'; }
+inv1=$(rps -s "$tmp/post.lua" "$api/v1/fn/_/hello")
+st1=$(rps "http://127.0.0.1:$static_port/")
+inv2=$(rps -s "$tmp/post.lua" "$api/v1/fn/_/hello")
+st2=$(rps "http://127.0.0.1:$static_port/")
+lat=$(wrk -t1 -c1 -d5s --latency -s "$tmp/post.lua" "$api/v1/fn/_/hello")
+p50=$(echo "$lat" | awk '$1 == "50%" {print $2}')
+p99=$(echo "$lat" | awk '$1 == "99%" {print $2}')
+# cold path: an unseen 1 MB module, from POST to its first successful invocation
+t0=$(date +%s%N)
+curl -sf -H "$auth" -F name=big -F code=@"$dir/bench/big.wasm" "$api/v1/fn/_" >/dev/null
+curl -sf -H "$auth" -d '{}' "$api/v1/fn/_/big" >/dev/null
+cold_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "warm invoke of hello through HTTP (Core + Worker processes), wrk -t1 -c16 -d5s, alternating twice:"
+echo "  invoke ${inv1} and ${inv2} req/s; static C reply (libmicrohttpd) ${st1} and ${st2} req/s"
+python3 -c "print('  ratio invoke/static = %.2f (target >= 0.35)' % ((${inv1}+${inv2})/(${st1}+${st2})))"
+echo "  latency at 1 connection: p50 ${p50}, p99 ${p99} (targets: p50 <= 150us, p99 <= 1ms)"
+echo "cold path, unseen $(stat -c %s "$dir/bench/big.wasm") byte module: POST to first successful invoke ${cold_ms} ms (target <= 500 ms)"
+echo "idle RSS of Core + Worker: $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) MB (target <= 24 MB)"
