@@ -32,6 +32,8 @@ struct mapping {
 
 struct cache {
     pthread_mutex_t lock;
+    pthread_cond_t loaded_changed;
+    char loading[16][FL_HASH_HEX_BYTES]; /* hashes being compiled now: others wait for them */
     char dir[PATH_MAX];
     uint64_t max_bytes, used_bytes, clock;
     struct loaded *loaded;
@@ -68,6 +70,7 @@ enum fl_err cache_open(const char *dir, uint64_t max_bytes, struct cache **out, 
                        strerror(errno));
     }
     pthread_mutex_init(&cache->lock, NULL);
+    pthread_cond_init(&cache->loaded_changed, NULL);
     cache->max_bytes = max_bytes;
     cache->loaded = calloc(MAX_LOADED, sizeof(*cache->loaded));
     *out = cache;
@@ -86,6 +89,7 @@ void cache_free(struct cache *cache)
     }
     free(cache->map);
     free(cache->loaded);
+    pthread_cond_destroy(&cache->loaded_changed);
     pthread_mutex_destroy(&cache->lock);
     free(cache);
 }
@@ -132,17 +136,55 @@ static bool cache_write_code(const char *path, const uint8_t *code, size_t len)
     return ok;
 }
 
+/* Under the lock: a slot in `loading` for `hash`, or -1 if it is being loaded (or no slot). */
+static int cache_claim_loading(struct cache *cache, const char *hash, bool *busy)
+{
+    int free_slot = -1;
+    *busy = false;
+    for (int i = 0; i < 16; i++) {
+        if (strcmp(cache->loading[i], hash) == 0)
+            *busy = true;
+        else if (!cache->loading[i][0] && free_slot < 0)
+            free_slot = i;
+    }
+    if (!*busy && free_slot >= 0)
+        snprintf(cache->loading[free_slot], FL_HASH_HEX_BYTES, "%s", hash);
+    return *busy ? -1 : free_slot;
+}
+
 /* Compiles `code` (outside the lock: it may take a while) and adds it. */
 static enum fl_err cache_load(struct cache *cache, const char *hash, const uint8_t *code,
                               size_t len, struct engine_module **out, char *detail,
                               size_t detail_len)
 {
     struct engine_module *module = NULL;
+    bool busy;
+    pthread_mutex_lock(&cache->lock);
+    int slot = cache_claim_loading(cache, hash, &busy);
+    while (busy) { /* the same code is being compiled by another thread: wait for it */
+        pthread_cond_wait(&cache->loaded_changed, &cache->lock);
+        struct loaded *l = cache_find_loaded(cache, hash);
+        if (l) {
+            l->last_used = ++cache->clock;
+            if (out)
+                *out = engine_module_ref(l->module);
+            pthread_mutex_unlock(&cache->lock);
+            return FL_OK;
+        }
+        slot = cache_claim_loading(cache, hash, &busy);
+    }
+    pthread_mutex_unlock(&cache->lock);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     enum fl_err err = engine_module_load(code, len, &module, detail, detail_len);
-    if (err != FL_OK)
+    if (err != FL_OK) {
+        pthread_mutex_lock(&cache->lock);
+        if (slot >= 0)
+            cache->loading[slot][0] = '\0';
+        pthread_cond_broadcast(&cache->loaded_changed);
+        pthread_mutex_unlock(&cache->lock);
         return err;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     metrics_observe_compile((double)(t1.tv_sec - t0.tv_sec) +
                             (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -161,6 +203,9 @@ static enum fl_err cache_load(struct cache *cache, const char *hash, const uint8
     l->last_used = ++cache->clock;
     if (out)
         *out = engine_module_ref(module);
+    if (slot >= 0)
+        cache->loading[slot][0] = '\0';
+    pthread_cond_broadcast(&cache->loaded_changed);
     pthread_mutex_unlock(&cache->lock);
     return FL_OK;
 }

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -359,8 +361,11 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
     fflush(stdout);
     for (;;) {
         int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0)
+        int one = 1; /* replies are small and latency-bound: no Nagle */
+        if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
             worker_accept(w, fd);
+        else if (fd >= 0)
+            close(fd);
         else if (errno != EINTR && errno != ECONNABORTED)
             usleep(10000);
     }
