@@ -1,5 +1,7 @@
 #include "proto/link.h"
 
+#include "common/net.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -114,12 +116,9 @@ int link_dial(const char *address)
 
 int link_listen(const char *address, unsigned *port)
 {
-    char host[256], port_text[16];
-    struct sockaddr_in addr = {.sin_family = AF_INET};
-    if (!link_split(address, host, sizeof(host), port_text, sizeof(port_text)) ||
-        inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+    struct sockaddr_in addr;
+    if (!fl_parse_listen(address, &addr))
         return -1;
-    addr.sin_port = htons((uint16_t)atoi(port_text));
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));

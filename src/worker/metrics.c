@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/net.h"
 #include "worker/cache.h"
 
 enum { MAX_SERIES = 512, BUCKETS = 10 };
@@ -224,14 +225,8 @@ static enum MHD_Result metrics_answer(void *cls, struct MHD_Connection *conn, co
 
 bool metrics_serve(const char *listen, const char *node, struct cache *cache, unsigned *port)
 {
-    char host[64];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof(host))
-        return false;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+    struct sockaddr_in addr;
+    if (!fl_parse_listen(listen, &addr))
         return false;
     m.node = node;
     m.cache = cache;

@@ -247,7 +247,7 @@ static void api_metrics(struct api *api, const struct route_args *args,
     metrics_render(&res->body, catalogue_function_count(api->catalogue), modules);
 }
 
-static cJSON *api_name_list(char **names, size_t count)
+cJSON *api_name_list(char **names, size_t count)
 {
     cJSON *list = cJSON_CreateArray();
     for (size_t i = 0; i < count; i++) {

@@ -49,19 +49,6 @@ enum fl_err api_load(struct api *api, char *detail, size_t detail_len)
 
 /* ---- modules ---- */
 
-static cJSON *api_names(char **names, size_t count)
-{
-    cJSON *list = cJSON_CreateArray();
-    for (size_t i = 0; i < count; i++) {
-        cJSON *item = cJSON_CreateObject();
-        cJSON_AddStringToObject(item, "name", names[i]);
-        cJSON_AddItemToArray(list, item);
-        free(names[i]);
-    }
-    free(names);
-    return list;
-}
-
 static cJSON *api_named(const char *name)
 {
     cJSON *data = cJSON_CreateObject();
@@ -75,7 +62,7 @@ void api_modules_list(struct api *api, const struct route_args *args,
     (void)args, (void)req;
     size_t count;
     char **names = catalogue_modules(api->catalogue, &count);
-    api_reply(res, 200, api_names(names, count));
+    api_reply(res, 200, api_name_list(names, count));
 }
 
 /* The `name` inside {"<object>":{"name":...}}, or NULL after answering 400/422. */
@@ -134,7 +121,7 @@ void api_module_get(struct api *api, const struct route_args *args, const struct
     size_t count;
     char **names = catalogue_functions(api->catalogue, module, &count);
     cJSON *data = api_named(module);
-    cJSON_AddItemToObject(data, "functions", api_names(names, count));
+    cJSON_AddItemToObject(data, "functions", api_name_list(names, count));
     api_reply(res, 200, data);
 }
 

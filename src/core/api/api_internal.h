@@ -35,6 +35,8 @@ char *api_text_part(const struct multipart *mp, const char *name, bool required,
                     struct http_response *res);
 /* 422 unless `name` is valid; `what` names it in the message. */
 bool api_check_name(const char *name, const char *what, struct http_response *res);
+/* [{"name":...}] from a name array, which it frees (strings and array). */
+cJSON *api_name_list(char **names, size_t count);
 /* ISO-8601 UTC now. */
 void api_now(char out[32]);
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/net.h"
 #include "core/metrics.h"
 
 struct http_server {
@@ -140,27 +141,11 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
     *con_cls = NULL;
 }
 
-static bool server_parse_listen(const char *listen, struct sockaddr_in *addr)
-{
-    char host[64];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof(host))
-        return false;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
-    char *end;
-    unsigned long port = strtoul(colon + 1, &end, 10);
-    memset(addr, 0, sizeof(*addr));
-    addr->sin_family = AF_INET;
-    addr->sin_port = htons((uint16_t)port);
-    return *end == '\0' && port <= 65535 && inet_pton(AF_INET, host, &addr->sin_addr) == 1;
-}
-
 enum fl_err http_start(const struct http_config *config, struct http_server **out, char *detail,
                        size_t detail_len)
 {
     struct sockaddr_in addr;
-    if (!server_parse_listen(config->listen, &addr))
+    if (!fl_parse_listen(config->listen, &addr))
         return fl_fail(FL_ERR_INVALID_ARG, detail, detail_len,
                        "listen address must be IPv4ADDR:PORT, got '%s'", config->listen);
     struct http_server *s = calloc(1, sizeof(*s));

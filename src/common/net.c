@@ -1,0 +1,22 @@
+#include "common/net.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool fl_parse_listen(const char *listen, struct sockaddr_in *out)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof(host))
+        return false;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    unsigned long port = strtoul(colon + 1, &end, 10);
+    memset(out, 0, sizeof(*out));
+    out->sin_family = AF_INET;
+    out->sin_port = htons((uint16_t)port);
+    return colon[1] && *end == '\0' && port <= 65535 &&
+           inet_pton(AF_INET, host, &out->sin_addr) == 1;
+}
