@@ -87,6 +87,18 @@ static enum fl_err sq_end(struct db_sqlite *s, enum fl_err err, char *detail, si
     return err;
 }
 
+/* One statement with text parameters in its own transaction (most writes). */
+static enum fl_err sq_write(struct db *db, const char *sql, int n, const char *const *args,
+                            bool must_change, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    err = sq_change(s, sq_prepare(s, sql, n, args), must_change, detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
 static int sq_user_version(struct db_sqlite *s)
 {
     sqlite3_stmt *st = sq_prepare(s, "PRAGMA user_version", 0, NULL);
@@ -140,41 +152,23 @@ static void sq_close(struct db *db)
 static enum fl_err sq_module_create(struct db *db, const char *name, const char *now, char *detail,
                                     size_t detail_len)
 {
-    struct db_sqlite *s = SQ(db);
-    enum fl_err err = sq_begin(s, detail, detail_len);
-    if (err != FL_OK)
-        return err;
     const char *args[] = {name, now, now};
-    err = sq_change(s, sq_prepare(s, "INSERT INTO modules VALUES (?, ?, ?)", 3, args), false,
-                    detail, detail_len);
-    return sq_end(s, err, detail, detail_len);
+    return sq_write(db, "INSERT INTO modules VALUES (?, ?, ?)", 3, args, false, detail, detail_len);
 }
 
 static enum fl_err sq_module_rename(struct db *db, const char *name, const char *new_name,
                                     const char *now, char *detail, size_t detail_len)
 {
-    struct db_sqlite *s = SQ(db);
-    enum fl_err err = sq_begin(s, detail, detail_len);
-    if (err != FL_OK)
-        return err;
     const char *args[] = {new_name, now, name};
-    err = sq_change(
-        s, sq_prepare(s, "UPDATE modules SET name = ?, updated_at = ? WHERE name = ?", 3, args),
-        true, detail, detail_len);
-    return sq_end(s, err, detail, detail_len);
+    return sq_write(db, "UPDATE modules SET name = ?, updated_at = ? WHERE name = ?", 3, args, true,
+                    detail, detail_len);
 }
 
 static enum fl_err sq_module_delete(struct db *db, const char *name, char *detail,
                                     size_t detail_len)
 {
-    struct db_sqlite *s = SQ(db);
-    enum fl_err err = sq_begin(s, detail, detail_len);
-    if (err != FL_OK)
-        return err;
     const char *args[] = {name};
-    err = sq_change(s, sq_prepare(s, "DELETE FROM modules WHERE name = ?", 1, args), true, detail,
-                    detail_len);
-    return sq_end(s, err, detail, detail_len);
+    return sq_write(db, "DELETE FROM modules WHERE name = ?", 1, args, true, detail, detail_len);
 }
 
 static const char *sq_text(sqlite3_stmt *st, int col)
@@ -250,15 +244,9 @@ static enum fl_err sq_function_update(struct db *db, const char *name, const str
 static enum fl_err sq_function_delete(struct db *db, const char *module, const char *name,
                                       char *detail, size_t detail_len)
 {
-    struct db_sqlite *s = SQ(db);
-    enum fl_err err = sq_begin(s, detail, detail_len);
-    if (err != FL_OK)
-        return err;
     const char *args[] = {module, name};
-    err =
-        sq_change(s, sq_prepare(s, "DELETE FROM functions WHERE module = ? AND name = ?", 2, args),
-                  true, detail, detail_len);
-    return sq_end(s, err, detail, detail_len);
+    return sq_write(db, "DELETE FROM functions WHERE module = ? AND name = ?", 2, args, true,
+                    detail, detail_len);
 }
 
 static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg, char *detail,
@@ -317,29 +305,19 @@ static enum fl_err sq_function_code(struct db *db, const char *module, const cha
 static enum fl_err sq_script_put(struct db *db, const struct db_script *sc, bool create,
                                  char *detail, size_t detail_len)
 {
-    struct db_sqlite *s = SQ(db);
-    enum fl_err err = sq_begin(s, detail, detail_len);
-    if (err != FL_OK)
-        return err;
     const char *args[] = {sc->name, sc->source, sc->parsed, sc->created_at, sc->updated_at};
     const char *sql = create ? "INSERT INTO app_scripts VALUES (?1, ?2, ?3, ?4, ?5)"
                              : "UPDATE app_scripts SET source = ?2, parsed = ?3, updated_at = ?5 "
                                "WHERE name = ?1";
-    err = sq_change(s, sq_prepare(s, sql, 5, args), !create, detail, detail_len);
-    return sq_end(s, err, detail, detail_len);
+    return sq_write(db, sql, 5, args, !create, detail, detail_len);
 }
 
 static enum fl_err sq_script_delete(struct db *db, const char *name, char *detail,
                                     size_t detail_len)
 {
-    struct db_sqlite *s = SQ(db);
-    enum fl_err err = sq_begin(s, detail, detail_len);
-    if (err != FL_OK)
-        return err;
     const char *args[] = {name};
-    err = sq_change(s, sq_prepare(s, "DELETE FROM app_scripts WHERE name = ?", 1, args), true,
-                    detail, detail_len);
-    return sq_end(s, err, detail, detail_len);
+    return sq_write(db, "DELETE FROM app_scripts WHERE name = ?", 1, args, true, detail,
+                    detail_len);
 }
 
 static enum fl_err sq_script_list(struct db *db, db_script_cb cb, void *arg, char *detail,
@@ -367,14 +345,9 @@ static enum fl_err sq_script_list(struct db *db, db_script_cb cb, void *arg, cha
 static enum fl_err sq_subject_create(struct db *db, const struct db_subject *sub, char *detail,
                                      size_t detail_len)
 {
-    struct db_sqlite *s = SQ(db);
-    enum fl_err err = sq_begin(s, detail, detail_len);
-    if (err != FL_OK)
-        return err;
     const char *args[] = {sub->name, sub->token_hash, sub->admin ? "1" : "0", sub->created_at};
-    err = sq_change(s, sq_prepare(s, "INSERT INTO subjects VALUES (?, ?, ?, ?)", 4, args), false,
-                    detail, detail_len);
-    return sq_end(s, err, detail, detail_len);
+    return sq_write(db, "INSERT INTO subjects VALUES (?, ?, ?, ?)", 4, args, false, detail,
+                    detail_len);
 }
 
 static enum fl_err sq_subject_list(struct db *db, db_subject_cb cb, void *arg, char *detail,
