@@ -42,20 +42,13 @@ static bool run_read_stream(FILE *f, struct fl_buf *out)
     return !ferror(f);
 }
 
-static int run_read_file(const char *path, size_t max, struct fl_buf *out)
+static int run_read_file(const char *path, struct fl_buf *out)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "funless run: cannot open %s: %s\n", path, strerror(errno));
-        return CLI_EXIT_USAGE;
-    }
-    bool ok = run_read_stream(f, out);
-    fclose(f);
-    if (!ok) {
-        fprintf(stderr, "funless run: cannot read %s (larger than %zu bytes?)\n", path, max);
-        return CLI_EXIT_USAGE;
-    }
-    return CLI_EXIT_OK;
+    if (fl_buf_read_file(out, path))
+        return CLI_EXIT_OK;
+    fprintf(stderr, "funless run: cannot read %s: %s\n", path,
+            errno == EFBIG ? "larger than the 256 MiB bound" : strerror(errno));
+    return CLI_EXIT_USAGE;
 }
 
 static int run_read_input(const char *spec, struct fl_buf *input)
@@ -269,7 +262,7 @@ int cmd_run(int argc, char **argv)
     struct fl_buf code, input;
     fl_buf_init(&code, RUN_MAX_MODULE_BYTES);
     fl_buf_init(&input, RUN_MAX_INPUT_BYTES);
-    int rc = run_read_file(positional[0], RUN_MAX_MODULE_BYTES, &code);
+    int rc = run_read_file(positional[0], &code);
     if (rc == CLI_EXIT_OK)
         rc = run_read_input(opt.input, &input);
     char *default_cache = opt.cache_dir ? NULL : run_default_cache_dir();

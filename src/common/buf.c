@@ -1,5 +1,6 @@
 #include "common/buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,22 @@ bool fl_buf_resize(struct fl_buf *buf, size_t len)
     if (buf->data)
         buf->data[len] = '\0';
     return true;
+}
+
+bool fl_buf_read_file(struct fl_buf *buf, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    char chunk[65536];
+    size_t n;
+    bool ok = true;
+    while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if (!(ok = fl_buf_append(buf, chunk, n)))
+            errno = EFBIG;
+    ok = ok && !ferror(f);
+    fclose(f);
+    return ok;
 }
 
 char *fl_buf_steal(struct fl_buf *buf, size_t *len)

@@ -29,6 +29,8 @@ bool fl_buf_set(struct fl_buf *buf, const void *bytes, size_t len);
 bool fl_buf_printf(struct fl_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Sets the length to `len` (at most `max`), growing as needed; new bytes are unspecified. */
 bool fl_buf_resize(struct fl_buf *buf, size_t len);
+/* Appends the whole file at `path`; false on an error or past `max` (errno says which). */
+bool fl_buf_read_file(struct fl_buf *buf, const char *path);
 /* Hands the bytes to the caller (free() them); the buffer is left empty. */
 char *fl_buf_steal(struct fl_buf *buf, size_t *len);
 

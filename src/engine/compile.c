@@ -224,27 +224,12 @@ static const char compile_tcc_prelude[] =
     "memcpy(&x, &b, 8); return x; }\n"
     "#line 1 \"m.c\"\n";
 
-static bool compile_read_file(const char *path, struct fl_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    char chunk[65536];
-    size_t n;
-    bool ok = true;
-    while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        ok = fl_buf_append(out, chunk, n);
-    ok = ok && !ferror(f);
-    fclose(f);
-    return ok;
-}
-
 /* The tier-0 source: the prelude, then m.c with float negations rewritten. */
 static bool compile_tcc_source(const char *c_path, struct fl_buf *out)
 {
     struct fl_buf src;
     fl_buf_init(&src, out->max);
-    bool ok = compile_read_file(c_path, &src) &&
+    bool ok = fl_buf_read_file(&src, c_path) &&
               fl_buf_append(out, compile_tcc_prelude, sizeof(compile_tcc_prelude) - 1);
     /* wasm2c copies export names, NUL bytes included, into comments: tcc reads NUL as the end */
     for (size_t i = 0; i < src.len; i++)

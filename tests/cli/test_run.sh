@@ -34,7 +34,7 @@ check refused_import 4 'launch_missiles' -- run "$FX/wat_unknown_import.wasm"
 check refused_memory 4 'exceeds the limit of 64 MiB' -- run "$FX/wat_big_memory.wasm"
 check bigger_memory_ok 2 'without setting a response' -- run "$FX/wat_big_memory.wasm" --memory-mb 200
 check bad_input_json 64 'not valid JSON' -- run "$FX/c_hello.wasm" --input '{oops'
-check missing_file 64 'cannot open' -- run /nonexistent.wasm
+check missing_file 64 'cannot read' -- run /nonexistent.wasm
 check usage 64 'usage: funless run' -- "$FUNLESS" run
 check help 0 'exit codes' -- "$FUNLESS" run --help
 check json_ok 0 '"status":"ok","result":{"echo":{"x":1}}' -- run "$FX/c_echo_v0.wasm" --input '{"x":1}' --json

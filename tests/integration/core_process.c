@@ -242,3 +242,13 @@ char *worker_metrics(const struct worker_process *w)
     struct http_reply r = http_call(&fake, "GET", "/metrics", NULL, NULL);
     return r.body;
 }
+
+bool http_reply_is(struct http_reply r, long status, const char *needle)
+{
+    bool ok = r.status == status && (!needle || strstr(r.body, needle));
+    if (!ok)
+        fprintf(stderr, "got %ld %s\nwant %ld with %s\n", r.status, r.body, status,
+                needle ? needle : "-");
+    http_reply_free(&r);
+    return ok;
+}

@@ -63,5 +63,8 @@ struct http_reply http_raw(const struct core_process *core, const char *method, 
                            const char *token, const char *content_type, const void *body,
                            size_t len);
 void http_reply_free(struct http_reply *reply);
+/* True when the reply has `status` and its body contains `needle` (if any); prints both
+ * otherwise. Frees the reply. (cmocka assertions stay in the test files.) */
+bool http_reply_is(struct http_reply reply, long status, const char *needle);
 
 #endif

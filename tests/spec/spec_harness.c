@@ -360,20 +360,6 @@ static void free_all_instances(void)
     h.binding_count = 0;
 }
 
-static bool read_file(const char *path, struct fl_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    char chunk[65536];
-    size_t n;
-    bool ok = true;
-    while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        ok = fl_buf_append(out, chunk, n);
-    fclose(f);
-    return ok;
-}
-
 /* ---- instantiation and calls ---- */
 
 static void do_instantiate(void *arg)
@@ -397,7 +383,7 @@ static enum fl_err instantiate(const char *filename, struct instance **out, int 
     snprintf(path, sizeof(path), "%s/%s", h.out_dir, filename);
     *out = NULL;
     *trap = 0;
-    if (!read_file(path, &bytes)) {
+    if (!fl_buf_read_file(&bytes, path)) {
         fl_buf_deinit(&bytes);
         return fl_fail(FL_ERR_IO, detail, detail_len, "cannot read %s", path);
     }
@@ -649,7 +635,7 @@ static void cmd_refused(const cJSON *cmd, int line, const char *kind)
     } else {
         struct fl_buf bytes;
         fl_buf_init(&bytes, (size_t)64 << 20);
-        read_file(path, &bytes);
+        fl_buf_read_file(&bytes, path);
         struct wasm_desc desc;
         enum engine_abi abi;
         enum fl_err err =
@@ -717,7 +703,8 @@ static void run_file(const char *wast_dir, const char *file)
     struct fl_buf text;
     fl_buf_init(&text, (size_t)256 << 20);
     cJSON *root = NULL;
-    if (convert(wast_dir, file, json_path, sizeof(json_path)) && read_file(json_path, &text)) {
+    if (convert(wast_dir, file, json_path, sizeof(json_path)) &&
+        fl_buf_read_file(&text, json_path)) {
         for (char *nul = text.data; (nul = strstr(nul, "\\u0000")) != NULL; nul += 6)
             memcpy(nul, "\\ue000", 6);
         root = cJSON_ParseWithLength(text.data, text.len);
