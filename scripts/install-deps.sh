@@ -14,6 +14,7 @@ PACKAGES=(
   libmicrohttpd-dev libsqlite3-dev libpq-dev      # Core: HTTP server, stores
   libyaml-dev                                     # Core: APP scripts
   postgresql libcurl4-openssl-dev wrk             # tests: a real PostgreSQL, an HTTP client; benchmarks
+  curl procps                                     # start.sh talks to the API; benchmarks stop what they started
 )
 
 missing=()
