@@ -57,6 +57,40 @@ static struct {
     bool stopping;
 } engine = {.queue_lock = PTHREAD_MUTEX_INITIALIZER, .queue_changed = PTHREAD_COND_INITIALIZER};
 
+static struct {
+    pthread_mutex_t lock;
+    struct engine_stats stats;
+} engine_counters = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static double engine_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void engine_count(enum engine_tier tier, bool ok, double seconds)
+{
+    pthread_mutex_lock(&engine_counters.lock);
+    struct engine_stats *st = &engine_counters.stats;
+    if (tier == ENGINE_TIER0) {
+        st->tier0_compiles++;
+        st->tier0_seconds += seconds;
+    } else {
+        st->tier1_compiles += ok;
+        st->tier1_failures += !ok;
+        st->tier1_seconds += seconds;
+    }
+    pthread_mutex_unlock(&engine_counters.lock);
+}
+
+void engine_stats(struct engine_stats *out)
+{
+    pthread_mutex_lock(&engine_counters.lock);
+    *out = engine_counters.stats;
+    pthread_mutex_unlock(&engine_counters.lock);
+}
+
 void engine_config_defaults(struct engine_config *config)
 {
     *config = (struct engine_config){
@@ -94,9 +128,11 @@ static void tier1_build(struct engine_module *m)
 {
     char detail[256];
     struct compiled *code = NULL;
+    double started = engine_now();
     if (compile_tier1_build(m->dir, &engine.config, detail, sizeof(detail)) != FL_OK ||
         compile_tier1_load(m->dir, &code, detail, sizeof(detail)) != FL_OK)
         fprintf(stderr, "engine: event=tier1_failed hash=%.16s detail=\"%s\"\n", m->hash, detail);
+    engine_count(ENGINE_TIER1, code != NULL, engine_now() - started);
     tier1_finish(m, code);
 }
 
@@ -244,11 +280,13 @@ static enum fl_err module_compile(struct engine_module *m, const uint8_t *wasm, 
         atomic_store(&m->best, code);
         return FL_OK;
     }
+    double started = engine_now();
     enum fl_err err = compile_translate(m->dir, wasm, len, &m->desc, detail, detail_len);
     if (err == FL_OK)
         err = compile_tier0(m->dir, &m->tier0, detail, detail_len);
     if (err != FL_OK)
         return err;
+    engine_count(ENGINE_TIER0, true, engine_now() - started);
     atomic_store(&m->best, m->tier0);
     if (engine.tier1_running)
         tier1_enqueue(m);

@@ -104,6 +104,13 @@ enum fl_err engine_invoke(struct engine_module *module, const char *input, size_
                           const struct engine_limits *limits, struct engine_result *result);
 void engine_result_deinit(struct engine_result *result);
 
+/* Compilations so far, process-wide (for metrics). */
+struct engine_stats {
+    unsigned long tier0_compiles, tier1_compiles, tier1_failures;
+    double tier0_seconds, tier1_seconds; /* time spent compiling */
+};
+void engine_stats(struct engine_stats *out);
+
 /* Starts a thread fit to run guest code (large stack, large guard). */
 int engine_thread_create(pthread_t *thread, void *(*fn)(void *), void *arg);
 

@@ -8,13 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
 #include "common/hash.h"
 #include "common/path.h"
-#include "worker/metrics.h"
 
 enum { MAX_LOADED = 4096 };
 
@@ -174,8 +172,6 @@ static enum fl_err cache_load(struct cache *cache, const char *hash, const uint8
         slot = cache_claim_loading(cache, hash, &busy);
     }
     pthread_mutex_unlock(&cache->lock);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     enum fl_err err = engine_module_load(code, len, &module, detail, detail_len);
     if (err != FL_OK) {
         pthread_mutex_lock(&cache->lock);
@@ -185,9 +181,6 @@ static enum fl_err cache_load(struct cache *cache, const char *hash, const uint8
         pthread_mutex_unlock(&cache->lock);
         return err;
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    metrics_observe_compile((double)(t1.tv_sec - t0.tv_sec) +
-                            (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     pthread_mutex_lock(&cache->lock);
     struct loaded *l = cache_find_loaded(cache, hash);
     if (l) { /* another thread won the race: use theirs */

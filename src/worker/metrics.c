@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/net.h"
+#include "engine/engine.h"
 #include "worker/cache.h"
 
 enum { MAX_SERIES = 512, BUCKETS = 10 };
@@ -25,8 +26,8 @@ static struct {
     pthread_mutex_t lock;
     struct series series[MAX_SERIES];
     int count;
-    unsigned long buckets[BUCKETS], observations, busy, compiles;
-    double sum, compile_sum;
+    unsigned long buckets[BUCKETS], observations, busy;
+    double sum;
     unsigned long long cpu_busy, cpu_total;
     const char *node;
     struct cache *cache;
@@ -81,14 +82,6 @@ void metrics_observe_busy(void)
 {
     pthread_mutex_lock(&m.lock);
     m.busy++;
-    pthread_mutex_unlock(&m.lock);
-}
-
-void metrics_observe_compile(double seconds)
-{
-    pthread_mutex_lock(&m.lock);
-    m.compiles++;
-    m.compile_sum += seconds;
     pthread_mutex_unlock(&m.lock);
 }
 
@@ -152,7 +145,7 @@ static void metrics_render(struct fl_buf *out)
         fl_buf_printf(out,
                       "# HELP worker_prom_ex_os_mon_resources_%s Host %s (FunLess's name).\n"
                       "# TYPE worker_prom_ex_os_mon_resources_%s gauge\n"
-                      "worker_prom_ex_os_mon_resources_%s{node=\"%s\"} %.6g\n",
+                      "worker_prom_ex_os_mon_resources_%s{node=\"%s\"} %.17g\n",
                       gauges[i], gauges[i], gauges[i], gauges[i], m.node, values[i]);
     pthread_mutex_lock(&m.lock);
     fl_buf_printf(
@@ -175,13 +168,24 @@ static void metrics_render(struct fl_buf *out)
         "funless_worker_invocation_duration_seconds_sum %.6f\n"
         "funless_worker_invocation_duration_seconds_count %lu\n"
         "# HELP funless_worker_busy_total Invocations refused because the queue was full.\n"
-        "# TYPE funless_worker_busy_total counter\nfunless_worker_busy_total %lu\n"
-        "# HELP funless_worker_compile_seconds Time spent loading and compiling code (tier 0).\n"
-        "# TYPE funless_worker_compile_seconds summary\n"
-        "funless_worker_compile_seconds_sum{tier=\"0\"} "
-        "%.6f\nfunless_worker_compile_seconds_count{tier=\"0\"} %lu\n",
-        m.observations, m.sum, m.observations, m.busy, m.compile_sum, m.compiles);
+        "# TYPE funless_worker_busy_total counter\nfunless_worker_busy_total %lu\n",
+        m.observations, m.sum, m.observations, m.busy);
     pthread_mutex_unlock(&m.lock);
+    struct engine_stats es;
+    engine_stats(&es);
+    fl_buf_printf(out,
+                  "# HELP funless_worker_compile_seconds Time spent compiling code, by tier "
+                  "(0: wasm2c + libtcc, in memory; 1: gcc in the background).\n"
+                  "# TYPE funless_worker_compile_seconds summary\n"
+                  "funless_worker_compile_seconds_sum{tier=\"0\"} %.6f\n"
+                  "funless_worker_compile_seconds_count{tier=\"0\"} %lu\n"
+                  "funless_worker_compile_seconds_sum{tier=\"1\"} %.6f\n"
+                  "funless_worker_compile_seconds_count{tier=\"1\"} %lu\n"
+                  "# HELP funless_worker_compile_failures_total Optimizing compiles that failed.\n"
+                  "# TYPE funless_worker_compile_failures_total counter\n"
+                  "funless_worker_compile_failures_total{tier=\"1\"} %lu\n",
+                  es.tier0_seconds, es.tier0_compiles, es.tier1_seconds,
+                  es.tier1_compiles + es.tier1_failures, es.tier1_failures);
     fl_buf_printf(
         out,
         "# HELP funless_worker_cache_hits_total Invocations whose code was loaded.\n"

@@ -22,7 +22,6 @@ void metrics_read_host(struct metrics_host *out);
 void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome,
                                 double seconds);
 void metrics_observe_busy(void);
-void metrics_observe_compile(double seconds);
 /* Serves GET /metrics on "ADDR:PORT"; the bound port in *port. */
 bool metrics_serve(const char *listen, const char *node, struct cache *cache, unsigned *port);
 
