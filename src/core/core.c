@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/options.h"
+#include "common/secret.h"
 #include "core/api/api.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
@@ -21,6 +22,7 @@ struct core_options {
     const char *db_url;
     const char *data_dir;
     const char *workers;
+    const char *secret_file;
     uint64_t threads;
     uint64_t max_upload_mb;
     uint64_t max_json_kb;
@@ -70,7 +72,13 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct auth *auth = NULL;
     struct http_server *server = NULL;
     struct catalogue *catalogue = catalogue_new();
-    struct cluster *cluster = cluster_new();
+    struct fl_secret secret;
+    if (fl_secret_load(opt->secret_file, &secret, detail, sizeof(detail)) != FL_OK) {
+        fprintf(stderr, "funless core: %s\n", detail);
+        catalogue_free(catalogue);
+        return 1;
+    }
+    struct cluster *cluster = cluster_new(&secret);
     int rc = 1;
     snprintf(db_url, sizeof(db_url), "%s", opt->db_url ? opt->db_url : "");
     if (!opt->db_url)
@@ -135,6 +143,8 @@ int core_main(int argc, char **argv)
          "where the SQLite store and the tokens file live"},
         {"--workers", "FUNLESS_WORKERS", FL_OPT_STRING, &opt.workers, NULL, 0, 0,
          "Workers to dial: HOST:PORT,HOST:PORT,... (more join by POST /v1/admin/workers)"},
+        {"--secret-file", "FUNLESS_SECRET_FILE", FL_OPT_STRING, &opt.secret_file, NULL, 0, 0,
+         "the cluster secret the Workers must share"},
         {"--threads", "FUNLESS_HTTP_THREADS", FL_OPT_UINT, &opt.threads, "8", 1, 256,
          "HTTP threads (an invocation holds one while it runs)"},
         {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 1024,

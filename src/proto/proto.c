@@ -57,12 +57,23 @@ static bool proto_end(struct fl_buf *out, size_t start, bool ok)
 }
 
 bool proto_put_hello(struct fl_buf *out, const char *name, uint32_t threads, uint32_t queue_max,
-                     uint64_t total_mem)
+                     uint64_t total_mem, const uint8_t *nonce, size_t nonce_len)
 {
     bool ok;
     size_t start = proto_begin(out, PROTO_HELLO, 0, &ok);
     ok = ok && put_str(out, name) && put_u32(out, threads) && put_u32(out, queue_max) &&
-         put_u64(out, total_mem);
+         put_u64(out, total_mem) && put_bytes(out, nonce, nonce_len);
+    return proto_end(out, start, ok);
+}
+
+bool proto_put_auth(struct fl_buf *out, enum proto_type type, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *mac, size_t mac_len)
+{
+    bool ok;
+    size_t start = proto_begin(out, type, 0, &ok);
+    if (type == PROTO_AUTH)
+        ok = ok && put_bytes(out, nonce, nonce_len);
+    ok = ok && put_bytes(out, mac, mac_len);
     return proto_end(out, start, ok);
 }
 
@@ -191,7 +202,7 @@ enum fl_err proto_read_header(const uint8_t b[PROTO_HEADER_BYTES], struct proto_
     out->type = b[3];
     out->id = get_u32(&c);
     out->length = get_u32(&c);
-    if (out->type < PROTO_HELLO || out->type > PROTO_BUSY || out->length > PROTO_MAX_PAYLOAD ||
+    if (out->type < PROTO_HELLO || out->type > PROTO_AUTH_OK || out->length > PROTO_MAX_PAYLOAD ||
         get_u32(&c) != 0)
         return FL_ERR_BAD_REQUEST;
     return FL_OK;
@@ -205,6 +216,14 @@ static void proto_decode_fields(struct cursor *c, struct proto_msg *m)
         m->u.hello.threads = get_u32(c);
         m->u.hello.queue_max = get_u32(c);
         m->u.hello.total_mem = get_u64(c);
+        m->u.hello.nonce = get_bytes(c);
+        break;
+    case PROTO_AUTH:
+        m->u.auth.nonce = get_bytes(c);
+        m->u.auth.mac = get_bytes(c);
+        break;
+    case PROTO_AUTH_OK:
+        m->u.auth.mac = get_bytes(c);
         break;
     case PROTO_HEARTBEAT:
         m->u.heartbeat.free_mem = get_u64(c);

@@ -18,15 +18,17 @@
  *
  * | type        | dir  | fields                                                       |
  * |-------------|------|--------------------------------------------------------------|
- * | HELLO       | W->C | str name, u32 threads, u32 queue_max, u64 total_mem          |
- * | HEARTBEAT   | W->C | u64 free_mem, u64 total_mem, u32 load_milli, u32 in_flight, u32 queued |
- * | CODE_PUT    | C->W | str module, str name, str hash, bytes code                   |
- * | CODE_DROP   | C->W | str module, str name                                         |
- * | ACK         | W->C | u32 status (enum fl_err), str detail                         |
- * | INVOKE      | C->W | str module, str name, str hash, u32 memory_mb, u32 timeout_ms, bytes args,
- * bytes code (empty: use the cache) | | RESULT      | W->C | u32 status (enum fl_err), bytes
- * output, bytes logs, str detail | | NO_CODE     | W->C | (empty) the Worker lacks the code: resend
- * INVOKE with it     | | BUSY        | W->C | (empty) the Worker's queue is full |
+ * | HELLO       | W->C | str name, u32 threads, u32 queue_max, u64 total_mem, bytes nonce (empty:
+ * no secret) | | AUTH        | C->W | bytes nonce, bytes mac = HMAC(secret, "core", worker nonce,
+ * nonce) | | AUTH_OK     | W->C | bytes mac = HMAC(secret, "worker", core nonce, worker nonce) | |
+ * HEARTBEAT   | W->C | u64 free_mem, u64 total_mem, u32 load_milli, u32 in_flight, u32 queued | |
+ * CODE_PUT    | C->W | str module, str name, str hash, bytes code                   | | CODE_DROP
+ * | C->W | str module, str name                                         | | ACK         | W->C |
+ * u32 status (enum fl_err), str detail                         | | INVOKE      | C->W | str module,
+ * str name, str hash, u32 memory_mb, u32 timeout_ms, bytes args, bytes code (empty: use the cache)
+ * | | RESULT      | W->C | u32 status (enum fl_err), bytes output, bytes logs, str detail | |
+ * NO_CODE     | W->C | (empty) the Worker lacks the code: resend INVOKE with it     | | BUSY | W->C
+ * | (empty) the Worker's queue is full |
  *
  * Replies carry the id of their request. Many requests may be in flight on one
  * connection; replies come in any order.
@@ -56,6 +58,8 @@ enum proto_type {
     PROTO_RESULT = 7,
     PROTO_NO_CODE = 8,
     PROTO_BUSY = 9,
+    PROTO_AUTH = 10,
+    PROTO_AUTH_OK = 11,
 };
 
 struct proto_header {
@@ -77,7 +81,11 @@ struct proto_msg {
             char name[PROTO_MAX_STR + 1];
             uint32_t threads, queue_max;
             uint64_t total_mem;
+            struct proto_bytes nonce;
         } hello;
+        struct {
+            struct proto_bytes nonce, mac;
+        } auth;
         struct {
             uint64_t free_mem, total_mem;
             uint32_t load_milli, in_flight, queued;
@@ -114,7 +122,10 @@ enum fl_err proto_decode(const struct proto_header *header, const uint8_t *paylo
 
 /* Encoders append one whole frame (header and payload) to `out`. */
 bool proto_put_hello(struct fl_buf *out, const char *name, uint32_t threads, uint32_t queue_max,
-                     uint64_t total_mem);
+                     uint64_t total_mem, const uint8_t *nonce, size_t nonce_len);
+/* AUTH carries a nonce and a MAC; AUTH_OK a MAC only (nonce_len 0). */
+bool proto_put_auth(struct fl_buf *out, enum proto_type type, const uint8_t *nonce,
+                    size_t nonce_len, const uint8_t *mac, size_t mac_len);
 bool proto_put_heartbeat(struct fl_buf *out, uint64_t free_mem, uint64_t total_mem,
                          uint32_t load_milli, uint32_t in_flight, uint32_t queued);
 bool proto_put_code(struct fl_buf *out, uint32_t id, const char *module, const char *name,

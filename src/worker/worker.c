@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/options.h"
+#include "common/secret.h"
 #include "proto/link.h"
 #include "worker/cache.h"
 #include "worker/metrics.h"
@@ -34,6 +35,8 @@ struct conn {
     struct link link;
     atomic_int refs;
     atomic_bool closed;
+    atomic_bool authenticated; /* set by the reader when the Core proved the secret */
+    uint8_t nonce[FL_NONCE_BYTES];
     struct worker *worker;
 };
 
@@ -55,6 +58,7 @@ struct worker {
     unsigned threads;
     unsigned queue_max;
     struct cache *cache;
+    struct fl_secret secret;
     pthread_mutex_t lock;
     pthread_cond_t work;
     struct job *head, *tail;
@@ -235,6 +239,34 @@ static struct job *worker_job(struct conn *c, const struct proto_msg *m)
     return job;
 }
 
+/*
+ * The handshake (docs/protocol.md): with a cluster secret, nothing but AUTH is
+ * accepted until the Core proves it; the Worker then proves it too. False: hang up.
+ */
+static bool worker_authenticate(struct conn *c, const struct proto_msg *m, struct fl_buf *frame)
+{
+    const struct fl_secret *secret = &c->worker->secret;
+    uint8_t want[FL_MAC_BYTES], mine[FL_MAC_BYTES];
+    if (m->header.type != PROTO_AUTH || m->u.auth.mac.len != FL_MAC_BYTES ||
+        m->u.auth.nonce.len != FL_NONCE_BYTES) {
+        fprintf(stderr, "worker: event=refused reason=\"a Core without the cluster secret\"\n");
+        return false;
+    }
+    fl_secret_mac(secret, "core", c->nonce, FL_NONCE_BYTES, m->u.auth.nonce.data, FL_NONCE_BYTES,
+                  want);
+    if (!fl_mac_equal(want, m->u.auth.mac.data)) {
+        fprintf(stderr, "worker: event=refused reason=\"wrong cluster secret\"\n");
+        return false;
+    }
+    fl_secret_mac(secret, "worker", m->u.auth.nonce.data, FL_NONCE_BYTES, c->nonce, FL_NONCE_BYTES,
+                  mine);
+    fl_buf_reset(frame);
+    proto_put_auth(frame, PROTO_AUTH_OK, NULL, 0, mine, sizeof(mine));
+    conn_send(c, frame);
+    atomic_store(&c->authenticated, true);
+    return true;
+}
+
 static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_buf *frame)
 {
     struct worker *w = c->worker;
@@ -263,8 +295,12 @@ static void *worker_reader(void *arg)
     fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
     fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
     struct proto_msg *msg = malloc(sizeof(*msg));
-    while (msg && link_read(&c->link, &payload, msg) == FL_OK)
-        worker_handle(c, msg, &frame);
+    while (msg && link_read(&c->link, &payload, msg) == FL_OK) {
+        if (!atomic_load(&c->authenticated) && !worker_authenticate(c, msg, &frame))
+            break;
+        if (msg->header.type != PROTO_AUTH)
+            worker_handle(c, msg, &frame);
+    }
     atomic_store(&c->closed, true);
     shutdown(c->link.fd, SHUT_RDWR);
     free(msg);
@@ -287,6 +323,11 @@ static void *worker_heartbeat(void *arg)
         pthread_mutex_lock(&w->lock);
         unsigned queued = w->queued;
         pthread_mutex_unlock(&w->lock);
+        if (!atomic_load(
+                &c->authenticated)) { /* no load data for a Core that did not prove the secret */
+            nanosleep(&interval, NULL);
+            continue;
+        }
         fl_buf_reset(&frame);
         proto_put_heartbeat(&frame, host.available_mem, host.total_mem,
                             (uint32_t)(host.load1 * 1000), atomic_load(&w->in_flight), queued);
@@ -312,7 +353,15 @@ static void worker_accept(struct worker *w, int fd)
     metrics_read_host(&host);
     struct fl_buf frame;
     fl_buf_init(&frame, 4096);
-    proto_put_hello(&frame, w->name, w->threads, w->queue_max, host.total_mem);
+    atomic_init(&c->authenticated, !w->secret.set);
+    if (w->secret.set && !fl_random_bytes(c->nonce, sizeof(c->nonce))) {
+        conn_release(c);
+        conn_release(c);
+        conn_release(c);
+        return;
+    }
+    proto_put_hello(&frame, w->name, w->threads, w->queue_max, host.total_mem, c->nonce,
+                    w->secret.set ? sizeof(c->nonce) : 0);
     conn_send(c, &frame);
     fl_buf_deinit(&frame);
     pthread_t reader, heartbeat;
@@ -330,7 +379,7 @@ static void worker_accept(struct worker *w, int fd)
 /* ---- main ---- */
 
 struct worker_options {
-    const char *name, *listen, *cache_dir, *metrics;
+    const char *name, *listen, *cache_dir, *metrics, *secret_file;
     uint64_t threads, queue, cache_max_mb;
 };
 
@@ -390,6 +439,8 @@ int worker_main(int argc, char **argv)
          "raw and compiled code"},
         {"--cache-max-mb", "FUNLESS_CACHE_MAX_MB", FL_OPT_UINT, &opt.cache_max_mb, "1024", 1,
          1 << 20, "loaded code kept in memory (LRU by bytes)"},
+        {"--secret-file", "FUNLESS_SECRET_FILE", FL_OPT_STRING, &opt.secret_file, NULL, 0, 0,
+         "the cluster secret: only Cores that prove it get a hearing"},
         {"--metrics", "FUNLESS_WORKER_METRICS", FL_OPT_STRING, &opt.metrics, "0.0.0.0:4021", 0, 0,
          "Prometheus /metrics address, or off"},
     };
@@ -418,7 +469,8 @@ int worker_main(int argc, char **argv)
     engine_config_defaults(&config);
     snprintf(engine_dir, sizeof(engine_dir), "%s/compiled", opt.cache_dir);
     config.cache_dir = engine_dir;
-    if (cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) !=
+    if (fl_secret_load(opt.secret_file, &w.secret, detail, sizeof(detail)) != FL_OK ||
+        cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) !=
             FL_OK ||
         engine_init(&config, detail, sizeof(detail)) != FL_OK) {
         fprintf(stderr, "funless worker: %s\n", detail);

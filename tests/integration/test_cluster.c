@@ -345,12 +345,73 @@ static void test_saturation(void **state)
     worker_stop(&w, false);
 }
 
+static void write_secret(const char *path, const char *secret)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", secret);
+    fclose(f);
+}
+
+/* How many Workers the Core lists as connected. */
+static int connected_count(const struct core_process *core)
+{
+    struct http_reply r = http_call(core, "GET", "/v1/admin/workers", core->admin_token, NULL);
+    int n = 0;
+    for (const char *p = r.body; (p = strstr(p, "\"connected\":true")) != NULL; p++)
+        n++;
+    http_reply_free(&r);
+    return n;
+}
+
+/* The cluster secret: a Worker works only for a Core that proves the same secret. */
+static void test_secret(void **state)
+{
+    (void)state;
+    char good[300], bad[300], cache[300], dir[300], workers[64];
+    path_in_root(good, sizeof(good), "secret-good");
+    path_in_root(bad, sizeof(bad), "secret-bad");
+    write_secret(good, "correct horse battery staple");
+    write_secret(bad, "another horse, another staple");
+    path_in_root(cache, sizeof(cache), "secret-cache");
+    struct worker_process w;
+    setenv("FUNLESS_SECRET_FILE", good, 1);
+    assert_true(worker_start(&w, funless_bin, "guarded", cache, 0, 1, 8));
+    snprintf(workers, sizeof(workers), "127.0.0.1:%u", w.port);
+    const char *secrets[] = {bad, NULL, good};
+    for (int i = 0; i < 3; i++) {
+        struct core_process core;
+        if (secrets[i])
+            setenv("FUNLESS_SECRET_FILE", secrets[i], 1);
+        else
+            unsetenv("FUNLESS_SECRET_FILE");
+        snprintf(dir, sizeof(dir), "%s/secret-core-%d", root, i);
+        assert_true(core_start_with(&core, funless_bin, dir, NULL, workers));
+        if (i < 2) { /* wrong secret, or none: the Worker never joins */
+            usleep(1200 * 1000);
+            assert_int_equal(connected_count(&core), 0);
+            expect(deploy(&core, "POST", "/v1/fn/_", "tiny", "wat_tiny.wasm", NULL, false), 201,
+                   NULL);
+            expect(invoke(&core, "tiny", "{}"), 503, "no worker available");
+        } else {
+            wait_connected(&core, 1);
+            expect(deploy(&core, "POST", "/v1/fn/_", "tiny", "wat_tiny.wasm", NULL, true), 201,
+                   NULL);
+            expect(invoke(&core, "tiny", "{}"), 200, "{\"data\":{}}");
+        }
+        core_stop(&core, false);
+    }
+    unsetenv("FUNLESS_SECRET_FILE");
+    worker_stop(&w, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycle),     cmocka_unit_test(test_late_worker),
         cmocka_unit_test(test_timeout),       cmocka_unit_test(test_worker_killed_fast),
         cmocka_unit_test(test_worker_killed), cmocka_unit_test(test_saturation),
+        cmocka_unit_test(test_secret),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

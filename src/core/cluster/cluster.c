@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/secret.h"
 #include "proto/link.h"
 
 enum {
@@ -46,6 +47,7 @@ struct cworker {
     uint64_t last_heard_ms;
     struct pending *pending;
     pthread_t thread;
+    uint8_t worker_nonce[FL_NONCE_BYTES], core_nonce[FL_NONCE_BYTES];
 };
 
 struct cluster {
@@ -55,6 +57,7 @@ struct cluster {
     uint32_t next_id;
     unsigned round_robin;
     atomic_bool stopping;
+    struct fl_secret secret;
 };
 
 static uint64_t now_ms(void)
@@ -75,11 +78,14 @@ static void deadline_in(struct timespec *ts, uint64_t ms)
     }
 }
 
-struct cluster *cluster_new(void)
+struct cluster *cluster_new(const struct fl_secret *secret)
 {
     struct cluster *c = calloc(1, sizeof(*c));
-    if (c)
+    if (c) {
         pthread_mutex_init(&c->lock, NULL);
+        if (secret)
+            c->secret = *secret;
+    }
     return c;
 }
 
@@ -149,26 +155,87 @@ static void worker_deliver(struct cworker *w, const struct proto_msg *m)
 
 /* ---- the per-Worker thread: dial, read, reconnect ---- */
 
-static void worker_handle(struct cworker *w, const struct proto_msg *m)
+static void worker_joined(struct cworker *w)
 {
+    w->connected = true;
+    fprintf(stderr, "core: event=worker_joined name=%s address=%s\n", w->name, w->address);
+}
+
+/*
+ * Under the lock: HELLO starts the handshake (docs/protocol.md). Both sides must have
+ * the same cluster secret, or both none; false: hang up.
+ */
+static bool worker_hello(struct cworker *w, const struct proto_msg *m)
+{
+    const struct fl_secret *secret = &w->cluster->secret;
+    snprintf(w->name, sizeof(w->name), "%s", m->u.hello.name);
+    w->total_mem = m->u.hello.total_mem;
+    w->free_mem = m->u.hello.total_mem;
+    bool worker_has_secret = m->u.hello.nonce.len == FL_NONCE_BYTES;
+    if (worker_has_secret != secret->set) {
+        fprintf(stderr, "core: event=worker_refused name=%s reason=\"%s\"\n", w->name,
+                secret->set ? "the Worker has no cluster secret"
+                            : "the Worker requires a cluster secret");
+        return false;
+    }
+    if (!secret->set) {
+        worker_joined(w);
+        return true;
+    }
+    uint8_t mac[FL_MAC_BYTES];
+    memcpy(w->worker_nonce, m->u.hello.nonce.data, FL_NONCE_BYTES);
+    if (!fl_random_bytes(w->core_nonce, FL_NONCE_BYTES))
+        return false;
+    fl_secret_mac(secret, "core", w->worker_nonce, FL_NONCE_BYTES, w->core_nonce, FL_NONCE_BYTES,
+                  mac);
+    struct fl_buf frame;
+    fl_buf_init(&frame, 256);
+    bool ok =
+        proto_put_auth(&frame, PROTO_AUTH, w->core_nonce, FL_NONCE_BYTES, mac, FL_MAC_BYTES) &&
+        link_write(&w->link, &frame);
+    fl_buf_deinit(&frame);
+    return ok;
+}
+
+/* Under the lock: the Worker's proof of the secret. */
+static bool worker_auth_ok(struct cworker *w, const struct proto_msg *m)
+{
+    uint8_t want[FL_MAC_BYTES];
+    fl_secret_mac(&w->cluster->secret, "worker", w->core_nonce, FL_NONCE_BYTES, w->worker_nonce,
+                  FL_NONCE_BYTES, want);
+    if (!w->cluster->secret.set || m->u.auth.mac.len != FL_MAC_BYTES ||
+        !fl_mac_equal(want, m->u.auth.mac.data)) {
+        fprintf(stderr, "core: event=worker_refused name=%s reason=\"wrong cluster secret\"\n",
+                w->name);
+        return false;
+    }
+    worker_joined(w);
+    return true;
+}
+
+/* False: the connection must end (a failed handshake, or work before it). */
+static bool worker_handle(struct cworker *w, const struct proto_msg *m)
+{
+    bool ok = true;
     pthread_mutex_lock(&w->cluster->lock);
     w->last_heard_ms = now_ms();
     if (m->header.type == PROTO_HELLO) {
-        snprintf(w->name, sizeof(w->name), "%s", m->u.hello.name);
-        w->total_mem = m->u.hello.total_mem;
-        w->free_mem = m->u.hello.total_mem;
-        w->connected = true;
-        fprintf(stderr, "core: event=worker_joined name=%s address=%s\n", w->name, w->address);
+        ok = worker_hello(w, m);
+    } else if (m->header.type == PROTO_AUTH_OK) {
+        ok = worker_auth_ok(w, m);
     } else if (m->header.type == PROTO_HEARTBEAT) {
         w->free_mem = m->u.heartbeat.free_mem;
         w->total_mem = m->u.heartbeat.total_mem;
         w->load_milli = m->u.heartbeat.load_milli;
         w->worker_in_flight = m->u.heartbeat.in_flight;
         w->queued = m->u.heartbeat.queued;
+    } else if (!w->connected) {
+        ok = false; /* replies before the handshake: not from a Worker we trust */
     } else {
         worker_deliver(w, m);
     }
     pthread_mutex_unlock(&w->cluster->lock);
+    return ok;
 }
 
 /* Reads frames until the connection fails. */
@@ -179,7 +246,8 @@ static void worker_read_loop(struct cworker *w)
     struct proto_msg *msg = malloc(sizeof(*msg));
     while (msg && !atomic_load(&w->cluster->stopping) &&
            link_read(&w->link, &payload, msg) == FL_OK)
-        worker_handle(w, msg);
+        if (!worker_handle(w, msg))
+            break;
     free(msg);
     fl_buf_deinit(&payload);
 }

@@ -21,7 +21,9 @@
 
 struct cluster;
 
-struct cluster *cluster_new(void);
+struct fl_secret;
+/* `secret` (copied; NULL or unset: none) must match the Workers' (docs/protocol.md). */
+struct cluster *cluster_new(const struct fl_secret *secret);
 /* Disconnects every Worker and frees everything (calls still waiting fail). */
 void cluster_free(struct cluster *cluster);
 
