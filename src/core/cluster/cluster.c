@@ -259,9 +259,11 @@ static void worker_disconnected(struct cworker *w)
         fprintf(stderr, "core: event=worker_lost name=%s address=%s\n", w->name, w->address);
     w->connected = false;
     worker_fail_pending(w);
+    pthread_mutex_unlock(&w->cluster->lock);
+    pthread_mutex_lock(&w->link.write_lock); /* no write is in flight on the fd we close */
     int fd = w->link.fd;
     w->link.fd = -1;
-    pthread_mutex_unlock(&w->cluster->lock);
+    pthread_mutex_unlock(&w->link.write_lock);
     if (fd >= 0) {
         shutdown(fd, SHUT_RDWR);
         close(fd);
@@ -284,7 +286,9 @@ static void *worker_thread(void *arg)
         if (fd >= 0) {
             worker_set_timeout(fd);
             pthread_mutex_lock(&w->cluster->lock);
+            pthread_mutex_lock(&w->link.write_lock);
             w->link.fd = fd;
+            pthread_mutex_unlock(&w->link.write_lock);
             pthread_mutex_unlock(&w->cluster->lock);
             backoff = BACKOFF_MIN_MS;
             worker_read_loop(w);
@@ -383,14 +387,14 @@ static bool worker_send(struct cworker *w, struct pending *p, const struct fl_bu
         p->next = w->pending;
         w->pending = p;
     }
-    /* the write lock of the link keeps frames whole; the cluster lock is held only to keep
-     * the fd alive, so a slow socket blocks other callers: frames are small but for code */
-    if (!link_write(&w->link, frame)) {
-        if (p)
-            pending_unlink(w, p);
-        return false;
-    }
-    return true;
+    /* write without the cluster lock: the link's write lock keeps frames whole and the fd
+     * alive (worker_disconnected takes it to close), so other callers are not held up */
+    pthread_mutex_unlock(&w->cluster->lock);
+    bool ok = link_write(&w->link, frame);
+    pthread_mutex_lock(&w->cluster->lock);
+    if (!ok && p)
+        pending_unlink(w, p);
+    return ok;
 }
 
 /* Under the lock: waits for `p` until `timeout_ms`; false on timeout (p is unlinked). */
