@@ -467,6 +467,8 @@ static void api_invoke_reply(const struct fn_def *def, struct cluster_result *r,
     } else if (r->worker_lost) {
         http_error(res, FL_ERR_UNAVAILABLE, "%s", r->detail);
         res->status = 502;
+    } else if (r->status == FL_OK && r->output.len == 0) { /* a Worker's result must be JSON */
+        http_error(res, FL_ERR_BAD_OUTPUT, "function returned invalid JSON");
     } else if (r->status == FL_OK) {
         res->status = 200;
         res->content_type = "application/json";
