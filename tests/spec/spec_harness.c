@@ -470,8 +470,7 @@ static bool value_matches(char type, uint64_t got, uint64_t want, const char *na
 }
 
 /* Performs an action; returns false with a skip reason when it cannot be performed. */
-static bool perform(const cJSON *action, struct call *c, int *trap, const char **skip,
-                    char *sig_out)
+static bool perform(const cJSON *action, struct call *c, int *trap, const char **skip)
 {
     const cJSON *type = cJSON_GetObjectItem(action, "type");
     const cJSON *field = cJSON_GetObjectItem(action, "field");
@@ -502,7 +501,6 @@ static bool perform(const cJSON *action, struct call *c, int *trap, const char *
             return false;
         }
         memcpy(c->results, c->export->get(c->inst->data), gt == 'i' || gt == 'f' ? 4 : 8);
-        sprintf(sig_out, ":%c", gt);
         return true;
     }
     if (!c->export->call) {
@@ -521,7 +519,6 @@ static bool perform(const cJSON *action, struct call *c, int *trap, const char *
             return false;
         }
     }
-    strcpy(sig_out, c->export->sig);
     *trap = rt_guarded_call(&harness_limits, do_call, c);
     return true;
 }
@@ -531,8 +528,7 @@ static void check_return(const cJSON *cmd, int line)
     struct call c;
     int trap;
     const char *skip = NULL;
-    char sig[256];
-    if (!perform(cJSON_GetObjectItem(cmd, "action"), &c, &trap, &skip, sig)) {
+    if (!perform(cJSON_GetObjectItem(cmd, "action"), &c, &trap, &skip)) {
         count_skip(skip);
         return;
     }
@@ -569,8 +565,7 @@ static void check_trap(const cJSON *cmd, int line, bool exhaustion)
     struct call c;
     int trap;
     const char *skip = NULL;
-    char sig[256];
-    if (!perform(cJSON_GetObjectItem(cmd, "action"), &c, &trap, &skip, sig)) {
+    if (!perform(cJSON_GetObjectItem(cmd, "action"), &c, &trap, &skip)) {
         count_skip(skip);
         return;
     }
@@ -669,8 +664,7 @@ static void run_command(const cJSON *cmd)
         struct call c;
         int trap;
         const char *skip;
-        char sig[256];
-        if (perform(cJSON_GetObjectItem(cmd, "action"), &c, &trap, &skip, sig))
+        if (perform(cJSON_GetObjectItem(cmd, "action"), &c, &trap, &skip))
             count_result(trap == 0, line, "action", rt_trap_message(trap));
         else
             count_skip(skip);
