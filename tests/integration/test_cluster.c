@@ -84,16 +84,22 @@ static struct http_reply invoke(const struct core_process *core, const char *fn,
     return http_call(core, "POST", path, core->guest_token, body);
 }
 
+/* How many Workers the Core lists as connected. */
+static int connected_count(const struct core_process *core)
+{
+    struct http_reply r = http_call(core, "GET", "/v1/admin/workers", core->admin_token, NULL);
+    int n = 0;
+    for (const char *p = r.body; (p = strstr(p, "\"connected\":true")) != NULL; p++)
+        n++;
+    http_reply_free(&r);
+    return n;
+}
+
 /* Waits until the Core lists `count` connected Workers. */
 static void wait_connected(const struct core_process *core, int count)
 {
     for (int i = 0; i < 100; i++) {
-        struct http_reply r = http_call(core, "GET", "/v1/admin/workers", core->admin_token, NULL);
-        int n = 0;
-        for (const char *p = r.body; (p = strstr(p, "\"connected\":true")) != NULL; p++)
-            n++;
-        http_reply_free(&r);
-        if (n == count)
+        if (connected_count(core) == count)
             return;
         usleep(50 * 1000);
     }
@@ -124,6 +130,19 @@ static bool code_on_worker(const struct worker_process *w, const char *fixture)
     fixture_free(&fx);
     snprintf(path, sizeof(path), "%s/code/%s.wasm", w->cache_dir, hash);
     return access(path, R_OK) == 0;
+}
+
+/* One Worker and a Core that dials it. */
+static void start_one(struct core_process *core, struct worker_process *w, const char *tag,
+                      unsigned threads, unsigned queue)
+{
+    char dir[300], cache[300], workers[64];
+    snprintf(cache, sizeof(cache), "%s/%s-cache", root, tag);
+    assert_true(worker_start(w, funless_bin, tag, cache, 0, threads, queue));
+    snprintf(workers, sizeof(workers), "127.0.0.1:%u", w->port);
+    snprintf(dir, sizeof(dir), "%s/%s-core", root, tag);
+    assert_true(core_start_with(core, funless_bin, dir, NULL, workers));
+    wait_connected(core, 1);
 }
 
 static void start_pair(struct core_process *core, struct worker_process w[2], const char *tag,
@@ -277,19 +296,13 @@ static void test_worker_killed(void **state)
     worker_stop(&w[1], false);
 }
 
-/* 502 quickly: measured on its own so the 20 s call above does not blur it. */
+/* 502 quickly: measured alone, with no other call in flight to blur the timing. */
 static void test_worker_killed_fast(void **state)
 {
     (void)state;
     struct core_process core;
     struct worker_process w;
-    char dir[300], cache[300], workers[64];
-    path_in_root(cache, sizeof(cache), "fast-cache");
-    assert_true(worker_start(&w, funless_bin, "fast", cache, 0, 1, 8));
-    snprintf(workers, sizeof(workers), "127.0.0.1:%u", w.port);
-    path_in_root(dir, sizeof(dir), "fast-core");
-    assert_true(core_start_with(&core, funless_bin, dir, NULL, workers));
-    wait_connected(&core, 1);
+    start_one(&core, &w, "fast", 1, 8);
     expect(
         deploy(&core, "POST", "/v1/fn/_", "loop", "wat_loop.wasm", "{\"timeout_ms\":20000}", true),
         201, NULL);
@@ -314,13 +327,7 @@ static void test_saturation(void **state)
     (void)state;
     struct core_process core;
     struct worker_process w;
-    char dir[300], cache[300], workers[64];
-    path_in_root(cache, sizeof(cache), "sat-cache");
-    assert_true(worker_start(&w, funless_bin, "sat", cache, 0, 1, 2));
-    snprintf(workers, sizeof(workers), "127.0.0.1:%u", w.port);
-    path_in_root(dir, sizeof(dir), "sat-core");
-    assert_true(core_start_with(&core, funless_bin, dir, NULL, workers));
-    wait_connected(&core, 1);
+    start_one(&core, &w, "sat", 1, 2);
     expect(deploy(&core, "POST", "/v1/fn/_", "sha", "c_sha256.wasm", NULL, true), 201, NULL);
     enum { CLIENTS = 200 };
     static struct call calls[CLIENTS];
@@ -351,17 +358,6 @@ static void write_secret(const char *path, const char *secret)
     assert_non_null(f);
     fprintf(f, "%s\n", secret);
     fclose(f);
-}
-
-/* How many Workers the Core lists as connected. */
-static int connected_count(const struct core_process *core)
-{
-    struct http_reply r = http_call(core, "GET", "/v1/admin/workers", core->admin_token, NULL);
-    int n = 0;
-    for (const char *p = r.body; (p = strstr(p, "\"connected\":true")) != NULL; p++)
-        n++;
-    http_reply_free(&r);
-    return n;
 }
 
 /* The cluster secret: a Worker works only for a Core that proves the same secret. */
