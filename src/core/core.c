@@ -23,7 +23,7 @@ struct core_options {
     const char *data_dir;
     const char *workers;
     const char *secret_file;
-    uint64_t threads;
+    uint64_t max_connections;
     uint64_t max_upload_mb;
     uint64_t max_json_kb;
     bool metrics;
@@ -72,10 +72,12 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct auth *auth = NULL;
     struct http_server *server = NULL;
     struct catalogue *catalogue = catalogue_new();
+    struct app_scripts *scripts = app_scripts_new();
     struct fl_secret secret;
     if (fl_secret_load(opt->secret_file, &secret, detail, sizeof(detail)) != FL_OK) {
         fprintf(stderr, "funless core: %s\n", detail);
         catalogue_free(catalogue);
+        app_scripts_free(scripts);
         return 1;
     }
     struct cluster *cluster = cluster_new(&secret);
@@ -89,13 +91,14 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         goto out;
     }
     struct api api = {.catalogue = catalogue,
+                      .scripts = scripts,
                       .max_upload_bytes = opt->max_upload_mb << 20,
                       .max_json_bytes = opt->max_json_kb << 10,
                       .metrics_enabled = opt->metrics};
-    if (!catalogue || db_open(db_url, &db, detail, sizeof(detail)) != FL_OK ||
+    if (!catalogue || !scripts || db_open(db_url, &db, detail, sizeof(detail)) != FL_OK ||
         (api.db = db, api_load(&api, detail, sizeof(detail))) != FL_OK ||
         auth_open(db, tokens, &auth, detail, sizeof(detail)) != FL_OK) {
-        fprintf(stderr, "funless core: %s\n", catalogue ? detail : "out of memory");
+        fprintf(stderr, "funless core: %s\n", catalogue && scripts ? detail : "out of memory");
         goto out;
     }
     api.auth = auth;
@@ -104,7 +107,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         goto out;
     struct http_config http = {
         .listen = opt->listen,
-        .threads = (unsigned)opt->threads,
+        .max_connections = (unsigned)opt->max_connections,
         .max_body_bytes =
             api.max_upload_bytes > api.max_json_bytes ? api.max_upload_bytes : api.max_json_bytes,
         .handler = api_handle,
@@ -127,6 +130,7 @@ out:
     auth_free(auth);
     db_close(db);
     catalogue_free(catalogue);
+    app_scripts_free(scripts);
     return rc;
 }
 
@@ -145,8 +149,8 @@ int core_main(int argc, char **argv)
          "Workers to dial: HOST:PORT,HOST:PORT,... (more join by POST /v1/admin/workers)"},
         {"--secret-file", "FUNLESS_SECRET_FILE", FL_OPT_STRING, &opt.secret_file, NULL, 0, 0,
          "the cluster secret the Workers must share"},
-        {"--threads", "FUNLESS_HTTP_THREADS", FL_OPT_UINT, &opt.threads, "8", 1, 256,
-         "HTTP threads (an invocation holds one while it runs)"},
+        {"--max-connections", "FUNLESS_MAX_CONNECTIONS", FL_OPT_UINT, &opt.max_connections, "1024",
+         1, 65536, "HTTP connections open at once (a thread each)"},
         {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 1024,
          "largest upload (413 above)"},
         {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,

@@ -126,8 +126,12 @@ static struct http_reply http_perform(CURL *curl, const struct core_process *cor
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-    if (curl_easy_perform(curl) == CURLE_OK)
+    struct curl_header *worker;
+    if (curl_easy_perform(curl) == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);
+        if (curl_easy_header(curl, "X-Funless-Worker", 0, CURLH_HEADER, -1, &worker) == CURLHE_OK)
+            snprintf(reply.worker, sizeof(reply.worker), "%s", worker->value);
+    }
     if (!reply.body)
         reply.body = calloc(1, 1);
     curl_slist_free_all(headers);

@@ -44,6 +44,7 @@ struct http_reply {
     long status;
     char *body; /* NUL-terminated */
     size_t len;
+    char worker[64]; /* X-Funless-Worker: where an invocation ran */
 };
 
 /* One request. `token` NULL: no Authorization header. `json` is a body (Content-Type JSON). */

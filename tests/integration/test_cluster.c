@@ -401,13 +401,112 @@ static void test_secret(void **state)
     worker_stop(&w, false);
 }
 
+/* Uploads (POST) or replaces (PUT) the APP script `name`. */
+static void put_script(const struct core_process *core, const char *name, const char *yaml,
+                       bool create)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/scripts/app%s%s", create ? "" : "/", create ? "" : name);
+    struct form_field fields[] = {
+        {"name", name, strlen(name), false}, {"file", yaml, strlen(yaml), true}, {0}};
+    expect(http_form(core, create ? "POST" : "PUT", path, core->guest_token,
+                     create ? fields : fields + 1),
+           create ? 201 : 200, NULL);
+}
+
+struct placed_call {
+    const struct core_process *core;
+    long status;
+    char worker[64];
+};
+
+static void *placed_call_thread(void *arg)
+{
+    struct placed_call *c = arg;
+    struct http_reply r = invoke(c->core, "spin",
+                                 "{\"args\":{\"ms\":700},\"scheduling\":{\"language\":\"app\","
+                                 "\"script\":\"pin\"}}");
+    c->status = r.status;
+    snprintf(c->worker, sizeof(c->worker), "%s", r.worker);
+    http_reply_free(&r);
+    return NULL;
+}
+
+/* An APP script pins a tag to one of 3 named Workers, capped at one call, falling back to
+ * `default`: sequential calls all land there; concurrent ones put exactly one there. */
+static void test_app_placement(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"wa", "wb", "wc"};
+    struct worker_process w[3];
+    char dir[300], workers[128] = "";
+    for (int i = 0; i < 3; i++) {
+        char cache[300];
+        snprintf(cache, sizeof(cache), "%s/app-cache-%s", root, names[i]);
+        assert_true(worker_start(&w[i], funless_bin, names[i], cache, 0, 4, 16));
+        snprintf(workers + strlen(workers), sizeof(workers) - strlen(workers), "%s127.0.0.1:%u",
+                 i ? "," : "", w[i].port);
+    }
+    struct core_process core;
+    path_in_root(dir, sizeof(dir), "app-core");
+    assert_true(core_start_with(&core, funless_bin, dir, NULL, workers));
+    wait_connected(&core, 3);
+    expect(deploy(&core, "POST", "/v1/fn/_", "spin", "c_spin.wasm", "{\"tag\":\"heavy\"}", true),
+           201, NULL);
+    const char *app_body = "{\"args\":{\"ms\":1},\"scheduling\":{\"language\":\"app\","
+                           "\"script\":\"pin\"}}";
+    expect(invoke(&core, "spin", app_body), 404, "script pin not found");
+    put_script(&core, "pin",
+               "- heavy:\n  - workers: [wb]\n    invalidate:\n      max_concurrent_invocations: 1\n"
+               "  followup: default\n- default:\n  - workers: [wa, wc]\n    strategy: random\n",
+               true);
+    for (int i = 0; i < 8; i++) { /* one at a time: always the pinned Worker */
+        struct http_reply r = invoke(&core, "spin", app_body);
+        assert_string_equal(r.worker, "wb");
+        expect(r, 200, "{\"data\":{\"spun\":1}}");
+    }
+    struct placed_call calls[6];
+    pthread_t threads[6];
+    for (int i = 0; i < 6; i++) {
+        calls[i] = (struct placed_call){.core = &core};
+        pthread_create(&threads[i], NULL, placed_call_thread, &calls[i]);
+    }
+    int on_pinned = 0, on_default = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(calls[i].status, 200);
+        on_pinned += strcmp(calls[i].worker, "wb") == 0;
+        on_default += strcmp(calls[i].worker, "wa") == 0 || strcmp(calls[i].worker, "wc") == 0;
+    }
+    assert_int_equal(on_pinned, 1); /* max_concurrent_invocations: 1 */
+    assert_int_equal(on_default, 5);
+    /* a replaced script takes effect at once; a failing one says why, with 503 */
+    put_script(&core, "pin", "- heavy:\n  - workers: [wc]\n", false);
+    struct http_reply r = invoke(&core, "spin", app_body);
+    assert_string_equal(r.worker, "wc");
+    expect(r, 200, NULL);
+    put_script(&core, "pin", "- heavy:\n  - workers: [nobody]\n", false);
+    expect(invoke(&core, "spin", app_body), 503,
+           "no worker can run _/spin: no valid worker in the blocks of tag heavy");
+    expect(invoke(&core, "spin", "{\"scheduling\":{\"language\":\"lua\"}}"), 400,
+           "unknown scheduling language");
+    expect(invoke(&core, "spin", "{\"scheduling\":{\"language\":\"app\"}}"), 400,
+           "scheduling.script");
+    expect(invoke(&core, "spin", "{\"scheduling\":{\"language\":\"none\"}}"), 200, NULL);
+    expect(http_call(&core, "DELETE", "/v1/scripts/app/pin", core.guest_token, NULL), 204, NULL);
+    expect(invoke(&core, "spin", app_body), 404, "script pin not found");
+    core_stop(&core, false);
+    for (int i = 0; i < 3; i++)
+        worker_stop(&w[i], false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycle),     cmocka_unit_test(test_late_worker),
         cmocka_unit_test(test_timeout),       cmocka_unit_test(test_worker_killed_fast),
         cmocka_unit_test(test_worker_killed), cmocka_unit_test(test_saturation),
-        cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_secret),        cmocka_unit_test(test_app_placement),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -299,8 +299,9 @@ static void test_scripts(void **state)
     struct form_field fields[] = {
         {"name", "s1", 2, false}, {"file", yaml, strlen(yaml), true}, {0}};
     expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, fields), 201,
-           "{\"data\":{\"name\":\"s1\",\"script\":[{\"default\":[{\"workers\":\"*\",\"strategy\":"
-           "\"platform\"}]}]}}");
+           "{\"data\":{\"name\":\"s1\",\"script\":{\"tags\":{\"default\":{\"blocks\":[{"
+           "\"workers\":\"*\",\"strategy\":\"platform\",\"invalidate\":{},\"affinity\":{"
+           "\"affinity\":[],\"antiaffinity\":[]}}],\"followup\":\"fail\"}}}}}");
     expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, fields), 409, NULL);
     expect(http_call(&core, "GET", "/v1/scripts/app/s1", GUEST, NULL), 200,
            "\"strategy\":\"platform\"");
@@ -310,10 +311,23 @@ static void test_scripts(void **state)
     struct form_field bad_fields[] = {
         {"name", "s2", 2, false}, {"file", bad, strlen(bad), true}, {0}};
     expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, bad_fields), 422, "line 3");
-    const char *v2 = "- default:\n  - workers: [w1]\n";
+    /* well-formed YAML that is not APP: the message names the tag, the block and the line */
+    const char *not_app = "- default:\n  - workers: '*'\n  - workers: [w1]\n    strategy: fast\n";
+    struct form_field not_app_fields[] = {
+        {"name", "s2", 2, false}, {"file", not_app, strlen(not_app), true}, {0}};
+    expect(http_form(&core, "POST", "/v1/scripts/app", GUEST, not_app_fields), 422,
+           "invalid APP script: tag default, block 2, line 4: unknown strategy 'fast'");
+    expect(http_call(&core, "GET", "/v1/scripts/app/s2", GUEST, NULL), 404, NULL);
+    /* a refused update keeps the stored script */
+    struct form_field bad_update[] = {{"file", not_app, strlen(not_app), true}, {0}};
+    expect(http_form(&core, "PUT", "/v1/scripts/app/s1", GUEST, bad_update), 422, "line 4");
+    expect(http_call(&core, "GET", "/v1/scripts/app/s1", GUEST, NULL), 200,
+           "\"strategy\":\"platform\"");
+    const char *v2 = "- default:\n  - workers: [w1]\n    invalidate: {capacity_used: 50}\n";
     struct form_field update[] = {{"file", v2, strlen(v2), true}, {0}};
     expect(http_form(&core, "PUT", "/v1/scripts/app/s1", GUEST, update), 200,
-           "\"workers\":[\"w1\"]");
+           "\"workers\":[\"w1\"],\"strategy\":\"best-first\",\"invalidate\":{\"capacity_"
+           "used\":50}");
     expect(http_form(&core, "PUT", "/v1/scripts/app/nope", GUEST, update), 404, NULL);
     expect(http_call(&core, "DELETE", "/v1/app/s1", GUEST, NULL), 204, NULL);
     expect(http_call(&core, "GET", "/v1/scripts/app/s1", GUEST, NULL), 404, NULL);

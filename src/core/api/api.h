@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/app/scripts.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
 #include "core/cluster/cluster.h"
@@ -18,6 +19,7 @@
 struct api {
     struct db *db;
     struct catalogue *catalogue;
+    struct app_scripts *scripts; /* parsed APP scripts, in step with the store */
     struct auth *auth;
     struct cluster *cluster;
     size_t max_upload_bytes; /* multipart uploads */
@@ -28,7 +30,8 @@ struct api {
 /* http_handler for the server: `arg` is a struct api. */
 void api_handle(void *arg, const struct http_request *req, struct http_response *res);
 
-/* Fills the catalogue from the store and makes sure the default module `_` exists. */
+/* Fills the catalogue and the APP scripts from the store and makes sure the default module
+ * `_` exists. */
 enum fl_err api_load(struct api *api, char *detail, size_t detail_len);
 
 #endif

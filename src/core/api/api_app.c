@@ -1,15 +1,36 @@
 /*
  * api_app — APP scheduling scripts: uploaded as YAML (multipart `name`, `file`),
- * kept as uploaded and in their parsed JSON form, which is what the API returns.
- * (The APP language itself, APP.md, is checked by a later component; here any
- * well-formed YAML document is kept.)
+ * checked by the APP parser (core/app), stored as uploaded and in the normalised
+ * JSON form the API returns, and kept parsed in memory for invocations.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/api/api_internal.h"
-#include "core/api/yaml_json.h"
+
+/* Writes go to the store, then to the in-memory set: one writer at a time keeps both in the
+ * same order. */
+static pthread_mutex_t script_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void script_load(void *arg, const struct db_script *row)
+{
+    struct api *api = arg;
+    struct app_script *script;
+    char detail[256];
+    if (app_parse(row->source, strlen(row->source), &script, detail, sizeof(detail)) != FL_OK) {
+        fprintf(stderr, "core: event=script_skipped name=%s detail=\"%s\"\n", row->name, detail);
+        return;
+    }
+    if (app_scripts_put(api->scripts, row->name, script) != FL_OK)
+        fprintf(stderr, "core: event=script_skipped name=%s detail=\"out of memory\"\n", row->name);
+}
+
+enum fl_err api_load_scripts(struct api *api, char *detail, size_t detail_len)
+{
+    return api->db->ops->script_list(api->db, script_load, api, detail, detail_len);
+}
 
 struct script_list {
     cJSON *list;
@@ -70,19 +91,48 @@ void api_script_get(struct api *api, const struct route_args *args, const struct
 }
 
 /* Reads and parses the `file` part; answers 400/422 itself and returns NULL on failure. */
-static char *script_source(const struct multipart *mp, cJSON **parsed, struct http_response *res)
+static char *script_source(const struct multipart *mp, struct app_script **parsed,
+                           struct http_response *res)
 {
     char *source = api_text_part(mp, "file", true, res);
     if (!source)
         return NULL;
     char detail[256];
-    enum fl_err err = yaml_to_json(source, strlen(source), parsed, detail, sizeof(detail));
+    enum fl_err err = app_parse(source, strlen(source), parsed, detail, sizeof(detail));
     if (err != FL_OK) {
         http_error(res, err, "invalid APP script: %s", detail);
         free(source);
         return NULL;
     }
     return source;
+}
+
+/* Store first, then memory (takes over `parsed`); answers itself. */
+static void script_store(struct api *api, const char *name, const char *source,
+                         struct app_script *parsed, bool create, struct http_response *res)
+{
+    char now[32], detail[256];
+    api_now(now);
+    cJSON *normalised = app_to_json(parsed);
+    char *parsed_text = cJSON_PrintUnformatted(normalised);
+    cJSON_Delete(normalised);
+    struct db_script row = {name, source, parsed_text, now, now};
+    pthread_mutex_lock(&script_write_lock);
+    enum fl_err err = api->db->ops->script_put(api->db, &row, create, detail, sizeof(detail));
+    if (err == FL_OK) {
+        err = app_scripts_put(api->scripts, name, parsed);
+        parsed = NULL;
+    }
+    pthread_mutex_unlock(&script_write_lock);
+    app_release(parsed);
+    if (err == FL_OK)
+        api_reply(res, create ? 201 : 200, script_json(name, parsed_text));
+    else if (err == FL_ERR_EXISTS || err == FL_ERR_NOT_FOUND)
+        http_error(res, err,
+                   err == FL_ERR_EXISTS ? "script %s already exists" : "script %s not found", name);
+    else
+        api_store_error(res, err, "store script", detail);
+    free(parsed_text);
 }
 
 static void script_put(struct api *api, const char *name, const struct http_request *req,
@@ -94,26 +144,11 @@ static void script_put(struct api *api, const char *name, const struct http_requ
     char *part_name = create ? api_text_part(&mp, "name", true, res) : NULL;
     if (create)
         name = part_name;
-    cJSON *parsed = NULL;
+    struct app_script *parsed = NULL;
     char *source =
         name && api_check_name(name, "script", res) ? script_source(&mp, &parsed, res) : NULL;
-    if (source) {
-        char now[32], detail[256];
-        api_now(now);
-        char *parsed_text = cJSON_PrintUnformatted(parsed);
-        struct db_script row = {name, source, parsed_text, now, now};
-        enum fl_err err = api->db->ops->script_put(api->db, &row, create, detail, sizeof(detail));
-        if (err == FL_OK)
-            api_reply(res, create ? 201 : 200, script_json(name, parsed_text));
-        else if (err == FL_ERR_EXISTS || err == FL_ERR_NOT_FOUND)
-            http_error(res, err,
-                       err == FL_ERR_EXISTS ? "script %s already exists" : "script %s not found",
-                       name);
-        else
-            api_store_error(res, err, "store script", detail);
-        free(parsed_text);
-    }
-    cJSON_Delete(parsed);
+    if (source)
+        script_store(api, name, source, parsed, create, res);
     free(source);
     free(part_name);
 }
@@ -140,7 +175,11 @@ void api_script_delete(struct api *api, const struct route_args *args,
     if (!api_check_name(name, "script", res))
         return;
     char detail[256];
+    pthread_mutex_lock(&script_write_lock);
     enum fl_err err = api->db->ops->script_delete(api->db, name, detail, sizeof(detail));
+    if (err == FL_OK)
+        app_scripts_remove(api->scripts, name);
+    pthread_mutex_unlock(&script_write_lock);
     if (err == FL_OK)
         api_no_content(res);
     else if (err == FL_ERR_NOT_FOUND)

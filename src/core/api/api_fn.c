@@ -44,6 +44,8 @@ enum fl_err api_load(struct api *api, char *detail, size_t detail_len)
     if (err == FL_OK)
         err = api->db->ops->function_list(api->db, api_load_function, api->catalogue, detail,
                                           detail_len);
+    if (err == FL_OK)
+        err = api_load_scripts(api, detail, detail_len);
     return err;
 }
 
@@ -430,25 +432,51 @@ static enum fl_err api_code_from_store(void *arg, const struct fn_def *def, stru
     return err;
 }
 
-/* The invocation's arguments as JSON text: the body's "args", default {}. */
-static char *api_invoke_args(struct api *api, const struct http_request *req,
-                             struct http_response *res)
+/* The script named by {"language":"app","script":NAME}; answers 400/404/422 itself. */
+static bool api_invoke_script(struct api *api, const cJSON *scheduling, struct app_script **policy,
+                              struct http_response *res)
 {
+    const cJSON *language = cJSON_GetObjectItemCaseSensitive(scheduling, "language");
+    const cJSON *script = cJSON_GetObjectItemCaseSensitive(scheduling, "script");
+    if (!cJSON_IsObject(scheduling) || (language && !cJSON_IsString(language))) {
+        http_error(res, FL_ERR_BAD_REQUEST,
+                   "scheduling must be {\"language\":\"none\"} or "
+                   "{\"language\":\"app\",\"script\":NAME}");
+        return false;
+    }
+    if (!language || strcmp(language->valuestring, "none") == 0)
+        return true;
+    if (strcmp(language->valuestring, "app") != 0) {
+        http_error(res, FL_ERR_BAD_REQUEST, "unknown scheduling language %.64s (none or app)",
+                   language->valuestring);
+        return false;
+    }
+    if (!cJSON_IsString(script)) {
+        http_error(res, FL_ERR_BAD_REQUEST, "scheduling.script must name an APP script");
+        return false;
+    }
+    if (!api_check_name(script->valuestring, "script", res))
+        return false;
+    if (!(*policy = app_scripts_get(api->scripts, script->valuestring)))
+        http_error(res, FL_ERR_NOT_FOUND, "script %s not found", script->valuestring);
+    return *policy != NULL;
+}
+
+/* The invocation's arguments as JSON text (the body's "args", default {}) and its APP script
+ * (NULL: the default policy); answers the error itself and returns NULL on failure. */
+static char *api_invoke_args(struct api *api, const struct http_request *req,
+                             struct app_script **policy, struct http_response *res)
+{
+    *policy = NULL;
     if (!req->body_len)
         return strdup("{}");
     cJSON *body = api_json_body(api, req, res);
     if (!body)
         return NULL;
     const cJSON *scheduling = cJSON_GetObjectItemCaseSensitive(body, "scheduling");
-    const cJSON *language =
-        scheduling ? cJSON_GetObjectItemCaseSensitive(scheduling, "language") : NULL;
     char *args = NULL;
-    if (scheduling && !cJSON_IsObject(scheduling))
-        http_error(res, FL_ERR_BAD_REQUEST, "scheduling must be an object");
-    else if (language && (!cJSON_IsString(language) || strcmp(language->valuestring, "none") != 0))
-        http_error(res, FL_ERR_BAD_REQUEST, "scheduling language %s is not available yet",
-                   cJSON_IsString(language) ? language->valuestring : "?");
-    else {
+    if (!scheduling || cJSON_IsNull(scheduling) ||
+        api_invoke_script(api, scheduling, policy, res)) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "args");
         args = a ? cJSON_PrintUnformatted(a) : strdup("{}");
     }
@@ -493,12 +521,17 @@ void api_function_invoke(struct api *api, const struct route_args *args,
     struct fn_def def;
     if (!api_function_lookup(api, args, res, &def))
         return;
-    char *input = api_invoke_args(api, req, res);
-    if (!input)
+    struct app_script *policy;
+    char *input = api_invoke_args(api, req, &policy, res);
+    if (!input) {
+        app_release(policy);
         return;
+    }
     struct cluster_result r;
-    cluster_invoke(api->cluster, &def, input, strlen(input), api_code_from_store, api, &r);
+    cluster_invoke(api->cluster, &def, input, strlen(input), policy, api_code_from_store, api, &r);
     api_invoke_reply(&def, &r, res);
+    snprintf(res->worker, sizeof(res->worker), "%s", r.worker);
     cluster_result_deinit(&r);
+    app_release(policy);
     free(input);
 }

@@ -40,6 +40,10 @@ cJSON *api_name_list(char **names, size_t count);
 /* ISO-8601 UTC now. */
 void api_now(char out[32]);
 
+/* Loads the stored APP scripts into api->scripts (api_app.c; a script the parser now
+ * refuses is logged and skipped). */
+enum fl_err api_load_scripts(struct api *api, char *detail, size_t detail_len);
+
 /* Handlers, by file. */
 void api_modules_list(struct api *, const struct route_args *, const struct http_request *,
                       struct http_response *);

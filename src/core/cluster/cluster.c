@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/secret.h"
+#include "core/app/app.h"
 #include "proto/link.h"
 
 enum {
@@ -20,6 +21,15 @@ enum {
     HEARTBEAT_TIMEOUT_MS = 2000, /* a silent Worker is dropped after this */
     REPLY_MARGIN_MS = 30000,     /* compile time and transfer on top of the function's limit */
     PUSH_TIMEOUT_MS = 120000,
+    AFFINITY_RECENT_MS = 5000, /* a tag counts for affinity this long after its last call ends */
+    MAX_TAG_USES = 64,         /* tags remembered per Worker (idle ones are forgotten first) */
+};
+
+/* Invocations of functions with one tag on one Worker, for APP affinity. */
+struct tag_use {
+    char tag[FL_NAME_MAX + 1];
+    unsigned running;
+    uint64_t last_ms; /* when a call started or ended */
 };
 
 /* A call waiting for its reply. */
@@ -44,6 +54,9 @@ struct cworker {
     uint64_t free_mem, total_mem;
     uint32_t load_milli, queued, worker_in_flight;
     unsigned in_flight; /* counted by the Core */
+    struct tag_use *tag_uses;
+    size_t tag_use_count;
+    const char *active_tags[MAX_TAG_USES]; /* refreshed for each placement */
     uint64_t last_heard_ms;
     struct pending *pending;
     pthread_t thread;
@@ -54,6 +67,7 @@ struct cluster {
     pthread_mutex_t lock; /* guards everything in the cluster and its workers */
     struct cworker *workers[MAX_WORKERS];
     size_t count;
+    size_t by_name[MAX_WORKERS]; /* indices into workers, sorted by name (APP walks "*" so) */
     uint32_t next_id;
     unsigned round_robin;
     atomic_bool stopping;
@@ -155,9 +169,21 @@ static void worker_deliver(struct cworker *w, const struct proto_msg *m)
 
 /* ---- the per-Worker thread: dial, read, reconnect ---- */
 
+/* Under the lock, after a Worker is added or named (rare: an insertion sort will do). */
+static void cluster_sort_names(struct cluster *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        size_t k = i;
+        for (; k > 0 && strcmp(c->workers[c->by_name[k - 1]]->name, c->workers[i]->name) > 0; k--)
+            c->by_name[k] = c->by_name[k - 1];
+        c->by_name[k] = i;
+    }
+}
+
 static void worker_joined(struct cworker *w)
 {
     w->connected = true;
+    cluster_sort_names(w->cluster);
     fprintf(stderr, "core: event=worker_joined name=%s address=%s\n", w->name, w->address);
 }
 
@@ -322,6 +348,7 @@ enum fl_err cluster_add_worker(struct cluster *c, const char *address)
     snprintf(w->name, sizeof(w->name), "%s", address);
     link_init(&w->link, -1);
     c->workers[c->count++] = w;
+    cluster_sort_names(c);
     pthread_create(&w->thread, NULL, worker_thread, w);
     pthread_mutex_unlock(&c->lock);
     return FL_OK;
@@ -339,6 +366,7 @@ void cluster_free(struct cluster *c)
     pthread_mutex_unlock(&c->lock);
     for (size_t i = 0; i < c->count; i++) {
         pthread_join(c->workers[i]->thread, NULL);
+        free(c->workers[i]->tag_uses);
         free(c->workers[i]);
     }
     pthread_mutex_destroy(&c->lock);
@@ -470,31 +498,117 @@ enum fl_err cluster_drop_code(struct cluster *c, const char *module, const char 
 
 /* ---- scheduling and invocation ---- */
 
-/*
- * Under the lock: the default policy. Among connected Workers not tried yet whose free
- * memory holds the function's capacity, the one with the most free memory; ties (Workers on
- * one host report the same memory) go to the fewest in-flight calls, then round-robin.
- */
-static struct cworker *cluster_pick(struct cluster *c, uint64_t capacity, const bool *tried,
-                                    size_t *connected)
+/* Under the lock: the record of `tag` on `w`, made if needed (NULL when the table is full of
+ * running tags: affinity then does not see this one). */
+static struct tag_use *tag_use_of(struct cworker *w, const char *tag)
 {
-    struct cworker *best = NULL;
-    *connected = 0;
+    struct tag_use *idle = NULL;
+    for (size_t i = 0; i < w->tag_use_count; i++) {
+        struct tag_use *u = &w->tag_uses[i];
+        if (strcmp(u->tag, tag) == 0)
+            return u;
+        if (!u->running && (!idle || u->last_ms < idle->last_ms))
+            idle = u;
+    }
+    if (w->tag_use_count < MAX_TAG_USES) {
+        struct tag_use *grown = realloc(w->tag_uses, (w->tag_use_count + 1) * sizeof(*w->tag_uses));
+        if (grown) {
+            w->tag_uses = grown;
+            idle = &grown[w->tag_use_count++];
+        }
+    }
+    if (idle)
+        *idle = (struct tag_use){.running = 0};
+    if (idle)
+        snprintf(idle->tag, sizeof(idle->tag), "%s", tag);
+    return idle;
+}
+
+/* Under the lock: a call of a function tagged `tag` starts (+1) or ends (-1) on `w`. */
+static void tag_use_count(struct cworker *w, const char *tag, int delta)
+{
+    struct tag_use *u = tag[0] ? tag_use_of(w, tag) : NULL;
+    if (!u)
+        return;
+    if (delta > 0 || u->running > 0)
+        u->running += (unsigned)delta;
+    u->last_ms = now_ms();
+}
+
+/* What one placement looks at: the connected Workers in name order. */
+struct placement {
+    struct app_worker view[MAX_WORKERS];
+    struct cworker *who[MAX_WORKERS];
+    bool valid[MAX_WORKERS];
+    size_t count;
+};
+
+/* Under the lock: the connected Workers' state, `tried` ones excluded. */
+static void placement_snapshot(struct cluster *c, const bool *tried, struct placement *pl)
+{
+    uint64_t now = now_ms();
+    pl->count = 0;
     for (size_t k = 0; k < c->count; k++) {
-        size_t i = (k + c->round_robin) % c->count;
-        struct cworker *w = c->workers[i];
+        struct cworker *w = c->workers[c->by_name[k]];
         if (!w->connected)
             continue;
-        (*connected)++;
-        if (tried[i] || w->free_mem < capacity)
-            continue;
-        if (!best || w->free_mem / (64 << 20) > best->free_mem / (64 << 20) ||
-            (w->free_mem / (64 << 20) == best->free_mem / (64 << 20) &&
-             w->in_flight < best->in_flight))
-            best = w;
+        size_t tags = 0;
+        for (size_t i = 0; i < w->tag_use_count; i++) {
+            const struct tag_use *u = &w->tag_uses[i];
+            if (u->running || now - u->last_ms <= AFFINITY_RECENT_MS)
+                w->active_tags[tags++] = u->tag;
+        }
+        pl->who[pl->count] = w;
+        pl->view[pl->count++] = (struct app_worker){
+            .name = w->name,
+            .free_mem = w->free_mem,
+            .total_mem = w->total_mem,
+            .in_flight = w->in_flight,
+            .tags = w->active_tags,
+            .tag_count = tags,
+            .excluded = tried[c->by_name[k]],
+        };
     }
-    c->round_robin++;
-    return best;
+}
+
+static uint64_t random_u64(void)
+{
+    static _Thread_local uint64_t state;
+    if (!state) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)(uintptr_t)&state ^ 0x9E3779B97F4A7C15u;
+    }
+    state ^= state << 13; /* xorshift64: placement needs spread, not secrecy */
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+}
+
+/*
+ * Under the lock: the Worker for this call, or NULL with the reason in `detail`.
+ * With an APP script, the script decides (APP.md); without, the default policy: among
+ * Workers not tried yet whose free memory holds the capacity, the most free memory; ties
+ * (Workers on one host report the same memory) go to the fewest in flight, then round-robin.
+ */
+static struct cworker *cluster_pick(struct cluster *c, const struct fn_def *def,
+                                    const struct app_script *policy, const bool *tried,
+                                    struct placement *pl, char *detail, size_t detail_len)
+{
+    uint64_t capacity = (uint64_t)def->meta.capacity_mb << 20;
+    placement_snapshot(c, tried, pl);
+    long chosen;
+    if (policy) {
+        chosen = app_select(policy, def->meta.tag, capacity, pl->view, pl->count, random_u64(),
+                            detail, detail_len);
+    } else {
+        for (size_t i = 0; i < pl->count; i++)
+            pl->valid[i] = !pl->view[i].excluded && pl->view[i].free_mem >= capacity;
+        chosen = app_most_free(pl->view, pl->valid, pl->count, c->round_robin++);
+        if (chosen < 0)
+            snprintf(detail, detail_len, "not enough free memory");
+    }
+    return chosen >= 0 ? pl->who[chosen] : NULL;
 }
 
 static size_t cluster_index(struct cluster *c, const struct cworker *w)
@@ -516,13 +630,6 @@ static bool cluster_call(struct cluster *c, struct cworker *w, const struct fl_b
     return worker_wait(c, w, p, timeout_ms) && !p->lost;
 }
 
-static void result_fail(struct cluster_result *out, enum fl_err status, const char *fmt,
-                        const char *arg)
-{
-    out->status = status;
-    snprintf(out->detail, sizeof(out->detail), fmt, arg);
-}
-
 /* Under the lock: sends INVOKE (with `code` if given) to `w` and waits for the reply. */
 static void cluster_try(struct cluster *c, struct cworker *w, const struct fn_def *def,
                         const char *args, size_t args_len, const struct fl_buf *code,
@@ -536,36 +643,50 @@ static void cluster_try(struct cluster *c, struct cworker *w, const struct fn_de
                      def->meta.timeout_ms, (const uint8_t *)args, args_len,
                      code ? (const uint8_t *)code->data : NULL, code ? code->len : 0);
     w->in_flight++;
+    tag_use_count(w, def->meta.tag, +1);
     if (!cluster_call(c, w, &frame, p, def->meta.timeout_ms + REPLY_MARGIN_MS) && !p->done)
         p->lost = true;
+    tag_use_count(w, def->meta.tag, -1);
     w->in_flight--;
     fl_buf_deinit(&frame);
 }
 
+/* Under the lock: why no Worker runs the call (detail: the policy's reason). */
+static void result_no_worker(struct cluster_result *out, const struct placement *pl,
+                             const struct fn_def *def, const char *detail)
+{
+    out->status = FL_ERR_UNAVAILABLE;
+    out->worker[0] = '\0'; /* it ran nowhere */
+    if (pl->count == 0)
+        snprintf(out->detail, sizeof(out->detail), "no worker available");
+    else if (out->busy)
+        snprintf(out->detail, sizeof(out->detail), "too many concurrent invocations, retry later");
+    else
+        snprintf(out->detail, sizeof(out->detail), "no worker can run %.60s/%.60s: %.100s",
+                 def->module, def->name, detail);
+}
+
 void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *args, size_t args_len,
-                    cluster_code_fn code_fn, void *code_arg, struct cluster_result *out)
+                    const struct app_script *policy, cluster_code_fn code_fn, void *code_arg,
+                    struct cluster_result *out)
 {
     memset(out, 0, sizeof(*out));
     fl_buf_init(&out->output, (size_t)8 << 20);
     struct fl_buf code;
     fl_buf_init(&code, (size_t)256 << 20);
-    bool have_code = false;
+    bool have_code = false, tried[MAX_WORKERS] = {false};
+    struct placement *pl = malloc(sizeof(*pl));
+    if (!pl) {
+        snprintf(out->detail, sizeof(out->detail), "out of memory");
+        out->status = FL_ERR_UNAVAILABLE;
+        return;
+    }
     pthread_mutex_lock(&c->lock);
-    bool *tried = calloc(c->count ? c->count : 1, sizeof(bool));
     for (;;) {
-        size_t connected = 0;
-        struct cworker *w =
-            tried ? cluster_pick(c, (uint64_t)def->meta.capacity_mb << 20, tried, &connected)
-                  : NULL;
+        char why[200];
+        struct cworker *w = cluster_pick(c, def, policy, tried, pl, why, sizeof(why));
         if (!w) {
-            if (connected == 0)
-                result_fail(out, FL_ERR_UNAVAILABLE, "no worker available%s", "");
-            else if (out->busy)
-                result_fail(out, FL_ERR_UNAVAILABLE,
-                            "too many concurrent invocations, retry later%s", "");
-            else
-                result_fail(out, FL_ERR_UNAVAILABLE, "no worker can run %s: not enough free memory",
-                            def->name);
+            result_no_worker(out, pl, def, why);
             break;
         }
         snprintf(out->worker, sizeof(out->worker), "%.127s", w->name);
@@ -577,7 +698,9 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
             pthread_mutex_lock(&c->lock);
             pending_deinit(&p);
             if (!have_code) {
-                result_fail(out, FL_ERR_STORE, "cannot read the code of %s", def->name);
+                out->status = FL_ERR_STORE;
+                snprintf(out->detail, sizeof(out->detail), "cannot read the code of %.200s",
+                         def->name);
                 break;
             }
             continue; /* the same Worker (most free memory) will normally be picked again */
@@ -590,7 +713,9 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
         }
         if (p.lost || !p.done) {
             out->worker_lost = true;
-            result_fail(out, FL_ERR_UNAVAILABLE, "worker %.200s lost during invocation", w->name);
+            out->status = FL_ERR_UNAVAILABLE;
+            snprintf(out->detail, sizeof(out->detail), "worker %.200s lost during invocation",
+                     w->name);
         } else {
             out->status = p.type == PROTO_RESULT ? (enum fl_err)p.status : FL_ERR_UNAVAILABLE;
             snprintf(out->detail, sizeof(out->detail), "%.255s", p.detail);
@@ -600,7 +725,7 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
         break;
     }
     pthread_mutex_unlock(&c->lock);
-    free(tried);
+    free(pl);
     fl_buf_deinit(&code);
 }
 

@@ -3,6 +3,8 @@
  * backoff), keeps their load data from heartbeats, counts its own in-flight
  * invocations per Worker, pushes code, and runs invocations on them.
  *
+ * Placement is APP's (core/app/app.h), over a snapshot of the Workers in name order.
+ *
  * Threading: one dialer/reader thread per Worker; callers (HTTP threads)
  * block in cluster_invoke / cluster_push_* until the reply, a timeout, or the
  * Worker's loss (which fails every call waiting on it at once).
@@ -51,15 +53,19 @@ struct cluster_result {
     enum fl_err status;   /* the engine's outcome, or UNAVAILABLE / TOO_MANY / WORKER_LOST */
     struct fl_buf output; /* result JSON, or the function's error message */
     char detail[256];
-    char worker[128];
+    char worker[128]; /* where it ran ("" when nowhere) */
     bool busy;        /* every Worker was saturated (429) */
     bool worker_lost; /* the Worker died or disconnected mid-call (502) */
 };
 
-/* Schedules (default policy) and runs one invocation; `out` is caller-owned (deinit below). */
+struct app_script;
+/*
+ * Places one invocation — with the APP script `policy`, or the default policy when it is
+ * NULL — and runs it; `out` is caller-owned (deinit below).
+ */
 void cluster_invoke(struct cluster *cluster, const struct fn_def *def, const char *args,
-                    size_t args_len, cluster_code_fn code_fn, void *code_arg,
-                    struct cluster_result *out);
+                    size_t args_len, const struct app_script *policy, cluster_code_fn code_fn,
+                    void *code_arg, struct cluster_result *out);
 void cluster_result_deinit(struct cluster_result *result);
 
 #endif

@@ -19,6 +19,10 @@
 #include "common/net.h"
 #include "core/metrics.h"
 
+/* Handlers parse JSON (cJSON nests at most 1000 deep) and call SQLite: half a MiB is ample,
+ * and only the pages a thread touches count in RSS. */
+enum { CONNECTION_STACK_BYTES = 512 * 1024 };
+
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config config;
@@ -53,6 +57,7 @@ static enum MHD_Result server_send(struct MHD_Connection *conn, struct http_resp
     server_add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                       res->content_type ? res->content_type : "application/json");
     server_add_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
+    server_add_header(r, "X-Funless-Worker", res->worker[0] ? res->worker : NULL);
     if (res->retry_after_s) {
         char value[16];
         snprintf(value, sizeof(value), "%u", res->retry_after_s);
@@ -152,13 +157,16 @@ enum fl_err http_start(const struct http_config *config, struct http_server **ou
     if (!s)
         return FL_ERR_NOMEM;
     s->config = *config;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ITC |
-                     MHD_USE_ERROR_LOG; /* ITC: quiescing at shutdown needs it */
-    s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, server_access, s, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-                                 config->threads ? config->threads : 2, MHD_OPTION_NOTIFY_COMPLETED,
-                                 server_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    /* A thread per connection: handlers block (an invocation waits for its Worker), and a
+     * shared pool let one long call hold up the connections its thread had accepted. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_POLL | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    s->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, server_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_CONNECTION_LIMIT, config->max_connections ? config->max_connections : 1024,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONNECTION_STACK_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
+        server_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
     if (!s->daemon) {
         free(s);
         return fl_fail(FL_ERR_IO, detail, detail_len, "cannot listen on %s", config->listen);

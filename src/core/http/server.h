@@ -32,13 +32,14 @@ struct http_response {
     const char *route; /* the route pattern, for metrics ("unknown" if none) */
     unsigned retry_after_s;
     const char *allow; /* Allow header on 405 */
+    char worker[128];  /* X-Funless-Worker: where an invocation ran ("" for other replies) */
 };
 
 typedef void (*http_handler)(void *arg, const struct http_request *req, struct http_response *res);
 
 struct http_config {
     const char *listen;    /* "ADDR:PORT"; port 0 picks a free one */
-    unsigned threads;      /* pool size */
+    unsigned max_connections; /* open at once (a thread each); 0: 1024 */
     size_t max_body_bytes; /* largest body read at all */
     http_handler handler;
     void *handler_arg;
