@@ -29,6 +29,6 @@ core_rps2=$(rps -H "Authorization: Bearer $token" "http://127.0.0.1:$port/v1/fn/
 static_rps2=$(rps "http://127.0.0.1:$static_port/v1/fn/_/hello")
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "GET /v1/fn/_/hello, wrk -t1 -c16 -d5s, alternating twice:"
-echo "  core ${core_rps} and ${core_rps2} req/s; static reply (same library, same options) ${static_rps} and ${static_rps2} req/s"
+echo "  core ${core_rps} and ${core_rps2} req/s; static reply (same library, epoll pool) ${static_rps} and ${static_rps2} req/s"
 python3 -c "print('  ratio core/static = %.2f (target >= 0.7)' % ((${core_rps}+${core_rps2})/(${static_rps}+${static_rps2})))"
 echo "idle RSS of funless core (SQLite): $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) MB (target <= 10 MB)"
