@@ -1,0 +1,376 @@
+/*
+ * cmd_other — `fl mod`, `fl app`, `fl admin` and `fl cfg`: thin commands
+ * over one REST call each (cfg: over ~/.fl/config).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fl/config.h"
+#include "fl/fl.h"
+
+/*
+ * Parses the global options and exactly `want` positional arguments after `skip` words
+ * (the group and its verbs) into `pos`. Returns FLX_OK or the usage error's code.
+ */
+static int parse_args(struct fl_ctx *ctx, int argc, char **argv, int skip, const char *usage,
+                      int want, const char **pos)
+{
+    static const struct option longopts[] = {FL_GLOBAL_LONG, {0, 0, 0, 0}};
+    int opt;
+    while ((opt = getopt_long(argc - skip + 1, argv + skip - 1, FL_GLOBAL_SHORT, longopts, NULL)) !=
+           -1)
+        if (opt == '?' || !fl_global_option(ctx, opt, optarg, usage))
+            return opt == '?' ? fl_usage_error(usage, "bad option") : FLX_USAGE;
+    int count = argc - skip + 1 - optind;
+    if (count != want)
+        return fl_usage_error(usage, count < want ? "missing arguments" : "too many arguments");
+    for (int i = 0; i < count; i++)
+        pos[i] = argv[skip - 1 + optind + i];
+    return FLX_OK;
+}
+
+/* A verb: its name, how many arguments, and the call it makes. */
+struct verb {
+    const char *name;
+    const char *usage;
+    int args;
+    int (*run)(struct fl_ctx *ctx, const char **pos);
+};
+
+static int dispatch(struct fl_ctx *ctx, int argc, char **argv, int skip, const struct verb *verbs,
+                    size_t count, const char *what)
+{
+    const char *name = argc >= skip ? argv[skip - 1] : "";
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(verbs[i].name, name) == 0) {
+            const char *pos[3] = {0};
+            int rc = parse_args(ctx, argc, argv, skip, verbs[i].usage, verbs[i].args, pos);
+            return rc == FLX_OK ? verbs[i].run(ctx, pos) : rc;
+        }
+    return fl_usage_error(NULL, "%s", what);
+}
+
+/* One call; on success prints `data` as a list of `columns` (columns NULL: as an object). */
+static int call_and_print(struct fl_ctx *ctx, const struct fl_request *req, long want,
+                          const char *const *columns, const char *list_key)
+{
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, req, want, &reply);
+    if (rc != FLX_OK)
+        return rc;
+    cJSON *data = fl_reply_data(&reply);
+    if (list_key && ctx->output != FL_OUT_JSON)
+        data = cJSON_GetObjectItemCaseSensitive(data, list_key);
+    if (columns)
+        fl_print_list(ctx, data, columns);
+    else
+        fl_print_object(ctx, data);
+    fl_reply_free(&reply);
+    return FLX_OK;
+}
+
+/* A call whose success has no body worth showing: a sentence for people. */
+static int call_and_say(struct fl_ctx *ctx, const struct fl_request *req, long want,
+                        const char *sentence, const char *name)
+{
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, req, want, &reply);
+    if (rc != FLX_OK)
+        return rc;
+    if (ctx->output == FL_OUT_TABLE)
+        printf(sentence, name);
+    else if (ctx->output == FL_OUT_JSON && fl_reply_data(&reply))
+        fl_print_object(ctx, fl_reply_data(&reply));
+    fl_reply_free(&reply);
+    return FLX_OK;
+}
+
+static const char *const name_column[] = {"name", NULL};
+
+/* "{"<object>":{"name":NAME}}" (caller frees). */
+static char *named_body(const char *object, const char *name)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(cJSON_AddObjectToObject(body, object), "name", name);
+    char *text = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    return text;
+}
+
+static void module_path(const char *name, char *path, size_t len)
+{
+    char escaped[512];
+    fl_escape(name, escaped, sizeof(escaped));
+    snprintf(path, len, "/v1/fn/%s", escaped);
+}
+
+/* ---- fl mod ---- */
+
+static int mod_list(struct fl_ctx *ctx, const char **pos)
+{
+    (void)pos;
+    struct fl_request req = {.method = "GET", .path = "/v1/fn"};
+    return call_and_print(ctx, &req, 200, name_column, NULL);
+}
+
+static int mod_get(struct fl_ctx *ctx, const char **pos)
+{
+    char path[600];
+    module_path(pos[0], path, sizeof(path));
+    struct fl_request req = {.method = "GET", .path = path};
+    return call_and_print(ctx, &req, 200, name_column, "functions");
+}
+
+static int mod_create(struct fl_ctx *ctx, const char **pos)
+{
+    char *body = named_body("module", pos[0]);
+    struct fl_request req = {.method = "POST", .path = "/v1/fn", .json = body};
+    int rc = call_and_say(ctx, &req, 201, "module %s created\n", pos[0]);
+    free(body);
+    return rc;
+}
+
+static int mod_update(struct fl_ctx *ctx, const char **pos)
+{
+    char path[600], *body = named_body("module", pos[1]);
+    module_path(pos[0], path, sizeof(path));
+    struct fl_request req = {.method = "PUT", .path = path, .json = body};
+    int rc = call_and_say(ctx, &req, 200, "module renamed to %s\n", pos[1]);
+    free(body);
+    return rc;
+}
+
+static int mod_delete(struct fl_ctx *ctx, const char **pos)
+{
+    char path[600];
+    module_path(pos[0], path, sizeof(path));
+    struct fl_request req = {.method = "DELETE", .path = path};
+    return call_and_say(ctx, &req, 204, "module %s deleted\n", pos[0]);
+}
+
+int fl_cmd_mod(struct fl_ctx *ctx, int argc, char **argv)
+{
+    static const struct verb verbs[] = {
+        {"list", "fl mod list", 0, mod_list},
+        {"get", "fl mod get NAME", 1, mod_get},
+        {"create", "fl mod create NAME", 1, mod_create},
+        {"update", "fl mod update NAME NEW_NAME", 2, mod_update},
+        {"delete", "fl mod delete NAME", 1, mod_delete},
+    };
+    return dispatch(ctx, argc, argv, 2, verbs, sizeof(verbs) / sizeof(verbs[0]),
+                    "fl mod takes list, get, create, update or delete");
+}
+
+/* ---- fl app ---- */
+
+static void script_path(const char *name, char *path, size_t len)
+{
+    char escaped[512];
+    fl_escape(name ? name : "", escaped, sizeof(escaped));
+    snprintf(path, len, "/v1/scripts/app%s%s", name ? "/" : "", escaped);
+}
+
+static int app_list(struct fl_ctx *ctx, const char **pos)
+{
+    (void)pos;
+    struct fl_request req = {.method = "GET", .path = "/v1/scripts/app"};
+    return call_and_print(ctx, &req, 200, name_column, NULL);
+}
+
+static int app_get(struct fl_ctx *ctx, const char **pos)
+{
+    char path[600];
+    script_path(pos[0], path, sizeof(path));
+    struct fl_request req = {.method = "GET", .path = path};
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, &req, 200, &reply);
+    if (rc != FLX_OK)
+        return rc;
+    const cJSON *data = fl_reply_data(&reply);
+    if (ctx->output == FL_OUT_QUIET) {
+        fl_print_object(ctx, data);
+    } else { /* a script is a tree: JSON reads best for people too */
+        fl_print_json(
+            ctx->output == FL_OUT_JSON ? data : cJSON_GetObjectItemCaseSensitive(data, "script"));
+    }
+    fl_reply_free(&reply);
+    return FLX_OK;
+}
+
+static int app_send(struct fl_ctx *ctx, const char **pos, bool create)
+{
+    FILE *f = fopen(pos[1], "rb");
+    if (!f)
+        return fl_usage_error(NULL, "cannot read %s", pos[1]);
+    char *yaml = malloc(1 << 20);
+    size_t len = yaml ? fread(yaml, 1, 1 << 20, f) : 0;
+    bool whole = yaml && feof(f);
+    fclose(f);
+    if (!whole) {
+        free(yaml);
+        return fl_usage_error(NULL, "%s is larger than 1 MiB", pos[1]);
+    }
+    char path[600];
+    script_path(create ? NULL : pos[0], path, sizeof(path));
+    struct fl_part parts[] = {
+        {"name", pos[0], strlen(pos[0]), NULL}, {"file", yaml, len, "script.yaml"}, {0}};
+    struct fl_request req = {create ? "POST" : "PUT", path, false, NULL, parts, false};
+    int rc = call_and_say(ctx, &req, create ? 201 : 200,
+                          create ? "APP script %s uploaded\n" : "APP script %s updated\n", pos[0]);
+    free(yaml);
+    return rc;
+}
+
+static int app_upload(struct fl_ctx *ctx, const char **pos)
+{
+    return app_send(ctx, pos, true);
+}
+
+static int app_update(struct fl_ctx *ctx, const char **pos)
+{
+    return app_send(ctx, pos, false);
+}
+
+static int app_delete(struct fl_ctx *ctx, const char **pos)
+{
+    char path[600];
+    script_path(pos[0], path, sizeof(path));
+    struct fl_request req = {.method = "DELETE", .path = path};
+    return call_and_say(ctx, &req, 204, "APP script %s deleted\n", pos[0]);
+}
+
+int fl_cmd_app(struct fl_ctx *ctx, int argc, char **argv)
+{
+    static const struct verb verbs[] = {
+        {"list", "fl app list", 0, app_list},
+        {"get", "fl app get NAME", 1, app_get},
+        {"upload", "fl app upload NAME FILE.yaml", 2, app_upload},
+        {"update", "fl app update NAME FILE.yaml", 2, app_update},
+        {"delete", "fl app delete NAME", 1, app_delete},
+    };
+    return dispatch(ctx, argc, argv, 2, verbs, sizeof(verbs) / sizeof(verbs[0]),
+                    "fl app takes list, get, upload, update or delete");
+}
+
+/* ---- fl admin ---- */
+
+static int user_create(struct fl_ctx *ctx, const char **pos)
+{
+    char *body = named_body("subject", pos[0]);
+    struct fl_request req = {
+        .method = "POST", .path = "/v1/admin/subjects", .admin = true, .json = body};
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, &req, 201, &reply);
+    free(body);
+    if (rc != FLX_OK)
+        return rc;
+    const cJSON *data = fl_reply_data(&reply);
+    const cJSON *token = cJSON_GetObjectItemCaseSensitive(data, "token");
+    if (ctx->output == FL_OUT_TABLE && cJSON_IsString(token))
+        printf("user %s created; token (shown only now): %s\n", pos[0], token->valuestring);
+    else
+        fl_print_object(ctx, data);
+    fl_reply_free(&reply);
+    return FLX_OK;
+}
+
+static int user_list(struct fl_ctx *ctx, const char **pos)
+{
+    (void)pos;
+    struct fl_request req = {.method = "GET", .path = "/v1/admin/subjects", .admin = true};
+    return call_and_print(ctx, &req, 200, name_column, NULL);
+}
+
+static int worker_list(struct fl_ctx *ctx, const char **pos)
+{
+    (void)pos;
+    static const char *const columns[] = {"name",      "address", "connected", "free_mem",
+                                          "total_mem", "load",    "in_flight", NULL};
+    struct fl_request req = {.method = "GET", .path = "/v1/admin/workers", .admin = true};
+    return call_and_print(ctx, &req, 200, columns, NULL);
+}
+
+static int worker_connect(struct fl_ctx *ctx, const char **pos)
+{
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "address", pos[0]);
+    char *json = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    struct fl_request req = {
+        .method = "POST", .path = "/v1/admin/workers", .admin = true, .json = json};
+    int rc = call_and_say(ctx, &req, 201, "connecting to the Worker at %s\n", pos[0]);
+    free(json);
+    return rc;
+}
+
+int fl_cmd_admin(struct fl_ctx *ctx, int argc, char **argv)
+{
+    static const struct verb users[] = {
+        {"create", "fl admin user create NAME", 1, user_create},
+        {"list", "fl admin user list", 0, user_list},
+    };
+    static const struct verb workers[] = {
+        {"list", "fl admin worker list", 0, worker_list},
+        {"connect", "fl admin worker connect HOST:PORT", 1, worker_connect},
+    };
+    const char *what = argc > 1 ? argv[1] : "";
+    if (strcmp(what, "user") == 0)
+        return dispatch(ctx, argc, argv, 3, users, 2, "fl admin user takes create or list");
+    if (strcmp(what, "worker") == 0)
+        return dispatch(ctx, argc, argv, 3, workers, 2, "fl admin worker takes list or connect");
+    return fl_usage_error(NULL, "fl admin takes user or worker");
+}
+
+/* ---- fl cfg ---- */
+
+static int cfg_path(char *path, size_t len)
+{
+    if (fl_config_path(path, len))
+        return FLX_OK;
+    fprintf(stderr, "fl: HOME is not set: no ~/.fl/config\n");
+    return FLX_USAGE;
+}
+
+static int cfg_set(struct fl_ctx *ctx, const char **pos)
+{
+    (void)ctx;
+    char path[4096];
+    if (!fl_config_key_valid(pos[0]))
+        return fl_usage_error(NULL, "unknown setting '%s' (api_host, api_token, admin_token)",
+                              pos[0]);
+    int rc = cfg_path(path, sizeof(path));
+    if (rc == FLX_OK && !fl_config_set(path, pos[0], pos[1])) {
+        fprintf(stderr, "fl: cannot write %s: %m\n", path);
+        rc = FLX_SERVER;
+    }
+    return rc;
+}
+
+static int cfg_get(struct fl_ctx *ctx, const char **pos)
+{
+    (void)ctx;
+    char path[4096], value[4096];
+    if (!fl_config_key_valid(pos[0]))
+        return fl_usage_error(NULL, "unknown setting '%s' (api_host, api_token, admin_token)",
+                              pos[0]);
+    int rc = cfg_path(path, sizeof(path));
+    if (rc != FLX_OK)
+        return rc;
+    if (!fl_config_get(path, pos[0], value, sizeof(value))) {
+        fprintf(stderr, "fl: %s is not set in %s\n", pos[0], path);
+        return FLX_NOT_FOUND;
+    }
+    puts(value);
+    return FLX_OK;
+}
+
+int fl_cmd_cfg(struct fl_ctx *ctx, int argc, char **argv)
+{
+    static const struct verb verbs[] = {
+        {"set", "fl cfg set KEY VALUE", 2, cfg_set},
+        {"get", "fl cfg get KEY", 1, cfg_get},
+    };
+    return dispatch(ctx, argc, argv, 2, verbs, 2, "fl cfg takes set or get");
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# `fl` against a real `funless dev`: every command, success and error paths
+# (wrong token, missing module, bad file, server down), `-o json` read back,
+# exit codes asserted. Then the README's tutorial, executed step by step.
+#
+# usage: test_fl.sh BUILD_DIR SOURCE_DIR   (env: FIXTURES_DIR, FL_HAVE_RUST)
+set -u
+BUILD=$(cd "$1" && pwd)
+SRC=$(cd "$2" && pwd)
+FX=${FIXTURES_DIR:?}
+TMP=$(mktemp -d /tmp/funless-test-fl-XXXXXX)
+export HOME=$TMP/home PATH="$BUILD:$PATH"
+unset FL_API_HOST FL_API_TOKEN FL_ADMIN_TOKEN FUNLESS_LISTEN
+mkdir -p "$HOME"
+cd "$TMP"
+passed=0 failed=0
+stop_dev() { [ -f "$1/dev.pid" ] && kill "$(cat "$1/dev.pid")" 2>/dev/null; }
+trap 'stop_dev "$TMP/data"; stop_dev "$TMP/home/fl-tutorial/funless-data"; rm -rf "$TMP"' EXIT
+
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+
+check() { # NAME EXPECTED_RC EXPECTED_OUTPUT_SUBSTRING -- COMMAND...
+    local name=$1 want_rc=$2 want_out=$3
+    shift 4
+    local out rc
+    out=$("$@" 2>"$TMP/stderr") && rc=0 || rc=$?
+    LAST="$out"
+    if [ "$rc" = "$want_rc" ] && [[ "$out$(cat "$TMP/stderr")" == *"$want_out"* ]]; then
+        ok
+    else
+        bad "$name: rc=$rc (want $want_rc) out=$(head -c 300 <<<"$out") err=$(head -c 300 "$TMP/stderr")"
+    fi
+}
+
+json_field() { # JSON_TEXT PYTHON_EXPR_ON_d -> prints the value (fails when not JSON)
+    python3 -c "import json,sys; d=json.loads(sys.argv[1]); print($2)" "$1"
+}
+
+check_json() { # NAME PYTHON_EXPR EXPECTED -- (reads $LAST)
+    local got
+    got=$(json_field "$LAST" "$2" 2>&1)
+    if [ "$got" = "$3" ]; then ok; else bad "$1: got '$got' want '$3' from $(head -c 200 <<<"$LAST")"; fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+
+# ---- without a Core ----
+check version 0 "fl 0.1.0" -- fl version
+check help 0 "exit codes" -- fl --help
+check usage_empty 2 "usage: fl" -- fl
+check usage_group 2 "fl fn takes" -- fl fn bogus
+check usage_missing 2 "missing arguments" -- fl fn get
+check usage_flag 2 "does not apply to fn list" -- fl fn list --tag x
+check usage_output 2 "-o takes table or json" -- fl -o yaml fn list
+check network_down 6 "cannot reach the Core" -- fl --api-host "http://127.0.0.1:$PORT" fn list
+check cfg_unset 3 "api_token is not set" -- fl cfg get api_token
+check cfg_unknown 2 "unknown setting" -- fl cfg set colour blue
+
+# ---- funless dev writes fl's settings ----
+check dev_start 0 "fl is set up to use it" -- funless dev --detach --listen "127.0.0.1:$PORT" --data-dir "$TMP/data" --cache-dir "$TMP/cache"
+check cfg_written 0 "http://127.0.0.1:$PORT" -- fl cfg get api_host
+check cfg_mode 0 "600" -- stat -c %a "$HOME/.fl/config"
+GUEST=$(grep Guest "$TMP/data/tokens" | cut -d= -f2)
+check cfg_token 0 "$GUEST" -- fl cfg get api_token
+
+# ---- building ----
+check new_c 0 "wrote hello/hello.c" -- fl fn new hello -l c
+check new_again 4 "File exists" -- fl fn new hello -l c
+check new_bad_name 2 "a function name is" -- fl fn new ../evil -l c
+check new_no_lang 2 "-l c or -l rust" -- fl fn new other
+check build_c 0 "built hello.wasm" -- fl fn build hello hello -o hello.wasm
+check build_magic 0 "00 61 73 6d" -- bash -c "head -c 4 hello.wasm | od -An -tx1"
+mkdir -p broken && printf 'int oops(void) { return undefined_thing; }\n' >broken/broken.c
+check build_error 9 "undefined_thing" -- fl fn build broken broken
+check build_lang 2 "-l takes c or rust" -- fl fn build hello hello -l cobol
+if [ "${FL_HAVE_RUST:-0}" = 1 ]; then
+    check new_rust 0 "wrote hi_rs/hi_rs.rs" -- fl fn new hi_rs -l rust
+    check create_rust 0 "function _/hi_rs uploaded" -- fl fn create hi_rs hi_rs
+    check invoke_rust 0 '{"payload":"Hello Rusty!"}' -- fl fn invoke hi_rs -a name=Rusty
+fi
+
+# ---- functions ----
+check create 0 "function _/hello uploaded" -- fl fn create hello hello
+check create_conflict 4 "already exists" -- fl fn create hello hello
+check invoke_arg 0 '{"payload":"Hello Ada!"}' -- fl fn invoke hello -a name=Ada
+check invoke_json 0 '{"payload":"Hello Bo!"}' -- fl fn invoke hello -j '{"name":"Bo"}'
+echo '{"name":"File"}' >input.json
+check invoke_file 0 '{"payload":"Hello File!"}' -- fl fn invoke hello -j @input.json
+check invoke_stdin 0 '{"payload":"Hello In!"}' -- bash -c "echo '{\"name\":\"In\"}' | fl fn invoke hello -j -"
+check invoke_override 0 '{"payload":"Hello Cy!"}' -- fl fn invoke hello -j '{"name":"Bo"}' -a name=Cy
+check invoke_fn_error 1 "Error: missing field" -- fl fn invoke hello -j '{}'
+check invoke_bad_json 2 "not valid JSON" -- fl fn invoke hello -j '{oops'
+check invoke_bad_pair 2 "KEY=VALUE" -- fl fn invoke hello -a name
+check invoke_missing 3 "function _/nope not found" -- fl fn invoke nope
+echo "just some text" >notes.txt
+check upload_text 2 "notes.txt is not a WebAssembly binary" -- fl fn upload notwasm notes.txt
+check upload_no_file 2 "cannot read" -- fl fn upload x /nonexistent.wasm
+check upload_no_module 3 "module nomod not found" -- fl fn upload hello2 hello.wasm -m nomod
+check upload_meta 0 "uploaded" -- fl fn upload tiny "$FX/wat_tiny.wasm" --memory-mb 16 --timeout-ms 500 --tag light --no-wait
+check get_json 0 '"name":"tiny"' -- fl fn get tiny -o json
+check_json get_capacity 'd["metadata"]["capacity"], d["metadata"]["tag"], d["metadata"]["timeout_ms"]' "16 light 500"
+check get_table 0 "hash " -- fl fn get tiny
+check list_quiet 0 "tiny" -- fl fn list -q
+check list_json 0 '"name":"hello"' -- fl fn list -o json
+check_json list_parsed 'sorted({f["name"] for f in d["functions"]} & {"hello", "tiny"})' "['hello', 'tiny']"
+check upload_loop 0 "uploaded" -- fl fn upload looper "$FX/wat_loop.wasm" --timeout-ms 300
+check invoke_timeout 1 "time limit of 300 ms" -- fl fn invoke looper
+check update 0 "function _/tiny updated" -- fl fn update tiny "$FX/wat_tiny.wasm" --memory-mb 32
+check get_updated 0 '"capacity":32' -- fl fn get tiny -o json
+check update_missing 3 "not found" -- fl fn update ghost "$FX/wat_tiny.wasm"
+check delete 0 "function _/tiny deleted" -- fl fn delete tiny
+check delete_again 3 "not found" -- fl fn delete tiny
+check get_deleted 3 "not found" -- fl fn get tiny
+
+# ---- settings: flag > environment > ~/.fl/config ----
+check token_wrong 7 "" -- env FL_API_TOKEN=wrong fl fn list
+check token_flag_wins 0 "hello" -- env FL_API_TOKEN=wrong fl fn list -q --api-token "$GUEST"
+check host_env_wins 6 "cannot reach" -- env FL_API_HOST="http://127.0.0.1:1" fl fn list
+check host_flag_wins 0 "hello" -- env FL_API_HOST="http://127.0.0.1:1" fl --api-host "127.0.0.1:$PORT/" fn list -q
+
+# ---- modules ----
+check mod_create 0 "module m1 created" -- fl mod create m1
+check mod_conflict 4 "already exists" -- fl mod create m1
+check mod_bad_name 8 "" -- fl mod create a-b
+check mod_list 0 "m1" -- fl mod list -q
+check fn_in_module 0 "function m1/hello uploaded" -- fl fn upload hello hello.wasm -m m1
+check mod_get 0 "hello" -- fl mod get m1 -q
+check mod_get_json 0 '"functions"' -- fl mod get m1 -o json
+check mod_rename 0 "module renamed to m2" -- fl mod update m1 m2
+check invoke_in_module 0 "Hello Mo!" -- fl fn invoke hello -m m2 -a name=Mo
+check mod_delete 0 "module m2 deleted" -- fl mod delete m2
+check mod_gone 3 "not found" -- fl mod get m2
+check mod_default 8 "" -- fl mod delete _
+
+# ---- APP scripts ----
+printf -- '- default:\n  - workers: "*"\n    strategy: platform\n' >app.yaml
+printf -- '- default:\n  - workers: [nobody]\n' >nobody.yaml
+printf -- '- default:\n  - workers: "*"\n    strategy: fastest\n' >invalid.yaml
+check app_upload 0 "APP script s1 uploaded" -- fl app upload s1 app.yaml
+check app_conflict 4 "already exists" -- fl app upload s1 app.yaml
+check app_invalid 8 "line 3: unknown strategy 'fastest'" -- fl app upload s2 invalid.yaml
+check app_list 0 "s1" -- fl app list -q
+check app_get 0 '"strategy":"platform"' -- fl app get s1
+check app_get_json 0 '"name":"s1"' -- fl app get s1 -o json
+check_json app_parsed 'd["script"]["tags"]["default"]["blocks"][0]["strategy"]' "platform"
+check invoke_script 0 "Hello Sc!" -- fl fn invoke hello -a name=Sc --script s1
+check invoke_no_script 3 "script ghost not found" -- fl fn invoke hello --script ghost
+check app_update 0 "APP script s1 updated" -- fl app update s1 nobody.yaml
+check invoke_unavailable 5 "no worker can run _/hello" -- fl fn invoke hello --script s1
+check app_delete 0 "APP script s1 deleted" -- fl app delete s1
+check app_gone 3 "not found" -- fl app get s1
+
+# ---- admin ----
+ADMIN=$(grep Admin "$TMP/data/tokens" | cut -d= -f2)
+check user_create 0 "token (shown only now)" -- fl admin user create alice
+check user_create_json 0 '"token"' -- fl admin user create bob -o json
+check_json user_token_len 'len(d["token"])' "48"
+check user_list 0 "alice" -- fl admin user list -q
+check user_not_admin 7 "" -- fl admin user list --admin-token "$GUEST"
+check worker_list 0 "dev-worker" -- fl admin worker list
+check worker_list_json 0 '"connected":true' -- fl admin worker list -o json
+check worker_connect 0 "connecting to the Worker at 127.0.0.1:9" -- fl admin worker connect 127.0.0.1:9
+check worker_connect_bad 8 "" -- fl admin worker connect nonsense
+check admin_usage 2 "fl admin takes user or worker" -- fl admin nothing
+BOB=$(json_field "$(fl admin user create carol -o json)" 'd["token"]')
+check new_user_token 0 "hello" -- fl fn list -q --api-token "$BOB"
+
+# ---- the Core goes away ----
+stop_dev "$TMP/data"
+for _ in $(seq 50); do fl fn list >/dev/null 2>&1 || break; sleep 0.1; done
+check server_down 6 "cannot reach the Core" -- fl fn list
+
+# ---- the README's tutorial, step by step (it must not rot) ----
+TUTORIAL=$TMP/tutorial.sh
+awk '/<!-- tutorial:begin -->/{on=1; next} /<!-- tutorial:end -->/{on=0} on && !/^```/' "$SRC/README.md" >"$TUTORIAL"
+if [ "$(grep -c . "$TUTORIAL")" -lt 4 ]; then
+    bad "tutorial: not found in README.md"
+else
+    PORT2=$(free_port)
+    out=$(cd "$SRC" && FUNLESS_LISTEN="127.0.0.1:$PORT2" PATH="$BUILD:/usr/bin:/bin" bash -euxo pipefail "$TUTORIAL" 2>&1) && rc=0 || rc=$?
+    if [ "$rc" = 0 ] && [[ "$out" == *'{"payload":"Hello Ada!"}'* ]]; then ok; else bad "tutorial: rc=$rc $(tail -c 1500 <<<"$out")"; fi
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
