@@ -15,6 +15,8 @@ PACKAGES=(
   libyaml-dev                                     # Core: APP scripts
   postgresql libcurl4-openssl-dev wrk             # tests: a real PostgreSQL, an HTTP client; benchmarks
   curl procps                                     # start.sh talks to the API; benchmarks stop what they started
+  prometheus dnsmasq-base iproute2                # tests: promtool and a real Prometheus; a DNS server; netns
+  python3-yaml systemd                            # tests: deployment manifests parse; systemd-analyze verify
 )
 
 missing=()

@@ -14,6 +14,8 @@
 #include "core/auth.h"
 #include "core/catalogue.h"
 #include "core/cluster/cluster.h"
+#include "core/cluster/prometheus.h"
+#include "core/discovery/discovery.h"
 #include "core/db/db.h"
 #include "core/http/server.h"
 
@@ -23,6 +25,7 @@ struct core_options {
     const char *data_dir;
     const char *workers;
     const char *secret_file;
+    const char *discover, *discover_interface, *dns_server, *prometheus_url;
     uint64_t max_connections;
     uint64_t max_upload_mb;
     uint64_t max_json_kb;
@@ -71,6 +74,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct db *db = NULL;
     struct auth *auth = NULL;
     struct http_server *server = NULL;
+    struct discovery *discovery = NULL;
+    struct prometheus_source *prometheus = NULL;
     struct catalogue *catalogue = catalogue_new();
     struct app_scripts *scripts = app_scripts_new();
     struct fl_secret secret;
@@ -103,8 +108,19 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     }
     api.auth = auth;
     api.cluster = cluster;
+    struct discovery_config found = {.methods = opt->discover,
+                                     .interface = opt->discover_interface,
+                                     .dns_server = opt->dns_server,
+                                     .secret = &secret,
+                                     .cluster = cluster};
     if (!core_dial_workers(cluster, opt->workers))
         goto out;
+    if (discovery_start(&found, &discovery, detail, sizeof(detail)) != FL_OK ||
+        prometheus_start(opt->prometheus_url, cluster, &prometheus, detail, sizeof(detail)) !=
+            FL_OK) {
+        fprintf(stderr, "funless core: %s\n", detail);
+        goto out;
+    }
     struct http_config http = {
         .listen = opt->listen,
         .max_connections = (unsigned)opt->max_connections,
@@ -126,6 +142,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     http_stop(server);
     rc = 0;
 out:
+    discovery_stop(discovery); /* before the cluster they feed */
+    prometheus_stop(prometheus);
     cluster_free(cluster);
     auth_free(auth);
     db_close(db);
@@ -149,6 +167,15 @@ int core_main(int argc, char **argv)
          "Workers to dial: HOST:PORT,HOST:PORT,... (more join by POST /v1/admin/workers)"},
         {"--secret-file", "FUNLESS_SECRET_FILE", FL_OPT_STRING, &opt.secret_file, NULL, 0, 0,
          "the cluster secret the Workers must share"},
+        {"--discover", "FUNLESS_DISCOVER", FL_OPT_STRING, &opt.discover, NULL, 0, 0,
+         "find Workers: multicast[:GROUP:PORT], dns:NAME[:PORT] (comma-separated)"},
+        {"--discover-interface", "FUNLESS_DISCOVER_INTERFACE", FL_OPT_STRING,
+         &opt.discover_interface, NULL, 0, 0,
+         "IPv4 address of the interface to hear announcements on"},
+        {"--dns-server", "FUNLESS_DNS_SERVER", FL_OPT_STRING, &opt.dns_server, NULL, 0, 0,
+         "IPV4:PORT of the DNS server for dns: discovery (default: the system's resolver)"},
+        {"--prometheus-url", "FUNLESS_PROMETHEUS_URL", FL_OPT_STRING, &opt.prometheus_url, NULL, 0,
+         0, "read Workers' memory and load from this Prometheus instead of their heartbeats"},
         {"--max-connections", "FUNLESS_MAX_CONNECTIONS", FL_OPT_UINT, &opt.max_connections, "1024",
          1, 65536, "HTTP connections open at once (a thread each)"},
         {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 1024,

@@ -85,8 +85,12 @@ static bool link_split(const char *address, char *host, size_t host_len, char *p
     const char *colon = strrchr(address, ':');
     if (!colon || (size_t)(colon - address) >= host_len || strlen(colon + 1) >= port_len)
         return false;
-    memcpy(host, address, (size_t)(colon - address));
-    host[colon - address] = '\0';
+    size_t n = (size_t)(colon - address);
+    if (n >= 2 && address[0] == '[' && address[n - 1] == ']') /* [IPv6]:port */
+        memcpy(host, address + 1, n -= 2);
+    else
+        memcpy(host, address, n);
+    host[n] = '\0';
     snprintf(port, port_len, "%s", colon + 1);
     return true;
 }

@@ -91,6 +91,18 @@ static uint64_t meminfo_kb(const char *text, const char *key)
     return p ? strtoull(p + strlen(key), NULL, 10) : 0;
 }
 
+static _Atomic uint64_t memory_limit;
+
+void metrics_set_memory_limit(uint64_t bytes)
+{
+    memory_limit = bytes;
+}
+
+static uint64_t at_most(uint64_t value, uint64_t limit)
+{
+    return limit && value > limit ? limit : value;
+}
+
 void metrics_read_host(struct metrics_host *out)
 {
     memset(out, 0, sizeof(*out));
@@ -104,6 +116,10 @@ void metrics_read_host(struct metrics_host *out)
     out->total_mem = meminfo_kb(text, "MemTotal:") << 10;
     out->free_mem = meminfo_kb(text, "MemFree:") << 10;
     out->available_mem = meminfo_kb(text, "MemAvailable:") << 10;
+    uint64_t limit = memory_limit;
+    out->total_mem = at_most(out->total_mem, limit);
+    out->free_mem = at_most(out->free_mem, limit);
+    out->available_mem = at_most(out->available_mem, limit);
     f = fopen("/proc/loadavg", "r");
     if (f) {
         if (fscanf(f, "%lf %lf %lf", &out->load1, &out->load5, &out->load15) != 3)

@@ -18,6 +18,8 @@ struct metrics_host {
     double cpu_utilization; /* 0..1 since the previous reading */
 };
 
+/* Memory figures are capped at `bytes` (the Worker's --memory-mb; 0: none). */
+void metrics_set_memory_limit(uint64_t bytes);
 void metrics_read_host(struct metrics_host *out);
 void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome,
                                 double seconds);

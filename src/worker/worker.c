@@ -25,11 +25,13 @@
 
 #include "common/options.h"
 #include "common/secret.h"
+#include "proto/announce.h"
 #include "proto/link.h"
+#include "worker/announcer.h"
 #include "worker/cache.h"
 #include "worker/metrics.h"
 
-enum { HEARTBEAT_MS = 200, LOG_BYTES = 64 << 10 };
+enum { HEARTBEAT_MS = 200, ANNOUNCE_INTERVAL_MS = 1000, LOG_BYTES = 64 << 10 };
 
 struct conn {
     struct link link;
@@ -379,9 +381,28 @@ static void worker_accept(struct worker *w, int fd)
 /* ---- main ---- */
 
 struct worker_options {
-    const char *name, *listen, *cache_dir, *metrics, *secret_file;
-    uint64_t threads, queue, cache_max_mb;
+    const char *name, *listen, *cache_dir, *metrics, *secret_file, *announce;
+    uint64_t threads, queue, cache_max_mb, memory_mb;
 };
+
+/* Multicast announcements from the address we listen on (so that it is the one Cores dial). */
+static bool worker_announce(const struct worker *w, const struct worker_options *opt, unsigned port)
+{
+    if (strcmp(opt->announce, "off") == 0)
+        return true;
+    char source[64], detail[256];
+    snprintf(source, sizeof(source), "%.*s", (int)strcspn(opt->listen, ":"), opt->listen);
+    struct announcer_config config = {.group = opt->announce,
+                                      .source = source,
+                                      .name = w->name,
+                                      .port = port,
+                                      .secret = &w->secret,
+                                      .interval_ms = ANNOUNCE_INTERVAL_MS};
+    if (announcer_start(&config, detail, sizeof(detail)))
+        return true;
+    fprintf(stderr, "funless worker: %s\n", detail);
+    return false;
+}
 
 static int worker_serve(struct worker *w, const struct worker_options *opt)
 {
@@ -397,6 +418,8 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
         fprintf(stderr, "funless worker: cannot serve metrics on %s\n", opt->metrics);
         return 1;
     }
+    if (!worker_announce(w, opt, port))
+        return 1;
     for (unsigned i = 0; i < w->threads; i++) {
         pthread_t thread;
         if (engine_thread_create(&thread, worker_executor, w) != 0)
@@ -443,6 +466,10 @@ int worker_main(int argc, char **argv)
          "the cluster secret: only Cores that prove it get a hearing"},
         {"--metrics", "FUNLESS_WORKER_METRICS", FL_OPT_STRING, &opt.metrics, "0.0.0.0:4021", 0, 0,
          "Prometheus /metrics address, or off"},
+        {"--announce", "FUNLESS_WORKER_ANNOUNCE", FL_OPT_STRING, &opt.announce, ANNOUNCE_DEFAULT, 0,
+         0, "multicast GROUP:PORT where Cores discover it (TTL 1), or off"},
+        {"--memory-mb", "FUNLESS_WORKER_MEMORY_MB", FL_OPT_UINT, &opt.memory_mb, "0", 0, 1 << 30,
+         "memory offered to functions (0: the host's); reported to Cores and Prometheus"},
     };
     const size_t count = sizeof(options) / sizeof(options[0]);
     char err[256], detail[256], engine_dir[4200], *positional[1];
@@ -461,6 +488,7 @@ int worker_main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    metrics_set_memory_limit(opt.memory_mb << 20);
     struct worker w = {
         .name = opt.name, .threads = (unsigned)opt.threads, .queue_max = (unsigned)opt.queue};
     pthread_mutex_init(&w.lock, NULL);

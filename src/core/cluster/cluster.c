@@ -48,6 +48,10 @@ struct pending {
 struct cworker {
     struct cluster *cluster;
     char address[256];
+    enum cluster_source source;
+    uint64_t heard_ms;    /* last announcement or DNS answer naming it */
+    atomic_bool removed;  /* dropped by discovery: not dialed, listed or placed */
+    atomic_bool finished; /* its thread has returned */
     char name[PROTO_MAX_STR + 1];
     struct link link;
     bool connected;
@@ -72,6 +76,7 @@ struct cluster {
     unsigned round_robin;
     atomic_bool stopping;
     struct fl_secret secret;
+    bool load_from_heartbeats;
 };
 
 static uint64_t now_ms(void)
@@ -97,6 +102,7 @@ struct cluster *cluster_new(const struct fl_secret *secret)
     struct cluster *c = calloc(1, sizeof(*c));
     if (c) {
         pthread_mutex_init(&c->lock, NULL);
+        c->load_from_heartbeats = true;
         if (secret)
             c->secret = *secret;
     }
@@ -250,9 +256,11 @@ static bool worker_handle(struct cworker *w, const struct proto_msg *m)
     } else if (m->header.type == PROTO_AUTH_OK) {
         ok = worker_auth_ok(w, m);
     } else if (m->header.type == PROTO_HEARTBEAT) {
-        w->free_mem = m->u.heartbeat.free_mem;
-        w->total_mem = m->u.heartbeat.total_mem;
-        w->load_milli = m->u.heartbeat.load_milli;
+        if (w->cluster->load_from_heartbeats) {
+            w->free_mem = m->u.heartbeat.free_mem;
+            w->total_mem = m->u.heartbeat.total_mem;
+            w->load_milli = m->u.heartbeat.load_milli;
+        }
         w->worker_in_flight = m->u.heartbeat.in_flight;
         w->queued = m->u.heartbeat.queued;
     } else if (!w->connected) {
@@ -303,15 +311,25 @@ static void worker_set_timeout(int fd)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
+static bool worker_wanted(const struct cworker *w)
+{
+    return !atomic_load(&w->cluster->stopping) && !atomic_load(&w->removed);
+}
+
 static void *worker_thread(void *arg)
 {
     struct cworker *w = arg;
     unsigned backoff = BACKOFF_MIN_MS;
-    while (!atomic_load(&w->cluster->stopping)) {
+    while (worker_wanted(w)) {
         int fd = link_dial(w->address);
         if (fd >= 0) {
             worker_set_timeout(fd);
             pthread_mutex_lock(&w->cluster->lock);
+            if (atomic_load(&w->removed)) { /* dropped while we were dialing */
+                pthread_mutex_unlock(&w->cluster->lock);
+                close(fd);
+                break;
+            }
             pthread_mutex_lock(&w->link.write_lock);
             w->link.fd = fd;
             pthread_mutex_unlock(&w->link.write_lock);
@@ -320,38 +338,129 @@ static void *worker_thread(void *arg)
             worker_read_loop(w);
             worker_disconnected(w);
         }
-        for (unsigned slept = 0; slept < backoff && !atomic_load(&w->cluster->stopping);
-             slept += 50)
+        for (unsigned slept = 0; slept < backoff && worker_wanted(w); slept += 50)
             usleep(50 * 1000);
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    atomic_store(&w->finished, true);
+    return NULL;
+}
+
+/* Under the lock: a slot for a new Worker — a free one, or one discovery dropped whose thread
+ * has ended and that no call still uses. */
+static struct cworker *cluster_slot(struct cluster *c)
+{
+    if (c->count < MAX_WORKERS) {
+        struct cworker *w = calloc(1, sizeof(*w));
+        if (w)
+            c->workers[c->count++] = w;
+        return w;
+    }
+    for (size_t i = 0; i < c->count; i++) {
+        struct cworker *w = c->workers[i];
+        if (atomic_load(&w->removed) && atomic_load(&w->finished) && !w->in_flight && !w->pending) {
+            pthread_join(w->thread, NULL);
+            free(w->tag_uses);
+            memset(w, 0, sizeof(*w));
+            return w;
+        }
     }
     return NULL;
 }
 
-enum fl_err cluster_add_worker(struct cluster *c, const char *address)
+/* Under the lock: the live Worker dialed at `address`, or NULL. */
+static struct cworker *cluster_find(struct cluster *c, const char *address)
+{
+    for (size_t i = 0; i < c->count; i++)
+        if (!atomic_load(&c->workers[i]->removed) && strcmp(c->workers[i]->address, address) == 0)
+            return c->workers[i];
+    return NULL;
+}
+
+static enum fl_err cluster_add(struct cluster *c, const char *address, enum cluster_source source)
 {
     if (strlen(address) >= sizeof(((struct cworker *)0)->address) || !strchr(address, ':'))
         return FL_ERR_INVALID_NAME;
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < c->count; i++)
-        if (strcmp(c->workers[i]->address, address) == 0) {
-            pthread_mutex_unlock(&c->lock);
-            return FL_OK;
-        }
-    struct cworker *w = c->count < MAX_WORKERS ? calloc(1, sizeof(*w)) : NULL;
+    struct cworker *w = cluster_find(c, address);
+    if (w) {
+        w->heard_ms = now_ms();
+        if (source == CLUSTER_STATIC) /* named by hand: never dropped by discovery */
+            w->source = CLUSTER_STATIC;
+        pthread_mutex_unlock(&c->lock);
+        return FL_OK;
+    }
+    w = cluster_slot(c);
     if (!w) {
         pthread_mutex_unlock(&c->lock);
         return FL_ERR_NOMEM;
     }
     w->cluster = c;
+    w->source = source;
+    w->heard_ms = now_ms();
     snprintf(w->address, sizeof(w->address), "%s", address);
     snprintf(w->name, sizeof(w->name), "%s", address);
     link_init(&w->link, -1);
-    c->workers[c->count++] = w;
     cluster_sort_names(c);
     pthread_create(&w->thread, NULL, worker_thread, w);
     pthread_mutex_unlock(&c->lock);
+    if (source != CLUSTER_STATIC)
+        fprintf(stderr, "core: event=worker_discovered address=%s source=%s\n", address,
+                source == CLUSTER_DNS ? "dns" : "multicast");
     return FL_OK;
+}
+
+enum fl_err cluster_add_worker(struct cluster *c, const char *address)
+{
+    return cluster_add(c, address, CLUSTER_STATIC);
+}
+
+enum fl_err cluster_discovered(struct cluster *c, const char *address, enum cluster_source source)
+{
+    return cluster_add(c, address, source);
+}
+
+/* Under the lock: stops dialing `w` and fails its calls now; its memory stays for callers that
+ * still hold it (cluster_slot reuses it later). */
+static void cluster_drop(struct cworker *w, const char *why)
+{
+    atomic_store(&w->removed, true);
+    fprintf(stderr, "core: event=worker_removed name=%s address=%s reason=%s\n", w->name,
+            w->address, why);
+    w->connected = false;
+    worker_fail_pending(w);
+    pthread_mutex_lock(&w->link.write_lock);
+    if (w->link.fd >= 0)
+        shutdown(w->link.fd, SHUT_RDWR); /* its thread sees the end and returns */
+    pthread_mutex_unlock(&w->link.write_lock);
+}
+
+void cluster_expire(struct cluster *c, enum cluster_source source, uint64_t silent_ms)
+{
+    uint64_t now = now_ms();
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++) {
+        struct cworker *w = c->workers[i];
+        if (!atomic_load(&w->removed) && w->source == source && !w->connected &&
+            now - w->heard_ms > silent_ms)
+            cluster_drop(w, "silent");
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cluster_retain(struct cluster *c, enum cluster_source source, const char *const *addresses,
+                    size_t count)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++) {
+        struct cworker *w = c->workers[i];
+        bool listed = false;
+        for (size_t k = 0; k < count && !listed; k++)
+            listed = strcmp(addresses[k], w->address) == 0;
+        if (!atomic_load(&w->removed) && w->source == source && !listed)
+            cluster_drop(w, "gone_from_dns");
+    }
+    pthread_mutex_unlock(&c->lock);
 }
 
 void cluster_free(struct cluster *c)
@@ -373,6 +482,28 @@ void cluster_free(struct cluster *c)
     free(c);
 }
 
+void cluster_load_from_heartbeats(struct cluster *c, bool heartbeats)
+{
+    pthread_mutex_lock(&c->lock);
+    c->load_from_heartbeats = heartbeats;
+    pthread_mutex_unlock(&c->lock);
+}
+
+void cluster_set_load(struct cluster *c, const char *name, uint64_t free_mem, uint64_t total_mem,
+                      double load)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++) {
+        struct cworker *w = c->workers[i];
+        if (w->connected && strcmp(w->name, name) == 0) {
+            w->free_mem = free_mem;
+            w->total_mem = total_mem;
+            w->load_milli = (uint32_t)(load * 1000);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
 size_t cluster_connected(struct cluster *c)
 {
     size_t n = 0;
@@ -387,11 +518,15 @@ cJSON *cluster_workers_json(struct cluster *c)
 {
     cJSON *list = cJSON_CreateArray();
     pthread_mutex_lock(&c->lock);
+    static const char *const sources[] = {"static", "multicast", "dns"};
     for (size_t i = 0; i < c->count; i++) {
         struct cworker *w = c->workers[i];
+        if (atomic_load(&w->removed))
+            continue;
         cJSON *item = cJSON_CreateObject();
         cJSON_AddStringToObject(item, "name", w->name);
         cJSON_AddStringToObject(item, "address", w->address);
+        cJSON_AddStringToObject(item, "source", sources[w->source]);
         cJSON_AddBoolToObject(item, "connected", w->connected);
         cJSON_AddNumberToObject(item, "free_mem", (double)w->free_mem);
         cJSON_AddNumberToObject(item, "total_mem", (double)w->total_mem);

@@ -29,10 +29,33 @@ struct cluster *cluster_new(const struct fl_secret *secret);
 /* Disconnects every Worker and frees everything (calls still waiting fail). */
 void cluster_free(struct cluster *cluster);
 
-/* Starts dialing "HOST:PORT" (idempotent per address). */
+/* How the Core learnt of a Worker (docs/discovery.md). */
+enum cluster_source {
+    CLUSTER_STATIC,    /* --workers, or POST /v1/admin/workers: dialed until the Core stops */
+    CLUSTER_MULTICAST, /* announced on the LAN: dropped when silent and disconnected */
+    CLUSTER_DNS,       /* a DNS answer: dropped when no longer in it */
+};
+
+/* Starts dialing "HOST:PORT" (idempotent per address; a static Worker stays static). */
 enum fl_err cluster_add_worker(struct cluster *cluster, const char *address);
+/* The same for a discovered Worker; also marks it as heard from now. */
+enum fl_err cluster_discovered(struct cluster *cluster, const char *address,
+                               enum cluster_source source);
+/* Drops Workers from `source` that are disconnected and were not heard from for `silent_ms`. */
+void cluster_expire(struct cluster *cluster, enum cluster_source source, uint64_t silent_ms);
+/* Drops Workers from `source` whose address is not in `addresses` (their calls fail at once). */
+void cluster_retain(struct cluster *cluster, enum cluster_source source,
+                    const char *const *addresses, size_t count);
 size_t cluster_connected(struct cluster *cluster);
-/* [{"name","address","connected","free_mem","total_mem","load","in_flight","queued"}...] */
+
+/* Where free memory and load come from: heartbeats (the default), or (false) someone calling
+ * cluster_set_load — the Prometheus source. */
+void cluster_load_from_heartbeats(struct cluster *cluster, bool heartbeats);
+/* Load data for the connected Worker named `name` (no-op if there is none). */
+void cluster_set_load(struct cluster *cluster, const char *name, uint64_t free_mem,
+                      uint64_t total_mem, double load);
+/* [{"name","address","source","connected","free_mem","total_mem","load","in_flight","queued"}...]
+ */
 cJSON *cluster_workers_json(struct cluster *cluster);
 
 /*
