@@ -54,7 +54,7 @@ printf 'a different secret altogether' >"$TMP/wrong"
 
 start_worker() { # NAME SECRET_FILE
     $(host_run "$1") "$FUNLESS" worker --name "$1" --listen "$(host_addr "$1")" --metrics off \
-        --cache-dir "$TMP/cache-$1" --secret-file "$2" --announce "$GROUP" --threads 2 \
+        --cache-dir "$TMP/cache-$1" --secret-file "$2" --announce "$GROUP" --threads 2 --memory-mb 1024 \
         >"$TMP/$1.log" 2>&1 &
     PID[$1]=$!
 }

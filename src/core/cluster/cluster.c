@@ -817,9 +817,12 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
         return;
     }
     pthread_mutex_lock(&c->lock);
+    struct cworker *resend_to = NULL; /* answered "no code": it gets the code, not another */
     for (;;) {
         char why[200];
-        struct cworker *w = cluster_pick(c, def, policy, tried, pl, why, sizeof(why));
+        struct cworker *w = resend_to && resend_to->connected && !atomic_load(&resend_to->removed)
+                                ? resend_to
+                                : cluster_pick(c, def, policy, tried, pl, why, sizeof(why));
         if (!w) {
             result_no_worker(out, pl, def, why);
             break;
@@ -828,9 +831,12 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
         struct pending p;
         cluster_try(c, w, def, args, args_len, have_code ? &code : NULL, &p);
         if (p.done && !p.lost && p.type == PROTO_NO_CODE && !have_code) {
+            w->in_flight++;                 /* keeps its slot from reuse while we are away */
             pthread_mutex_unlock(&c->lock); /* the store is slow: fetch without the lock */
             have_code = code_fn(code_arg, def, &code) == FL_OK;
             pthread_mutex_lock(&c->lock);
+            w->in_flight--;
+            resend_to = w;
             pending_deinit(&p);
             if (!have_code) {
                 out->status = FL_ERR_STORE;
@@ -838,9 +844,10 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
                          def->name);
                 break;
             }
-            continue; /* the same Worker (most free memory) will normally be picked again */
+            continue;
         }
         if (p.done && !p.lost && p.type == PROTO_BUSY) {
+            resend_to = NULL; /* the code goes to whichever Worker takes the call */
             tried[cluster_index(c, w)] = true;
             out->busy = true;
             pending_deinit(&p);
