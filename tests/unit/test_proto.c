@@ -4,9 +4,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/announce.h"
 #include "proto/proto.h"
 
 static enum fl_err decode(const struct fl_buf *frame, struct proto_msg *msg)
@@ -93,11 +95,65 @@ static void test_malformed(void **state)
     fl_buf_deinit(&f);
 }
 
+/* Announcements: signed round trip, refused when tampered or unsigned, replays refused. */
+static void test_announce(void **state)
+{
+    (void)state;
+    struct fl_secret secret = {.set = true, .len = 12};
+    memcpy(secret.key, "cluster-key!", 12);
+    struct fl_secret other = secret;
+    other.key[0] = 'X';
+    struct announce a = {.port = 4020, .sequence = 7, .time_ms = 1000000}, got;
+    snprintf(a.name, sizeof(a.name), "w1");
+    memcpy(a.boot_id, "bootboot", 8);
+    uint8_t datagram[ANNOUNCE_MAX_BYTES];
+    size_t len = announce_encode(&a, &secret, datagram, sizeof(datagram));
+    char detail[128];
+    assert_int_equal(announce_decode(datagram, len, &secret, &got, detail, sizeof(detail)), FL_OK);
+    assert_string_equal(got.name, "w1");
+    assert_int_equal(got.port, 4020);
+    assert_int_equal(got.sequence, 7);
+    assert_true(got.is_signed);
+    assert_int_equal(announce_decode(datagram, len, &other, &got, detail, sizeof(detail)),
+                     FL_ERR_UNAUTHORIZED);
+    assert_string_equal(detail, "wrong cluster secret");
+    datagram[20] ^= 1; /* the sequence, tampered */
+    assert_int_equal(announce_decode(datagram, len, &secret, &got, detail, sizeof(detail)),
+                     FL_ERR_UNAUTHORIZED);
+    size_t unsigned_len = announce_encode(&a, NULL, datagram, sizeof(datagram));
+    assert_int_equal(announce_decode(datagram, unsigned_len, &secret, &got, detail, sizeof(detail)),
+                     FL_ERR_UNAUTHORIZED);
+    assert_int_equal(announce_decode(datagram, unsigned_len, NULL, &got, detail, sizeof(detail)),
+                     FL_OK);
+    assert_int_equal(
+        announce_decode(datagram, unsigned_len - 1, NULL, &got, detail, sizeof(detail)),
+        FL_ERR_BAD_REQUEST);
+    assert_int_equal(announce_encode(&a, &secret, datagram, 40), 0); /* too small a buffer */
+
+    struct announce_seen seen = {0};
+    assert_false(announce_replay(&seen, &a, 1000000, 30000));
+    assert_true(announce_replay(&seen, &a, 1000000, 30000)); /* the same one again */
+    a.sequence = 8;
+    assert_false(announce_replay(&seen, &a, 1000500, 30000));
+    a.sequence = 9;
+    a.time_ms = 900000;
+    assert_true(announce_replay(&seen, &a, 1000500, 30000)); /* 100 s away from our clock */
+    struct announce older_boot = a;
+    memcpy(older_boot.boot_id, "earlier!", 8);
+    older_boot.time_ms = 999000; /* a previous run of the Worker, replayed */
+    assert_true(announce_replay(&seen, &older_boot, 1000500, 30000));
+    struct announce restarted = older_boot;
+    restarted.time_ms = 1000600;
+    restarted.sequence = 1; /* a new run starts counting again */
+    assert_false(announce_replay(&seen, &restarted, 1000700, 30000));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_announce),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
