@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,8 @@ struct tag_use {
     uint64_t last_ms; /* when a call started or ended */
 };
 
-/* A call waiting for its reply. */
+/* A call waiting for its reply. Its fields are written under its Worker's pending_lock and
+ * read by the caller after `answered` is posted. */
 struct pending {
     uint32_t id;
     bool done;
@@ -41,7 +43,7 @@ struct pending {
     uint32_t status;
     struct fl_buf output;
     char detail[256];
-    pthread_cond_t cond;
+    sem_t answered; /* posted by the reader (or on loss) once `done` is set */
     struct pending *next;
 };
 
@@ -54,15 +56,18 @@ struct cworker {
     atomic_bool finished; /* its thread has returned */
     char name[PROTO_MAX_STR + 1];
     struct link link;
-    bool connected;
+    atomic_bool connected;
     uint64_t free_mem, total_mem;
     uint32_t load_milli, queued, worker_in_flight;
     unsigned in_flight; /* counted by the Core */
     struct tag_use *tag_uses;
     size_t tag_use_count;
     const char *active_tags[MAX_TAG_USES]; /* refreshed for each placement */
-    uint64_t last_heard_ms;
+    /* Calls waiting for a reply, by id. Its own lock (taken after the cluster lock, never
+     * before) lets the reader deliver replies without the cluster lock. */
+    pthread_mutex_t pending_lock;
     struct pending *pending;
+    unsigned pins; /* pushes using this Worker now: its slot is not reused meanwhile */
     pthread_t thread;
     uint8_t worker_nonce[FL_NONCE_BYTES], core_nonce[FL_NONCE_BYTES];
 };
@@ -116,20 +121,16 @@ static void pending_init(struct pending *p, uint32_t id)
     memset(p, 0, sizeof(*p));
     p->id = id;
     fl_buf_init(&p->output, (size_t)8 << 20);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    sem_init(&p->answered, 0, 0);
 }
 
 static void pending_deinit(struct pending *p)
 {
     fl_buf_deinit(&p->output);
-    pthread_cond_destroy(&p->cond);
+    sem_destroy(&p->answered);
 }
 
-/* Under the lock. */
+/* Under w->pending_lock. */
 static void pending_unlink(struct cworker *w, struct pending *p)
 {
     for (struct pending **slot = &w->pending; *slot; slot = &(*slot)->next)
@@ -139,19 +140,23 @@ static void pending_unlink(struct cworker *w, struct pending *p)
         }
 }
 
-/* Under the lock: every call waiting on `w` fails now (the Worker is gone). */
+/* Every call waiting on `w` fails now (the Worker is gone). */
 static void worker_fail_pending(struct cworker *w)
 {
-    for (struct pending *p = w->pending; p; p = p->next) {
+    pthread_mutex_lock(&w->pending_lock);
+    for (struct pending *p = w->pending, *next; p; p = next) {
+        next = p->next; /* p belongs to its waiter once posted */
         p->done = p->lost = true;
-        pthread_cond_signal(&p->cond);
+        sem_post(&p->answered);
     }
     w->pending = NULL;
+    pthread_mutex_unlock(&w->pending_lock);
 }
 
-/* Under the lock: hands a reply to its waiter (replies nobody waits for are dropped). */
+/* Hands a reply to its waiter (replies nobody waits for are dropped). */
 static void worker_deliver(struct cworker *w, const struct proto_msg *m)
 {
+    pthread_mutex_lock(&w->pending_lock);
     for (struct pending *p = w->pending; p; p = p->next) {
         if (p->id != m->header.id)
             continue;
@@ -168,9 +173,10 @@ static void worker_deliver(struct cworker *w, const struct proto_msg *m)
         }
         p->done = true;
         pending_unlink(w, p);
-        pthread_cond_signal(&p->cond);
-        return;
+        sem_post(&p->answered);
+        break;
     }
+    pthread_mutex_unlock(&w->pending_lock);
 }
 
 /* ---- the per-Worker thread: dial, read, reconnect ---- */
@@ -248,9 +254,16 @@ static bool worker_auth_ok(struct cworker *w, const struct proto_msg *m)
 /* False: the connection must end (a failed handshake, or work before it). */
 static bool worker_handle(struct cworker *w, const struct proto_msg *m)
 {
+    bool reply = m->header.type != PROTO_HELLO && m->header.type != PROTO_AUTH_OK &&
+                 m->header.type != PROTO_HEARTBEAT;
+    if (reply) { /* the hot path: no cluster lock, only the Worker's pending calls */
+        if (!atomic_load(&w->connected))
+            return false; /* replies before the handshake: not from a Worker we trust */
+        worker_deliver(w, m);
+        return true;
+    }
     bool ok = true;
     pthread_mutex_lock(&w->cluster->lock);
-    w->last_heard_ms = now_ms();
     if (m->header.type == PROTO_HELLO) {
         ok = worker_hello(w, m);
     } else if (m->header.type == PROTO_AUTH_OK) {
@@ -263,10 +276,6 @@ static bool worker_handle(struct cworker *w, const struct proto_msg *m)
         }
         w->worker_in_flight = m->u.heartbeat.in_flight;
         w->queued = m->u.heartbeat.queued;
-    } else if (!w->connected) {
-        ok = false; /* replies before the handshake: not from a Worker we trust */
-    } else {
-        worker_deliver(w, m);
     }
     pthread_mutex_unlock(&w->cluster->lock);
     return ok;
@@ -352,16 +361,20 @@ static struct cworker *cluster_slot(struct cluster *c)
 {
     if (c->count < MAX_WORKERS) {
         struct cworker *w = calloc(1, sizeof(*w));
-        if (w)
+        if (w) {
+            pthread_mutex_init(&w->pending_lock, NULL);
             c->workers[c->count++] = w;
+        }
         return w;
     }
     for (size_t i = 0; i < c->count; i++) {
         struct cworker *w = c->workers[i];
-        if (atomic_load(&w->removed) && atomic_load(&w->finished) && !w->in_flight && !w->pending) {
+        if (atomic_load(&w->removed) && atomic_load(&w->finished) && !w->in_flight && !w->pins) {
             pthread_join(w->thread, NULL);
             free(w->tag_uses);
+            pthread_mutex_t pending_lock = w->pending_lock; /* no call uses it any more */
             memset(w, 0, sizeof(*w));
+            w->pending_lock = pending_lock;
             return w;
         }
     }
@@ -476,6 +489,7 @@ void cluster_free(struct cluster *c)
     for (size_t i = 0; i < c->count; i++) {
         pthread_join(c->workers[i]->thread, NULL);
         free(c->workers[i]->tag_uses);
+        pthread_mutex_destroy(&c->workers[i]->pending_lock);
         free(c->workers[i]);
     }
     pthread_mutex_destroy(&c->lock);
@@ -541,77 +555,115 @@ cJSON *cluster_workers_json(struct cluster *c)
 
 /* ---- requests ---- */
 
-/* Under the lock: registers `p` on `w` and sends the frame (false if the send failed). */
+/*
+ * Without the cluster lock: registers `p` (if any) on `w` and sends the frame; false if the
+ * send failed. The link's write lock keeps frames whole and the fd alive
+ * (worker_disconnected takes it to close), so callers do not hold each other up.
+ */
 static bool worker_send(struct cworker *w, struct pending *p, const struct fl_buf *frame)
 {
-    if (!w->connected || w->link.fd < 0)
+    if (!atomic_load(&w->connected))
         return false;
     if (p) {
+        pthread_mutex_lock(&w->pending_lock);
         p->next = w->pending;
         w->pending = p;
+        pthread_mutex_unlock(&w->pending_lock);
     }
-    /* write without the cluster lock: the link's write lock keeps frames whole and the fd
-     * alive (worker_disconnected takes it to close), so other callers are not held up */
-    pthread_mutex_unlock(&w->cluster->lock);
     bool ok = link_write(&w->link, frame);
-    pthread_mutex_lock(&w->cluster->lock);
-    if (!ok && p)
-        pending_unlink(w, p);
-    return ok;
+    if (!ok && p) {
+        pthread_mutex_lock(&w->pending_lock);
+        if (!p->done) {
+            pending_unlink(w, p);
+            p->done = p->lost = true;
+            sem_post(&p->answered);
+        }
+        pthread_mutex_unlock(&w->pending_lock);
+    }
+    return ok || p; /* with `p`, the waiter learns the loss from it */
 }
 
-/* Under the lock: waits for `p` until `timeout_ms`; false on timeout (p is unlinked). */
-static bool worker_wait(struct cluster *c, struct cworker *w, struct pending *p,
-                        uint64_t timeout_ms)
+/* Without the cluster lock: waits for `p` until `timeout_ms`; false on timeout (unlinked). */
+static bool worker_wait(struct cworker *w, struct pending *p, uint64_t timeout_ms)
 {
     struct timespec deadline;
     deadline_in(&deadline, timeout_ms);
-    while (!p->done)
-        if (pthread_cond_timedwait(&p->cond, &c->lock, &deadline) == ETIMEDOUT && !p->done) {
-            pending_unlink(w, p);
-            return false;
+    while (sem_clockwait(&p->answered, CLOCK_MONOTONIC, &deadline) != 0)
+        if (errno == ETIMEDOUT) {
+            pthread_mutex_lock(&w->pending_lock);
+            bool done = p->done; /* answered just now: it is ours after all */
+            if (!done)
+                pending_unlink(w, p);
+            pthread_mutex_unlock(&w->pending_lock);
+            if (done)
+                sem_wait(&p->answered);
+            return done;
         }
     return true;
 }
 
 enum push_kind { PUSH_CODE, PUSH_DROP };
 
+/* Without the cluster lock: waits for each sent push (stopping at the first failure, after
+ * which the rest are withdrawn). */
+static enum fl_err push_wait(struct cworker **targets, struct pending *waits, const bool *sent,
+                             size_t n, char *detail, size_t detail_len)
+{
+    enum fl_err err = FL_OK;
+    for (size_t i = 0; i < n; i++) {
+        struct cworker *w = targets[i];
+        if (!sent[i])
+            continue;
+        if (err != FL_OK) { /* withdrawn: unlinked unless it was answered meanwhile */
+            pthread_mutex_lock(&w->pending_lock);
+            if (!waits[i].done)
+                pending_unlink(w, &waits[i]);
+            pthread_mutex_unlock(&w->pending_lock);
+        } else if (!worker_wait(w, &waits[i], PUSH_TIMEOUT_MS) || waits[i].lost) {
+            err = fl_fail(FL_ERR_UNAVAILABLE, detail, detail_len,
+                          "worker %.100s did not acknowledge the code", w->name);
+        } else if (waits[i].status != FL_OK) {
+            err = fl_fail(FL_ERR_UNAVAILABLE, detail, detail_len,
+                          "worker %.100s refused the code: %.100s", w->name, waits[i].detail);
+        }
+    }
+    return err;
+}
+
 static enum fl_err cluster_push(struct cluster *c, enum push_kind kind, const char *module,
                                 const char *name, const char *hash, const uint8_t *code, size_t len,
                                 bool wait, char *detail, size_t detail_len)
 {
-    struct fl_buf frame;
-    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
-    enum fl_err err = FL_OK;
-    pthread_mutex_lock(&c->lock);
+    pthread_mutex_lock(&c->lock); /* which Workers, and ids: then the lock is not needed */
     size_t n = c->count;
+    struct cworker **targets = calloc(n ? n : 1, sizeof(*targets));
+    uint32_t first_id = c->next_id + 1;
+    c->next_id += (uint32_t)n;
+    for (size_t i = 0; targets && i < n; i++)
+        (targets[i] = c->workers[i])->pins++;
+    pthread_mutex_unlock(&c->lock);
     struct pending *waits = calloc(n ? n : 1, sizeof(*waits));
     bool *sent = calloc(n ? n : 1, sizeof(bool));
-    for (size_t i = 0; waits && sent && i < n; i++) {
-        uint32_t id = ++c->next_id;
+    struct fl_buf frame;
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    for (size_t i = 0; targets && waits && sent && i < n; i++) {
+        uint32_t id = first_id + (uint32_t)i;
         fl_buf_reset(&frame);
         bool ok = kind == PUSH_CODE ? proto_put_code(&frame, id, module, name, hash, code, len)
                                     : proto_put_drop(&frame, id, module, name);
         pending_init(&waits[i], id);
-        sent[i] = ok && worker_send(c->workers[i], wait ? &waits[i] : NULL, &frame);
+        sent[i] = ok && worker_send(targets[i], wait ? &waits[i] : NULL, &frame);
     }
-    for (size_t i = 0; wait && waits && sent && i < n && err == FL_OK; i++) {
-        struct cworker *w = c->workers[i];
-        if (!sent[i])
-            continue;
-        if (!worker_wait(c, w, &waits[i], PUSH_TIMEOUT_MS) || waits[i].lost)
-            err = fl_fail(FL_ERR_UNAVAILABLE, detail, detail_len,
-                          "worker %.100s did not acknowledge the code", w->name);
-        else if (waits[i].status != FL_OK)
-            err = fl_fail(FL_ERR_UNAVAILABLE, detail, detail_len,
-                          "worker %.100s refused the code: %.100s", w->name, waits[i].detail);
-    }
-    for (size_t i = 0; wait && waits && sent && i < n; i++)
-        if (sent[i] && !waits[i].done)
-            pending_unlink(c->workers[i], &waits[i]);
+    enum fl_err err = !targets || !waits || !sent ? FL_ERR_NOMEM
+                      : wait ? push_wait(targets, waits, sent, n, detail, detail_len)
+                             : FL_OK;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; targets && i < n; i++)
+        targets[i]->pins--;
     pthread_mutex_unlock(&c->lock);
     for (size_t i = 0; waits && i < n; i++)
         pending_deinit(&waits[i]);
+    free(targets);
     free(waits);
     free(sent);
     fl_buf_deinit(&frame);
@@ -754,36 +806,32 @@ static size_t cluster_index(struct cluster *c, const struct cworker *w)
     return 0;
 }
 
-/* Under the lock: one round trip to `w`; false when the Worker was lost or did not answer. */
-static bool cluster_call(struct cluster *c, struct cworker *w, const struct fl_buf *frame,
-                         struct pending *p, uint64_t timeout_ms)
-{
-    if (!worker_send(w, p, frame)) {
-        p->lost = true;
-        return false;
-    }
-    return worker_wait(c, w, p, timeout_ms) && !p->lost;
-}
-
-/* Under the lock: sends INVOKE (with `code` if given) to `w` and waits for the reply. */
+/*
+ * Called with the cluster lock, which it releases while the call is out: sends INVOKE (with
+ * `code` if given) to `w` and waits for the reply. `w` stays allocated meanwhile: a slot in
+ * use (in_flight) is never reused.
+ */
 static void cluster_try(struct cluster *c, struct cworker *w, const struct fn_def *def,
                         const char *args, size_t args_len, const struct fl_buf *code,
                         struct pending *p)
 {
+    uint32_t id = ++c->next_id;
+    w->in_flight++;
+    tag_use_count(w, def->meta.tag, +1);
+    pthread_mutex_unlock(&c->lock);
     struct fl_buf frame;
     fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
-    uint32_t id = ++c->next_id;
     pending_init(p, id);
     proto_put_invoke(&frame, id, def->module, def->name, def->hash, def->meta.capacity_mb,
                      def->meta.timeout_ms, (const uint8_t *)args, args_len,
                      code ? (const uint8_t *)code->data : NULL, code ? code->len : 0);
-    w->in_flight++;
-    tag_use_count(w, def->meta.tag, +1);
-    if (!cluster_call(c, w, &frame, p, def->meta.timeout_ms + REPLY_MARGIN_MS) && !p->done)
+    if (!worker_send(w, p, &frame) ||
+        (!worker_wait(w, p, def->meta.timeout_ms + REPLY_MARGIN_MS) && !p->done))
         p->lost = true;
+    fl_buf_deinit(&frame);
+    pthread_mutex_lock(&c->lock);
     tag_use_count(w, def->meta.tag, -1);
     w->in_flight--;
-    fl_buf_deinit(&frame);
 }
 
 /* Under the lock: why no Worker runs the call (detail: the policy's reason). */
