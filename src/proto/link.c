@@ -15,8 +15,14 @@
 
 void link_init(struct link *link, int fd)
 {
-    link->fd = fd;
     pthread_mutex_init(&link->write_lock, NULL);
+    link_attach(link, fd);
+}
+
+void link_attach(struct link *link, int fd)
+{
+    link->fd = fd;
+    link->in_start = link->in_end = 0;
 }
 
 void link_close(struct link *link)
@@ -28,7 +34,7 @@ void link_close(struct link *link)
     }
 }
 
-static bool link_read_exact(int fd, void *buf, size_t len)
+static bool read_exact(int fd, void *buf, size_t len)
 {
     uint8_t *p = buf;
     while (len) {
@@ -43,18 +49,45 @@ static bool link_read_exact(int fd, void *buf, size_t len)
     return true;
 }
 
+/* `len` bytes, from what was read ahead first; a large remainder goes straight to `dst`. */
+static bool link_read_exact(struct link *link, void *dst, size_t len)
+{
+    uint8_t *p = dst;
+    while (len) {
+        size_t have = link->in_end - link->in_start;
+        if (have) {
+            size_t n = have < len ? have : len;
+            memcpy(p, link->in + link->in_start, n);
+            link->in_start += n;
+            p += n;
+            len -= n;
+        } else if (len >= sizeof(link->in)) {
+            return read_exact(link->fd, p, len);
+        } else {
+            ssize_t n = read(link->fd, link->in, sizeof(link->in));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return false;
+            link->in_start = 0;
+            link->in_end = (size_t)n;
+        }
+    }
+    return true;
+}
+
 enum fl_err link_read(struct link *link, struct fl_buf *payload, struct proto_msg *msg)
 {
     uint8_t header[PROTO_HEADER_BYTES];
     struct proto_header h;
-    if (!link_read_exact(link->fd, header, sizeof(header)))
+    if (!link_read_exact(link, header, sizeof(header)))
         return FL_ERR_IO;
     if (proto_read_header(header, &h) != FL_OK)
         return FL_ERR_BAD_REQUEST;
     fl_buf_reset(payload);
     if (!fl_buf_resize(payload, h.length)) /* past the bound, or out of memory */
         return FL_ERR_BAD_REQUEST;
-    if (h.length && !link_read_exact(link->fd, payload->data, h.length))
+    if (h.length && !link_read_exact(link, payload->data, h.length))
         return FL_ERR_IO;
     return proto_decode(&h, (const uint8_t *)payload->data, msg);
 }

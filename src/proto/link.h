@@ -7,16 +7,25 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 #include "proto/proto.h"
 
+enum { LINK_READ_BUFFER = 16 << 10 };
+
 struct link {
     int fd;
     pthread_mutex_t write_lock;
+    /* Bytes read ahead (only the reading thread touches them): a burst of small frames costs
+     * one read, not two per frame. */
+    uint8_t in[LINK_READ_BUFFER];
+    size_t in_start, in_end;
 };
 
 void link_init(struct link *link, int fd);
+/* A new connection on an existing link (under its write lock): forgets what was read ahead. */
+void link_attach(struct link *link, int fd);
 /* Shuts the socket down (wakes a blocked reader) and closes it; idempotent per link. */
 void link_close(struct link *link);
 

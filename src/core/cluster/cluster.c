@@ -340,7 +340,7 @@ static void *worker_thread(void *arg)
                 break;
             }
             pthread_mutex_lock(&w->link.write_lock);
-            w->link.fd = fd;
+            link_attach(&w->link, fd);
             pthread_mutex_unlock(&w->link.write_lock);
             pthread_mutex_unlock(&w->cluster->lock);
             backoff = BACKOFF_MIN_MS;
