@@ -236,7 +236,7 @@ enum fl_err cache_put(struct cache *cache, const char *module, const char *name,
     if (access(path, R_OK) != 0 && !cache_write_code(path, code, len))
         return fl_fail(FL_ERR_IO, detail, detail_len, "cannot store code: %s", strerror(errno));
     enum fl_err err = cache_load(cache, hash, code, len, NULL, detail, detail_len);
-    if (err == FL_OK)
+    if (err == FL_OK && module[0]) /* no module: compiled ahead, bound to nothing yet */
         cache_map(cache, module, name, hash);
     return err;
 }

@@ -21,7 +21,8 @@ enum fl_err cache_open(const char *dir, uint64_t max_bytes, struct cache **out, 
                        size_t detail_len);
 void cache_free(struct cache *cache);
 
-/* Stores the code (checked against `hash`), compiles it, and maps (module, name) to it. */
+/* Stores the code (checked against `hash`), compiles it, and maps (module, name) to it
+ * (module "": only stores and compiles — a Core's prefetch). */
 enum fl_err cache_put(struct cache *cache, const char *module, const char *name, const char *hash,
                       const uint8_t *code, size_t len, char *detail, size_t detail_len);
 /* Forgets (module, name); the code stays until evicted (another function may share it). */

@@ -218,7 +218,7 @@ static bool upload_wait_flag(const struct multipart *mp, struct http_response *r
 }
 
 /* Parses and checks an upload: 400 for missing parts, 422 for names, metadata and code. */
-static bool upload_parse(const struct http_request *req, const char *default_name,
+static bool upload_parse(struct api *api, const struct http_request *req, const char *default_name,
                          struct http_response *res, struct upload *up)
 {
     struct multipart mp;
@@ -242,17 +242,24 @@ static bool upload_parse(const struct http_request *req, const char *default_nam
     char detail[256];
     enum fl_err err = meta_parse(meta ? (const char *)meta->data : NULL, meta ? meta->len : 0,
                                  &up->meta, detail, sizeof(detail));
-    if (err == FL_OK)
+    if (err == FL_OK) /* our own checks first: fast, and they name the problem best */
+        err = engine_check(up->code.data, up->code.len, (uint64_t)up->meta.capacity_mb << 20, false,
+                           NULL, detail, sizeof(detail));
+    const void *parts[] = {up->code.data};
+    size_t lens[] = {up->code.len};
+    if (err == FL_OK) {
+        /* the Workers start compiling while wabt's validator type-checks (they compile nothing
+         * twice: the push after the store finds the compile done or under way) */
+        fl_hash_hex(parts, lens, 1, up->hash);
+        cluster_prefetch(api->cluster, up->hash, up->code.data, up->code.len);
         err = engine_check(up->code.data, up->code.len, (uint64_t)up->meta.capacity_mb << 20, true,
                            NULL, detail, sizeof(detail));
+    }
     if (err != FL_OK) {
         http_error(res, err, "%s", detail);
         return false;
     }
     up->metadata_json = meta_to_json(&up->meta);
-    const void *parts[] = {up->code.data};
-    size_t lens[] = {up->code.len};
-    fl_hash_hex(parts, lens, 1, up->hash);
     return up->metadata_json != NULL;
 }
 
@@ -302,7 +309,7 @@ void api_function_create(struct api *api, const struct route_args *args,
 {
     const char *module = args->param[0];
     struct upload up = {0};
-    if (!api_module_exists(api, module, res) || !upload_parse(req, NULL, res, &up)) {
+    if (!api_module_exists(api, module, res) || !upload_parse(api, req, NULL, res, &up)) {
         upload_free(&up);
         return;
     }
@@ -370,7 +377,7 @@ void api_function_update(struct api *api, const struct route_args *args,
     struct upload up = {0};
     if (!api_function_lookup(api, args, res, &old))
         return;
-    if (!upload_parse(req, old.name, res, &up)) {
+    if (!upload_parse(api, req, old.name, res, &up)) {
         upload_free(&up);
         return;
     }

@@ -677,6 +677,11 @@ enum fl_err cluster_push_code(struct cluster *c, const char *module, const char 
     return cluster_push(c, PUSH_CODE, module, name, hash, code, len, wait, detail, detail_len);
 }
 
+void cluster_prefetch(struct cluster *c, const char *hash, const uint8_t *code, size_t len)
+{
+    cluster_push(c, PUSH_CODE, "", "", hash, code, len, false, NULL, 0);
+}
+
 enum fl_err cluster_drop_code(struct cluster *c, const char *module, const char *name, bool wait,
                               char *detail, size_t detail_len)
 {

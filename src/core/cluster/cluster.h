@@ -66,6 +66,9 @@ cJSON *cluster_workers_json(struct cluster *cluster);
 enum fl_err cluster_push_code(struct cluster *cluster, const char *module, const char *name,
                               const char *hash, const uint8_t *code, size_t len, bool wait,
                               char *detail, size_t detail_len);
+/* Sends code to every connected Worker to compile ahead, bound to no function (a CODE frame
+ * with an empty module and name; docs/protocol.md); does not wait. */
+void cluster_prefetch(struct cluster *cluster, const char *hash, const uint8_t *code, size_t len);
 enum fl_err cluster_drop_code(struct cluster *cluster, const char *module, const char *name,
                               bool wait, char *detail, size_t detail_len);
 
