@@ -404,6 +404,21 @@ static bool worker_announce(const struct worker *w, const struct worker_options 
     return false;
 }
 
+/*
+ * No Nagle (replies are small and latency-bound), and TCP keepalive: a Core that vanished
+ * without closing (its machine cut off the network) is noticed within about 11 s, and the
+ * connection's threads end, instead of waiting on it for ever.
+ */
+static bool worker_tune_socket(int fd)
+{
+    int one = 1, idle_s = 5, interval_s = 2, probes = 3;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 &&
+           setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) == 0 &&
+           setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s)) == 0 &&
+           setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s)) == 0 &&
+           setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes)) == 0;
+}
+
 static int worker_serve(struct worker *w, const struct worker_options *opt)
 {
     unsigned port;
@@ -433,8 +448,7 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
     fflush(stdout);
     for (;;) {
         int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
-        int one = 1; /* replies are small and latency-bound: no Nagle */
-        if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
+        if (fd >= 0 && worker_tune_socket(fd))
             worker_accept(w, fd);
         else if (fd >= 0)
             close(fd);
