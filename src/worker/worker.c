@@ -405,14 +405,18 @@ static bool worker_announce(const struct worker *w, const struct worker_options 
 }
 
 /*
- * No Nagle (replies are small and latency-bound), and TCP keepalive: a Core that vanished
- * without closing (its machine cut off the network) is noticed within about 11 s, and the
- * connection's threads end, instead of waiting on it for ever.
+ * No Nagle (replies are small and latency-bound); and a Core that vanished without closing
+ * (its machine cut off the network) is noticed within about 10 s — by the user timeout while
+ * heartbeats go unacknowledged, by keepalive probes on an idle connection — so that the
+ * connection's threads end instead of waiting on it for ever.
  */
 static bool worker_tune_socket(int fd)
 {
     int one = 1, idle_s = 5, interval_s = 2, probes = 3;
+    unsigned user_timeout_ms = 10000;
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 &&
+           setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+                      sizeof(user_timeout_ms)) == 0 &&
            setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) == 0 &&
            setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s)) == 0 &&
            setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof(interval_s)) == 0 &&
