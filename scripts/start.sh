@@ -13,14 +13,13 @@ mkdir -p funless-data
 if [ -f funless-data/dev.pid ] && kill -0 "$(cat funless-data/dev.pid)" 2>/dev/null; then
   echo "funless dev is already running (pid $(cat funless-data/dev.pid))"
 else
-  nohup build/funless dev --listen "127.0.0.1:${FUNLESS_PORT:-4000}" >funless-data/dev.log 2>&1 &
-  echo $! >funless-data/dev.pid
-  for _ in $(seq 100); do
+  # --detach: returns once the Core listens, leaves the pid and the log in funless-data
+  build/funless dev --detach --listen "127.0.0.1:${FUNLESS_PORT:-4000}" --data-dir funless-data
+  for _ in $(seq 100); do # ready = the store answers and the Worker is connected
     curl -sf "$api/readyz" >/dev/null 2>&1 && break
     sleep 0.1
   done
   curl -sf "$api/readyz" >/dev/null || { cat funless-data/dev.log; echo "funless dev did not start" >&2; exit 1; }
-  echo "funless dev started (pid $(cat funless-data/dev.pid), log funless-data/dev.log)"
 fi
 token=$(grep Guest funless-data/tokens | cut -d= -f2)
 auth="Authorization: Bearer $token"
