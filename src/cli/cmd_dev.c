@@ -17,9 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "cli/cli.h"
 #include "common/options.h"
 #include "fl/config.h"
+
+enum { READY_WAIT_MS = 10000 };
 
 struct dev_options {
     const char *listen, *data_dir, *cache_dir, *worker_listen;
@@ -76,6 +80,34 @@ static bool dev_token(const char *data_dir, const char *prefix, char *token, siz
     if (f)
         fclose(f);
     return found;
+}
+
+static size_t dev_discard(char *data, size_t size, size_t n, void *arg)
+{
+    (void)data, (void)arg;
+    return size * n;
+}
+
+/* Ready = the Core's /readyz says the store answers and the Worker has joined (it dials
+ * the Worker just after it starts listening); at most READY_WAIT_MS. */
+static bool dev_wait_ready(const char *api)
+{
+    char url[200];
+    snprintf(url, sizeof(url), "%s/readyz", api);
+    CURL *curl = curl_easy_init();
+    long status = 0;
+    for (int waited = 0; curl && waited < READY_WAIT_MS && status != 200; waited += 50) {
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, dev_discard);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 1000L);
+        if (curl_easy_perform(curl) != CURLE_OK ||
+            curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
+            status = 0;
+        if (status != 200)
+            usleep(50 * 1000);
+    }
+    curl_easy_cleanup(curl);
+    return status == 200;
 }
 
 /* Points `fl` at this platform: api_host and both tokens in ~/.fl/config. */
@@ -140,6 +172,8 @@ static int dev_run(const struct dev_options *opt)
     const char *url = strstr(line, "http://");
     char api[128];
     snprintf(api, sizeof(api), "%.*s", url ? (int)strcspn(url, " \n") : 0, url ? url : "");
+    if (!dev_wait_ready(api))
+        fprintf(stderr, "funless dev: the Worker has not joined yet (see /readyz)\n");
     dev_announce(opt, api);
     if (opt->detach) /* ready: the rest goes to the log, and the caller's pipe closes */
         dup2(2, 1);
