@@ -38,9 +38,9 @@ struct http_response {
 typedef void (*http_handler)(void *arg, const struct http_request *req, struct http_response *res);
 
 struct http_config {
-    const char *listen;    /* "ADDR:PORT"; port 0 picks a free one */
+    const char *listen;       /* "ADDR:PORT"; port 0 picks a free one */
     unsigned max_connections; /* open at once (a thread each); 0: 1024 */
-    size_t max_body_bytes; /* largest body read at all */
+    size_t max_body_bytes;    /* largest body read at all */
     http_handler handler;
     void *handler_arg;
 };
