@@ -182,13 +182,7 @@ static int fn_get(struct fl_ctx *ctx, const struct fn_args *a)
     char path[1100];
     function_path(a, path, sizeof(path));
     struct fl_request req = {.method = "GET", .path = path};
-    struct fl_reply reply;
-    int rc = fl_expect(ctx, &req, 200, &reply);
-    if (rc == FLX_OK) {
-        fl_print_object(ctx, fl_reply_data(&reply));
-        fl_reply_free(&reply);
-    }
-    return rc;
+    return fl_call_print(ctx, &req, 200, NULL, NULL);
 }
 
 static int fn_list(struct fl_ctx *ctx, const struct fn_args *a)
@@ -197,33 +191,17 @@ static int fn_list(struct fl_ctx *ctx, const struct fn_args *a)
     fl_escape(a->module, module, sizeof(module));
     snprintf(path, sizeof(path), "/v1/fn/%s", module);
     struct fl_request req = {.method = "GET", .path = path};
-    struct fl_reply reply;
-    int rc = fl_expect(ctx, &req, 200, &reply);
-    if (rc != FLX_OK)
-        return rc;
     static const char *const columns[] = {"name", NULL};
-    cJSON *data = fl_reply_data(&reply);
-    if (ctx->output == FL_OUT_JSON) /* the reply's data, as for every command */
-        fl_print_json(data);
-    else
-        fl_print_list(ctx, cJSON_GetObjectItemCaseSensitive(data, "functions"), columns);
-    fl_reply_free(&reply);
-    return FLX_OK;
+    return fl_call_print(ctx, &req, 200, columns, "functions");
 }
 
 static int fn_delete(struct fl_ctx *ctx, const struct fn_args *a)
 {
-    char path[1100];
+    char path[1100], name[400];
     function_path(a, path, sizeof(path));
+    snprintf(name, sizeof(name), "%.190s/%.190s", a->module, a->positional[0]);
     struct fl_request req = {.method = "DELETE", .path = path};
-    struct fl_reply reply;
-    int rc = fl_expect(ctx, &req, 204, &reply);
-    if (rc == FLX_OK) {
-        if (ctx->output == FL_OUT_TABLE)
-            printf("function %s/%s deleted\n", a->module, a->positional[0]);
-        fl_reply_free(&reply);
-    }
-    return rc;
+    return fl_call_say(ctx, &req, 204, "function %s deleted\n", name);
 }
 
 /* ---- invoke ---- */

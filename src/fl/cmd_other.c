@@ -52,41 +52,6 @@ static int dispatch(struct fl_ctx *ctx, int argc, char **argv, int skip, const s
     return fl_usage_error(NULL, "%s", what);
 }
 
-/* One call; on success prints `data` as a list of `columns` (columns NULL: as an object). */
-static int call_and_print(struct fl_ctx *ctx, const struct fl_request *req, long want,
-                          const char *const *columns, const char *list_key)
-{
-    struct fl_reply reply;
-    int rc = fl_expect(ctx, req, want, &reply);
-    if (rc != FLX_OK)
-        return rc;
-    cJSON *data = fl_reply_data(&reply);
-    if (list_key && ctx->output != FL_OUT_JSON)
-        data = cJSON_GetObjectItemCaseSensitive(data, list_key);
-    if (columns)
-        fl_print_list(ctx, data, columns);
-    else
-        fl_print_object(ctx, data);
-    fl_reply_free(&reply);
-    return FLX_OK;
-}
-
-/* A call whose success has no body worth showing: a sentence for people. */
-static int call_and_say(struct fl_ctx *ctx, const struct fl_request *req, long want,
-                        const char *sentence, const char *name)
-{
-    struct fl_reply reply;
-    int rc = fl_expect(ctx, req, want, &reply);
-    if (rc != FLX_OK)
-        return rc;
-    if (ctx->output == FL_OUT_TABLE)
-        printf(sentence, name);
-    else if (ctx->output == FL_OUT_JSON && fl_reply_data(&reply))
-        fl_print_object(ctx, fl_reply_data(&reply));
-    fl_reply_free(&reply);
-    return FLX_OK;
-}
-
 static const char *const name_column[] = {"name", NULL};
 
 /* "{"<object>":{"name":NAME}}" (caller frees). */
@@ -112,7 +77,7 @@ static int mod_list(struct fl_ctx *ctx, const char **pos)
 {
     (void)pos;
     struct fl_request req = {.method = "GET", .path = "/v1/fn"};
-    return call_and_print(ctx, &req, 200, name_column, NULL);
+    return fl_call_print(ctx, &req, 200, name_column, NULL);
 }
 
 static int mod_get(struct fl_ctx *ctx, const char **pos)
@@ -120,14 +85,14 @@ static int mod_get(struct fl_ctx *ctx, const char **pos)
     char path[600];
     module_path(pos[0], path, sizeof(path));
     struct fl_request req = {.method = "GET", .path = path};
-    return call_and_print(ctx, &req, 200, name_column, "functions");
+    return fl_call_print(ctx, &req, 200, name_column, "functions");
 }
 
 static int mod_create(struct fl_ctx *ctx, const char **pos)
 {
     char *body = named_body("module", pos[0]);
     struct fl_request req = {.method = "POST", .path = "/v1/fn", .json = body};
-    int rc = call_and_say(ctx, &req, 201, "module %s created\n", pos[0]);
+    int rc = fl_call_say(ctx, &req, 201, "module %s created\n", pos[0]);
     free(body);
     return rc;
 }
@@ -137,7 +102,7 @@ static int mod_update(struct fl_ctx *ctx, const char **pos)
     char path[600], *body = named_body("module", pos[1]);
     module_path(pos[0], path, sizeof(path));
     struct fl_request req = {.method = "PUT", .path = path, .json = body};
-    int rc = call_and_say(ctx, &req, 200, "module renamed to %s\n", pos[1]);
+    int rc = fl_call_say(ctx, &req, 200, "module renamed to %s\n", pos[1]);
     free(body);
     return rc;
 }
@@ -147,7 +112,7 @@ static int mod_delete(struct fl_ctx *ctx, const char **pos)
     char path[600];
     module_path(pos[0], path, sizeof(path));
     struct fl_request req = {.method = "DELETE", .path = path};
-    return call_and_say(ctx, &req, 204, "module %s deleted\n", pos[0]);
+    return fl_call_say(ctx, &req, 204, "module %s deleted\n", pos[0]);
 }
 
 int fl_cmd_mod(struct fl_ctx *ctx, int argc, char **argv)
@@ -176,7 +141,7 @@ static int app_list(struct fl_ctx *ctx, const char **pos)
 {
     (void)pos;
     struct fl_request req = {.method = "GET", .path = "/v1/scripts/app"};
-    return call_and_print(ctx, &req, 200, name_column, NULL);
+    return fl_call_print(ctx, &req, 200, name_column, NULL);
 }
 
 static int app_get(struct fl_ctx *ctx, const char **pos)
@@ -217,8 +182,8 @@ static int app_send(struct fl_ctx *ctx, const char **pos, bool create)
     struct fl_part parts[] = {
         {"name", pos[0], strlen(pos[0]), NULL}, {"file", yaml, len, "script.yaml"}, {0}};
     struct fl_request req = {create ? "POST" : "PUT", path, false, NULL, parts, false};
-    int rc = call_and_say(ctx, &req, create ? 201 : 200,
-                          create ? "APP script %s uploaded\n" : "APP script %s updated\n", pos[0]);
+    int rc = fl_call_say(ctx, &req, create ? 201 : 200,
+                         create ? "APP script %s uploaded\n" : "APP script %s updated\n", pos[0]);
     free(yaml);
     return rc;
 }
@@ -238,7 +203,7 @@ static int app_delete(struct fl_ctx *ctx, const char **pos)
     char path[600];
     script_path(pos[0], path, sizeof(path));
     struct fl_request req = {.method = "DELETE", .path = path};
-    return call_and_say(ctx, &req, 204, "APP script %s deleted\n", pos[0]);
+    return fl_call_say(ctx, &req, 204, "APP script %s deleted\n", pos[0]);
 }
 
 int fl_cmd_app(struct fl_ctx *ctx, int argc, char **argv)
@@ -280,7 +245,7 @@ static int user_list(struct fl_ctx *ctx, const char **pos)
 {
     (void)pos;
     struct fl_request req = {.method = "GET", .path = "/v1/admin/subjects", .admin = true};
-    return call_and_print(ctx, &req, 200, name_column, NULL);
+    return fl_call_print(ctx, &req, 200, name_column, NULL);
 }
 
 static int worker_list(struct fl_ctx *ctx, const char **pos)
@@ -289,7 +254,7 @@ static int worker_list(struct fl_ctx *ctx, const char **pos)
     static const char *const columns[] = {"name",      "address", "connected", "free_mem",
                                           "total_mem", "load",    "in_flight", NULL};
     struct fl_request req = {.method = "GET", .path = "/v1/admin/workers", .admin = true};
-    return call_and_print(ctx, &req, 200, columns, NULL);
+    return fl_call_print(ctx, &req, 200, columns, NULL);
 }
 
 static int worker_connect(struct fl_ctx *ctx, const char **pos)
@@ -300,7 +265,7 @@ static int worker_connect(struct fl_ctx *ctx, const char **pos)
     cJSON_Delete(body);
     struct fl_request req = {
         .method = "POST", .path = "/v1/admin/workers", .admin = true, .json = json};
-    int rc = call_and_say(ctx, &req, 201, "connecting to the Worker at %s\n", pos[0]);
+    int rc = fl_call_say(ctx, &req, 201, "connecting to the Worker at %s\n", pos[0]);
     free(json);
     return rc;
 }

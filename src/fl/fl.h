@@ -108,6 +108,16 @@ void fl_print_json(const cJSON *value);
 /* One object: "key  value" lines, JSON, or its name. */
 void fl_print_object(const struct fl_ctx *ctx, const cJSON *obj);
 
+/* One call whose success is `want`; then prints `data` as a list of `columns` (the list under
+ * `list_key` when set, except with -o json, which prints all of `data`), or as an object when
+ * `columns` is NULL. Returns the exit code. */
+int fl_call_print(struct fl_ctx *ctx, const struct fl_request *req, long want,
+                  const char *const *columns, const char *list_key);
+/* One call whose success has no body worth showing: `sentence` (a printf format taking `name`)
+ * in table mode, the reply's data (if any) with -o json. */
+int fl_call_say(struct fl_ctx *ctx, const struct fl_request *req, long want, const char *sentence,
+                const char *name);
+
 /* ---- commands ---- */
 
 int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv);

@@ -118,3 +118,38 @@ void fl_print_object(const struct fl_ctx *ctx, const cJSON *obj)
         free(text);
     }
 }
+
+/* One call; on success prints `data` as a list of `columns` (columns NULL: as an object). */
+int fl_call_print(struct fl_ctx *ctx, const struct fl_request *req, long want,
+                  const char *const *columns, const char *list_key)
+{
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, req, want, &reply);
+    if (rc != FLX_OK)
+        return rc;
+    cJSON *data = fl_reply_data(&reply);
+    if (list_key && ctx->output != FL_OUT_JSON)
+        data = cJSON_GetObjectItemCaseSensitive(data, list_key);
+    if (columns)
+        fl_print_list(ctx, data, columns);
+    else
+        fl_print_object(ctx, data);
+    fl_reply_free(&reply);
+    return FLX_OK;
+}
+
+/* A call whose success has no body worth showing: a sentence for people. */
+int fl_call_say(struct fl_ctx *ctx, const struct fl_request *req, long want, const char *sentence,
+                const char *name)
+{
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, req, want, &reply);
+    if (rc != FLX_OK)
+        return rc;
+    if (ctx->output == FL_OUT_TABLE)
+        printf(sentence, name);
+    else if (ctx->output == FL_OUT_JSON && fl_reply_data(&reply))
+        fl_print_object(ctx, fl_reply_data(&reply));
+    fl_reply_free(&reply);
+    return FLX_OK;
+}
