@@ -1,4 +1,5 @@
 #include "engine/compile.h"
+#include "engine/translate.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -102,32 +103,12 @@ static bool compile_artifact_ready(const char *dir)
 
 /* Runs wasm2c and writes the glue into `tmp`. */
 static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, size_t len,
-                                          const struct wasm_desc *desc, char *detail,
-                                          size_t detail_len)
+                                          const struct wasm_desc *desc, uint64_t split_min_bytes,
+                                          char *detail, size_t detail_len)
 {
-    char wasm_path[PATH_MAX], c_path[PATH_MAX], glue_path[PATH_MAX];
-    fl_path_join(wasm_path, sizeof(wasm_path), tmp, "m.wasm");
-    fl_path_join(c_path, sizeof(c_path), tmp, "m.c");
+    char glue_path[PATH_MAX];
     fl_path_join(glue_path, sizeof(glue_path), tmp, "glue.c");
-    if (!compile_write_file(wasm_path, wasm, len))
-        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot write %s: %s", wasm_path,
-                       strerror(errno));
-    const char *argv[] = {"wasm2c", "-n", "m", wasm_path, "-o", c_path, NULL};
-    struct proc_limits limits = {.memory_bytes = (uint64_t)4 << 30,
-                                 .timeout_ms = WASM2C_TIMEOUT_MS};
-    struct fl_buf out;
-    fl_buf_init(&out, TOOL_OUTPUT_MAX);
-    int status = -1;
-    enum fl_err err = proc_run(argv, -1, &limits, &out, &status);
-    if (err == FL_OK && status != 0) {
-        /* "PATH:OFFSET: error: why": the path is ours, the offset and the why are the user's */
-        const char *why = out.data ? strstr(out.data, ".wasm:") : NULL;
-        why = why ? why + 6 : out.data ? out.data : "no output";
-        err = fl_fail(FL_ERR_INVALID_WASM, detail, detail_len,
-                      "invalid WebAssembly module at offset %.*s", (int)strcspn(why, "\n"), why);
-    }
-    fl_buf_deinit(&out);
-    unlink(wasm_path);
+    enum fl_err err = translate_module(tmp, wasm, len, desc, split_min_bytes, detail, detail_len);
     if (err != FL_OK)
         return err;
     struct fl_buf glue;
@@ -139,7 +120,8 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
 }
 
 enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
-                              const struct wasm_desc *desc, char *detail, size_t detail_len)
+                              const struct wasm_desc *desc, uint64_t split_min_bytes, char *detail,
+                              size_t detail_len)
 {
     if (compile_artifact_ready(dir))
         return FL_OK;
@@ -147,7 +129,8 @@ enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%d", dir, (int)getpid(), (int)gettid());
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
         return fl_fail(FL_ERR_IO, detail, detail_len, "cannot create %s: %s", tmp, strerror(errno));
-    enum fl_err err = compile_translate_into(tmp, wasm, len, desc, detail, detail_len);
+    enum fl_err err =
+        compile_translate_into(tmp, wasm, len, desc, split_min_bytes, detail, detail_len);
     /* Another thread or process may have won the race: theirs is as good as ours. */
     if (err == FL_OK && rename(tmp, dir) != 0 && !compile_artifact_ready(dir))
         err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s: %s", tmp, strerror(errno));

@@ -29,7 +29,8 @@ enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len);
 
 /* Makes sure `dir` holds m.c, m.h and glue.c for `wasm`. */
 enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
-                              const struct wasm_desc *desc, char *detail, size_t detail_len);
+                              const struct wasm_desc *desc, uint64_t split_min_bytes, char *detail,
+                              size_t detail_len);
 
 /* Tier 0: libtcc compiles the artifact's C in memory. */
 enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, size_t detail_len);

@@ -98,6 +98,7 @@ void engine_config_defaults(struct engine_config *config)
         .tier1 = true,
         .tier1_timeout_s = 300,
         .tier1_memory_bytes = (uint64_t)2 << 30,
+        .translate_split_min_bytes = 256 << 10,
     };
 }
 
@@ -281,7 +282,8 @@ static enum fl_err module_compile(struct engine_module *m, const uint8_t *wasm, 
         return FL_OK;
     }
     double started = engine_now();
-    enum fl_err err = compile_translate(m->dir, wasm, len, &m->desc, detail, detail_len);
+    enum fl_err err = compile_translate(
+        m->dir, wasm, len, &m->desc, engine.config.translate_split_min_bytes, detail, detail_len);
     if (err == FL_OK)
         err = compile_tier0(m->dir, &m->tier0, detail, detail_len);
     if (err != FL_OK)

@@ -32,9 +32,11 @@ struct engine_config {
     bool tier1;                  /* build optimized code in the background */
     uint32_t tier1_timeout_s;    /* wall-clock limit of one optimizing compile */
     uint64_t tier1_memory_bytes; /* address-space limit of the compiler process */
+    /* Code sections this large are translated by two wasm2c at once (translate.h); 0: never */
+    uint64_t translate_split_min_bytes;
 };
 
-/* Defaults: no cache dir, tier 1 on, 300 s, 2 GiB. */
+/* Defaults: no cache dir, tier 1 on, 300 s, 2 GiB, split translation from 256 KiB. */
 void engine_config_defaults(struct engine_config *config);
 enum fl_err engine_init(const struct engine_config *config, char *detail, size_t detail_len);
 /* Waits for a running background compile, then frees everything. */

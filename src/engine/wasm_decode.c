@@ -16,6 +16,7 @@ enum {
 };
 
 struct reader {
+    const uint8_t *base; /* the module's first byte, for offsets */
     const uint8_t *pos;
     const uint8_t *end;
     enum fl_err err;
@@ -571,13 +572,18 @@ static bool rd_export_section(struct reader *rd, struct wasm_desc *desc)
     return true;
 }
 
-static bool rd_code_section(struct reader *rd)
+static bool rd_code_section(struct reader *rd, struct wasm_desc *desc)
 {
     uint32_t n;
     if (!rd_count(rd, MAX_FUNCS, &n))
         return false;
+    if (!(desc->body_offsets = calloc((size_t)n + 1, sizeof(*desc->body_offsets))))
+        return rd_fail(rd, FL_ERR_NOMEM, "out of memory");
+    desc->body_count = n;
+    desc->body_offsets[n] = (size_t)(rd->end - rd->base);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t body_size, groups;
+        desc->body_offsets[i] = (size_t)(rd->pos - rd->base);
         if (!rd_count(rd, UINT32_MAX, &body_size))
             return false;
         struct reader body = *rd;
@@ -693,7 +699,7 @@ static bool rd_section(struct reader *rd, uint8_t id, struct wasm_desc *desc)
     case 12:
         return true; /* data count: validated by wabt */
     case 10:
-        return rd_code_section(rd);
+        return rd_code_section(rd, desc);
     case 13:
         return rd_fail(rd, FL_ERR_UNSUPPORTED, "exception handling is not supported");
     default:
@@ -720,11 +726,12 @@ enum fl_err wasm_decode(const uint8_t *bytes, size_t len, struct wasm_desc *desc
     if (len < 8 || memcmp(bytes + 4, version, 4) != 0)
         return fl_fail(FL_ERR_INVALID_WASM, detail, detail_len,
                        "unsupported WebAssembly binary version (only version 1 is supported)");
-    struct reader rd = {bytes + 8, bytes + len, FL_OK, detail, detail_len};
+    struct reader rd = {bytes, bytes + 8, bytes + len, FL_OK, detail, detail_len};
     int last_rank = 0;
     while (rd.pos < rd.end && rd.err == FL_OK) {
         uint8_t id;
         uint32_t size;
+        size_t section_start = (size_t)(rd.pos - bytes);
         if (!rd_byte(&rd, &id) || !rd_count(&rd, UINT32_MAX, &size))
             break;
         if (id != 0 && section_rank(id) <= last_rank && section_rank(id) != 99) {
@@ -735,6 +742,10 @@ enum fl_err wasm_decode(const uint8_t *bytes, size_t len, struct wasm_desc *desc
             last_rank = section_rank(id);
         struct reader section = rd;
         section.end = rd.pos + size;
+        if (id == 10) {
+            desc->code_section_start = section_start;
+            desc->code_section_end = (size_t)(section.end - bytes);
+        }
         if (rd_section(&section, id, desc) && id != 0 && id != 8 && id != 12 &&
             section.pos != section.end)
             rd_fail(&section, FL_ERR_INVALID_WASM, "section size mismatch");
@@ -761,6 +772,7 @@ void wasm_desc_deinit(struct wasm_desc *desc)
     free(desc->global_mutable);
     free(desc->table_types);
     free(desc->exports);
+    free(desc->body_offsets);
     memset(desc, 0, sizeof(*desc));
 }
 

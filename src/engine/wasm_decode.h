@@ -66,6 +66,12 @@ struct wasm_desc {
     uint32_t memory_min_pages, memory_max_pages;
     bool memory_has_max;
     bool has_start_section;
+    /* The code section, as byte offsets into the module: the section from its id byte to its
+     * end, and where each body (its size field first) starts; body_offsets[body_count] is the
+     * section's end. (translate.c rebuilds modules from these.) */
+    size_t code_section_start, code_section_end;
+    uint32_t body_count;
+    size_t *body_offsets;
 };
 
 enum fl_err wasm_decode(const uint8_t *bytes, size_t len, struct wasm_desc *desc, char *detail,
