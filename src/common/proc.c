@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -72,6 +73,28 @@ static bool proc_drain(int fd, int64_t deadline_ms, struct fl_buf *output)
     }
 }
 
+/* Process groups of the helpers running now (0: a free slot), for proc_kill_running. */
+enum { MAX_RUNNING = 64 };
+static _Atomic pid_t running[MAX_RUNNING];
+
+static void proc_track(pid_t pid, pid_t previous)
+{
+    for (int i = 0; i < MAX_RUNNING; i++) {
+        pid_t expected = previous;
+        if (atomic_compare_exchange_strong(&running[i], &expected, pid))
+            return;
+    }
+}
+
+void proc_kill_running(void)
+{
+    for (int i = 0; i < MAX_RUNNING; i++) {
+        pid_t pgid = atomic_load(&running[i]);
+        if (pgid > 0)
+            kill(-pgid, SIGKILL);
+    }
+}
+
 enum fl_err proc_run(const char *const argv[], int stdin_fd, const struct proc_limits *limits,
                      struct fl_buf *output, int *exit_status)
 {
@@ -86,6 +109,7 @@ enum fl_err proc_run(const char *const argv[], int stdin_fd, const struct proc_l
     }
     if (pid == 0)
         proc_child(argv, stdin_fd, pipefd[1], limits);
+    proc_track(pid, 0);
     close(pipefd[1]);
     int64_t deadline = limits && limits->timeout_ms ? proc_now_ms() + limits->timeout_ms : 0;
     bool finished = proc_drain(pipefd[0], deadline, output);
@@ -95,6 +119,7 @@ enum fl_err proc_run(const char *const argv[], int stdin_fd, const struct proc_l
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    proc_track(0, pid);
     *exit_status = finished && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return FL_OK;
 }

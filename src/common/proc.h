@@ -27,4 +27,11 @@ struct proc_limits {
 enum fl_err proc_run(const char *const argv[], int stdin_fd, const struct proc_limits *limits,
                      struct fl_buf *output, int *exit_status);
 
+/*
+ * Kills the process groups of every helper running now. Async-signal-safe: for a SIGTERM
+ * handler, because PR_SET_PDEATHSIG reaches only the direct child (gcc), not what it runs
+ * (cc1), which would otherwise outlive a stopped Worker.
+ */
+void proc_kill_running(void);
+
 #endif

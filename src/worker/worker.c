@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/options.h"
+#include "common/proc.h"
 #include "common/secret.h"
 #include "proto/announce.h"
 #include "proto/link.h"
@@ -461,6 +462,14 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
     }
 }
 
+/* SIGTERM, SIGINT: the compilers go first (see proc_kill_running), then the default action. */
+static void worker_on_stop(int sig)
+{
+    proc_kill_running();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int worker_main(int argc, char **argv)
 {
     struct worker_options opt;
@@ -506,6 +515,8 @@ int worker_main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGTERM, worker_on_stop);
+    signal(SIGINT, worker_on_stop);
     metrics_set_memory_limit(opt.memory_mb << 20);
     struct worker w = {
         .name = opt.name, .threads = (unsigned)opt.threads, .queue_max = (unsigned)opt.queue};
