@@ -36,6 +36,8 @@ static void proc_child(const char *const argv[], int stdin_fd, int out_fd,
         struct rlimit rl = {limits->cpu_s, limits->cpu_s};
         setrlimit(RLIMIT_CPU, &rl);
     }
+    if (limits && limits->nice)
+        setpriority(PRIO_PROCESS, 0, limits->nice);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

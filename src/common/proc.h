@@ -18,6 +18,7 @@ struct proc_limits {
     uint64_t memory_bytes; /* RLIMIT_AS; 0: inherit */
     uint32_t cpu_s;        /* RLIMIT_CPU; 0: inherit */
     uint32_t timeout_ms;   /* wall clock; 0: none */
+    int nice;              /* scheduling priority, 0..19 (19: yields the most); 0: inherit */
 };
 
 /*

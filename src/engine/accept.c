@@ -131,8 +131,10 @@ enum fl_err accept_validate_full(const uint8_t *wasm, size_t len, char *detail, 
     fl_buf_init(&out, 4096);
     if (write(fd, wasm, len) == (ssize_t)len && lseek(fd, 0, SEEK_SET) == 0) {
         const char *argv[] = {"wasm-validate", "/dev/stdin", NULL};
+        /* niced: on a machine it shares with a Worker, the Worker's compile of this same module
+         * (the Core sends it ahead) is what the first invocation waits for */
         struct proc_limits limits = {
-            .memory_bytes = (uint64_t)1 << 31, .cpu_s = 60, .timeout_ms = 60000};
+            .memory_bytes = (uint64_t)1 << 31, .cpu_s = 60, .timeout_ms = 60000, .nice = 10};
         int status;
         err = proc_run(argv, fd, &limits, &out, &status);
         if (err == FL_OK && status != 0) {

@@ -32,8 +32,8 @@ struct engine_config {
     bool tier1;                  /* build optimized code in the background */
     uint32_t tier1_timeout_s;    /* wall-clock limit of one optimizing compile */
     uint64_t tier1_memory_bytes; /* address-space limit of the compiler process */
-    /* Code sections this large are translated by two wasm2c at once when a core is idle
-     * (translate.h); 0: never, 1: always (tests) */
+    /* Code sections this large are translated by two wasm2c at once on a machine with two
+     * cores or more (translate.h); 0: never, 1: every module (tests) */
     uint64_t translate_split_min_bytes;
 };
 

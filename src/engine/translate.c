@@ -233,22 +233,6 @@ static bool translate_split(const char *dir, const uint8_t *wasm, size_t len,
     return ok;
 }
 
-/*
- * Whether a second wasm2c would have a core to itself now: fewer runnable tasks than cores
- * (/proc/loadavg's running count includes this thread). On a machine busy with other work —
- * the Core's own validator, when a Core and a Worker share a small machine — two wasm2c
- * would only take turns, and the split would cost more than it saves.
- */
-static bool core_idle(long cores)
-{
-    FILE *f = fopen("/proc/loadavg", "r");
-    long running = 0;
-    bool read = f && fscanf(f, "%*s %*s %*s %ld/", &running) == 1;
-    if (f)
-        fclose(f);
-    return !read || running < cores;
-}
-
 static atomic_ulong splits_done, splits_abandoned;
 
 void translate_stats(unsigned long *split, unsigned long *abandoned)
@@ -262,10 +246,8 @@ enum fl_err translate_module(const char *dir, const uint8_t *wasm, size_t len,
                              size_t detail_len)
 {
     uint64_t code_bytes = desc->code_section_end - desc->code_section_start;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    bool forced = split_min_bytes == 1; /* tests: split whatever the load */
-    if (split_min_bytes && code_bytes >= split_min_bytes && desc->body_count >= 2 && cores >= 2 &&
-        (forced || core_idle(cores))) {
+    if (split_min_bytes && code_bytes >= split_min_bytes && desc->body_count >= 2 &&
+        sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
         if (translate_split(dir, wasm, len, desc)) {
             atomic_fetch_add(&splits_done, 1);
             return FL_OK;

@@ -3,7 +3,7 @@
  * the module is large: wabt 1.0.32's wasm2c runs on one thread, and on a
  * cold start its time is most of the wait for the first invocation.
  *
- * Split translation (when a core is idle): two copies of the module, each with the bodies of the
+ * Split translation: two copies of the module, each with the bodies of the
  * other half of its functions replaced by `unreachable`, go through two
  * wasm2c processes at once; the C of the first copy is kept with the second
  * copy's function definitions put in place of its stubs. wasm2c writes
