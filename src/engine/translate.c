@@ -92,63 +92,83 @@ static bool stubbed_copy(const uint8_t *wasm, size_t len, const struct wasm_desc
 
 /* ---- splicing the two outputs ---- */
 
-/* The start of function k's definition: the line that begins as its forward declaration does
- * ("static u32 w2c_f7(") and goes on with the instance parameter's name. NULL if absent. */
-static const char *definition(const char *text, const char *declaration_prefix)
+/* The start of the definition of the function whose forward declaration begins with
+ * `declaration_prefix` ("static u32 w2c_f7("), searched from `from`. NULL if absent. */
+static const char *definition(const char *from, const char *declaration_prefix)
 {
     char needle[600];
     snprintf(needle, sizeof(needle), "\n%s" INSTANCE " instance", declaration_prefix);
-    const char *at = strstr(text, needle);
+    const char *at = strstr(from, needle);
     return at ? at + 1 : NULL;
 }
 
-/* The prefix ("static TYPE NAME(") of the n-th forward declaration of a defined function. */
-static bool declaration_prefix(const char *text, uint32_t n, char *out, size_t out_len)
+/* A forward declaration of a defined function: "static u32 w2c_f7(Z_m_instance_t*, u32);" —
+ * parameter types only, ending with ");". Its prefix length up to "(" included, or 0. */
+static size_t declaration(const char *line, size_t line_len)
 {
-    uint32_t seen = 0;
-    for (const char *line = text; line && *line;
-         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    const char *paren = memchr(line, '(', line_len);
+    size_t n = strlen(INSTANCE);
+    if (strncmp(line, "static ", 7) != 0 || !paren || line_len < 2 ||
+        (size_t)(line + line_len - paren) < n + 2 || strncmp(paren + 1, INSTANCE, n) != 0 ||
+        (paren[1 + n] != ',' && paren[1 + n] != ')') || strncmp(line + line_len - 2, ");", 2) != 0)
+        return 0;
+    return (size_t)(paren + 1 - line);
+}
+
+struct declarations {
+    uint32_t wanted[3]; /* indices whose prefixes are kept */
+    char prefix[3][512];
+    uint32_t count;
+};
+
+/* Reads the block of forward declarations (it ends at the first line that defines something
+ * with the instance parameter); false if a prefix does not fit. */
+static bool read_declarations(const char *text, struct declarations *d)
+{
+    d->count = 0;
+    for (const char *line = text; *line;) {
         const char *eol = strchr(line, '\n');
         size_t line_len = eol ? (size_t)(eol - line) : strlen(line);
-        const char *paren = memchr(line, '(', line_len);
-        /* "static u32 w2c_f7(Z_m_instance_t*, u32);": no parameter names, ends with ");" */
-        if (strncmp(line, "static ", 7) != 0 || !paren || line_len < 2 ||
-            strncmp(paren + 1, INSTANCE, strlen(INSTANCE)) != 0 ||
-            (paren[1 + strlen(INSTANCE)] != ',' && paren[1 + strlen(INSTANCE)] != ')') ||
-            strncmp(line + line_len - 2, ");", 2) != 0)
-            continue;
-        if (seen++ == n) {
-            size_t prefix_len = (size_t)(paren + 1 - line);
-            if (prefix_len >= out_len)
-                return false;
-            memcpy(out, line, prefix_len);
-            out[prefix_len] = '\0';
-            return true;
+        size_t prefix_len = declaration(line, line_len);
+        if (prefix_len) {
+            for (int i = 0; i < 3; i++)
+                if (d->wanted[i] == d->count) {
+                    if (prefix_len >= sizeof(d->prefix[i]))
+                        return false;
+                    memcpy(d->prefix[i], line, prefix_len);
+                    d->prefix[i][prefix_len] = '\0';
+                }
+            d->count++;
+        } else if (d->count && strncmp(line, "static ", 7) == 0 &&
+                   memmem(line, line_len, INSTANCE " instance", strlen(INSTANCE " instance"))) {
+            break; /* the first definition: the declarations are behind us */
         }
+        if (!eol)
+            break;
+        line = eol + 1;
     }
-    return false;
+    return true;
 }
 
 /*
  * Keeps `a` but for the definitions of functions [half, count), taken from `b`. False unless
  * both outputs are the same outside the definitions (wasm2c wrote nothing else from the
- * bodies) and hold exactly `count` definitions in function order.
+ * bodies) and declare exactly `count` functions, defined in function order.
  */
 static bool splice(const char *a, const char *b, uint32_t half, uint32_t count, struct fl_buf *out)
 {
-    char zeroth[512], first[512], last[512], beyond[512];
-    if (!declaration_prefix(a, 0, zeroth, sizeof(zeroth)) ||
-        !declaration_prefix(a, half, first, sizeof(first)) ||
-        !declaration_prefix(a, count - 1, last, sizeof(last)) ||
-        declaration_prefix(a, count, beyond, sizeof(beyond))) /* exactly `count` of them */
+    struct declarations d = {.wanted = {0, half, count - 1}};
+    if (!read_declarations(a, &d) || d.count != count)
         return false;
-    const char *a_zero = definition(a, zeroth), *b_zero = definition(b, zeroth);
-    const char *a_from = definition(a, first), *a_last = definition(a, last);
-    const char *b_from = definition(b, first), *b_last = definition(b, last);
+    const char *a_zero = definition(a, d.prefix[0]), *b_zero = definition(b, d.prefix[0]);
+    /* each search starts at the newline before the previous find: the two may be one */
+    const char *a_from = a_zero ? definition(a_zero - 1, d.prefix[1]) : NULL;
+    const char *b_from = b_zero ? definition(b_zero - 1, d.prefix[1]) : NULL;
+    const char *a_last = a_from ? definition(a_from - 1, d.prefix[2]) : NULL;
+    const char *b_last = b_from ? definition(b_from - 1, d.prefix[2]) : NULL;
     const char *a_to = a_last ? strstr(a_last, "\n}\n") : NULL;
     const char *b_to = b_last ? strstr(b_last, "\n}\n") : NULL;
-    if (!a_zero || !b_zero || !a_from || !a_to || !b_from || !b_to || a_zero > a_from ||
-        a_from > a_last || b_zero > b_from || b_from > b_last)
+    if (!a_to || !b_to)
         return false;
     a_to += 3; /* past "\n}\n" */
     b_to += 3;
