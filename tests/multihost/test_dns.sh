@@ -31,6 +31,17 @@ if ! command -v dnsmasq >/dev/null; then
     exit 1
 fi
 
+# malformed discovery settings stop the Core at once, saying why
+refused() { # EXPECTED_MESSAGE CORE_OPTIONS...
+    local want=$1 out
+    shift
+    out=$("$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$TMP/refused" "$@" 2>&1) && return 1
+    [[ "$out" == *"$want"* ]]
+}
+expect "--discover with an unknown method is refused" refused "--discover takes multicast" --discover carrier-pigeon
+expect "--discover dns: without a name is refused" refused "--discover dns:NAME[:PORT]" --discover dns:
+expect "--discover-interface must be an address" refused "takes an IPv4 address" --discover multicast --discover-interface eth0
+
 answer() { # the DNS answer: one A record per address given
     : >"$TMP/hosts.new"
     for ip in "$@"; do echo "$ip $NAME" >>"$TMP/hosts.new"; done

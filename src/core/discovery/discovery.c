@@ -294,6 +294,11 @@ enum fl_err discovery_start(const struct discovery_config *config, struct discov
     struct discovery *d = calloc(1, sizeof(*d));
     char *copy = strdup(config->methods);
     enum fl_err err = d && copy ? FL_OK : FL_ERR_NOMEM;
+    struct in_addr probe;
+    if (err == FL_OK && config->interface && config->interface[0] &&
+        inet_pton(AF_INET, config->interface, &probe) != 1)
+        err = fl_fail(FL_ERR_INVALID_ARG, detail, detail_len,
+                      "--discover-interface takes an IPv4 address, not '%s'", config->interface);
     if (err == FL_OK) {
         d->config = *config;
         if (config->secret)
