@@ -140,7 +140,7 @@ static void pending_unlink(struct cworker *w, struct pending *p)
         }
 }
 
-/* Every call waiting on `w` fails now (the Worker is gone). */
+/* Every call waiting on `w` fails now (the Worker is gone; `connected` is already false). */
 static void worker_fail_pending(struct cworker *w)
 {
     pthread_mutex_lock(&w->pending_lock);
@@ -562,13 +562,21 @@ cJSON *cluster_workers_json(struct cluster *c)
  */
 static bool worker_send(struct cworker *w, struct pending *p, const struct fl_buf *frame)
 {
-    if (!atomic_load(&w->connected))
-        return false;
     if (p) {
+        /* connected is checked under the pending lock: a disconnect clears `connected` first,
+         * then fails what is pending under this lock, so a call is either failed by it or
+         * refused here — never left waiting on a connection that is gone */
         pthread_mutex_lock(&w->pending_lock);
-        p->next = w->pending;
-        w->pending = p;
+        bool connected = atomic_load(&w->connected);
+        if (connected) {
+            p->next = w->pending;
+            w->pending = p;
+        }
         pthread_mutex_unlock(&w->pending_lock);
+        if (!connected)
+            return false;
+    } else if (!atomic_load(&w->connected)) {
+        return false;
     }
     bool ok = link_write(&w->link, frame);
     if (!ok && p) {
