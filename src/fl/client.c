@@ -105,6 +105,12 @@ int fl_call(const struct fl_ctx *ctx, const struct fl_request *req, struct fl_re
         return FLX_NETWORK;
     }
     reply->json = reply->body ? cJSON_ParseWithLength(reply->body, reply->len) : NULL;
+    if (reply->status == 401 || reply->status == 403)
+        reply->hint = req->admin
+                          ? "admin commands use the admin token: fl cfg set admin_token TOKEN, "
+                            "FL_ADMIN_TOKEN or --admin-token"
+                          : "set the token with fl cfg set api_token TOKEN, FL_API_TOKEN or "
+                            "--api-token (funless dev does it for you)";
     return FLX_OK;
 }
 
@@ -151,11 +157,15 @@ int fl_reply_error(const struct fl_reply *reply, bool invoke)
 {
     const cJSON *detail = cJSON_GetObjectItemCaseSensitive(
         cJSON_GetObjectItemCaseSensitive(reply->json, "errors"), "detail");
+    /* one line: the Core's own words, and what to do when it is about the token */
     if (cJSON_IsString(detail))
-        fprintf(stderr, "fl: %s\n", detail->valuestring);
+        fprintf(stderr, "fl: %s", detail->valuestring);
     else
-        fprintf(stderr, "fl: the Core answered HTTP %ld%s%.200s\n", reply->status,
+        fprintf(stderr, "fl: the Core answered HTTP %ld%s%.200s", reply->status,
                 reply->len ? ": " : "", reply->len ? reply->body : "");
+    if (reply->hint)
+        fprintf(stderr, " (%s)", reply->hint);
+    fputc('\n', stderr);
     return exit_code_of(reply->status, invoke);
 }
 

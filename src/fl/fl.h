@@ -79,7 +79,8 @@ struct fl_reply {
     long status;
     char *body;
     size_t len;
-    cJSON *json; /* the parsed body, or NULL */
+    cJSON *json;      /* the parsed body, or NULL */
+    const char *hint; /* what to do about a 401/403, or NULL */
 };
 
 /* Performs the request. Returns FLX_OK with `reply` filled (any status), or FLX_NETWORK after

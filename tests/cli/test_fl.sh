@@ -115,7 +115,7 @@ check delete_again 3 "not found" -- fl fn delete tiny
 check get_deleted 3 "not found" -- fl fn get tiny
 
 # ---- settings: flag > environment > ~/.fl/config ----
-check token_wrong 7 "" -- env FL_API_TOKEN=wrong fl fn list
+check token_wrong 7 "missing or unknown token (set the token with fl cfg set api_token" -- env FL_API_TOKEN=wrong fl fn list
 check token_flag_wins 0 "hello" -- env FL_API_TOKEN=wrong fl fn list -q --api-token "$GUEST"
 check host_env_wins 6 "cannot reach" -- env FL_API_HOST="http://127.0.0.1:1" fl fn list
 check host_flag_wins 0 "hello" -- env FL_API_HOST="http://127.0.0.1:1" fl --api-host "127.0.0.1:$PORT/" fn list -q
@@ -158,7 +158,7 @@ check user_create 0 "token (shown only now)" -- fl admin user create alice
 check user_create_json 0 '"token"' -- fl admin user create bob -o json
 check_json user_token_len 'len(d["token"])' "48"
 check user_list 0 "alice" -- fl admin user list -q
-check user_not_admin 7 "" -- fl admin user list --admin-token "$GUEST"
+check user_not_admin 7 "(admin commands use the admin token" -- fl admin user list --admin-token "$GUEST"
 check worker_list 0 "dev-worker" -- fl admin worker list
 check worker_list_json 0 '"connected":true' -- fl admin worker list -o json
 check worker_connect 0 "connecting to the Worker at 127.0.0.1:9" -- fl admin worker connect 127.0.0.1:9
