@@ -1,10 +1,13 @@
 #include "common/buf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void fl_buf_init(struct fl_buf *buf, size_t max)
 {
@@ -118,6 +121,26 @@ bool fl_buf_read_file(struct fl_buf *buf, const char *path)
     ok = ok && !ferror(f);
     fclose(f);
     return ok;
+}
+
+bool fl_write_file(const char *path, const void *bytes, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return false;
+    const uint8_t *p = bytes;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return false;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return close(fd) == 0;
 }
 
 char *fl_buf_steal(struct fl_buf *buf, size_t *len)

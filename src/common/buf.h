@@ -31,6 +31,8 @@ bool fl_buf_printf(struct fl_buf *buf, const char *fmt, ...) __attribute__((form
 bool fl_buf_resize(struct fl_buf *buf, size_t len);
 /* Appends the whole file at `path`; false on an error or past `max` (errno says which). */
 bool fl_buf_read_file(struct fl_buf *buf, const char *path);
+/* Writes `len` bytes to a new or truncated file at `path` (mode 0644); false on an error. */
+bool fl_write_file(const char *path, const void *bytes, size_t len);
 /* Hands the bytes to the caller (free() them); the buffer is left empty. */
 char *fl_buf_steal(struct fl_buf *buf, size_t *len);
 

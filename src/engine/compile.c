@@ -24,7 +24,7 @@
 #define FL_TCC_LIB_DIR "/usr/lib/x86_64-linux-gnu/tcc"
 #endif
 
-enum { TOOL_OUTPUT_MAX = 8192, WASM2C_TIMEOUT_MS = 120000 };
+enum { TOOL_OUTPUT_MAX = 8192 };
 
 /* libtcc keeps global state while compiling: one compile at a time. */
 static pthread_mutex_t compile_tcc_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -62,26 +62,6 @@ enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len)
     return *out ? FL_OK : FL_ERR_NOMEM;
 }
 
-static bool compile_write_file(const char *path, const void *bytes, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return false;
-    const uint8_t *p = bytes;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            close(fd);
-            return false;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return close(fd) == 0;
-}
-
 static int compile_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
@@ -113,7 +93,7 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
         return err;
     struct fl_buf glue;
     fl_buf_init(&glue, (size_t)64 << 20);
-    if (!glue_generate(desc, &glue) || !compile_write_file(glue_path, glue.data, glue.len))
+    if (!glue_generate(desc, &glue) || !fl_write_file(glue_path, glue.data, glue.len))
         err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot write the glue file");
     fl_buf_deinit(&glue);
     return err;

@@ -23,13 +23,6 @@ enum {
 /* What every wasm2c output names its instance type with `-n m`. */
 #define INSTANCE "Z_m_instance_t*"
 
-static bool write_file(const char *path, const void *bytes, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    bool ok = f && fwrite(bytes, 1, len, f) == len;
-    return f && fclose(f) == 0 && ok;
-}
-
 /* wasm2c -n m IN -o DIR/m.c; the reason in `detail` when it refuses the module. */
 static enum fl_err run_wasm2c(const char *wasm_path, const char *c_path, char *detail,
                               size_t detail_len)
@@ -219,7 +212,7 @@ static bool translate_split(const char *dir, const uint8_t *wasm, size_t len,
         fl_buf_init(&copy, len + 64);
         ok = (mkdir(halves[i].dir, 0755) == 0 || errno == EEXIST) &&
              stubbed_copy(wasm, len, d, i ? half_at : 0, i ? count : half_at, &copy) &&
-             write_file(halves[i].wasm_path, copy.data, copy.len);
+             fl_write_file(halves[i].wasm_path, copy.data, copy.len);
         fl_buf_deinit(&copy);
     }
     pthread_t other;
@@ -238,7 +231,7 @@ static bool translate_split(const char *dir, const uint8_t *wasm, size_t len,
     ok = halves[0].err == FL_OK && halves[1].err == FL_OK &&
          fl_buf_read_file(&a, halves[0].c_path) && fl_buf_read_file(&b, halves[1].c_path) &&
          blank_nuls(&a) && blank_nuls(&b) && splice(a.data, b.data, half_at, count, &joined) &&
-         write_file(c_path, joined.data, joined.len) && rename(half_h, h_path) == 0;
+         fl_write_file(c_path, joined.data, joined.len) && rename(half_h, h_path) == 0;
     fl_buf_deinit(&a);
     fl_buf_deinit(&b);
     fl_buf_deinit(&joined);
@@ -277,7 +270,7 @@ enum fl_err translate_module(const char *dir, const uint8_t *wasm, size_t len,
     char wasm_path[PATH_MAX], c_path[PATH_MAX];
     fl_path_join(wasm_path, sizeof(wasm_path), dir, "m.wasm");
     fl_path_join(c_path, sizeof(c_path), dir, "m.c");
-    if (!write_file(wasm_path, wasm, len))
+    if (!fl_write_file(wasm_path, wasm, len))
         return fl_fail(FL_ERR_IO, detail, detail_len, "cannot write %s: %s", wasm_path,
                        strerror(errno));
     enum fl_err err = run_wasm2c(wasm_path, c_path, detail, detail_len);

@@ -717,10 +717,10 @@ static struct tag_use *tag_use_of(struct cworker *w, const char *tag)
             idle = &grown[w->tag_use_count++];
         }
     }
-    if (idle)
+    if (idle) {
         *idle = (struct tag_use){.running = 0};
-    if (idle)
         snprintf(idle->tag, sizeof(idle->tag), "%s", tag);
+    }
     return idle;
 }
 
@@ -743,8 +743,10 @@ struct placement {
     size_t count;
 };
 
-/* Under the lock: the connected Workers' state, `tried` ones excluded. */
-static void placement_snapshot(struct cluster *c, const bool *tried, struct placement *pl)
+/* Under the lock: the connected Workers' state, `tried` ones excluded, with the tags they run
+ * when `with_tags`. */
+static void placement_snapshot(struct cluster *c, const bool *tried, bool with_tags,
+                               struct placement *pl)
 {
     uint64_t now = now_ms();
     pl->count = 0;
@@ -752,8 +754,8 @@ static void placement_snapshot(struct cluster *c, const bool *tried, struct plac
         struct cworker *w = c->workers[c->by_name[k]];
         if (!w->connected)
             continue;
-        size_t tags = 0;
-        for (size_t i = 0; i < w->tag_use_count; i++) {
+        size_t tags = 0; /* only APP's affinity reads them */
+        for (size_t i = 0; with_tags && i < w->tag_use_count; i++) {
             const struct tag_use *u = &w->tag_uses[i];
             if (u->running || now - u->last_ms <= AFFINITY_RECENT_MS)
                 w->active_tags[tags++] = u->tag;
@@ -796,7 +798,7 @@ static struct cworker *cluster_pick(struct cluster *c, const struct fn_def *def,
                                     struct placement *pl, char *detail, size_t detail_len)
 {
     uint64_t capacity = (uint64_t)def->meta.capacity_mb << 20;
-    placement_snapshot(c, tried, pl);
+    placement_snapshot(c, tried, policy != NULL, pl);
     long chosen;
     if (policy) {
         chosen = app_select(policy, def->meta.tag, capacity, pl->view, pl->count, random_u64(),

@@ -50,7 +50,8 @@ struct method {
 struct discovery {
     struct discovery_config config;
     struct fl_secret secret;
-    char interface[64], dns_server[64];
+    struct in_addr interface; /* joins the group there (INADDR_ANY: the kernel's choice) */
+    char dns_server[64];
     struct method methods[MAX_METHODS];
     size_t count;
     atomic_bool stopping;
@@ -110,13 +111,7 @@ static int multicast_socket(struct method *m, char *detail, size_t detail_len)
     struct discovery *d = m->discovery;
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), one = 1;
     struct sockaddr_in bind_addr = {.sin_family = AF_INET, .sin_port = m->group.sin_port};
-    struct ip_mreq join = {.imr_multiaddr = m->group.sin_addr};
-    if (d->interface[0] && inet_pton(AF_INET, d->interface, &join.imr_interface) != 1) {
-        fl_fail(FL_ERR_INVALID_ARG, detail, detail_len,
-                "--discover-interface takes an IPv4 address");
-        close(fd);
-        return -1;
-    }
+    struct ip_mreq join = {.imr_multiaddr = m->group.sin_addr, .imr_interface = d->interface};
     struct timeval tv = {0, RECEIVE_TIMEOUT_MS * 1000};
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
         bind(fd, (struct sockaddr *)&bind_addr, sizeof(bind_addr)) != 0 ||
@@ -294,17 +289,14 @@ enum fl_err discovery_start(const struct discovery_config *config, struct discov
     struct discovery *d = calloc(1, sizeof(*d));
     char *copy = strdup(config->methods);
     enum fl_err err = d && copy ? FL_OK : FL_ERR_NOMEM;
-    struct in_addr probe;
     if (err == FL_OK && config->interface && config->interface[0] &&
-        inet_pton(AF_INET, config->interface, &probe) != 1)
+        inet_pton(AF_INET, config->interface, &d->interface) != 1)
         err = fl_fail(FL_ERR_INVALID_ARG, detail, detail_len,
                       "--discover-interface takes an IPv4 address, not '%s'", config->interface);
     if (err == FL_OK) {
         d->config = *config;
         if (config->secret)
             d->secret = *config->secret;
-        snprintf(d->interface, sizeof(d->interface), "%s",
-                 config->interface ? config->interface : "");
         snprintf(d->dns_server, sizeof(d->dns_server), "%s",
                  config->dns_server ? config->dns_server : "");
     }
