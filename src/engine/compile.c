@@ -19,6 +19,7 @@
 #include "common/proc.h"
 #include "engine/glue.h"
 #include "engine/rt.h"
+#include "engine/wasm_to_c.h"
 
 #ifndef FL_TCC_LIB_DIR
 #define FL_TCC_LIB_DIR "/usr/lib/x86_64-linux-gnu/tcc"
@@ -229,23 +230,20 @@ static void *compile_dl_lookup(void *handle, const char *name)
     return dlsym(handle, name);
 }
 
-enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, size_t detail_len)
+/*
+ * libtcc compiles `source` (and `glue_path` when given) in memory. `dir`
+ * is an include path; `module_bytes`, when given, is what the code knows as
+ * WASM_TO_C_BYTES_SYMBOL.
+ */
+static enum fl_err compile_tcc(const char *source, const char *dir, const char *glue_path,
+                               const uint8_t *module_bytes, struct compiled **out, char *detail,
+                               size_t detail_len)
 {
-    char c_path[PATH_MAX], glue_path[PATH_MAX];
-    fl_path_join(c_path, sizeof(c_path), dir, "m.c");
-    fl_path_join(glue_path, sizeof(glue_path), dir, "glue.c");
     struct compiled *code = calloc(1, sizeof(*code));
     if (!code)
         return FL_ERR_NOMEM;
-    struct fl_buf errors, source;
+    struct fl_buf errors;
     fl_buf_init(&errors, 1024);
-    fl_buf_init(&source, (size_t)1 << 30);
-    if (!compile_tcc_source(c_path, &source)) {
-        fl_buf_deinit(&source);
-        fl_buf_deinit(&errors);
-        free(code);
-        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot read %s", c_path);
-    }
     pthread_mutex_lock(&compile_tcc_lock);
     TCCState *s = tcc_new();
     bool ok = s != NULL;
@@ -254,9 +252,12 @@ enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, 
         tcc_set_lib_path(s, FL_TCC_LIB_DIR);
         tcc_set_options(s, "-w");
         tcc_set_output_type(s, TCC_OUTPUT_MEMORY);
-        tcc_add_include_path(s, dir);
+        if (dir)
+            tcc_add_include_path(s, dir);
         compile_tcc_add_builtins(s);
-        ok = tcc_compile_string(s, source.data) == 0 && tcc_add_file(s, glue_path) == 0 &&
+        if (module_bytes)
+            tcc_add_symbol(s, WASM_TO_C_BYTES_SYMBOL, module_bytes);
+        ok = tcc_compile_string(s, source) == 0 && (!glue_path || tcc_add_file(s, glue_path) == 0) &&
              tcc_relocate(s, TCC_RELOCATE_AUTO) >= 0;
     }
     pthread_mutex_unlock(&compile_tcc_lock);
@@ -270,9 +271,42 @@ enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, 
         code = NULL;
     }
     fl_buf_deinit(&errors);
-    fl_buf_deinit(&source);
     *out = code;
     return err;
+}
+
+enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, size_t detail_len)
+{
+    char c_path[PATH_MAX], glue_path[PATH_MAX];
+    fl_path_join(c_path, sizeof(c_path), dir, "m.c");
+    fl_path_join(glue_path, sizeof(glue_path), dir, "glue.c");
+    struct fl_buf source;
+    fl_buf_init(&source, (size_t)1 << 30);
+    enum fl_err err = compile_tcc_source(c_path, &source)
+                          ? compile_tcc(source.data, dir, glue_path, NULL, out, detail, detail_len)
+                          : fl_fail(FL_ERR_IO, detail, detail_len, "cannot read %s", c_path);
+    fl_buf_deinit(&source);
+    return err;
+}
+
+enum fl_err compile_tier0_own(const uint8_t *wasm, size_t len, const struct wasm_desc *desc,
+                              struct compiled **out, char *detail, size_t detail_len)
+{
+    *out = NULL;
+    struct fl_buf source;
+    fl_buf_init(&source, (size_t)1 << 30);
+    enum fl_err err = wasm_to_c(wasm, len, desc, &source, detail, detail_len);
+    if (err == FL_OK)
+        err = compile_tcc(source.data, NULL, NULL, wasm, out, detail, detail_len);
+    if (getenv("FL_TIER0_DUMP") && source.data) /* debugging the translator: its output */
+        fl_write_file(getenv("FL_TIER0_DUMP"), source.data, source.len);
+    fl_buf_deinit(&source);
+    return err;
+}
+
+bool compile_translated(const char *dir)
+{
+    return compile_artifact_ready(dir);
 }
 
 enum fl_err compile_tier1_build(const char *dir, const struct engine_config *config, char *detail,

@@ -9,6 +9,7 @@
 #ifndef FL_ENGINE_COMPILE_H
 #define FL_ENGINE_COMPILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,8 +33,16 @@ enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
                               const struct wasm_desc *desc, uint64_t split_min_bytes, char *detail,
                               size_t detail_len);
 
-/* Tier 0: libtcc compiles the artifact's C in memory. */
+/* True when `dir` holds wasm2c's translation (which also means wabt accepted the module). */
+bool compile_translated(const char *dir);
+
+/* Tier 0 from wasm2c's translation: libtcc compiles the artifact's C in memory. */
 enum fl_err compile_tier0(const char *dir, struct compiled **out, char *detail, size_t detail_len);
+
+/* Tier 0 from our own translator (wasm_to_c.h), in memory. `wasm` must outlive the code:
+ * the code reads data segments from it. FL_ERR_UNSUPPORTED for what it does not translate. */
+enum fl_err compile_tier0_own(const uint8_t *wasm, size_t len, const struct wasm_desc *desc,
+                              struct compiled **out, char *detail, size_t detail_len);
 
 /* Tier 1: gcc builds dir/tier1.so in a limited child process (blocking). */
 enum fl_err compile_tier1_build(const char *dir, const struct engine_config *config, char *detail,

@@ -31,6 +31,8 @@ struct engine_module {
     atomic_int refs;
     char hash[FL_HASH_HEX_BYTES];
     char dir[PATH_MAX];
+    uint8_t *wasm; /* the module's bytes: tier-0 code reads data from them, tier 1 translates them */
+    size_t wasm_len;
     struct wasm_desc desc;
     struct engine_module_info info;
     rt_host_fn *import_funcs;
@@ -130,7 +132,9 @@ static void tier1_build(struct engine_module *m)
     char detail[256];
     struct compiled *code = NULL;
     double started = engine_now();
-    if (compile_tier1_build(m->dir, &engine.config, detail, sizeof(detail)) != FL_OK ||
+    if (compile_translate(m->dir, m->wasm, m->wasm_len, &m->desc,
+                          engine.config.translate_split_min_bytes, detail, sizeof(detail)) != FL_OK ||
+        compile_tier1_build(m->dir, &engine.config, detail, sizeof(detail)) != FL_OK ||
         compile_tier1_load(m->dir, &code, detail, sizeof(detail)) != FL_OK)
         fprintf(stderr, "engine: event=tier1_failed hash=%.16s detail=\"%s\"\n", m->hash, detail);
     engine_count(ENGINE_TIER1, code != NULL, engine_now() - started);
@@ -270,9 +274,66 @@ static enum fl_err module_resolve_imports(struct engine_module *m, engine_import
     return FL_OK;
 }
 
+/* wabt's validator, on a thread beside the tier-0 compile. */
+struct validation {
+    const struct engine_module *module;
+    pthread_t thread;
+    enum fl_err err;
+    char detail[256];
+};
+
+static void *validation_main(void *arg)
+{
+    struct validation *v = arg;
+    v->err = accept_validate_full(v->module->wasm, v->module->wasm_len, v->detail,
+                                  sizeof(v->detail));
+    return NULL;
+}
+
+/* Tier 0 through wasm2c: the fallback, and what the translator's own tests compare with. */
+static enum fl_err module_tier0_via_wasm2c(struct engine_module *m, char *detail,
+                                           size_t detail_len)
+{
+    enum fl_err err = compile_translate(m->dir, m->wasm, m->wasm_len, &m->desc,
+                                        engine.config.translate_split_min_bytes, detail, detail_len);
+    return err == FL_OK ? compile_tier0(m->dir, &m->tier0, detail, detail_len) : err;
+}
+
+/*
+ * Tier 0 from our translator, with wabt's validator running at the same time
+ * (the translator does not type-check; nothing runs before wabt has said yes).
+ * A module wasm2c has translated before was validated then. Whatever the
+ * translator does not handle goes through wasm2c.
+ */
+static enum fl_err module_tier0(struct engine_module *m, char *detail, size_t detail_len)
+{
+    if (engine.config.tier0_via_wasm2c)
+        return module_tier0_via_wasm2c(m, detail, detail_len);
+    struct validation v = {.module = m, .err = FL_OK};
+    bool validating = !compile_translated(m->dir);
+    if (validating && pthread_create(&v.thread, NULL, validation_main, &v) != 0)
+        return fl_fail(FL_ERR_IO, detail, detail_len, "cannot start the validator thread");
+    char own_detail[256] = "";
+    enum fl_err err = compile_tier0_own(m->wasm, m->wasm_len, &m->desc, &m->tier0, own_detail,
+                                        sizeof(own_detail));
+    if (validating)
+        pthread_join(v.thread, NULL);
+    if (v.err != FL_OK) {
+        compiled_free(m->tier0);
+        m->tier0 = NULL;
+        return fl_fail(v.err, detail, detail_len, "%s", v.detail);
+    }
+    if (err == FL_OK)
+        return FL_OK;
+    pthread_mutex_lock(&engine_counters.lock);
+    engine_counters.stats.tier0_fallbacks++;
+    pthread_mutex_unlock(&engine_counters.lock);
+    fprintf(stderr, "engine: event=tier0_fallback hash=%.16s detail=\"%s\"\n", m->hash, own_detail);
+    return module_tier0_via_wasm2c(m, detail, detail_len);
+}
+
 /* Tier 1 from the cache if a previous run built it, else tier 0 now and tier 1 later. */
-static enum fl_err module_compile(struct engine_module *m, const uint8_t *wasm, size_t len,
-                                  char *detail, size_t detail_len)
+static enum fl_err module_compile(struct engine_module *m, char *detail, size_t detail_len)
 {
     struct compiled *code = NULL;
     if (compile_tier1_load(m->dir, &code, detail, detail_len) == FL_OK) {
@@ -282,10 +343,7 @@ static enum fl_err module_compile(struct engine_module *m, const uint8_t *wasm, 
         return FL_OK;
     }
     double started = engine_now();
-    enum fl_err err = compile_translate(
-        m->dir, wasm, len, &m->desc, engine.config.translate_split_min_bytes, detail, detail_len);
-    if (err == FL_OK)
-        err = compile_tier0(m->dir, &m->tier0, detail, detail_len);
+    enum fl_err err = module_tier0(m, detail, detail_len);
     if (err != FL_OK)
         return err;
     engine_count(ENGINE_TIER0, true, engine_now() - started);
@@ -300,8 +358,14 @@ static enum fl_err module_compile(struct engine_module *m, const uint8_t *wasm, 
 static struct engine_module *module_new(const uint8_t *wasm, size_t len)
 {
     struct engine_module *m = calloc(1, sizeof(*m));
-    if (!m)
+    if (m)
+        m->wasm = malloc(len ? len : 1);
+    if (!m || !m->wasm) {
+        free(m);
         return NULL;
+    }
+    memcpy(m->wasm, wasm, len);
+    m->wasm_len = len;
     atomic_init(&m->refs, 1);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->tier1_changed, NULL);
@@ -340,7 +404,7 @@ static enum fl_err module_load(const uint8_t *wasm, size_t len, bool require_ent
         err = module_resolve_imports(m, resolver, user, detail, detail_len);
     }
     if (err == FL_OK)
-        err = module_compile(m, wasm, len, detail, detail_len);
+        err = module_compile(m, detail, detail_len);
     if (err != FL_OK) {
         engine_module_release(m);
         return err;
@@ -374,6 +438,7 @@ void engine_module_release(struct engine_module *m)
         return;
     compiled_free(m->tier0);
     compiled_free(m->tier1);
+    free(m->wasm);
     wasm_desc_deinit(&m->desc);
     free(m->import_funcs);
     free(m->import_ptrs);

@@ -35,6 +35,8 @@ struct engine_config {
     /* Code sections this large are translated by two wasm2c at once on a machine with two
      * cores or more (translate.h); 0: never, 1: every module (tests) */
     uint64_t translate_split_min_bytes;
+    /* Tier 0 from wasm2c's C instead of our own translator (the spec suite runs both). */
+    bool tier0_via_wasm2c;
 };
 
 /* Defaults: no cache dir, tier 1 on, 300 s, 2 GiB, split translation from 256 KiB. */
@@ -110,6 +112,7 @@ void engine_result_deinit(struct engine_result *result);
 /* Compilations so far, process-wide (for metrics). */
 struct engine_stats {
     unsigned long tier0_compiles, tier1_compiles, tier1_failures;
+    unsigned long tier0_fallbacks; /* tier 0 through wasm2c: our translator refused the module */
     double tier0_seconds, tier1_seconds; /* time spent compiling */
 };
 void engine_stats(struct engine_stats *out);

@@ -244,7 +244,7 @@ static bool glue_export_get(struct fl_buf *out, const struct wasm_export *exp, u
            fl_buf_printf(out, "((Z_m_instance_t *)inst); }\n");
 }
 
-static bool glue_c_string(struct fl_buf *out, const char *s, size_t len)
+bool glue_c_string(struct fl_buf *out, const char *s, size_t len)
 {
     bool ok = fl_buf_append(out, "\"", 1);
     const unsigned char *end = (const unsigned char *)s + len;

@@ -13,4 +13,7 @@
 /* Appends the glue source for `desc` (translated with `wasm2c -n m`) to `out`. */
 bool glue_generate(const struct wasm_desc *desc, struct fl_buf *out);
 
+/* Appends `s` (`len` bytes, NULs included) as a C string literal. */
+bool glue_c_string(struct fl_buf *out, const char *s, size_t len);
+
 #endif

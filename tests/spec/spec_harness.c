@@ -765,8 +765,10 @@ int main(int argc, char **argv)
     struct engine_config config;
     engine_config_defaults(&config);
     config.tier1 = false;               /* thousands of tiny modules: tier 0 is what runs them */
-    if (getenv("SPEC_SPLIT_TRANSLATE")) /* every module through two wasm2c and the splice */
+    if (getenv("SPEC_SPLIT_TRANSLATE")) { /* every module through two wasm2c and the splice */
         config.translate_split_min_bytes = 1;
+        config.tier0_via_wasm2c = true;
+    }
     char detail[256];
     if (engine_init(&config, detail, sizeof(detail)) != FL_OK) {
         fprintf(stderr, "engine_init: %s\n", detail);
@@ -796,6 +798,11 @@ int main(int argc, char **argv)
                abandoned);
         split_ok = split > 0 && abandoned == 0;
     }
+    struct engine_stats stats;
+    engine_stats(&stats);
+    if (!config.tier0_via_wasm2c) /* our translator: every module it refused went to wasm2c */
+        printf("\ntier-0 translator: %lu modules compiled, %lu through wasm2c instead\n",
+               stats.tier0_compiles, stats.tier0_fallbacks);
     printf("\npass rate %.2f%% of %d performed assertions (target >= 99%%)\n", rate, performed);
     printf("%d passed, %d failed, %d skipped\n", h.total.passed, h.total.failed, h.total.skipped);
     for (int i = 0; listed && i < n; i++)
