@@ -257,7 +257,8 @@ static enum fl_err compile_tcc(const char *source, const char *dir, const char *
         compile_tcc_add_builtins(s);
         if (module_bytes)
             tcc_add_symbol(s, WASM_TO_C_BYTES_SYMBOL, module_bytes);
-        ok = tcc_compile_string(s, source) == 0 && (!glue_path || tcc_add_file(s, glue_path) == 0) &&
+        ok = tcc_compile_string(s, source) == 0 &&
+             (!glue_path || tcc_add_file(s, glue_path) == 0) &&
              tcc_relocate(s, TCC_RELOCATE_AUTO) >= 0;
     }
     pthread_mutex_unlock(&compile_tcc_lock);

@@ -31,7 +31,8 @@ struct engine_module {
     atomic_int refs;
     char hash[FL_HASH_HEX_BYTES];
     char dir[PATH_MAX];
-    uint8_t *wasm; /* the module's bytes: tier-0 code reads data from them, tier 1 translates them */
+    uint8_t
+        *wasm; /* the module's bytes: tier-0 code reads data from them, tier 1 translates them */
     size_t wasm_len;
     struct wasm_desc desc;
     struct engine_module_info info;
@@ -133,7 +134,8 @@ static void tier1_build(struct engine_module *m)
     struct compiled *code = NULL;
     double started = engine_now();
     if (compile_translate(m->dir, m->wasm, m->wasm_len, &m->desc,
-                          engine.config.translate_split_min_bytes, detail, sizeof(detail)) != FL_OK ||
+                          engine.config.translate_split_min_bytes, detail,
+                          sizeof(detail)) != FL_OK ||
         compile_tier1_build(m->dir, &engine.config, detail, sizeof(detail)) != FL_OK ||
         compile_tier1_load(m->dir, &code, detail, sizeof(detail)) != FL_OK)
         fprintf(stderr, "engine: event=tier1_failed hash=%.16s detail=\"%s\"\n", m->hash, detail);
@@ -285,17 +287,17 @@ struct validation {
 static void *validation_main(void *arg)
 {
     struct validation *v = arg;
-    v->err = accept_validate_full(v->module->wasm, v->module->wasm_len, v->detail,
-                                  sizeof(v->detail));
+    v->err =
+        accept_validate_full(v->module->wasm, v->module->wasm_len, v->detail, sizeof(v->detail));
     return NULL;
 }
 
 /* Tier 0 through wasm2c: the fallback, and what the translator's own tests compare with. */
-static enum fl_err module_tier0_via_wasm2c(struct engine_module *m, char *detail,
-                                           size_t detail_len)
+static enum fl_err module_tier0_via_wasm2c(struct engine_module *m, char *detail, size_t detail_len)
 {
-    enum fl_err err = compile_translate(m->dir, m->wasm, m->wasm_len, &m->desc,
-                                        engine.config.translate_split_min_bytes, detail, detail_len);
+    enum fl_err err =
+        compile_translate(m->dir, m->wasm, m->wasm_len, &m->desc,
+                          engine.config.translate_split_min_bytes, detail, detail_len);
     return err == FL_OK ? compile_tier0(m->dir, &m->tier0, detail, detail_len) : err;
 }
 

@@ -247,7 +247,7 @@ static int type_index(char letter)
 }
 
 static const char *const ctype_of[] = {"u32", "u64", "f32", "f64", "fref", "xref"};
-static const char slot_prefix[] = "ijhdrx"; /* not f: f32 and f64 are type names */
+static const char slot_prefix[] = "ijhdrx";  /* not f: f32 and f64 are type names */
 static const char multi_letter[] = "ijfdre"; /* wasm2c's letters in struct wasm_multi_* */
 
 static void put_ctype(struct tr *t, char letter)
@@ -498,8 +498,7 @@ static bool op_else(struct tr *t)
 static bool op_end(struct tr *t, bool *function_done)
 {
     struct ctl *c = &t->ctls[t->nctl - 1];
-    if (!t->dead &&
-        (!expect(t, c->results, c->nresults) || t->sp != c->height + c->nresults))
+    if (!t->dead && (!expect(t, c->results, c->nresults) || t->sp != c->height + c->nresults))
         return tr_invalid(t, "values left at the end of a block");
     if (c->kind == CTL_FUNC) {
         if (!t->dead)
@@ -825,10 +824,9 @@ struct memop {
 };
 
 static const struct memop loads[] = {
-    {'i', "*(u32*)"},          {'I', "*(u64*)"},          {'f', "*(f32*)"},
-    {'F', "*(f64*)"},          {'i', "(u32)(s32)*(s8*)"}, {'i', "*(u8*)"},
-    {'i', "(u32)(s32)*(s16*)"}, {'i', "*(u16*)"},          {'I', "(u64)(s64)*(s8*)"},
-    {'I', "*(u8*)"},           {'I', "(u64)(s64)*(s16*)"}, {'I', "*(u16*)"},
+    {'i', "*(u32*)"},           {'I', "*(u64*)"}, {'f', "*(f32*)"},           {'F', "*(f64*)"},
+    {'i', "(u32)(s32)*(s8*)"},  {'i', "*(u8*)"},  {'i', "(u32)(s32)*(s16*)"}, {'i', "*(u16*)"},
+    {'I', "(u64)(s64)*(s8*)"},  {'I', "*(u8*)"},  {'I', "(u64)(s64)*(s16*)"}, {'I', "*(u16*)"},
     {'I', "(u64)(s64)*(s32*)"}, {'I', "*(u32*)"},
 };
 
@@ -978,8 +976,7 @@ static bool op_select(struct tr *t, struct rd *r, bool typed)
             return tr_invalid(t, "select with other than one type");
         rd_valtype(r);
     }
-    if (!pop_expect(t, "i", 1) || !expect(t, NULL, 2) ||
-        t->stack[t->sp - 1] != t->stack[t->sp - 2])
+    if (!pop_expect(t, "i", 1) || !expect(t, NULL, 2) || t->stack[t->sp - 1] != t->stack[t->sp - 2])
         return tr_invalid(t, "bad select");
     put(t, "if(!");
     put_slot_as(t, t->sp, 'i');
@@ -1192,8 +1189,17 @@ static bool op_prefixed(struct tr *t, struct rd *r)
 static void skip_immediates(struct rd *r, uint8_t op)
 {
     switch (op) {
-    case 0x0c: case 0x0d: case 0x10: case 0x20: case 0x21: case 0x22: case 0x23: case 0x24:
-    case 0x25: case 0x26: case 0xd2:
+    case 0x0c:
+    case 0x0d:
+    case 0x10:
+    case 0x20:
+    case 0x21:
+    case 0x22:
+    case 0x23:
+    case 0x24:
+    case 0x25:
+    case 0x26:
+    case 0xd2:
         rd_u32(r);
         break;
     case 0x0e:
@@ -1208,10 +1214,13 @@ static void skip_immediates(struct rd *r, uint8_t op)
         for (uint32_t n = rd_u32(r); n && !r->bad; n--)
             rd_u8(r);
         break;
-    case 0x3f: case 0x40: case 0xd0:
+    case 0x3f:
+    case 0x40:
+    case 0xd0:
         rd_u8(r);
         break;
-    case 0x41: case 0x42:
+    case 0x41:
+    case 0x42:
         rd_sleb(r);
         break;
     case 0x43:
@@ -1301,8 +1310,10 @@ static bool op_control(struct tr *t, struct rd *r, uint8_t op, bool *done)
         return expect(t, t->ctls[0].results, t->ctls[0].nresults) && (put_return(t), true);
     case 0x10:
         return op_call(t, r);
-    default:
+    case 0x11:
         return op_call_indirect(t, r);
+    default: /* exceptions: refused by the decoder already */
+        return tr_unsupported(t, "instruction the translator does not know");
     }
 }
 
@@ -1326,7 +1337,7 @@ static bool op_one(struct tr *t, struct rd *r, uint8_t op, bool *done)
         return op_memory_size_grow(t, r, op == 0x40);
     if (op >= 0x41 && op <= 0x44)
         return op_const(t, r, op);
-    if (op >= 0x45 && op <= 0xc4)
+    if (op >= 0x45 && op <= 0xc4 && numops[op].in)
         return op_numeric(t, &numops[op]);
     if (op >= 0xd0 && op <= 0xd2)
         return op_ref(t, r, op);
@@ -1742,8 +1753,8 @@ static void put_import_wrapper(struct tr *t, uint32_t func)
     put(t, "A->import_call(cv,");
     put_u64(t, t->import_of_func[func]);
     put(t, ",a,r);");
-    static const char *const from_slot[] = {"(u32)r[", "r[", "fromb32((u32)r[", "fromb64(r[", "",
-                                            "(void*)(uintptr_t)r["};
+    static const char *const from_slot[] = {"(u32)r[",    "r[", "fromb32((u32)r[",
+                                            "fromb64(r[", "",   "(void*)(uintptr_t)r["};
     static const char *const close[] = {"]", "]", "])", "])", "", "]"};
     if (s.nresults == 1) {
         int k = type_index(s.results[0]);
@@ -2010,8 +2021,8 @@ static bool put_instantiate(struct tr *t)
 /* An export's caller: slots in, slots out (the host's uniform calling convention). */
 static void put_export_call(struct tr *t, uint32_t index, uint32_t func)
 {
-    static const char *const from_slot[] = {"(u32)a[", "a[", "fromb32((u32)a[", "fromb64(a[", "",
-                                            "(void*)(uintptr_t)a["};
+    static const char *const from_slot[] = {"(u32)a[",    "a[", "fromb32((u32)a[",
+                                            "fromb64(a[", "",   "(void*)(uintptr_t)a["};
     static const char *const close[] = {"]", "]", "])", "])", "", "]"};
     static const char *const to_slot[] = {"(u64)", "", "bits32", "bits64", "", "(u64)(uintptr_t)"};
     struct sig s = sig_of_func(t, func);
@@ -2157,8 +2168,12 @@ enum fl_err wasm_to_c(const uint8_t *wasm, size_t len, const struct wasm_desc *d
     struct tr *t = calloc(1, sizeof(*t));
     if (!t)
         return FL_ERR_NOMEM;
-    *t = (struct tr){.wasm = wasm, .len = len, .desc = desc, .detail = detail,
-                     .detail_len = detail_len, .err = FL_OK};
+    *t = (struct tr){.wasm = wasm,
+                     .len = len,
+                     .desc = desc,
+                     .detail = detail,
+                     .detail_len = detail_len,
+                     .err = FL_OK};
     t->body = *out; /* written in place: the buffer is handed back below */
     bool ok = len >= 8 && translate_module(t);
     *out = t->body;

@@ -764,7 +764,7 @@ int main(int argc, char **argv)
     mkdir(h.out_dir, 0755);
     struct engine_config config;
     engine_config_defaults(&config);
-    config.tier1 = false;               /* thousands of tiny modules: tier 0 is what runs them */
+    config.tier1 = false;                 /* thousands of tiny modules: tier 0 is what runs them */
     if (getenv("SPEC_SPLIT_TRANSLATE")) { /* every module through two wasm2c and the splice */
         config.translate_split_min_bytes = 1;
         config.tier0_via_wasm2c = true;

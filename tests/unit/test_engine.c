@@ -306,6 +306,41 @@ static void test_accepted_info(void **state)
 
 /* ---- tiers and cache ---- */
 
+/* The translator does not validate: wabt, running beside it, has the last word. */
+static void test_validation_beside_translator(void **state)
+{
+    (void)state;
+    const char *const invalid[] = {"wat_invalid_align.wasm", "wat_invalid_type.wasm"};
+    const char *const reason[] = {"alignment", "type mismatch"};
+    for (int i = 0; i < 2; i++) {
+        struct fixture fx = fixture_read(invalid[i]);
+        struct engine_module *m = NULL;
+        char detail[256] = "";
+        assert_int_equal(engine_module_load(fx.bytes, fx.len, &m, detail, sizeof(detail)),
+                         FL_ERR_INVALID_WASM);
+        assert_null(m);
+        if (!strstr(detail, reason[i]))
+            fprintf(stderr, "%s: %s\n", invalid[i], detail);
+        assert_non_null(strstr(detail, reason[i]));
+        fixture_free(&fx);
+    }
+}
+
+/* A module the translator does not take still gets tier 0, through wasm2c. */
+static void test_translator_fallback(void **state)
+{
+    (void)state;
+    struct engine_stats before, after;
+    engine_stats(&before);
+    expect("wat_many_locals.wasm", "{}", FL_OK, "{\"locals\":60000}", NULL);
+    engine_stats(&after);
+    assert_int_equal(after.tier0_fallbacks, before.tier0_fallbacks + 1);
+    /* and one it takes does not count */
+    expect("wat_tiny.wasm", "{}", FL_OK, "{}", NULL);
+    engine_stats(&before);
+    assert_int_equal(before.tier0_fallbacks, after.tier0_fallbacks);
+}
+
 static void test_tier1_swap_and_cache(void **state)
 {
     (void)state;
@@ -421,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_refused_modules),
         cmocka_unit_test(test_truncated_and_corrupt),
         cmocka_unit_test(test_accepted_info),
+        cmocka_unit_test(test_validation_beside_translator),
+        cmocka_unit_test(test_translator_fallback),
         cmocka_unit_test(test_tier1_swap_and_cache),
         cmocka_unit_test(test_torture_threads),
     };
