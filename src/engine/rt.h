@@ -14,6 +14,9 @@
  * address lies inside one of the thread's regions, taken while the thread
  * runs guest code, is an out-of-bounds trap; one near the thread's stack
  * bottom is stack exhaustion; anything else is a host bug and crashes loudly.
+ * A memory's `data` never moves: growing only opens more of its region, and
+ * the tier-0 translator's code (wasm_to_c.h) relies on it, keeping the base
+ * in a local for a whole call.
  *
  * Time limits: the watchdog (watchdog.h) signals a thread whose call ran
  * past its deadline. While generated code runs the handler unwinds at once;
