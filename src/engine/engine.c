@@ -31,8 +31,8 @@ struct engine_module {
     atomic_int refs;
     char hash[FL_HASH_HEX_BYTES];
     char dir[PATH_MAX];
-    uint8_t
-        *wasm; /* the module's bytes: tier-0 code reads data from them, tier 1 translates them */
+    /* The module's bytes: tier-0 code reads data segments from them, tier 1 translates them. */
+    uint8_t *wasm;
     size_t wasm_len;
     struct wasm_desc desc;
     struct engine_module_info info;

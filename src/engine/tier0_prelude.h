@@ -343,7 +343,10 @@ static u64 tu64f64(f64 x)
 /* Saturating truncations: NaN is 0, out of range the nearest bound. */
 static u32 ss32f32(f32 x)
 {
-    return x != x ? 0 : x < -2147483648.0f ? 0x80000000u : x >= 2147483648.0f ? 0x7fffffffu : ts32f32(x);
+    return x != x               ? 0
+           : x < -2147483648.0f ? 0x80000000u
+           : x >= 2147483648.0f ? 0x7fffffffu
+                                : ts32f32(x);
 }
 static u32 su32f32(f32 x)
 {
@@ -351,7 +354,10 @@ static u32 su32f32(f32 x)
 }
 static u32 ss32f64(f64 x)
 {
-    return x != x ? 0 : x <= -2147483649.0 ? 0x80000000u : x >= 2147483648.0 ? 0x7fffffffu : ts32f64(x);
+    return x != x               ? 0
+           : x <= -2147483649.0 ? 0x80000000u
+           : x >= 2147483648.0  ? 0x7fffffffu
+                                : ts32f64(x);
 }
 static u32 su32f64(f64 x)
 {
@@ -359,9 +365,10 @@ static u32 su32f64(f64 x)
 }
 static u64 ss64f32(f32 x)
 {
-    return x != x ? 0 : x < -9223372036854775808.0f ? 0x8000000000000000ull
-                      : x >= 9223372036854775808.0f  ? 0x7fffffffffffffffull
-                                                     : ts64f32(x);
+    return x != x                        ? 0
+           : x < -9223372036854775808.0f ? 0x8000000000000000ull
+           : x >= 9223372036854775808.0f ? 0x7fffffffffffffffull
+                                         : ts64f32(x);
 }
 static u64 su64f32(f32 x)
 {
@@ -369,9 +376,10 @@ static u64 su64f32(f32 x)
 }
 static u64 ss64f64(f64 x)
 {
-    return x != x ? 0 : x < -9223372036854775808.0 ? 0x8000000000000000ull
-                      : x >= 9223372036854775808.0  ? 0x7fffffffffffffffull
-                                                    : ts64f64(x);
+    return x != x                       ? 0
+           : x < -9223372036854775808.0 ? 0x8000000000000000ull
+           : x >= 9223372036854775808.0 ? 0x7fffffffffffffffull
+                                        : ts64f64(x);
 }
 static u64 su64f64(f64 x)
 {
