@@ -284,6 +284,33 @@ static void put_multi_name(struct tr *t, const char *results, uint32_t n)
         put_len(t, &multi_letter[type_index(results[i])], 1);
 }
 
+/* A field of a struct wasm_multi_*: wasm2c's letter and the value's position. */
+static void put_multi_field(struct tr *t, char letter, uint32_t index)
+{
+    put_len(t, &multi_letter[type_index(letter)], 1);
+    put_u64(t, index);
+}
+
+/* The host's calling convention: every value travels as a uint64_t slot. */
+static void put_from_slot(struct tr *t, char letter, const char *array, uint32_t index)
+{
+    static const char *const open[] = {"(u32)",    "", "fromb32((u32)",
+                                       "fromb64(", "", "(void*)(uintptr_t)"};
+    int k = type_index(letter);
+    put(t, open[k]);
+    put(t, array);
+    put(t, "[");
+    put_u64(t, index);
+    put(t, k == 2 || k == 3 ? "])" : "]");
+}
+
+/* Opens the conversion of a value to a slot; the caller writes the value in parentheses. */
+static void put_to_slot(struct tr *t, char letter)
+{
+    static const char *const to_slot[] = {"(u64)", "", "bits32", "bits64", "", "(u64)(uintptr_t)"};
+    put(t, to_slot[type_index(letter)]);
+}
+
 static void put_ret_type(struct tr *t, const char *results, uint32_t n)
 {
     if (n == 0)
@@ -411,10 +438,8 @@ static void put_return(struct tr *t)
         put_multi_name(t, f->results, n);
         put(t, " r_;");
         for (uint32_t i = 0; i < n; i++) {
-            char field[2] = {multi_letter[type_index(f->results[i])], 0};
             put(t, "r_.");
-            put(t, field);
-            put_u64(t, i);
+            put_multi_field(t, f->results[i], i);
             put(t, "=");
             put_slot(t, base + i);
             put(t, ";");
@@ -574,11 +599,9 @@ static void put_call_args_and_unpack(struct tr *t, const struct sig *s, uint32_t
     put(t, ");");
     if (s->nresults > 1) {
         for (uint32_t i = 0; i < s->nresults; i++) {
-            char field[2] = {multi_letter[type_index(s->results[i])], 0};
             put_slot_as(t, base + i, s->results[i]);
             put(t, "=r_.");
-            put(t, field);
-            put_u64(t, i);
+            put_multi_field(t, s->results[i], i);
             put(t, ";");
         }
         put(t, "}");
@@ -1682,11 +1705,9 @@ static void put_multi_structs(struct tr *t)
         put_multi_name(t, s.results, s.nresults);
         put(t, "{");
         for (uint32_t k = 0; k < s.nresults; k++) {
-            char field[2] = {multi_letter[type_index(s.results[k])], 0};
             put_ctype(t, s.results[k]);
             put(t, " ");
-            put(t, field);
-            put_u64(t, k);
+            put_multi_field(t, s.results[k], k);
             put(t, ";");
         }
         put(t, "};\n");
@@ -1733,7 +1754,6 @@ static const char tr_module_helpers[] =
 /* Imported functions: a C function per import that packs the values for the host. */
 static void put_import_wrapper(struct tr *t, uint32_t func)
 {
-    static const char *const to_slot[] = {"(u64)", "", "bits32", "bits64", "", "(u64)(uintptr_t)"};
     struct sig s = sig_of_func(t, func);
     put_signature(t, func, true);
     put(t, "{u64 a[");
@@ -1745,7 +1765,7 @@ static void put_import_wrapper(struct tr *t, uint32_t func)
         put(t, "a[");
         put_u64(t, i);
         put(t, "]=");
-        put(t, to_slot[type_index(s.params[i])]);
+        put_to_slot(t, s.params[i]);
         put(t, "(l");
         put_u64(t, i);
         put(t, ");");
@@ -1753,29 +1773,18 @@ static void put_import_wrapper(struct tr *t, uint32_t func)
     put(t, "A->import_call(cv,");
     put_u64(t, t->import_of_func[func]);
     put(t, ",a,r);");
-    static const char *const from_slot[] = {"(u32)r[",    "r[", "fromb32((u32)r[",
-                                            "fromb64(r[", "",   "(void*)(uintptr_t)r["};
-    static const char *const close[] = {"]", "]", "])", "])", "", "]"};
     if (s.nresults == 1) {
-        int k = type_index(s.results[0]);
         put(t, "return ");
-        put(t, from_slot[k]);
-        put(t, "0");
-        put(t, close[k]);
+        put_from_slot(t, s.results[0], "r", 0);
         put(t, ";");
     } else if (s.nresults > 1) {
         put_multi_name(t, s.results, s.nresults);
         put(t, " v;");
         for (uint32_t i = 0; i < s.nresults; i++) {
-            int k = type_index(s.results[i]);
-            char field[2] = {multi_letter[k], 0};
             put(t, "v.");
-            put(t, field);
-            put_u64(t, i);
+            put_multi_field(t, s.results[i], i);
             put(t, "=");
-            put(t, from_slot[k]);
-            put_u64(t, i);
-            put(t, close[k]);
+            put_from_slot(t, s.results[i], "r", i);
             put(t, ";");
         }
         put(t, "return v;");
@@ -2021,10 +2030,6 @@ static bool put_instantiate(struct tr *t)
 /* An export's caller: slots in, slots out (the host's uniform calling convention). */
 static void put_export_call(struct tr *t, uint32_t index, uint32_t func)
 {
-    static const char *const from_slot[] = {"(u32)a[",    "a[", "fromb32((u32)a[",
-                                            "fromb64(a[", "",   "(void*)(uintptr_t)a["};
-    static const char *const close[] = {"]", "]", "])", "])", "", "]"};
-    static const char *const to_slot[] = {"(u64)", "", "bits32", "bits64", "", "(u64)(uintptr_t)"};
     struct sig s = sig_of_func(t, func);
     put(t, "static void fl_call");
     put_u64(t, index);
@@ -2037,25 +2042,19 @@ static void put_export_call(struct tr *t, uint32_t index, uint32_t func)
     put_u64(t, func);
     put(t, func < t->func_imports ? "(c->ctx" : "(c");
     for (uint32_t i = 0; i < s.nparams; i++) {
-        int k = type_index(s.params[i]);
         put(t, ",");
-        put(t, from_slot[k]);
-        put_u64(t, i);
-        put(t, close[k]);
+        put_from_slot(t, s.params[i], "a", i);
     }
     put(t, ");");
     for (uint32_t i = 0; i < s.nresults; i++) {
-        int k = type_index(s.results[i]);
         put(t, "r[");
         put_u64(t, i);
         put(t, "]=");
-        put(t, to_slot[k]);
+        put_to_slot(t, s.results[i]);
         put(t, "(v");
         if (s.nresults > 1) {
-            char field[2] = {multi_letter[k], 0};
             put(t, ".");
-            put(t, field);
-            put_u64(t, i);
+            put_multi_field(t, s.results[i], i);
         }
         put(t, ");");
     }
