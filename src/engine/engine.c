@@ -342,6 +342,8 @@ static enum fl_err module_compile(struct engine_module *m, char *detail, size_t 
         m->tier1 = code;
         m->tier1_state = TIER1_READY;
         atomic_store(&m->best, code);
+        free(m->wasm); /* nothing will read the bytes: no tier 0, no tier-1 build */
+        m->wasm = NULL;
         return FL_OK;
     }
     double started = engine_now();
