@@ -31,6 +31,8 @@ enum {
 
 enum ctl_kind { CTL_FUNC, CTL_BLOCK, CTL_LOOP, CTL_IF };
 
+enum defer_kind { DEFER_NONE, DEFER_CONST, DEFER_LOCAL };
+
 struct ctl {
     enum ctl_kind kind;
     uint32_t label;
@@ -88,6 +90,11 @@ struct tr {
     char *locals;
     uint32_t local_count;
     char stack[TR_MAX_STACK];
+    /* What a stack value is until written to its local: a constant or a local's value is
+     * used where it is needed instead of being copied first (shorter C for tcc, faster code). */
+    uint8_t deferred[TR_MAX_STACK];
+    uint64_t deferred_value[TR_MAX_STACK]; /* the constant's bits, or the local's index */
+    uint32_t deferred_locals;              /* how many values are DEFER_LOCAL */
     uint32_t sp;
     struct ctl *ctls;
     uint32_t nctl;
@@ -255,20 +262,67 @@ static void put_ctype(struct tr *t, char letter)
     put(t, ctype_of[type_index(letter)]);
 }
 
-/* The C local holding the stack value at `depth`. */
-static void put_slot(struct tr *t, uint32_t depth)
-{
-    char prefix = slot_prefix[type_index(t->stack[depth])];
-    put_len(t, &prefix, 1);
-    put_u64(t, depth);
-}
-
-/* The C local for a value of type `letter` at `depth` (a slot about to be written). */
-static void put_slot_as(struct tr *t, uint32_t depth, char letter)
+/* The C local for a value of type `letter` at `depth` (one about to be written). */
+static void put_var(struct tr *t, uint32_t depth, char letter)
 {
     char prefix = slot_prefix[type_index(letter)];
     put_len(t, &prefix, 1);
     put_u64(t, depth);
+}
+
+static void put_hex(struct tr *t, uint64_t v);
+
+/* A constant of type `letter` (i32 to f64) from its bits. */
+static void put_constant(struct tr *t, char letter, uint64_t bits)
+{
+    static const char *const open[] = {"", "", "fromb32(", "fromb64("};
+    static const char *const close[] = {"u", "ull", "u)", "ull)"};
+    int k = type_index(letter);
+    put(t, open[k]);
+    put_hex(t, bits);
+    put(t, close[k]);
+}
+
+/* The stack value at `depth`, to be read: its local, or what it was deferred as. */
+static void put_value(struct tr *t, uint32_t depth)
+{
+    if (t->deferred[depth] == DEFER_CONST) {
+        put_constant(t, t->stack[depth], t->deferred_value[depth]);
+    } else if (t->deferred[depth] == DEFER_LOCAL) {
+        put(t, "l");
+        put_u64(t, t->deferred_value[depth]);
+    } else {
+        put_var(t, depth, t->stack[depth]);
+    }
+}
+
+/* Writes a deferred value to its local. */
+static void materialize(struct tr *t, uint32_t depth)
+{
+    if (t->deferred[depth] == DEFER_NONE)
+        return;
+    put_var(t, depth, t->stack[depth]);
+    put(t, "=");
+    put_value(t, depth);
+    put(t, ";\n");
+    t->deferred_locals -= t->deferred[depth] == DEFER_LOCAL;
+    t->deferred[depth] = DEFER_NONE;
+}
+
+/* Before a label or a jump: every value is in its local, as the code on the other side
+ * expects whichever way it came. */
+static void materialize_all(struct tr *t)
+{
+    for (uint32_t d = 0; d < t->sp; d++)
+        materialize(t, d);
+}
+
+/* Before local `index` changes: the values that are still that local's old value. */
+static void materialize_local(struct tr *t, uint32_t index)
+{
+    for (uint32_t d = 0; t->deferred_locals && d < t->sp; d++)
+        if (t->deferred[d] == DEFER_LOCAL && t->deferred_value[d] == index)
+            materialize(t, d);
 }
 
 static void put_label(struct tr *t, char kind, uint32_t label)
@@ -354,6 +408,7 @@ static bool push(struct tr *t, char letter)
 {
     if (t->sp >= TR_MAX_STACK)
         return tr_unsupported(t, "operand stack deeper than the translator allows");
+    t->deferred[t->sp] = DEFER_NONE;
     t->stack[t->sp++] = letter;
     int k = type_index(letter);
     if (t->max_depth[k] < t->sp)
@@ -373,11 +428,18 @@ static bool expect(struct tr *t, const char *types, uint32_t n)
     return true;
 }
 
+/* Drops the top `n` values (checked by the caller). */
+static void drop(struct tr *t, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        t->deferred_locals -= t->deferred[--t->sp] == DEFER_LOCAL;
+}
+
 static bool pop_expect(struct tr *t, const char *types, uint32_t n)
 {
     if (!expect(t, types, n))
         return false;
-    t->sp -= n;
+    drop(t, n);
     return true;
 }
 
@@ -418,6 +480,7 @@ static bool push_ctl(struct tr *t, enum ctl_kind kind, const struct sig *s)
 /* Sets the stack to a block's base plus `types`. */
 static void reset_stack(struct tr *t, const struct ctl *c, const char *types, uint32_t n)
 {
+    drop(t, t->sp > c->height ? t->sp - c->height : 0);
     t->sp = c->height;
     for (uint32_t i = 0; i < n; i++)
         push(t, types[i]);
@@ -431,7 +494,7 @@ static void put_return(struct tr *t)
         put(t, "return;\n");
     } else if (n == 1) {
         put(t, "return ");
-        put_slot(t, base);
+        put_value(t, base);
         put(t, ";\n");
     } else {
         put(t, "{");
@@ -441,7 +504,7 @@ static void put_return(struct tr *t)
             put(t, "r_.");
             put_multi_field(t, f->results[i], i);
             put(t, "=");
-            put_slot(t, base + i);
+            put_value(t, base + i);
             put(t, ";");
         }
         put(t, "return r_;}\n");
@@ -465,9 +528,9 @@ static bool put_branch(struct tr *t, uint32_t depth)
     }
     uint32_t from = t->sp - n, to = target->height;
     for (uint32_t i = 0; i < n && from != to; i++) {
-        put_slot_as(t, to + i, types[i]); /* the value moved, not what the slot held */
+        put_var(t, to + i, types[i]); /* the value moved, not what the slot held */
         put(t, "=");
-        put_slot(t, from + i);
+        put_value(t, from + i);
         put(t, ";");
     }
     put(t, "goto ");
@@ -481,11 +544,12 @@ static bool op_block(struct tr *t, struct rd *r, enum ctl_kind kind)
     struct sig s;
     if (!read_blocktype(t, r, &s))
         return false;
+    if (kind == CTL_IF && !pop_expect(t, "i", 1))
+        return false;
+    materialize_all(t); /* the block's code may run zero or more times, or not at all */
     if (kind == CTL_IF) {
-        if (!pop_expect(t, "i", 1))
-            return false;
         put(t, "if(!");
-        put_slot_as(t, t->sp, 'i');
+        put_value(t, t->sp);
         put(t, ")goto ");
         put_label(t, 'E', t->next_label);
         put(t, ";\n");
@@ -507,6 +571,7 @@ static bool op_else(struct tr *t)
     if (!t->dead) {
         if (!expect(t, c->results, c->nresults) || t->sp != c->height + c->nresults)
             return tr_invalid(t, "values left at the end of a block");
+        materialize_all(t);
         put(t, "goto ");
         put_label(t, 'B', c->label);
         put(t, ";\n");
@@ -525,6 +590,8 @@ static bool op_end(struct tr *t, bool *function_done)
     struct ctl *c = &t->ctls[t->nctl - 1];
     if (!t->dead && (!expect(t, c->results, c->nresults) || t->sp != c->height + c->nresults))
         return tr_invalid(t, "values left at the end of a block");
+    if (!t->dead && c->kind != CTL_FUNC)
+        materialize_all(t);
     if (c->kind == CTL_FUNC) {
         if (!t->dead)
             put_return(t);
@@ -555,8 +622,9 @@ static bool op_br_table(struct tr *t, struct rd *r)
         return tr_invalid(t, "bad br_table");
     if (!pop_expect(t, "i", 1))
         return false;
+    materialize_all(t);
     put(t, "switch(");
-    put_slot_as(t, t->sp, 'i');
+    put_value(t, t->sp);
     put(t, "){\n");
     for (uint32_t i = 0; i <= n; i++) {
         uint32_t depth = rd_u32(r);
@@ -581,7 +649,7 @@ static bool op_br_table(struct tr *t, struct rd *r)
 static void put_call_results(struct tr *t, const struct sig *s, uint32_t base)
 {
     if (s->nresults == 1) {
-        put_slot_as(t, base, s->results[0]);
+        put_var(t, base, s->results[0]);
         put(t, "=");
     } else if (s->nresults > 1) {
         put(t, "{");
@@ -594,12 +662,12 @@ static void put_call_args_and_unpack(struct tr *t, const struct sig *s, uint32_t
 {
     for (uint32_t i = 0; i < s->nparams; i++) {
         put(t, ",");
-        put_slot(t, base + i);
+        put_value(t, base + i);
     }
     put(t, ");");
     if (s->nresults > 1) {
         for (uint32_t i = 0; i < s->nresults; i++) {
-            put_slot_as(t, base + i, s->results[i]);
+            put_var(t, base + i, s->results[i]);
             put(t, "=r_.");
             put_multi_field(t, s->results[i], i);
             put(t, ";");
@@ -654,7 +722,7 @@ static bool op_call_indirect(struct tr *t, struct rd *r)
     put(t, "{const fref*e_=ci(c->t");
     put_u64(t, table);
     put(t, ",");
-    put_slot_as(t, index, 'i');
+    put_value(t, index);
     put(t, ",ty[");
     put_u64(t, type);
     put(t, "]);");
@@ -824,7 +892,7 @@ static bool op_numeric(struct tr *t, const struct numop *op)
     if (!pop_expect(t, op->in, n))
         return false;
     uint32_t base = t->sp;
-    put_slot_as(t, base, op->out);
+    put_var(t, base, op->out);
     put(t, "=");
     for (const char *p = op->fmt; *p; p++) {
         const char *run = p;
@@ -833,7 +901,7 @@ static bool op_numeric(struct tr *t, const struct numop *op)
         put_len(t, run, (size_t)(p - run));
         if (!*p)
             break;
-        put_slot(t, base + (*p == '#'));
+        put_value(t, base + (*p == '#'));
     }
     put(t, ";\n");
     return push(t, op->out);
@@ -861,7 +929,7 @@ static const struct memop stores[] = {
 static void put_address(struct tr *t, uint32_t addr_depth, uint32_t offset)
 {
     put(t, "(M+(u64)");
-    put_slot_as(t, addr_depth, 'i');
+    put_value(t, addr_depth);
     if (offset) {
         put(t, "+");
         put_u64(t, offset);
@@ -880,7 +948,7 @@ static bool op_memory_access(struct tr *t, struct rd *r, uint8_t op)
         const struct memop *m = &loads[op - 0x28];
         if (!pop_expect(t, "i", 1))
             return false;
-        put_slot_as(t, t->sp, m->type);
+        put_var(t, t->sp, m->type);
         put(t, "=");
         put(t, m->access);
         put_address(t, t->sp, offset);
@@ -894,7 +962,7 @@ static bool op_memory_access(struct tr *t, struct rd *r, uint8_t op)
     put(t, m->access);
     put_address(t, t->sp, offset);
     put(t, "=");
-    put_slot(t, t->sp + 1);
+    put_value(t, t->sp + 1);
     put(t, ";\n");
     return true;
 }
@@ -906,10 +974,10 @@ static bool op_memory_size_grow(struct tr *t, struct rd *r, bool grow)
         return tr_invalid(t, "memory instruction without a memory");
     if (grow && !pop_expect(t, "i", 1))
         return false;
-    put_slot_as(t, t->sp, 'i');
+    put_var(t, t->sp, 'i');
     if (grow) {
         put(t, "=A->grow_memory(c->m,");
-        put_slot_as(t, t->sp, 'i');
+        put_value(t, t->sp);
         put(t, ");\n");
     } else {
         put(t, "=c->m->pages;\n");
@@ -926,20 +994,11 @@ static bool op_const(struct tr *t, struct rd *r, uint8_t op)
     uint64_t v = op == 0x41   ? (uint32_t)rd_sleb(r)
                  : op == 0x42 ? (uint64_t)rd_sleb(r)
                               : rd_fixed(r, op == 0x43 ? 4 : 8);
-    if (r->bad)
-        return tr_invalid(t, "truncated constant");
-    put_slot_as(t, t->sp, letter);
-    put(t, "=");
-    if (op == 0x43)
-        put(t, "fromb32(");
-    else if (op == 0x44)
-        put(t, "fromb64(");
-    put_hex(t, v);
-    put(t, op == 0x41 || op == 0x43 ? "u" : "ull");
-    if (op >= 0x43)
-        put(t, ")");
-    put(t, ";\n");
-    return push(t, letter);
+    if (r->bad || !push(t, letter))
+        return r->bad ? tr_invalid(t, "truncated constant") : false;
+    t->deferred[t->sp - 1] = DEFER_CONST; /* written where it is used */
+    t->deferred_value[t->sp - 1] = v;
+    return true;
 }
 
 static bool op_local(struct tr *t, struct rd *r, uint8_t op)
@@ -948,23 +1007,25 @@ static bool op_local(struct tr *t, struct rd *r, uint8_t op)
     if (r->bad || index >= t->local_count)
         return tr_invalid(t, "unknown local");
     char letter = t->locals[index];
-    if (op == 0x20) {
-        put_slot_as(t, t->sp, letter);
-        put(t, "=l");
-        put_u64(t, index);
-        put(t, ";\n");
-        return push(t, letter);
+    if (op == 0x20) { /* read where it is used, unless the local changes first */
+        if (!push(t, letter))
+            return false;
+        t->deferred[t->sp - 1] = DEFER_LOCAL;
+        t->deferred_value[t->sp - 1] = index;
+        t->deferred_locals++;
+        return true;
     }
     char types[2] = {letter, 0};
     if (!expect(t, types, 1))
         return false;
+    materialize_local(t, index);
     put(t, "l");
     put_u64(t, index);
     put(t, "=");
-    put_slot(t, t->sp - 1);
+    put_value(t, t->sp - 1);
     put(t, ";\n");
     if (op == 0x21)
-        t->sp--;
+        drop(t, 1);
     return true;
 }
 
@@ -975,7 +1036,7 @@ static bool op_global(struct tr *t, struct rd *r, uint8_t op)
         return tr_invalid(t, "unknown global");
     char letter = t->desc->global_types[index];
     if (op == 0x23) {
-        put_slot_as(t, t->sp, letter);
+        put_var(t, t->sp, letter);
         put(t, "=");
         put_global(t, index);
         put(t, ";\n");
@@ -986,7 +1047,7 @@ static bool op_global(struct tr *t, struct rd *r, uint8_t op)
         return tr_invalid(t, "bad global.set");
     put_global(t, index);
     put(t, "=");
-    put_slot(t, t->sp);
+    put_value(t, t->sp);
     put(t, ";\n");
     return true;
 }
@@ -1001,14 +1062,15 @@ static bool op_select(struct tr *t, struct rd *r, bool typed)
     }
     if (!pop_expect(t, "i", 1) || !expect(t, NULL, 2) || t->stack[t->sp - 1] != t->stack[t->sp - 2])
         return tr_invalid(t, "bad select");
+    materialize(t, t->sp - 2); /* it is assigned to */
     put(t, "if(!");
-    put_slot_as(t, t->sp, 'i');
+    put_value(t, t->sp);
     put(t, ")");
-    put_slot(t, t->sp - 2);
+    put_var(t, t->sp - 2, t->stack[t->sp - 2]);
     put(t, "=");
-    put_slot(t, t->sp - 1);
+    put_value(t, t->sp - 1);
     put(t, ";\n");
-    t->sp--;
+    drop(t, 1);
     return true;
 }
 
@@ -1016,7 +1078,7 @@ static bool op_ref(struct tr *t, struct rd *r, uint8_t op)
 {
     if (op == 0xd0) {
         char letter = rd_valtype(r);
-        put_slot_as(t, t->sp, letter);
+        put_var(t, t->sp, letter);
         put(t, letter == 'r' ? "=fnull;\n" : "=0;\n");
         return push(t, letter);
     }
@@ -1026,18 +1088,18 @@ static bool op_ref(struct tr *t, struct rd *r, uint8_t op)
         char letter = t->stack[t->sp - 1];
         if (letter != 'r' && letter != 'x')
             return tr_invalid(t, "ref.is_null on a number");
-        put_slot_as(t, t->sp - 1, 'i');
+        put_var(t, t->sp - 1, 'i');
         put(t, "=!");
-        put_slot(t, t->sp - 1);
+        put_value(t, t->sp - 1);
         put(t, letter == 'r' ? ".func;\n" : ";\n");
-        t->sp--;
+        drop(t, 1);
         return push(t, 'i');
     }
     uint32_t func = rd_u32(r);
     if (r->bad || func >= t->desc->func_count)
         return tr_invalid(t, "ref.func of an unknown function");
     t->need_funcref_table = true;
-    put_slot_as(t, t->sp, 'r');
+    put_var(t, t->sp, 'r');
     put(t, "=fr(c,");
     put_u64(t, func);
     put(t, ");\n");
@@ -1065,20 +1127,20 @@ static bool op_table_get_set(struct tr *t, struct rd *r, bool set)
         put(t, suffix);
         put_u64(t, table);
         put(t, ",");
-        put_slot(t, t->sp);
+        put_value(t, t->sp);
         put(t, ",");
-        put_slot(t, t->sp + 1);
+        put_value(t, t->sp + 1);
         put(t, ");\n");
         return true;
     }
     if (!pop_expect(t, "i", 1))
         return false;
-    put_slot_as(t, t->sp, letter);
+    put_var(t, t->sp, letter);
     put(t, "=tget");
     put(t, suffix);
     put_u64(t, table);
     put(t, ",");
-    put_slot_as(t, t->sp, 'i');
+    put_value(t, t->sp);
     put(t, ");\n");
     return push(t, letter);
 }
@@ -1093,7 +1155,7 @@ static bool put_call3(struct tr *t, const char *name, const char *prefix, const 
     put(t, prefix);
     for (uint32_t i = 0; i < 3; i++) {
         put(t, ",");
-        put_slot(t, t->sp + i);
+        put_value(t, t->sp + i);
     }
     put(t, ");\n");
     return true;
@@ -1167,7 +1229,7 @@ static bool op_bulk_table(struct tr *t, struct rd *r, uint32_t sub)
         return put_call3(t, letter == 'r' ? "tcopy_r" : "tcopy_x", prefix, "iii");
     }
     if (sub == 16) { /* table.size */
-        put_slot_as(t, t->sp, 'i');
+        put_var(t, t->sp, 'i');
         put(t, "=c->t");
         put_u64(t, a);
         put(t, "->size;\n");
@@ -1177,13 +1239,13 @@ static bool op_bulk_table(struct tr *t, struct rd *r, uint32_t sub)
     if (sub == 15) { /* table.grow: init n -> old size */
         if (!pop_expect(t, types, 2))
             return false;
-        put_slot_as(t, t->sp, 'i');
+        put_var(t, t->sp, 'i');
         put(t, letter == 'r' ? "=A->grow_funcref_table(c->t" : "=A->grow_externref_table(c->t");
         put_u64(t, a);
         put(t, ",");
-        put_slot(t, t->sp + 1);
+        put_value(t, t->sp + 1);
         put(t, ",");
-        put_slot(t, t->sp);
+        put_value(t, t->sp);
         put(t, ");\n");
         return push(t, 'i');
     }
@@ -1316,13 +1378,15 @@ static bool op_control(struct tr *t, struct rd *r, uint8_t op, bool *done)
         return op_end(t, done);
     case 0x0c:
         t->dead = true;
+        materialize_all(t);
         return put_branch(t, rd_u32(r));
     case 0x0d: {
         uint32_t depth = rd_u32(r);
         if (!pop_expect(t, "i", 1))
             return false;
+        materialize_all(t);
         put(t, "if(");
-        put_slot_as(t, t->sp, 'i');
+        put_value(t, t->sp);
         put(t, "){");
         return put_branch(t, depth) && (put(t, "}\n"), true);
     }
@@ -1400,6 +1464,7 @@ static bool read_locals(struct tr *t, struct rd *r, const struct sig *s)
 static bool translate_body(struct tr *t, struct rd *r, const struct sig *s)
 {
     t->sp = 0;
+    t->deferred_locals = 0;
     t->nctl = 0;
     t->dead = false;
     t->dead_nesting = 0;
