@@ -1,14 +1,17 @@
 /*
  * wasm_to_c — the tier-0 translator (see wasm_to_c.h).
  *
- * Reading guide: `tr_module` walks the sections the decoder summarised
- * (tables, globals, elements, data, start) into `struct tr`, then writes the
- * file top-down: prelude, instance struct, prototypes, import wrappers,
- * element arrays, one C function per body (`tr_function`, the instruction
- * loop), and the glue symbols. Inside a function the operand stack exists
- * only at translation time, as type letters: the value at depth d of type
- * T is the C local `<T>d` (i j h d r x for i32 i64 f32 f64 funcref
- * externref). Code after an unconditional branch is skipped, not written.
+ * Reading guide: `translate_module` reads the sections the decoder
+ * summarised (tables, globals, elements, data, start) into `struct tr`, then
+ * writes the file top-down: prelude, instance struct, prototypes, import
+ * wrappers, element arrays, one C function per body (`translate_function`,
+ * the instruction loop `translate_body`), and the glue symbols. Inside a
+ * function the operand stack exists only at translation time, as type
+ * letters: the value at depth d of type T is the C local `<T>d` (i j h d r x
+ * for i32 i64 f32 f64 funcref externref). Constants and local reads are
+ * deferred: written where they are used, and copied into their stack local
+ * only when they must be (the local changes, or a label or jump is next).
+ * Code after an unconditional branch is skipped, not written.
  */
 #include "engine/wasm_to_c.h"
 
