@@ -228,46 +228,22 @@ static f64 fmax64(f64 x, f64 y)
         return (bits64(x) >> 63) ? y : x;
     return x > y ? x : y;
 }
-static f32 fceil32(f32 x)
-{
-    return x != x ? quiet32(x) : ceilf(x);
-}
-static f32 ffloor32(f32 x)
-{
-    return x != x ? quiet32(x) : floorf(x);
-}
-static f32 ftrunc32(f32 x)
-{
-    return x != x ? quiet32(x) : truncf(x);
-}
-static f32 fnearest32(f32 x)
-{
-    return x != x ? quiet32(x) : nearbyintf(x);
-}
-static f32 fsqrt32(f32 x)
-{
-    return x != x ? quiet32(x) : sqrtf(x);
-}
-static f64 fceil64(f64 x)
-{
-    return x != x ? quiet64(x) : ceil(x);
-}
-static f64 ffloor64(f64 x)
-{
-    return x != x ? quiet64(x) : floor(x);
-}
-static f64 ftrunc64(f64 x)
-{
-    return x != x ? quiet64(x) : trunc(x);
-}
-static f64 fnearest64(f64 x)
-{
-    return x != x ? quiet64(x) : nearbyint(x);
-}
-static f64 fsqrt64(f64 x)
-{
-    return x != x ? quiet64(x) : sqrt(x);
-}
+/* Rounding and square root: a NaN comes back quiet, as WebAssembly requires of them. */
+#define NAN_QUIET_UNARY(name, type, quiet, fn)                                                     \
+    static type name(type x)                                                                       \
+    {                                                                                              \
+        return x != x ? quiet(x) : fn(x);                                                          \
+    }
+NAN_QUIET_UNARY(fceil32, f32, quiet32, ceilf)
+NAN_QUIET_UNARY(ffloor32, f32, quiet32, floorf)
+NAN_QUIET_UNARY(ftrunc32, f32, quiet32, truncf)
+NAN_QUIET_UNARY(fnearest32, f32, quiet32, nearbyintf)
+NAN_QUIET_UNARY(fsqrt32, f32, quiet32, sqrtf)
+NAN_QUIET_UNARY(fceil64, f64, quiet64, ceil)
+NAN_QUIET_UNARY(ffloor64, f64, quiet64, floor)
+NAN_QUIET_UNARY(ftrunc64, f64, quiet64, trunc)
+NAN_QUIET_UNARY(fnearest64, f64, quiet64, nearbyint)
+NAN_QUIET_UNARY(fsqrt64, f64, quiet64, sqrt)
 /* u64 to float, rounded once: halve (keeping the sticky bit) above 2^63. */
 static f32 u64f32(u64 x)
 {
