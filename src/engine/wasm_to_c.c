@@ -618,6 +618,11 @@ static bool op_end(struct tr *t, bool *function_done)
     return true;
 }
 
+/*
+ * br_table: each entry jumps to one trampoline per distinct target, which moves the values
+ * and jumps on. (Copies written per entry would make a table of n entries to a block with k
+ * results n * k statements: a hostile module could ask for gigabytes of C.)
+ */
 static bool op_br_table(struct tr *t, struct rd *r)
 {
     uint32_t n = rd_u32(r);
@@ -625,12 +630,23 @@ static bool op_br_table(struct tr *t, struct rd *r)
         return tr_invalid(t, "bad br_table");
     if (!pop_expect(t, "i", 1))
         return false;
+    bool *used = calloc(t->nctl, sizeof(bool));
+    if (!used)
+        return tr_fail(t, FL_ERR_NOMEM, "out of memory");
+    uint32_t first = t->next_label; /* trampoline for depth d: T<first + d> */
+    t->next_label += t->nctl;
     materialize_all(t);
     put(t, "switch(");
     put_value(t, t->sp);
     put(t, "){\n");
-    for (uint32_t i = 0; i <= n; i++) {
+    bool ok = true;
+    for (uint32_t i = 0; ok && i <= n; i++) {
         uint32_t depth = rd_u32(r);
+        if (r->bad || depth >= t->nctl) {
+            ok = tr_invalid(t, "bad br_table");
+            break;
+        }
+        used[depth] = true;
         if (i < n) {
             put(t, "case ");
             put_u64(t, i);
@@ -638,12 +654,21 @@ static bool op_br_table(struct tr *t, struct rd *r)
         } else {
             put(t, "default:");
         }
-        if (!put_branch(t, depth))
-            return false;
+        put(t, "goto ");
+        put_label(t, 'T', first + depth);
+        put(t, ";\n");
     }
     put(t, "}\n");
+    for (uint32_t d = 0; ok && d < t->nctl; d++) {
+        if (!used[d])
+            continue;
+        put_label(t, 'T', first + d);
+        put(t, ":");
+        ok = put_branch(t, d);
+    }
+    free(used);
     t->dead = true;
-    return !r->bad || tr_invalid(t, "bad br_table");
+    return ok;
 }
 
 /* ---- calls ---- */

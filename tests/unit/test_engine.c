@@ -17,6 +17,8 @@
 #include "engine/compile.h"
 #include "engine/engine.h"
 #include "engine/rt.h"
+#include "engine/wasm_decode.h"
+#include "engine/wasm_to_c.h"
 #include "fixture.h"
 
 static char cache_dir[] = "/tmp/funless-test-engine-XXXXXX";
@@ -306,6 +308,85 @@ static void test_accepted_info(void **state)
 
 /* ---- tiers and cache ---- */
 
+static void put_leb(struct fl_buf *b, uint32_t v)
+{
+    do {
+        uint8_t byte = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            byte |= 0x80;
+        fl_buf_append(b, &byte, 1);
+    } while (v);
+}
+
+static void put_section(struct fl_buf *module, uint8_t id, const struct fl_buf *body)
+{
+    fl_buf_append(module, &id, 1);
+    put_leb(module, (uint32_t)body->len);
+    fl_buf_append(module, body->data, body->len);
+}
+
+/*
+ * A br_table of `entries` entries, all to a block of `results` results: written per entry,
+ * the moves of the values would be entries * results statements. The translator writes
+ * them once per target, so the C stays about as large as the table.
+ */
+static void test_translator_wide_br_table(void **state)
+{
+    (void)state;
+    enum { RESULTS = 300, ENTRIES = 30000 };
+    struct fl_buf module, sec, code;
+    fl_buf_init(&module, 1 << 24);
+    fl_buf_init(&sec, 1 << 24);
+    fl_buf_init(&code, 1 << 24);
+    fl_buf_append(&module, "\0asm\1\0\0\0", 8);
+    /* types: 0 = () -> (i32), 1 = () -> (i32 x RESULTS) */
+    fl_buf_append(&sec, "\2\x60\0\1\x7f\x60\0", 7);
+    put_leb(&sec, RESULTS);
+    for (int i = 0; i < RESULTS; i++)
+        fl_buf_append(&sec, "\x7f", 1);
+    put_section(&module, 1, &sec);
+    fl_buf_reset(&sec);
+    fl_buf_append(&sec, "\1\0", 2); /* one function of type 0 */
+    put_section(&module, 3, &sec);
+    /* body: block (type 1) i32.const 7 (left behind by the branch, so the results move)
+     * RESULTS x i32.const 7; i32.const 0; br_table 0...0 end; drops */
+    fl_buf_append(&code, "\0\x02\x01\x41\x07", 5);
+    for (int i = 0; i < RESULTS; i++)
+        fl_buf_append(&code, "\x41\x07", 2);
+    fl_buf_append(&code, "\x41\0\x0e", 3);
+    put_leb(&code, ENTRIES);
+    for (int i = 0; i <= ENTRIES; i++)
+        fl_buf_append(&code, "\0", 1);
+    fl_buf_append(&code, "\x0b", 1);
+    for (int i = 1; i < RESULTS; i++)
+        fl_buf_append(&code, "\x1a", 1);
+    fl_buf_append(&code, "\x0b", 1);
+    fl_buf_reset(&sec);
+    fl_buf_append(&sec, "\1", 1);
+    put_leb(&sec, (uint32_t)code.len);
+    fl_buf_append(&sec, code.data, code.len);
+    put_section(&module, 10, &sec);
+    struct wasm_desc desc = {0};
+    char detail[256] = "";
+    assert_int_equal(
+        wasm_decode((const uint8_t *)module.data, module.len, &desc, detail, sizeof(detail)),
+        FL_OK);
+    struct fl_buf c_source;
+    fl_buf_init(&c_source, (size_t)1 << 30);
+    enum fl_err err = wasm_to_c((const uint8_t *)module.data, module.len, &desc, &c_source, detail,
+                                sizeof(detail));
+    if (err != FL_OK)
+        fprintf(stderr, "wasm_to_c: %s\n", detail);
+    assert_int_equal(err, FL_OK);
+    assert_true(c_source.len < (size_t)2 << 20); /* per-entry moves would be ~3 M statements */
+    fl_buf_deinit(&c_source);
+    wasm_desc_deinit(&desc);
+    fl_buf_deinit(&code);
+    fl_buf_deinit(&sec);
+    fl_buf_deinit(&module);
+}
+
 /* The translator does not validate: wabt, running beside it, has the last word. */
 static void test_validation_beside_translator(void **state)
 {
@@ -458,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_accepted_info),
         cmocka_unit_test(test_validation_beside_translator),
         cmocka_unit_test(test_translator_fallback),
+        cmocka_unit_test(test_translator_wide_br_table),
         cmocka_unit_test(test_tier1_swap_and_cache),
         cmocka_unit_test(test_torture_threads),
     };
