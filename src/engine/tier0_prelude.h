@@ -81,62 +81,38 @@ static u64 rotr64(u64 x, u64 n)
     n &= 63;
     return n ? (x >> n) | (x << (64 - n)) : x;
 }
-static u32 divs32(u32 a, u32 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    if (a == 0x80000000u && b == 0xffffffffu)
-        TRAP(INT_OVERFLOW);
-    return (u32)((s32)a / (s32)b);
-}
-static u32 rems32(u32 a, u32 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    if (b == 0xffffffffu)
-        return 0;
-    return (u32)((s32)a % (s32)b);
-}
-static u32 divu32(u32 a, u32 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    return a / b;
-}
-static u32 remu32(u32 a, u32 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    return a % b;
-}
-static u64 divs64(u64 a, u64 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    if (a == 0x8000000000000000ull && b == ~0ull)
-        TRAP(INT_OVERFLOW);
-    return (u64)((s64)a / (s64)b);
-}
-static u64 rems64(u64 a, u64 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    if (b == ~0ull)
-        return 0;
-    return (u64)((s64)a % (s64)b);
-}
-static u64 divu64(u64 a, u64 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    return a / b;
-}
-static u64 remu64(u64 a, u64 b)
-{
-    if (b == 0)
-        TRAP(DIV_BY_ZERO);
-    return a % b;
-}
+/* Division: by zero traps; the one signed quotient that overflows traps, its remainder is 0. */
+#define DIVISION(bits)                                                                             \
+    static u##bits divs##bits(u##bits a, u##bits b)                                                \
+    {                                                                                              \
+        if (b == 0)                                                                                \
+            TRAP(DIV_BY_ZERO);                                                                     \
+        if (a == (u##bits)1 << (bits - 1) && b == (u##bits) ~(u##bits)0)                           \
+            TRAP(INT_OVERFLOW);                                                                    \
+        return (u##bits)((s##bits)a / (s##bits)b);                                                 \
+    }                                                                                              \
+    static u##bits rems##bits(u##bits a, u##bits b)                                                \
+    {                                                                                              \
+        if (b == 0)                                                                                \
+            TRAP(DIV_BY_ZERO);                                                                     \
+        if (b == (u##bits) ~(u##bits)0)                                                            \
+            return 0;                                                                              \
+        return (u##bits)((s##bits)a % (s##bits)b);                                                 \
+    }                                                                                              \
+    static u##bits divu##bits(u##bits a, u##bits b)                                                \
+    {                                                                                              \
+        if (b == 0)                                                                                \
+            TRAP(DIV_BY_ZERO);                                                                     \
+        return a / b;                                                                              \
+    }                                                                                              \
+    static u##bits remu##bits(u##bits a, u##bits b)                                                \
+    {                                                                                              \
+        if (b == 0)                                                                                \
+            TRAP(DIV_BY_ZERO);                                                                     \
+        return a % b;                                                                              \
+    }
+DIVISION(32)
+DIVISION(64)
 
 /* Bits in and out of floats: never through an arithmetic conversion (NaN payloads). */
 static u32 bits32(f32 x)
@@ -391,55 +367,34 @@ static void mem_init(wasm_rt_memory_t *m, const u8 *seg, u32 len, u32 d, u32 s, 
     memcpy(m->data + d, seg + s, n);
 }
 
-/* Tables. */
-static fref tget_r(ftab *t, u32 i)
-{
-    if (i >= t->size)
-        TRAP(OOB);
-    return t->data[i];
-}
-static void *tget_x(xtab *t, u32 i)
-{
-    if (i >= t->size)
-        TRAP(OOB);
-    return t->data[i];
-}
-static void tset_r(ftab *t, u32 i, fref v)
-{
-    if (i >= t->size)
-        TRAP(OOB);
-    t->data[i] = v;
-}
-static void tset_x(xtab *t, u32 i, void *v)
-{
-    if (i >= t->size)
-        TRAP(OOB);
-    t->data[i] = v;
-}
-static void tfill_r(ftab *t, u32 d, fref v, u32 n)
-{
-    range_check(d, n, t->size);
-    for (u32 k = 0; k < n; k++)
-        t->data[d + k] = v;
-}
-static void tfill_x(xtab *t, u32 d, void *v, u32 n)
-{
-    range_check(d, n, t->size);
-    for (u32 k = 0; k < n; k++)
-        t->data[d + k] = v;
-}
-static void tcopy_r(ftab *dt, ftab *st, u32 d, u32 s, u32 n)
-{
-    range_check(d, n, dt->size);
-    range_check(s, n, st->size);
-    memmove(dt->data + d, st->data + s, (size_t)n * sizeof(fref));
-}
-static void tcopy_x(xtab *dt, xtab *st, u32 d, u32 s, u32 n)
-{
-    range_check(d, n, dt->size);
-    range_check(s, n, st->size);
-    memmove(dt->data + d, st->data + s, (size_t)n * sizeof(void *));
-}
+/* Tables: funcref (suffix r) and externref (suffix x) alike, every index checked. */
+#define TABLE_OPS(suffix, table, elem)                                                             \
+    static elem tget_##suffix(table *t, u32 i)                                                     \
+    {                                                                                              \
+        if (i >= t->size)                                                                          \
+            TRAP(OOB);                                                                             \
+        return t->data[i];                                                                         \
+    }                                                                                              \
+    static void tset_##suffix(table *t, u32 i, elem v)                                             \
+    {                                                                                              \
+        if (i >= t->size)                                                                          \
+            TRAP(OOB);                                                                             \
+        t->data[i] = v;                                                                            \
+    }                                                                                              \
+    static void tfill_##suffix(table *t, u32 d, elem v, u32 n)                                     \
+    {                                                                                              \
+        range_check(d, n, t->size);                                                                \
+        for (u32 k = 0; k < n; k++)                                                                \
+            t->data[d + k] = v;                                                                    \
+    }                                                                                              \
+    static void tcopy_##suffix(table *dt, table *st, u32 d, u32 s, u32 n)                          \
+    {                                                                                              \
+        range_check(d, n, dt->size);                                                               \
+        range_check(s, n, st->size);                                                               \
+        memmove(dt->data + d, st->data + s, (size_t)n * sizeof(elem));                             \
+    }
+TABLE_OPS(r, ftab, fref)
+TABLE_OPS(x, xtab, xref)
 /* The entry call_indirect calls, or a trap (wasm2c's single trap kind for all three reasons). */
 static const fref *ci(ftab *t, u32 i, u32 type)
 {
