@@ -75,7 +75,7 @@ void compile_remove_tree(const char *dir)
     nftw(dir, compile_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static bool compile_artifact_ready(const char *dir)
+bool compile_translated(const char *dir)
 {
     char path[PATH_MAX];
     fl_path_join(path, sizeof(path), dir, "glue.c");
@@ -104,7 +104,7 @@ enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
                               const struct wasm_desc *desc, uint64_t split_min_bytes, char *detail,
                               size_t detail_len)
 {
-    if (compile_artifact_ready(dir))
+    if (compile_translated(dir))
         return FL_OK;
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d.%d", dir, (int)getpid(), (int)gettid());
@@ -113,7 +113,7 @@ enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
     enum fl_err err =
         compile_translate_into(tmp, wasm, len, desc, split_min_bytes, detail, detail_len);
     /* Another thread or process may have won the race: theirs is as good as ours. */
-    if (err == FL_OK && rename(tmp, dir) != 0 && !compile_artifact_ready(dir))
+    if (err == FL_OK && rename(tmp, dir) != 0 && !compile_translated(dir))
         err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s: %s", tmp, strerror(errno));
     compile_remove_tree(tmp);
     return err;
@@ -303,11 +303,6 @@ enum fl_err compile_tier0_own(const uint8_t *wasm, size_t len, const struct wasm
         fl_write_file(getenv("FL_TIER0_DUMP"), source.data, source.len);
     fl_buf_deinit(&source);
     return err;
-}
-
-bool compile_translated(const char *dir)
-{
-    return compile_artifact_ready(dir);
 }
 
 enum fl_err compile_tier1_build(const char *dir, const struct engine_config *config, char *detail,
