@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/evloop.h"
 #include "common/options.h"
 #include "common/secret.h"
 #include "core/api/api.h"
@@ -86,11 +87,17 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         return 1;
     }
     struct cluster *cluster = cluster_new(&secret);
+    /* One thread serves HTTP and reads the Workers' links (evloop.h says why). */
+    struct evloop *loop = evloop_new();
     int rc = 1;
     snprintf(db_url, sizeof(db_url), "%s", opt->db_url ? opt->db_url : "");
     if (!opt->db_url)
         snprintf(db_url, sizeof(db_url), "sqlite:%s/funless.db", opt->data_dir);
     snprintf(tokens, sizeof(tokens), "%s/tokens", opt->data_dir);
+    if (!cluster || !loop || !cluster_use_loop(cluster, loop) || !evloop_start(loop)) {
+        fprintf(stderr, "funless core: out of memory or threads\n");
+        goto out;
+    }
     if (!core_make_dir(opt->data_dir)) {
         fprintf(stderr, "funless core: cannot create %s: %s\n", opt->data_dir, strerror(errno));
         goto out;
@@ -128,6 +135,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
             api.max_upload_bytes > api.max_json_bytes ? api.max_upload_bytes : api.max_json_bytes,
         .handler = api_handle,
         .handler_arg = &api,
+        .loop = loop,
     };
     if (http_start(&http, &server, detail, sizeof(detail)) != FL_OK) {
         fprintf(stderr, "funless core: %s\n", detail);
@@ -139,12 +147,14 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
            opt->db_url && strncmp(opt->db_url, "postgres", 8) == 0 ? "postgres" : db_url);
     fflush(stdout);
     core_wait_for_signal(signals);
+    cluster_fail_calls(cluster); /* invocations out answer 502 now, so the server can stop */
     http_stop(server);
     rc = 0;
 out:
     discovery_stop(discovery); /* before the cluster they feed */
     prometheus_stop(prometheus);
     cluster_free(cluster);
+    evloop_free(loop); /* after the cluster: its links end on the loop */
     auth_free(auth);
     db_close(db);
     catalogue_free(catalogue);
@@ -177,7 +187,7 @@ int core_main(int argc, char **argv)
         {"--prometheus-url", "FUNLESS_PROMETHEUS_URL", FL_OPT_STRING, &opt.prometheus_url, NULL, 0,
          0, "read Workers' memory and load from this Prometheus instead of their heartbeats"},
         {"--max-connections", "FUNLESS_MAX_CONNECTIONS", FL_OPT_UINT, &opt.max_connections, "1024",
-         1, 65536, "HTTP connections open at once (a thread each)"},
+         1, 65536, "HTTP connections open at once"},
         {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 1024,
          "largest upload (413 above)"},
         {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,

@@ -13,16 +13,28 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Large enough for the frames a round of invocations queues; a code frame is written. */
+#define LINK_QUEUE_MAX ((size_t)PROTO_MAX_PAYLOAD + PROTO_HEADER_BYTES)
+
 void link_init(struct link *link, int fd)
 {
     pthread_mutex_init(&link->write_lock, NULL);
+    fl_buf_init(&link->out, LINK_QUEUE_MAX);
     link_attach(link, fd);
+}
+
+void link_deinit(struct link *link)
+{
+    fl_buf_deinit(&link->out);
+    pthread_mutex_destroy(&link->write_lock);
 }
 
 void link_attach(struct link *link, int fd)
 {
     link->fd = fd;
     link->in_start = link->in_end = 0;
+    link->in_frame = false;
+    fl_buf_reset(&link->out); /* queued for the connection before: those calls fail with it */
 }
 
 void link_close(struct link *link)
@@ -92,14 +104,12 @@ enum fl_err link_read(struct link *link, struct fl_buf *payload, struct proto_ms
     return proto_decode(&h, (const uint8_t *)payload->data, msg);
 }
 
-bool link_write(struct link *link, const struct fl_buf *frames)
+/* Under the write lock. */
+static bool send_all(int fd, const char *p, size_t len)
 {
-    pthread_mutex_lock(&link->write_lock);
-    const char *p = frames->data;
-    size_t len = frames->len;
-    bool ok = link->fd >= 0;
+    bool ok = fd >= 0;
     while (ok && len) {
-        ssize_t n = send(link->fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         ok = n > 0;
@@ -108,8 +118,96 @@ bool link_write(struct link *link, const struct fl_buf *frames)
             len -= (size_t)n;
         }
     }
+    return ok;
+}
+
+/* Under the write lock. */
+static bool link_send_queued(struct link *link)
+{
+    bool ok = !link->out.len || send_all(link->fd, link->out.data, link->out.len);
+    fl_buf_reset(&link->out);
+    return ok;
+}
+
+bool link_write(struct link *link, const struct fl_buf *frames)
+{
+    pthread_mutex_lock(&link->write_lock);
+    bool ok = link_send_queued(link) && send_all(link->fd, frames->data, frames->len);
     pthread_mutex_unlock(&link->write_lock);
     return ok;
+}
+
+bool link_queue(struct link *link, const struct fl_buf *frames)
+{
+    pthread_mutex_lock(&link->write_lock);
+    bool ok = fl_buf_append(&link->out, frames->data, frames->len);
+    pthread_mutex_unlock(&link->write_lock);
+    return ok;
+}
+
+bool link_flush(struct link *link)
+{
+    pthread_mutex_lock(&link->write_lock);
+    bool ok = link_send_queued(link);
+    pthread_mutex_unlock(&link->write_lock);
+    return ok;
+}
+
+/* Decodes the frames that what is read ahead completes (see link_read_ready). */
+static enum fl_err link_decode_ready(struct link *link, struct fl_buf *payload,
+                                     struct proto_msg *msg, link_frame_fn on_frame, void *arg)
+{
+    for (;;) {
+        size_t have = link->in_end - link->in_start;
+        if (!link->in_frame) {
+            if (have < PROTO_HEADER_BYTES)
+                return FL_OK;
+            if (proto_read_header(link->in + link->in_start, &link->frame) != FL_OK)
+                return FL_ERR_BAD_REQUEST;
+            link->in_start += PROTO_HEADER_BYTES;
+            have -= PROTO_HEADER_BYTES;
+            fl_buf_reset(payload);
+            if (!fl_buf_resize(payload, link->frame.length))
+                return FL_ERR_BAD_REQUEST;
+            link->in_frame = true;
+            link->frame_have = 0;
+        }
+        size_t take = link->frame.length - link->frame_have;
+        take = take < have ? take : have;
+        memcpy(payload->data + link->frame_have, link->in + link->in_start, take);
+        link->in_start += take;
+        link->frame_have += take;
+        if (link->frame_have < link->frame.length)
+            return FL_OK;
+        link->in_frame = false;
+        if (proto_decode(&link->frame, (const uint8_t *)payload->data, msg) != FL_OK ||
+            !on_frame(arg, msg))
+            return FL_ERR_BAD_REQUEST;
+    }
+}
+
+enum fl_err link_read_ready(struct link *link, struct fl_buf *payload, struct proto_msg *msg,
+                            link_frame_fn on_frame, void *arg)
+{
+    for (;;) {
+        size_t left = link->in_end - link->in_start; /* less than a header: decoded before */
+        memmove(link->in, link->in + link->in_start, left);
+        link->in_start = 0;
+        link->in_end = left;
+        size_t room = sizeof(link->in) - left;
+        ssize_t n = recv(link->fd, link->in + left, room, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return FL_OK;
+        if (n <= 0)
+            return FL_ERR_IO;
+        link->in_end += (size_t)n;
+        enum fl_err err = link_decode_ready(link, payload, msg, on_frame, arg);
+        if (err != FL_OK ||
+            (size_t)n < room) /* short: the socket is drained, the loop says when not */
+            return err;
+    }
 }
 
 static bool link_split(const char *address, char *host, size_t host_len, char *port,

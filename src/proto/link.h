@@ -1,6 +1,9 @@
 /*
- * link — frames over a connected socket: blocking reads of whole frames and
- * writes serialised by a lock, shared by the Core and the Worker.
+ * link — frames over a connected socket, shared by the Core and the Worker:
+ * blocking reads of whole frames (link_read), or reads of what has arrived
+ * for a reader on an event loop (link_read_ready); writes serialised by a
+ * lock, sent at once (link_write) or queued to leave together (link_queue,
+ * then link_flush).
  */
 #ifndef FL_PROTO_LINK_H
 #define FL_PROTO_LINK_H
@@ -21,9 +24,16 @@ struct link {
      * one read, not two per frame. */
     uint8_t in[LINK_READ_BUFFER];
     size_t in_start, in_end;
+    /* link_read_ready's frame in progress: its header is read, `frame_have` payload bytes */
+    bool in_frame;
+    struct proto_header frame;
+    size_t frame_have;
+    struct fl_buf out; /* queued frames (under write_lock) */
 };
 
 void link_init(struct link *link, int fd);
+/* Frees what link_queue allocated (the socket is link_close's). */
+void link_deinit(struct link *link);
 /* A new connection on an existing link (under its write lock): forgets what was read ahead. */
 void link_attach(struct link *link, int fd);
 /* Shuts the socket down (wakes a blocked reader) and closes it; idempotent per link. */
@@ -35,8 +45,23 @@ void link_close(struct link *link);
  * (the connection is then unusable: close it).
  */
 enum fl_err link_read(struct link *link, struct fl_buf *payload, struct proto_msg *msg);
-/* Writes `frames` (whole frames) atomically with respect to other writers. */
+/*
+ * For a reader on an event loop, when the socket is readable: reads what has arrived (without
+ * waiting) and calls `on_frame` for each frame it completes; a frame's rest may come later.
+ * FL_OK; FL_ERR_IO on EOF or a socket error; FL_ERR_BAD_REQUEST on a malformed frame or
+ * when `on_frame` returns false (either way the connection must end).
+ */
+typedef bool (*link_frame_fn)(void *arg, const struct proto_msg *msg);
+enum fl_err link_read_ready(struct link *link, struct fl_buf *payload, struct proto_msg *msg,
+                            link_frame_fn on_frame, void *arg);
+
+/* Writes the queued frames, then `frames` (whole frames), atomically with respect to other
+ * writers. */
 bool link_write(struct link *link, const struct fl_buf *frames);
+/* Queues `frames` to leave with the next link_flush or link_write; false if out of memory. */
+bool link_queue(struct link *link, const struct fl_buf *frames);
+/* Writes the queued frames; false if the connection failed. */
+bool link_flush(struct link *link);
 
 /* Connects to "HOST:PORT" (TCP, Nagle off); -1 on failure. */
 int link_dial(const char *address);

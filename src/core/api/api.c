@@ -19,6 +19,9 @@ enum access { ACCESS_PUBLIC, ACCESS_USER, ACCESS_ADMIN };
 struct route_method {
     const char *method;
     route_fn fn;
+    /* Runs on the server's event threads: reads memory only, or (invocations) never waits
+     * (server.h). The others run on a thread of their own. */
+    bool never_waits;
 };
 
 struct route {
@@ -41,35 +44,45 @@ static void api_subject_create(struct api *, const struct route_args *, const st
                                struct http_response *);
 
 static const struct route api_routes[] = {
-    {"/v1", ACCESS_PUBLIC, {{"GET", api_root}}},
-    {"/livez", ACCESS_PUBLIC, {{"GET", api_livez}}},
-    {"/readyz", ACCESS_PUBLIC, {{"GET", api_readyz}}},
-    {"/metrics", ACCESS_PUBLIC, {{"GET", api_metrics}}},
-    {"/v1/fn", ACCESS_USER, {{"GET", api_modules_list}, {"POST", api_module_create}}},
+    {"/v1", ACCESS_PUBLIC, {{"GET", api_root, true}}},
+    {"/livez", ACCESS_PUBLIC, {{"GET", api_livez, true}}},
+    {"/readyz", ACCESS_PUBLIC, {{"GET", api_readyz, false}}}, /* pings the store */
+    {"/metrics", ACCESS_PUBLIC, {{"GET", api_metrics, true}}},
+    {"/v1/fn", ACCESS_USER, {{"GET", api_modules_list, false}, {"POST", api_module_create, false}}},
     {"/v1/fn/*",
      ACCESS_USER,
-     {{"GET", api_module_get},
-      {"POST", api_function_create},
-      {"PUT", api_module_rename},
-      {"DELETE", api_module_delete}}},
+     {{"GET", api_module_get, false},
+      {"POST", api_function_create, false},
+      {"PUT", api_module_rename, false},
+      {"DELETE", api_module_delete, false}}},
     {"/v1/fn/*/*",
      ACCESS_USER,
-     {{"GET", api_function_get},
-      {"POST", api_function_invoke},
-      {"PUT", api_function_update},
-      {"DELETE", api_function_delete}}},
-    {"/v1/scripts/app", ACCESS_USER, {{"GET", api_scripts_list}, {"POST", api_script_create}}},
+     {{"GET", api_function_get, true},
+      {"POST", api_function_invoke, true},
+      {"PUT", api_function_update, false},
+      {"DELETE", api_function_delete, false}}},
+    {"/v1/scripts/app",
+     ACCESS_USER,
+     {{"GET", api_scripts_list, false}, {"POST", api_script_create, false}}},
     {"/v1/scripts/app/*",
      ACCESS_USER,
-     {{"GET", api_script_get}, {"PUT", api_script_update}, {"DELETE", api_script_delete}}},
-    {"/v1/app", ACCESS_USER, {{"GET", api_scripts_list}, {"POST", api_script_create}}},
+     {{"GET", api_script_get, false},
+      {"PUT", api_script_update, false},
+      {"DELETE", api_script_delete, false}}},
+    {"/v1/app",
+     ACCESS_USER,
+     {{"GET", api_scripts_list, false}, {"POST", api_script_create, false}}},
     {"/v1/app/*",
      ACCESS_USER,
-     {{"GET", api_script_get}, {"PUT", api_script_update}, {"DELETE", api_script_delete}}},
+     {{"GET", api_script_get, false},
+      {"PUT", api_script_update, false},
+      {"DELETE", api_script_delete, false}}},
     {"/v1/admin/subjects",
      ACCESS_ADMIN,
-     {{"GET", api_subjects_list}, {"POST", api_subject_create}}},
-    {"/v1/admin/workers", ACCESS_ADMIN, {{"GET", api_workers_list}, {"POST", api_worker_connect}}},
+     {{"GET", api_subjects_list, false}, {"POST", api_subject_create, false}}},
+    {"/v1/admin/workers",
+     ACCESS_ADMIN,
+     {{"GET", api_workers_list, true}, {"POST", api_worker_connect, false}}},
 };
 
 /* Metrics labels, one per route (parameters named as in API.md). */
@@ -437,14 +450,18 @@ void api_handle(void *arg, const struct http_request *req, struct http_response 
         return;
     }
     res->route = api_route_labels[index];
-    route_fn fn = NULL;
+    const struct route_method *m = NULL;
     for (int i = 0; i < 4 && route->methods[i].method; i++)
         if (strcmp(route->methods[i].method, req->method) == 0)
-            fn = route->methods[i].fn;
-    if (!fn) {
+            m = &route->methods[i];
+    if (!m) {
         api_method_not_allowed(route, res);
         return;
     }
-    if (api_authorize(api, route->access, req, res))
-        fn(api, &args, req, res);
+    if (!api_authorize(api, route->access, req, res))
+        return;
+    if (!m->never_waits && !req->may_block)
+        res->status = HTTP_RUN_BLOCKING; /* the store, pushes: not on an event thread */
+    else
+        m->fn(api, &args, req, res);
 }

@@ -522,23 +522,88 @@ static void api_invoke_reply(const struct fn_def *def, struct cluster_result *r,
     }
 }
 
+/* One invocation across the handler's runs (server.h): started without waiting on the event
+ * thread, finished when the Worker's reply resumes it; what the Worker could not do at once
+ * (it had no code, or was busy) is done by cluster_invoke on a thread of its own, which sends
+ * that Worker the code (or passes over it). */
+struct invoke_state {
+    struct fn_def def;
+    char *input;
+    struct app_script *policy;
+    struct api *api;
+    struct cluster_call *call;  /* started, not finished */
+    struct cluster_retry retry; /* where an unfinished call was left */
+};
+
+static void invoke_state_free(void *arg)
+{
+    struct invoke_state *st = arg;
+    if (st->call) { /* the connection ended while the call was out: wait is over by now */
+        struct cluster_result r;
+        if (cluster_invoke_finish(st->api->cluster, st->call, &r, &st->retry))
+            cluster_result_deinit(&r);
+    }
+    app_release(st->policy);
+    free(st->input);
+    free(st);
+}
+
+static void invoke_done(void *exchange)
+{
+    http_resume(exchange);
+}
+
+static struct invoke_state *invoke_state_new(struct api *api, const struct route_args *args,
+                                             const struct http_request *req,
+                                             struct http_response *res)
+{
+    struct invoke_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        http_error(res, FL_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    st->api = api;
+    if (!api_function_lookup(api, args, res, &st->def) ||
+        !(st->input = api_invoke_args(api, req, &st->policy, res))) {
+        invoke_state_free(st);
+        return NULL;
+    }
+    *req->state = st;
+    *req->state_free = invoke_state_free;
+    return st;
+}
+
+static void api_invoke_answer(const struct fn_def *def, struct cluster_result *r,
+                              struct http_response *res)
+{
+    api_invoke_reply(def, r, res);
+    snprintf(res->worker, sizeof(res->worker), "%s", r->worker);
+    cluster_result_deinit(r);
+}
+
 void api_function_invoke(struct api *api, const struct route_args *args,
                          const struct http_request *req, struct http_response *res)
 {
-    struct fn_def def;
-    if (!api_function_lookup(api, args, res, &def))
+    struct invoke_state *st = *req->state;
+    if (!st && !(st = invoke_state_new(api, args, req, res)))
         return;
-    struct app_script *policy;
-    char *input = api_invoke_args(api, req, &policy, res);
-    if (!input) {
-        app_release(policy);
+    struct cluster_result r;
+    if (st->call) { /* resumed: the Worker answered, was lost, or is overdue */
+        bool final = cluster_invoke_finish(api->cluster, st->call, &r, &st->retry);
+        st->call = NULL;
+        if (final)
+            api_invoke_answer(&st->def, &r, res);
+        else
+            res->status = HTTP_RUN_BLOCKING;
         return;
     }
-    struct cluster_result r;
-    cluster_invoke(api->cluster, &def, input, strlen(input), policy, api_code_from_store, api, &r);
-    api_invoke_reply(&def, &r, res);
-    snprintf(res->worker, sizeof(res->worker), "%s", r.worker);
-    cluster_result_deinit(&r);
-    app_release(policy);
-    free(input);
+    if (!req->may_block) {
+        st->call = cluster_invoke_start(api->cluster, &st->def, st->input, strlen(st->input),
+                                        st->policy, invoke_done, req->exchange);
+        res->status = st->call ? HTTP_RUN_LATER : HTTP_RUN_BLOCKING;
+        return;
+    }
+    cluster_invoke(api->cluster, &st->def, st->input, strlen(st->input), st->policy,
+                   api_code_from_store, api, &st->retry, &r);
+    api_invoke_answer(&st->def, &r, res);
 }

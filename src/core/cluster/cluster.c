@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/evloop.h"
 #include "common/secret.h"
 #include "core/app/app.h"
 #include "proto/link.h"
@@ -24,6 +26,7 @@ enum {
     PUSH_TIMEOUT_MS = 120000,
     AFFINITY_RECENT_MS = 5000, /* a tag counts for affinity this long after its last call ends */
     MAX_TAG_USES = 64,         /* tags remembered per Worker (idle ones are forgotten first) */
+    EXPIRE_SWEEP_MS = 100,     /* how often a reader looks for calls past their time */
 };
 
 /* Invocations of functions with one tag on one Worker, for APP affinity. */
@@ -44,6 +47,11 @@ struct pending {
     struct fl_buf output;
     char detail[256];
     sem_t answered; /* posted by the reader (or on loss) once `done` is set */
+    /* A call nobody waits for (cluster_invoke_start): called instead of posting, outside the
+     * pending lock, and given up on at `deadline_ms` by the Worker's reader. */
+    cluster_done_fn done_fn;
+    void *done_arg;
+    uint64_t deadline_ms;
     struct pending *next;
 };
 
@@ -70,6 +78,17 @@ struct cworker {
     unsigned pins; /* pushes using this Worker now: its slot is not reused meanwhile */
     pthread_t thread;
     uint8_t worker_nonce[FL_NONCE_BYTES], core_nonce[FL_NONCE_BYTES];
+    /* Reading on the cluster's event loop (cluster_use_loop): the loop reads the link into
+     * `rx_*` and sets `link_ended` (under end_lock) when it ends; the Worker's thread waits
+     * for that and watches for silence. */
+    struct evloop_source readable;
+    struct fl_buf rx_payload;
+    struct proto_msg *rx_msg;
+    _Atomic uint64_t heard_frame_ms;
+    pthread_mutex_t end_lock;
+    pthread_cond_t ended;
+    bool link_ended;
+    atomic_bool flush_queued; /* on the loop's to_flush list (set on the loop thread) */
 };
 
 struct cluster {
@@ -82,6 +101,9 @@ struct cluster {
     atomic_bool stopping;
     struct fl_secret secret;
     bool load_from_heartbeats;
+    struct evloop *loop; /* reads the links and sends the invocations placed on it */
+    struct cworker *to_flush[MAX_WORKERS]; /* with frames queued this round (loop thread) */
+    size_t flush_count;
 };
 
 static uint64_t now_ms(void)
@@ -140,22 +162,66 @@ static void pending_unlink(struct cworker *w, struct pending *p)
         }
 }
 
+/* Under w->pending_lock: `p` is answered (or lost); a waiter is woken, a callback is put on
+ * `callbacks` to be called once the lock is released. */
+static void pending_answered(struct pending *p, struct pending **callbacks)
+{
+    p->done = true;
+    if (p->done_fn) {
+        p->next = *callbacks;
+        *callbacks = p;
+    } else {
+        sem_post(&p->answered);
+    }
+}
+
+/* Without the pending lock: the callbacks pending_answered collected. */
+static void pending_call_back(struct pending *callbacks)
+{
+    for (struct pending *p = callbacks, *next; p; p = next) {
+        next = p->next; /* p belongs to its caller once called */
+        p->done_fn(p->done_arg);
+    }
+}
+
 /* Every call waiting on `w` fails now (the Worker is gone; `connected` is already false). */
 static void worker_fail_pending(struct cworker *w)
 {
+    struct pending *callbacks = NULL;
     pthread_mutex_lock(&w->pending_lock);
     for (struct pending *p = w->pending, *next; p; p = next) {
         next = p->next; /* p belongs to its waiter once posted */
-        p->done = p->lost = true;
-        sem_post(&p->answered);
+        p->lost = true;
+        pending_answered(p, &callbacks);
     }
     w->pending = NULL;
     pthread_mutex_unlock(&w->pending_lock);
+    pending_call_back(callbacks);
+}
+
+/* Calls nobody waits for whose time is up fail (the reader runs this between frames). */
+static void worker_expire_pending(struct cworker *w, uint64_t now)
+{
+    struct pending *callbacks = NULL;
+    pthread_mutex_lock(&w->pending_lock);
+    for (struct pending **slot = &w->pending; *slot;) {
+        struct pending *p = *slot;
+        if (p->done_fn && now >= p->deadline_ms) {
+            *slot = p->next;
+            p->lost = true;
+            pending_answered(p, &callbacks);
+        } else {
+            slot = &p->next;
+        }
+    }
+    pthread_mutex_unlock(&w->pending_lock);
+    pending_call_back(callbacks);
 }
 
 /* Hands a reply to its waiter (replies nobody waits for are dropped). */
 static void worker_deliver(struct cworker *w, const struct proto_msg *m)
 {
+    struct pending *callbacks = NULL;
     pthread_mutex_lock(&w->pending_lock);
     for (struct pending *p = w->pending; p; p = p->next) {
         if (p->id != m->header.id)
@@ -171,12 +237,12 @@ static void worker_deliver(struct cworker *w, const struct proto_msg *m)
                        m->u.result.output.len);
             snprintf(p->detail, sizeof(p->detail), "%.255s", m->u.result.detail);
         }
-        p->done = true;
         pending_unlink(w, p);
-        sem_post(&p->answered);
+        pending_answered(p, &callbacks);
         break;
     }
     pthread_mutex_unlock(&w->pending_lock);
+    pending_call_back(callbacks);
 }
 
 /* ---- the per-Worker thread: dial, read, reconnect ---- */
@@ -287,12 +353,87 @@ static void worker_read_loop(struct cworker *w)
     struct fl_buf payload;
     fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
     struct proto_msg *msg = malloc(sizeof(*msg));
+    uint64_t swept = now_ms();
     while (msg && !atomic_load(&w->cluster->stopping) &&
-           link_read(&w->link, &payload, msg) == FL_OK)
+           link_read(&w->link, &payload, msg) == FL_OK) {
         if (!worker_handle(w, msg))
             break;
+        if (now_ms() - swept >= EXPIRE_SWEEP_MS) { /* heartbeats come at least this often */
+            swept = now_ms();
+            worker_expire_pending(w, swept);
+        }
+    }
     free(msg);
     fl_buf_deinit(&payload);
+}
+
+/* ---- reading on the event loop ---- */
+
+static bool worker_wanted(const struct cworker *w)
+{
+    return !atomic_load(&w->cluster->stopping) && !atomic_load(&w->removed);
+}
+
+static bool worker_frame(void *arg, const struct proto_msg *m)
+{
+    struct cworker *w = arg;
+    atomic_store_explicit(&w->heard_frame_ms, now_ms(), memory_order_relaxed);
+    return !atomic_load(&w->cluster->stopping) && worker_handle(w, m);
+}
+
+/* On the loop's thread: the link is readable (or has ended). */
+static void worker_readable(struct evloop_source *source)
+{
+    struct cworker *w = (struct cworker *)((char *)source - offsetof(struct cworker, readable));
+    if (link_read_ready(&w->link, &w->rx_payload, w->rx_msg, worker_frame, w) == FL_OK)
+        return;
+    evloop_remove(w->cluster->loop, source);
+    pthread_mutex_lock(&w->end_lock);
+    w->link_ended = true;
+    pthread_cond_signal(&w->ended);
+    pthread_mutex_unlock(&w->end_lock);
+}
+
+/* Wakes whoever reads the link: it sees the end (the fd stays open until the reader is done). */
+static void worker_hang_up(struct cworker *w)
+{
+    pthread_mutex_lock(&w->link.write_lock);
+    if (w->link.fd >= 0)
+        shutdown(w->link.fd, SHUT_RDWR);
+    pthread_mutex_unlock(&w->link.write_lock);
+}
+
+/*
+ * The Worker's thread while the loop reads its link: it waits for the end, fails calls past
+ * their time, and hangs up on a Worker that falls silent (or is no longer wanted). False
+ * when the loop has stopped: the caller reads the link itself.
+ */
+static bool worker_read_on_loop(struct cworker *w)
+{
+    struct evloop *loop = w->cluster->loop;
+    atomic_store(&w->heard_frame_ms, now_ms());
+    w->link_ended = false;
+    w->readable = (struct evloop_source){w->link.fd, worker_readable};
+    if (!w->rx_msg || !evloop_add(loop, &w->readable))
+        return false;
+    bool hung_up = false;
+    pthread_mutex_lock(&w->end_lock);
+    while (!w->link_ended && !evloop_stopped(loop)) {
+        struct timespec deadline;
+        deadline_in(&deadline, EXPIRE_SWEEP_MS);
+        pthread_cond_clockwait(&w->ended, &w->end_lock, CLOCK_MONOTONIC, &deadline);
+        pthread_mutex_unlock(&w->end_lock);
+        uint64_t now = now_ms();
+        worker_expire_pending(w, now);
+        if (!hung_up &&
+            (!worker_wanted(w) || now - atomic_load(&w->heard_frame_ms) > HEARTBEAT_TIMEOUT_MS)) {
+            hung_up = true;
+            worker_hang_up(w);
+        }
+        pthread_mutex_lock(&w->end_lock);
+    }
+    pthread_mutex_unlock(&w->end_lock);
+    return true;
 }
 
 static void worker_disconnected(struct cworker *w)
@@ -320,11 +461,6 @@ static void worker_set_timeout(int fd)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-static bool worker_wanted(const struct cworker *w)
-{
-    return !atomic_load(&w->cluster->stopping) && !atomic_load(&w->removed);
-}
-
 static void *worker_thread(void *arg)
 {
     struct cworker *w = arg;
@@ -344,7 +480,8 @@ static void *worker_thread(void *arg)
             pthread_mutex_unlock(&w->link.write_lock);
             pthread_mutex_unlock(&w->cluster->lock);
             backoff = BACKOFF_MIN_MS;
-            worker_read_loop(w);
+            if (!w->cluster->loop || !worker_read_on_loop(w))
+                worker_read_loop(w);
             worker_disconnected(w);
         }
         for (unsigned slept = 0; slept < backoff && worker_wanted(w); slept += 50)
@@ -355,6 +492,29 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* A zeroed Worker's locks and buffers. */
+static void cworker_init(struct cworker *w)
+{
+    pthread_mutex_init(&w->pending_lock, NULL);
+    pthread_mutex_init(&w->end_lock, NULL);
+    pthread_cond_init(&w->ended, NULL);
+    link_init(&w->link, -1);
+    fl_buf_init(&w->rx_payload, PROTO_MAX_PAYLOAD);
+    w->rx_msg = malloc(sizeof(*w->rx_msg)); /* NULL: its thread reads the link itself */
+}
+
+/* Once its thread has returned and no call uses it. */
+static void cworker_deinit(struct cworker *w)
+{
+    free(w->tag_uses);
+    free(w->rx_msg);
+    fl_buf_deinit(&w->rx_payload);
+    link_deinit(&w->link);
+    pthread_cond_destroy(&w->ended);
+    pthread_mutex_destroy(&w->end_lock);
+    pthread_mutex_destroy(&w->pending_lock);
+}
+
 /* Under the lock: a slot for a new Worker — a free one, or one discovery dropped whose thread
  * has ended and that no call still uses. */
 static struct cworker *cluster_slot(struct cluster *c)
@@ -362,19 +522,19 @@ static struct cworker *cluster_slot(struct cluster *c)
     if (c->count < MAX_WORKERS) {
         struct cworker *w = calloc(1, sizeof(*w));
         if (w) {
-            pthread_mutex_init(&w->pending_lock, NULL);
+            cworker_init(w);
             c->workers[c->count++] = w;
         }
         return w;
     }
     for (size_t i = 0; i < c->count; i++) {
         struct cworker *w = c->workers[i];
-        if (atomic_load(&w->removed) && atomic_load(&w->finished) && !w->in_flight && !w->pins) {
+        if (atomic_load(&w->removed) && atomic_load(&w->finished) && !w->in_flight && !w->pins &&
+            !w->flush_queued) {
             pthread_join(w->thread, NULL);
-            free(w->tag_uses);
-            pthread_mutex_t pending_lock = w->pending_lock; /* no call uses it any more */
+            cworker_deinit(w);
             memset(w, 0, sizeof(*w));
-            w->pending_lock = pending_lock;
+            cworker_init(w);
             return w;
         }
     }
@@ -413,7 +573,6 @@ static enum fl_err cluster_add(struct cluster *c, const char *address, enum clus
     w->heard_ms = now_ms();
     snprintf(w->address, sizeof(w->address), "%s", address);
     snprintf(w->name, sizeof(w->name), "%s", address);
-    link_init(&w->link, -1);
     cluster_sort_names(c);
     pthread_create(&w->thread, NULL, worker_thread, w);
     pthread_mutex_unlock(&c->lock);
@@ -476,6 +635,16 @@ void cluster_retain(struct cluster *c, enum cluster_source source, const char *c
     pthread_mutex_unlock(&c->lock);
 }
 
+static void cluster_flush(void *arg);
+
+/* On the loop's thread: no more flushes. */
+static void cluster_unhook(void *arg)
+{
+    struct cluster *c = arg;
+    evloop_off_round_end(c->loop, cluster_flush, c);
+    c->flush_count = 0;
+}
+
 void cluster_free(struct cluster *c)
 {
     if (!c)
@@ -486,10 +655,12 @@ void cluster_free(struct cluster *c)
         if (c->workers[i]->link.fd >= 0)
             shutdown(c->workers[i]->link.fd, SHUT_RDWR);
     pthread_mutex_unlock(&c->lock);
-    for (size_t i = 0; i < c->count; i++) {
+    for (size_t i = 0; i < c->count; i++)
         pthread_join(c->workers[i]->thread, NULL);
-        free(c->workers[i]->tag_uses);
-        pthread_mutex_destroy(&c->workers[i]->pending_lock);
+    if (c->loop) /* the loop may outlive us */
+        evloop_call(c->loop, cluster_unhook, c);
+    for (size_t i = 0; i < c->count; i++) {
+        cworker_deinit(c->workers[i]);
         free(c->workers[i]);
     }
     pthread_mutex_destroy(&c->lock);
@@ -555,6 +726,41 @@ cJSON *cluster_workers_json(struct cluster *c)
 
 /* ---- requests ---- */
 
+/* Sends `frame` on w's link. On the loop's thread it is queued instead, to leave with the
+ * other frames of this round in one write (cluster_flush). */
+static bool worker_write(struct cworker *w, const struct fl_buf *frame)
+{
+    struct cluster *c = w->cluster;
+    if (!c->loop || !evloop_on_thread(c->loop) || c->flush_count == MAX_WORKERS)
+        return link_write(&w->link, frame);
+    if (!link_queue(&w->link, frame))
+        return false;
+    if (!w->flush_queued) {
+        w->flush_queued = true;
+        c->to_flush[c->flush_count++] = w;
+    }
+    return true;
+}
+
+/* The loop's round-end hook: what this round queued leaves, one write per Worker. */
+static void cluster_flush(void *arg)
+{
+    struct cluster *c = arg;
+    for (size_t i = 0; i < c->flush_count; i++) {
+        struct cworker *w = c->to_flush[i];
+        w->flush_queued = false;
+        if (!link_flush(&w->link))
+            worker_hang_up(w); /* its reader sees the end and fails the calls sent */
+    }
+    c->flush_count = 0;
+}
+
+bool cluster_use_loop(struct cluster *c, struct evloop *loop)
+{
+    c->loop = loop;
+    return evloop_on_round_end(loop, EVLOOP_FLUSH, cluster_flush, c);
+}
+
 /*
  * Without the cluster lock: registers `p` (if any) on `w` and sends the frame; false if the
  * send failed. The link's write lock keeps frames whole and the fd alive
@@ -578,15 +784,17 @@ static bool worker_send(struct cworker *w, struct pending *p, const struct fl_bu
     } else if (!atomic_load(&w->connected)) {
         return false;
     }
-    bool ok = link_write(&w->link, frame);
+    bool ok = worker_write(w, frame);
     if (!ok && p) {
+        struct pending *callbacks = NULL;
         pthread_mutex_lock(&w->pending_lock);
         if (!p->done) {
             pending_unlink(w, p);
-            p->done = p->lost = true;
-            sem_post(&p->answered);
+            p->lost = true;
+            pending_answered(p, &callbacks);
         }
         pthread_mutex_unlock(&w->pending_lock);
+        pending_call_back(callbacks);
     }
     return ok || p; /* with `p`, the waiter learns the loss from it */
 }
@@ -866,7 +1074,7 @@ static void result_no_worker(struct cluster_result *out, const struct placement 
 
 void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *args, size_t args_len,
                     const struct app_script *policy, cluster_code_fn code_fn, void *code_arg,
-                    struct cluster_result *out)
+                    const struct cluster_retry *retry, struct cluster_result *out)
 {
     memset(out, 0, sizeof(*out));
     fl_buf_init(&out->output, (size_t)8 << 20);
@@ -881,6 +1089,12 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
     }
     pthread_mutex_lock(&c->lock);
     struct cworker *resend_to = NULL; /* answered "no code": it gets the code, not another */
+    if (retry && retry->worker && retry->no_code) {
+        resend_to = retry->worker;
+    } else if (retry && retry->worker) {
+        tried[cluster_index(c, retry->worker)] = true;
+        out->busy = true;
+    }
     for (;;) {
         char why[200];
         struct cworker *w = resend_to && resend_to->connected && !atomic_load(&resend_to->removed)
@@ -932,6 +1146,96 @@ void cluster_invoke(struct cluster *c, const struct fn_def *def, const char *arg
     pthread_mutex_unlock(&c->lock);
     free(pl);
     fl_buf_deinit(&code);
+}
+
+void cluster_fail_calls(struct cluster *c)
+{
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->count; i++)
+        worker_fail_pending(c->workers[i]);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- invocations nobody waits for ---- */
+
+struct cluster_call {
+    struct cworker *worker; /* its in_flight count holds the slot until cluster_invoke_finish */
+    char tag[FL_NAME_MAX + 1];
+    struct pending pending;
+};
+
+struct cluster_call *cluster_invoke_start(struct cluster *c, const struct fn_def *def,
+                                          const char *args, size_t args_len,
+                                          const struct app_script *policy, cluster_done_fn done,
+                                          void *done_arg)
+{
+    struct cluster_call *call = calloc(1, sizeof(*call));
+    struct placement *pl = malloc(sizeof(*pl));
+    bool tried[MAX_WORKERS] = {false};
+    char why[200];
+    struct cworker *w = NULL;
+    if (call && pl) {
+        pthread_mutex_lock(&c->lock);
+        w = cluster_pick(c, def, policy, tried, pl, why, sizeof(why));
+        if (w) {
+            w->in_flight++;
+            tag_use_count(w, def->meta.tag, +1);
+            pending_init(&call->pending, ++c->next_id);
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    free(pl);
+    if (!w) { /* cluster_invoke says why */
+        free(call);
+        return NULL;
+    }
+    call->worker = w;
+    snprintf(call->tag, sizeof(call->tag), "%s", def->meta.tag);
+    call->pending.done_fn = done;
+    call->pending.done_arg = done_arg;
+    call->pending.deadline_ms = now_ms() + def->meta.timeout_ms + REPLY_MARGIN_MS;
+    struct fl_buf frame;
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    if (!proto_put_invoke(&frame, call->pending.id, def->module, def->name, def->hash,
+                          def->meta.capacity_mb, def->meta.timeout_ms, (const uint8_t *)args,
+                          args_len, NULL, 0) ||
+        !worker_send(w, &call->pending, &frame)) {
+        call->pending.done = call->pending.lost = true; /* not registered: nobody calls back */
+        done(done_arg);
+    }
+    fl_buf_deinit(&frame);
+    return call;
+}
+
+bool cluster_invoke_finish(struct cluster *c, struct cluster_call *call, struct cluster_result *out,
+                           struct cluster_retry *retry)
+{
+    struct cworker *w = call->worker;
+    struct pending *p = &call->pending;
+    pthread_mutex_lock(&c->lock);
+    tag_use_count(w, call->tag, -1);
+    w->in_flight--;
+    pthread_mutex_unlock(&c->lock);
+    bool final = p->lost || (p->type != PROTO_NO_CODE && p->type != PROTO_BUSY);
+    *retry = (struct cluster_retry){final ? NULL : w, p->type == PROTO_NO_CODE};
+    if (final) {
+        memset(out, 0, sizeof(*out));
+        fl_buf_init(&out->output, (size_t)8 << 20);
+        snprintf(out->worker, sizeof(out->worker), "%.127s", w->name);
+        if (p->lost) {
+            out->worker_lost = true;
+            out->status = FL_ERR_UNAVAILABLE;
+            snprintf(out->detail, sizeof(out->detail), "worker %.200s lost during invocation",
+                     w->name);
+        } else {
+            out->status = p->type == PROTO_RESULT ? (enum fl_err)p->status : FL_ERR_UNAVAILABLE;
+            snprintf(out->detail, sizeof(out->detail), "%.255s", p->detail);
+            fl_buf_set(&out->output, p->output.data ? p->output.data : "", p->output.len);
+        }
+    }
+    pending_deinit(p);
+    free(call);
+    return final;
 }
 
 void cluster_result_deinit(struct cluster_result *r)

@@ -5,9 +5,13 @@
  *
  * Placement is APP's (core/app/app.h), over a snapshot of the Workers in name order.
  *
- * Threading: one dialer/reader thread per Worker; callers (HTTP threads)
- * block in cluster_invoke / cluster_push_* until the reply, a timeout, or the
- * Worker's loss (which fails every call waiting on it at once).
+ * Threading: one dialer thread per Worker, which also reads the Worker's
+ * link — unless an event loop does (cluster_use_loop: the Core's HTTP
+ * loop). Callers block in cluster_invoke / cluster_push_* until the reply,
+ * a timeout, or the Worker's loss (which fails every call waiting on it at
+ * once) — or, with cluster_invoke_start, are called back on the reader's
+ * thread instead; what the loop's thread sends leaves at the end of its
+ * round, in one write per Worker.
  */
 #ifndef FL_CORE_CLUSTER_H
 #define FL_CORE_CLUSTER_H
@@ -28,6 +32,12 @@ struct fl_secret;
 struct cluster *cluster_new(const struct fl_secret *secret);
 /* Disconnects every Worker and frees everything (calls still waiting fail). */
 void cluster_free(struct cluster *cluster);
+struct evloop;
+/* Before any Worker is added and before the loop starts: `loop` reads the links from now on. */
+bool cluster_use_loop(struct cluster *cluster, struct evloop *loop);
+/* Fails every call waiting for a Worker now (shutting down: the HTTP server stops once they
+ * have answered). */
+void cluster_fail_calls(struct cluster *cluster);
 
 /* How the Core learnt of a Worker (docs/discovery.md). */
 enum cluster_source {
@@ -84,14 +94,42 @@ struct cluster_result {
     bool worker_lost; /* the Worker died or disconnected mid-call (502) */
 };
 
+/* Where a call cluster_invoke_start began was left (see cluster_invoke_finish). */
+struct cworker;
+struct cluster_retry {
+    struct cworker *worker; /* NULL: nowhere */
+    bool no_code;           /* it had no code (it gets it), or (false) it was busy */
+};
+
 struct app_script;
 /*
  * Places one invocation — with the APP script `policy`, or the default policy when it is
- * NULL — and runs it; `out` is caller-owned (deinit below).
+ * NULL — and runs it; `out` is caller-owned (deinit below). `retry` (or NULL) goes on from
+ * an unfinished cluster_invoke_start: the Worker without the code gets it, a busy one is
+ * passed over.
  */
 void cluster_invoke(struct cluster *cluster, const struct fn_def *def, const char *args,
                     size_t args_len, const struct app_script *policy, cluster_code_fn code_fn,
-                    void *code_arg, struct cluster_result *out);
+                    void *code_arg, const struct cluster_retry *retry, struct cluster_result *out);
 void cluster_result_deinit(struct cluster_result *result);
+
+/*
+ * The same without a thread waiting: the call is placed and sent, and `done(done_arg)` runs
+ * once — on the thread that reads the Worker's link (the loop's), on the Worker's own thread
+ * when the reply is overdue, or on this one before the function returns when the send
+ * fails — when the reply comes, the Worker is lost, or the reply is overdue. NULL when no Worker
+ * can take it: cluster_invoke then gives the reason. Then cluster_invoke_finish, exactly once.
+ */
+typedef void (*cluster_done_fn)(void *arg);
+struct cluster_call;
+struct cluster_call *cluster_invoke_start(struct cluster *cluster, const struct fn_def *def,
+                                          const char *args, size_t args_len,
+                                          const struct app_script *policy, cluster_done_fn done,
+                                          void *done_arg);
+/* After `done`: frees the call; true with `out` filled (deinit it) when the outcome is final,
+ * false when the Worker had no code or was busy — cluster_invoke does those (it resends the
+ * code, or places the call elsewhere). */
+bool cluster_invoke_finish(struct cluster *cluster, struct cluster_call *call,
+                           struct cluster_result *out, struct cluster_retry *retry);
 
 #endif

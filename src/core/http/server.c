@@ -1,38 +1,65 @@
 /*
  * server — libmicrohttpd glue (see server.h).
  *
- * Threading: MHD's pool threads call server_access for every request; one
- * request's calls all happen on one thread. The per-request state lives in
- * the connection's `con_cls` slot from the first call to the completion
- * callback, which frees it.
+ * Threading: MHD runs on the event loop's thread (external epoll mode: the
+ * loop watches MHD's epoll descriptor and calls MHD_run), which calls
+ * server_access for every request.
+ * The per-request state (`struct http_exchange`) lives in the connection's
+ * `con_cls` slot from the first call to the completion callback, which frees
+ * it. A handler that cannot answer at once gets the connection suspended:
+ * a detached thread runs it again (HTTP_RUN_BLOCKING), or someone calls
+ * http_resume (HTTP_RUN_LATER); either resumes the connection, and MHD calls
+ * server_access again, which sends the answer or runs the handler again.
  */
 #include "core/http/server.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "common/evloop.h"
 #include "common/net.h"
 #include "core/metrics.h"
 
 /* Handlers parse JSON (cJSON nests at most 1000 deep) and call SQLite: half a MiB is ample,
  * and only the pages a thread touches count in RSS. */
-enum { CONNECTION_STACK_BYTES = 512 * 1024 };
+enum { THREAD_STACK_BYTES = 512 * 1024 };
 
 struct http_server {
     struct MHD_Daemon *daemon;
     struct http_config config;
     unsigned port;
+    struct evloop_source source; /* MHD's epoll descriptor */
+    /* A connection was resumed: MHD must run this round (MHD_resume_connection alone does not
+     * wake a loop that MHD does not own). */
+    atomic_bool run_pending;
+    bool hooked;
+    atomic_uint suspended; /* connections waiting for a blocking run or http_resume */
 };
 
-struct request_state {
+/* Where a request waiting for http_resume is (see http_resume). */
+enum resume_state { RESUME_RUNNING, RESUME_SUSPENDED, RESUME_REQUESTED };
+
+struct http_exchange {
+    struct http_server *server;
+    struct MHD_Connection *conn;
     struct fl_buf body;
     bool too_large;
     double started;
+    struct http_request req;
+    bool answered; /* `res` holds the answer a blocking run gave */
+    struct http_response res;
+    void *state;
+    void (*state_free)(void *state);
+    atomic_int resume;
 };
 
 static double server_now(void)
@@ -70,7 +97,7 @@ static enum MHD_Result server_send(struct MHD_Connection *conn, struct http_resp
 
 /* Answers now (413, or an early error) and records it. */
 static enum MHD_Result server_reply(struct http_server *s, struct MHD_Connection *conn,
-                                    struct request_state *st, const char *method,
+                                    struct http_exchange *st, const char *method,
                                     struct http_response *res)
 {
     enum MHD_Result ok = server_send(conn, res);
@@ -88,62 +115,225 @@ static bool server_body_too_large(struct http_server *s, struct MHD_Connection *
     return length && strtoull(length, NULL, 10) > s->config.max_body_bytes;
 }
 
+static void server_suspend(struct http_exchange *x)
+{
+    atomic_fetch_add(&x->server->suspended, 1);
+    MHD_suspend_connection(x->conn);
+}
+
+/* `x` may be gone as soon as the connection is resumed: nothing of it is touched after. */
+static void server_resume(struct http_exchange *x)
+{
+    struct http_server *s = x->server;
+    MHD_resume_connection(x->conn);
+    atomic_store(&s->run_pending, true);
+    atomic_fetch_sub(&s->suspended, 1);
+    if (!evloop_on_thread(s->config.loop))
+        evloop_wake(s->config.loop); /* its round end runs MHD */
+}
+
+/*
+ * The handler said HTTP_RUN_LATER: suspend, unless http_resume came already (it may run on
+ * another thread before the handler has even returned) — then resume at once.
+ */
+static void server_wait_for_resume(struct http_exchange *x)
+{
+    server_suspend(x);
+    if (atomic_exchange(&x->resume, RESUME_SUSPENDED) == RESUME_REQUESTED) {
+        atomic_store(&x->resume, RESUME_RUNNING);
+        server_resume(x);
+    }
+}
+
+void http_resume(struct http_exchange *x)
+{
+    if (atomic_exchange(&x->resume, RESUME_REQUESTED) == RESUME_SUSPENDED) {
+        atomic_store(&x->resume, RESUME_RUNNING);
+        server_resume(x);
+    }
+}
+
+static void *server_blocking_main(void *arg)
+{
+    struct http_exchange *x = arg;
+    x->req.may_block = true;
+    x->server->config.handler(x->server->config.handler_arg, &x->req, &x->res);
+    if (x->res.status == HTTP_RUN_LATER) { /* started something after all: it resumes us */
+        x->res.status = 200;
+        if (atomic_exchange(&x->resume, RESUME_SUSPENDED) != RESUME_REQUESTED)
+            return NULL;
+        atomic_store(&x->resume, RESUME_RUNNING);
+    } else {
+        x->answered = true;
+    }
+    server_resume(x);
+    return NULL;
+}
+
+/* The handler said HTTP_RUN_BLOCKING: suspended, it runs again on a thread of its own. */
+static bool server_run_blocking(struct http_exchange *x)
+{
+    pthread_attr_t attr;
+    pthread_t thread;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, THREAD_STACK_BYTES);
+    x->res.status = 200;
+    server_suspend(x);
+    bool ok = pthread_create(&thread, &attr, server_blocking_main, x) == 0;
+    pthread_attr_destroy(&attr);
+    if (!ok) {
+        server_resume(x);
+        x->answered = true;
+        http_error(&x->res, FL_ERR_UNAVAILABLE, "cannot start a thread for the request");
+    }
+    return ok;
+}
+
+static struct http_exchange *server_exchange_new(struct http_server *s, struct MHD_Connection *conn)
+{
+    struct http_exchange *x = calloc(1, sizeof(*x));
+    if (!x)
+        return NULL;
+    x->server = s;
+    x->conn = conn;
+    fl_buf_init(&x->body, s->config.max_body_bytes);
+    fl_buf_init(&x->res.body, (size_t)64 << 20);
+    x->started = server_now();
+    x->too_large = server_body_too_large(s, conn);
+    atomic_init(&x->resume, RESUME_RUNNING);
+    return x;
+}
+
+/* The request as handlers see it (header values live as long as the connection). */
+static void server_request_init(struct http_exchange *x, const char *method, const char *url)
+{
+    x->req = (struct http_request){
+        .state = &x->state,
+        .state_free = &x->state_free,
+        .exchange = x,
+        .method = method,
+        .url = url,
+        .content_type =
+            MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .authorization =
+            MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .body = (const uint8_t *)x->body.data,
+        .body_len = x->body.len,
+    };
+}
+
 static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, const char *url,
                                      const char *method, const char *version,
                                      const char *upload_data, size_t *upload_data_size,
                                      void **con_cls)
 {
     struct http_server *s = cls;
-    struct request_state *st = *con_cls;
+    struct http_exchange *x = *con_cls;
     (void)version;
-    if (!st) {
-        st = calloc(1, sizeof(*st));
-        if (!st)
-            return MHD_NO;
-        fl_buf_init(&st->body, s->config.max_body_bytes);
-        st->started = server_now();
-        st->too_large = server_body_too_large(s, conn);
-        *con_cls = st;
-        return MHD_YES;
+    if (!x) {
+        *con_cls = x = server_exchange_new(s, conn);
+        return x ? MHD_YES : MHD_NO;
     }
     if (*upload_data_size) {
-        if (!st->too_large && !fl_buf_append(&st->body, upload_data, *upload_data_size))
-            st->too_large = true;
+        if (!x->too_large && !fl_buf_append(&x->body, upload_data, *upload_data_size))
+            x->too_large = true;
         *upload_data_size = 0; /* consumed (or dropped, past the bound) */
         return MHD_YES;
     }
-    struct http_response res = {.status = 200};
-    fl_buf_init(&res.body, (size_t)64 << 20);
-    if (st->too_large) {
-        res.route = "too_large";
-        http_error(&res, FL_ERR_TOO_LARGE, "request body larger than %zu bytes",
+    if (x->answered)
+        return server_reply(s, conn, x, method, &x->res);
+    if (x->too_large) {
+        x->res.route = "too_large";
+        http_error(&x->res, FL_ERR_TOO_LARGE, "request body larger than %zu bytes",
                    s->config.max_body_bytes);
-        return server_reply(s, conn, st, method, &res);
+        return server_reply(s, conn, x, method, &x->res);
     }
-    struct http_request req = {
-        .method = method,
-        .url = url,
-        .content_type =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-        .authorization =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-        .body = (const uint8_t *)st->body.data,
-        .body_len = st->body.len,
-    };
-    s->config.handler(s->config.handler_arg, &req, &res);
-    return server_reply(s, conn, st, method, &res);
+    if (!x->req.method)
+        server_request_init(x, method, url);
+    x->req.may_block = false;
+    x->res.status = 200;
+    s->config.handler(s->config.handler_arg, &x->req, &x->res);
+    if (x->res.status == HTTP_RUN_LATER) {
+        server_wait_for_resume(x);
+        return MHD_YES;
+    }
+    if (x->res.status == HTTP_RUN_BLOCKING && server_run_blocking(x))
+        return MHD_YES;
+    return server_reply(s, conn, x, method, &x->res);
 }
 
 static void server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                              enum MHD_RequestTerminationCode toe)
 {
     (void)cls, (void)conn, (void)toe;
-    struct request_state *st = *con_cls;
-    if (!st)
+    struct http_exchange *x = *con_cls;
+    if (!x)
         return;
-    fl_buf_deinit(&st->body);
-    free(st);
+    if (x->state_free && x->state)
+        x->state_free(x->state);
+    fl_buf_deinit(&x->body);
+    fl_buf_deinit(&x->res.body);
+    free(x);
     *con_cls = NULL;
+}
+
+/*
+ * Runs MHD until it has nothing ready. It tracks readiness edge-triggered: a connection whose
+ * data it has not all read (a large upload) is ready again without a new event on its
+ * descriptor, which MHD says by a timeout of 0.
+ */
+static void server_run(struct http_server *s)
+{
+    for (int i = 0; i < 16; i++) {
+        MHD_run(s->daemon);
+        MHD_UNSIGNED_LONG_LONG ms;
+        if (MHD_get_timeout(s->daemon, &ms) != MHD_YES || ms != 0)
+            return;
+    }
+    atomic_store(&s->run_pending, true); /* still more: the next round, after the links' */
+    evloop_wake(s->config.loop);
+}
+
+/* The loop saw MHD's descriptor readable: a connection, a request, a resumption. */
+static void server_ready(struct evloop_source *source)
+{
+    server_run((struct http_server *)((char *)source - offsetof(struct http_server, source)));
+}
+
+/* The loop's round-end hook: the resumptions of this round (or from other threads) answer. */
+static void server_round_end(void *arg)
+{
+    struct http_server *s = arg;
+    if (atomic_exchange(&s->run_pending, false))
+        server_run(s);
+}
+
+static void server_hook(void *arg)
+{
+    struct http_server *s = arg;
+    s->hooked = evloop_on_round_end(s->config.loop, EVLOOP_WORK, server_round_end, s);
+}
+
+/* On the loop's thread (MHD has no lock of its own in this mode). */
+static void server_quiesce(void *arg)
+{
+    struct http_server *s = arg;
+    MHD_quiesce_daemon(s->daemon);
+}
+
+static void server_close_hook(void *arg)
+{
+    struct http_server *s = arg;
+    evloop_off_round_end(s->config.loop, server_round_end, s);
+}
+
+static void server_close(void *arg)
+{
+    struct http_server *s = arg;
+    evloop_remove(s->config.loop, &s->source);
+    evloop_off_round_end(s->config.loop, server_round_end, s);
+    MHD_stop_daemon(s->daemon);
 }
 
 enum fl_err http_start(const struct http_config *config, struct http_server **out, char *detail,
@@ -157,17 +347,23 @@ enum fl_err http_start(const struct http_config *config, struct http_server **ou
     if (!s)
         return FL_ERR_NOMEM;
     s->config = *config;
-    /* A thread per connection: handlers block (an invocation waits for its Worker), and a
-     * shared pool let one long call hold up the connections its thread had accepted. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_TURBO | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* No thread of MHD's own: the loop runs it, beside the Worker links (evloop.h). */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, server_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_CONNECTION_LIMIT, config->max_connections ? config->max_connections : 1024,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)CONNECTION_STACK_BYTES, MHD_OPTION_NOTIFY_COMPLETED,
-        server_completed, s, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
-    if (!s->daemon) {
+        MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)60, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    const union MHD_DaemonInfo *epoll_info =
+        s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    s->source = (struct evloop_source){epoll_info ? epoll_info->epoll_fd : -1, server_ready};
+    if (s->daemon && epoll_info)
+        evloop_call(config->loop, server_hook, s);
+    if (!s->daemon || !epoll_info || !s->hooked || !evloop_add(config->loop, &s->source)) {
+        if (s->hooked)
+            evloop_call(config->loop, server_close_hook, s);
+        if (s->daemon)
+            MHD_stop_daemon(s->daemon);
         free(s);
         return fl_fail(FL_ERR_IO, detail, detail_len, "cannot listen on %s", config->listen);
     }
@@ -186,7 +382,10 @@ void http_stop(struct http_server *server)
 {
     if (!server)
         return;
-    MHD_quiesce_daemon(server->daemon);
-    MHD_stop_daemon(server->daemon);
+    evloop_call(server->config.loop, server_quiesce, server);
+    /* MHD must not be stopped with connections suspended: let blocking runs and resumes end */
+    for (int i = 0; i < 3000 && atomic_load(&server->suspended); i++)
+        usleep(10000);
+    evloop_call(server->config.loop, server_close, server);
     free(server);
 }

@@ -1,10 +1,20 @@
 /*
- * server — the Core's HTTP front: libmicrohttpd with an epoll thread pool.
+ * server — the Core's HTTP front: libmicrohttpd driven by an event loop
+ * (common/evloop.h) that the Core shares with its Worker links.
  *
  * It collects each request (bounded: past `max_body_bytes` the request is
  * answered 413 without being read further), hands it to one handler, sends
- * the handler's response and records metrics. Handlers run on the pool's
- * threads and must be thread-safe.
+ * the handler's response and records metrics. Handlers must be thread-safe.
+ *
+ * The loop's one thread serves every connection, so a handler running there
+ * (`may_block` false) must not wait. It answers at once, or says how it
+ * will answer with `res->status`:
+ *   HTTP_RUN_BLOCKING  run me again on a thread of my own (`may_block`
+ *                      true), where I may wait (the store, a push);
+ *   HTTP_RUN_LATER     I started something that calls http_resume(req->
+ *                      exchange) once, from any thread; then run me again.
+ * The connection is suspended meanwhile. `*req->state` is the handler's
+ * across those runs (NULL at first; `state_free` frees it with the request).
  */
 #ifndef FL_CORE_HTTP_SERVER_H
 #define FL_CORE_HTTP_SERVER_H
@@ -16,7 +26,14 @@
 #include "common/buf.h"
 #include "common/err.h"
 
+struct evloop;
+struct http_exchange;
+
 struct http_request {
+    bool may_block;
+    void **state;
+    void (**state_free)(void *state);
+    struct http_exchange *exchange;
     const char *method;
     const char *url; /* path, percent-decoded, no query */
     const char *content_type;
@@ -35,11 +52,17 @@ struct http_response {
     char worker[128];  /* X-Funless-Worker: where an invocation ran ("" for other replies) */
 };
 
+enum { HTTP_RUN_BLOCKING = -1, HTTP_RUN_LATER = -2 };
+
 typedef void (*http_handler)(void *arg, const struct http_request *req, struct http_response *res);
+
+/* After HTTP_RUN_LATER, from any thread, once: the handler runs again. */
+void http_resume(struct http_exchange *exchange);
 
 struct http_config {
     const char *listen;       /* "ADDR:PORT"; port 0 picks a free one */
-    unsigned max_connections; /* open at once (a thread each); 0: 1024 */
+    unsigned max_connections; /* open at once; 0: 1024 */
+    struct evloop *loop;      /* runs the server (started by the caller) */
     size_t max_body_bytes;    /* largest body read at all */
     http_handler handler;
     void *handler_arg;
@@ -51,7 +74,8 @@ enum fl_err http_start(const struct http_config *config, struct http_server **ou
                        size_t detail_len);
 /* The port actually bound. */
 unsigned http_port(const struct http_server *server);
-/* Stops accepting, finishes the requests in flight, frees the server. */
+/* Stops accepting, finishes the requests in flight, frees the server (a request waiting for
+ * http_resume must get it: fail such work first). The loop must still be running. */
 void http_stop(struct http_server *server);
 
 /* The status for an error code: the one table of the API. */

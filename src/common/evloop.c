@@ -1,0 +1,196 @@
+#include "common/evloop.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+enum { MAX_HOOKS = 4, MAX_EVENTS = 64 };
+
+/* The loop whose thread this is (NULL on other threads). */
+static _Thread_local const struct evloop *current_loop;
+
+struct hook {
+    void (*fn)(void *arg);
+    void *arg;
+    enum evloop_phase phase;
+};
+
+struct evloop {
+    int epoll_fd;
+    struct evloop_source wake; /* an eventfd: evloop_call and stopping */
+    pthread_t thread;
+    bool started;
+    atomic_bool stopping, stopped;
+    struct hook hooks[MAX_HOOKS];
+    size_t hook_count;
+    /* evloop_call: one call at a time (call_lock), handed over under `lock` */
+    pthread_mutex_t call_lock, lock;
+    pthread_cond_t called;
+    struct hook call;
+    bool call_done;
+};
+
+/* Under loop->lock: runs the call handed over, if any. */
+static void evloop_run_call(struct evloop *loop)
+{
+    if (!loop->call.fn)
+        return;
+    loop->call.fn(loop->call.arg);
+    loop->call.fn = NULL;
+    loop->call_done = true;
+    pthread_cond_broadcast(&loop->called);
+}
+
+static void evloop_woken(struct evloop_source *source)
+{
+    struct evloop *loop = (struct evloop *)((char *)source - offsetof(struct evloop, wake));
+    uint64_t count;
+    if (read(source->fd, &count, sizeof(count)) < 0) { /* nothing to do: woken already */
+    }
+    pthread_mutex_lock(&loop->lock);
+    evloop_run_call(loop);
+    pthread_mutex_unlock(&loop->lock);
+}
+
+void evloop_wake(struct evloop *loop)
+{
+    uint64_t one = 1;
+    if (write(loop->wake.fd, &one, sizeof(one)) < 0) { /* the counter is full: it is awake */
+    }
+}
+
+struct evloop *evloop_new(void)
+{
+    struct evloop *loop = calloc(1, sizeof(*loop));
+    if (!loop)
+        return NULL;
+    loop->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    loop->wake = (struct evloop_source){eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), evloop_woken};
+    pthread_mutex_init(&loop->call_lock, NULL);
+    pthread_mutex_init(&loop->lock, NULL);
+    pthread_cond_init(&loop->called, NULL);
+    if (loop->epoll_fd < 0 || loop->wake.fd < 0 || !evloop_add(loop, &loop->wake)) {
+        evloop_free(loop);
+        return NULL;
+    }
+    return loop;
+}
+
+static void evloop_round_end(struct evloop *loop)
+{
+    for (int phase = EVLOOP_WORK; phase <= EVLOOP_FLUSH; phase++)
+        for (size_t i = 0; i < loop->hook_count; i++)
+            if (loop->hooks[i].phase == (enum evloop_phase)phase)
+                loop->hooks[i].fn(loop->hooks[i].arg);
+}
+
+static void *evloop_main(void *arg)
+{
+    struct evloop *loop = arg;
+    struct epoll_event events[MAX_EVENTS];
+    current_loop = loop;
+    while (!atomic_load(&loop->stopping)) {
+        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, EVLOOP_TICK_MS);
+        for (int i = 0; i < n; i++) {
+            struct evloop_source *source = events[i].data.ptr;
+            source->ready(source);
+        }
+        evloop_round_end(loop);
+    }
+    pthread_mutex_lock(&loop->lock);
+    atomic_store(&loop->stopped, true);
+    evloop_run_call(loop); /* handed over just before the end */
+    pthread_mutex_unlock(&loop->lock);
+    return NULL;
+}
+
+bool evloop_start(struct evloop *loop)
+{
+    loop->started = pthread_create(&loop->thread, NULL, evloop_main, loop) == 0;
+    return loop->started;
+}
+
+void evloop_free(struct evloop *loop)
+{
+    if (!loop)
+        return;
+    if (loop->started) {
+        atomic_store(&loop->stopping, true);
+        evloop_wake(loop);
+        pthread_join(loop->thread, NULL);
+    }
+    if (loop->epoll_fd >= 0)
+        close(loop->epoll_fd);
+    if (loop->wake.fd >= 0)
+        close(loop->wake.fd);
+    pthread_cond_destroy(&loop->called);
+    pthread_mutex_destroy(&loop->lock);
+    pthread_mutex_destroy(&loop->call_lock);
+    free(loop);
+}
+
+bool evloop_add(struct evloop *loop, struct evloop_source *source)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = source};
+    return !atomic_load(&loop->stopped) &&
+           epoll_ctl(loop->epoll_fd, EPOLL_CTL_ADD, source->fd, &ev) == 0;
+}
+
+void evloop_remove(struct evloop *loop, struct evloop_source *source)
+{
+    epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, source->fd, NULL);
+}
+
+bool evloop_on_round_end(struct evloop *loop, enum evloop_phase phase, void (*fn)(void *arg),
+                         void *arg)
+{
+    if ((loop->started && !evloop_on_thread(loop)) || loop->hook_count == MAX_HOOKS)
+        return false;
+    loop->hooks[loop->hook_count++] = (struct hook){fn, arg, phase};
+    return true;
+}
+
+void evloop_off_round_end(struct evloop *loop, void (*fn)(void *arg), void *arg)
+{
+    for (size_t i = 0; i < loop->hook_count; i++)
+        if (loop->hooks[i].fn == fn && loop->hooks[i].arg == arg) {
+            loop->hooks[i] = loop->hooks[--loop->hook_count];
+            return;
+        }
+}
+
+void evloop_call(struct evloop *loop, void (*fn)(void *arg), void *arg)
+{
+    if (evloop_stopped(loop) || evloop_on_thread(loop)) {
+        fn(arg);
+        return;
+    }
+    pthread_mutex_lock(&loop->call_lock);
+    pthread_mutex_lock(&loop->lock);
+    if (atomic_load(&loop->stopped)) {
+        fn(arg);
+    } else {
+        loop->call = (struct hook){fn, arg, EVLOOP_WORK};
+        loop->call_done = false;
+        evloop_wake(loop);
+        while (!loop->call_done)
+            pthread_cond_wait(&loop->called, &loop->lock);
+    }
+    pthread_mutex_unlock(&loop->lock);
+    pthread_mutex_unlock(&loop->call_lock);
+}
+
+bool evloop_on_thread(const struct evloop *loop)
+{
+    return current_loop == loop;
+}
+
+bool evloop_stopped(const struct evloop *loop)
+{
+    return !loop->started || atomic_load(&loop->stopped);
+}

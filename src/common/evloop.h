@@ -1,0 +1,55 @@
+/*
+ * evloop — one thread that waits on many sockets at once (epoll), calls each
+ * one's handler when it can be read, and then the loop's round-end hooks.
+ *
+ * The Core runs its HTTP server and the reading of its Worker links on one
+ * loop: a Worker's reply becomes an HTTP answer on the thread that read it,
+ * and the invocations one round sends to a Worker leave in one write (a
+ * round-end hook), so a call costs no thread switch of the Core's own.
+ *
+ * Handlers and hooks run on the loop's thread and must not wait.
+ */
+#ifndef FL_COMMON_EVLOOP_H
+#define FL_COMMON_EVLOOP_H
+
+#include <stdbool.h>
+
+enum { EVLOOP_TICK_MS = 250 }; /* round-end hooks run at least this often */
+
+struct evloop;
+
+struct evloop_source {
+    int fd;
+    /* On the loop's thread while `fd` is readable or hung up (level-triggered). */
+    void (*ready)(struct evloop_source *source);
+};
+
+struct evloop *evloop_new(void);
+/* Starts the loop's thread. */
+bool evloop_start(struct evloop *loop);
+/* Stops the thread (if started) and frees the loop; sources still added are just dropped. */
+void evloop_free(struct evloop *loop);
+
+/* From any thread: watches `source` until evloop_remove. False once the loop has stopped. */
+bool evloop_add(struct evloop *loop, struct evloop_source *source);
+/* On the loop's thread (or once it has stopped): no more calls for `source`. */
+void evloop_remove(struct evloop *loop, struct evloop_source *source);
+/* What a round-end hook does: work hooks run first, then flush hooks send what they queued. */
+enum evloop_phase { EVLOOP_WORK, EVLOOP_FLUSH };
+/* Before evloop_start, or on the loop's thread: `fn(arg)` runs after every round of handlers
+ * (and on every tick) until evloop_off_round_end. False when there are too many. */
+bool evloop_on_round_end(struct evloop *loop, enum evloop_phase phase, void (*fn)(void *arg),
+                         void *arg);
+/* On the loop's thread (or before it starts): undoes evloop_on_round_end. */
+void evloop_off_round_end(struct evloop *loop, void (*fn)(void *arg), void *arg);
+/* From any thread: the loop ends its wait and runs a round (its hooks) soon. */
+void evloop_wake(struct evloop *loop);
+
+/* Runs `fn(arg)` on the loop's thread and returns once it has run (at once if the caller is
+ * that thread or the loop is not running). */
+void evloop_call(struct evloop *loop, void (*fn)(void *arg), void *arg);
+bool evloop_on_thread(const struct evloop *loop);
+/* The thread has ended (or never started): sources are nobody's but their owners'. */
+bool evloop_stopped(const struct evloop *loop);
+
+#endif
