@@ -1,4 +1,4 @@
-/* Tests of src/common: bounded buffers, options, paths, hashes, processes. */
+/* Tests of src/common: bounded buffers, options, paths, hashes, processes, the event loop. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,7 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "common/buf.h"
+#include "common/evloop.h"
 #include "common/hash.h"
 #include "common/options.h"
 #include "common/path.h"
@@ -109,12 +115,101 @@ static void test_proc_limits(void **state)
     fl_buf_deinit(&out);
 }
 
+/* What the loop did, seen from its handlers and hooks. */
+struct loop_probe {
+    struct evloop *loop;
+    struct evloop_source pipe_in;
+    atomic_int bytes, rounds;
+    atomic_bool wrong_thread, flush_before_work;
+    int work_this_round; /* loop thread only */
+    char last;
+};
+
+static void probe_readable(struct evloop_source *source)
+{
+    struct loop_probe *p =
+        (struct loop_probe *)((char *)source - offsetof(struct loop_probe, pipe_in));
+    char c;
+    if (!evloop_on_thread(p->loop))
+        atomic_store(&p->wrong_thread, true);
+    if (read(source->fd, &c, 1) == 1) {
+        p->last = c;
+        atomic_fetch_add(&p->bytes, 1);
+    }
+}
+
+static void probe_work(void *arg)
+{
+    struct loop_probe *p = arg;
+    p->work_this_round = 1;
+}
+
+static void probe_flush(void *arg)
+{
+    struct loop_probe *p = arg;
+    if (!p->work_this_round)
+        atomic_store(&p->flush_before_work, true);
+    p->work_this_round = 0;
+    atomic_fetch_add(&p->rounds, 1);
+}
+
+static void probe_remove(void *arg)
+{
+    struct loop_probe *p = arg;
+    if (!evloop_on_thread(p->loop))
+        atomic_store(&p->wrong_thread, true);
+    evloop_remove(p->loop, &p->pipe_in);
+}
+
+static bool wait_for(atomic_int *counter, int at_least)
+{
+    for (int i = 0; i < 2000 && atomic_load(counter) < at_least; i++)
+        usleep(1000);
+    return atomic_load(counter) >= at_least;
+}
+
+/* Handlers and hooks run on the loop's thread, work hooks before flush hooks, every round. */
+static void test_evloop(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct loop_probe *p = calloc(1, sizeof(*p));
+    p->loop = evloop_new();
+    assert_non_null(p->loop);
+    p->pipe_in = (struct evloop_source){fds[0], probe_readable};
+    /* registered flush first: the phase, not the order, decides */
+    assert_true(evloop_on_round_end(p->loop, EVLOOP_FLUSH, probe_flush, p));
+    assert_true(evloop_on_round_end(p->loop, EVLOOP_WORK, probe_work, p));
+    assert_true(evloop_start(p->loop));
+    assert_false(evloop_on_thread(p->loop));
+    assert_false(evloop_on_round_end(p->loop, EVLOOP_WORK, probe_work, p)); /* not from here */
+    assert_true(evloop_add(p->loop, &p->pipe_in));
+    assert_int_equal(write(fds[1], "xy", 2), 2);
+    assert_true(wait_for(&p->bytes, 2)); /* level-triggered: both bytes, one read each */
+    int rounds = atomic_load(&p->rounds);
+    evloop_wake(p->loop);
+    assert_true(wait_for(&p->rounds, rounds + 1));
+    evloop_call(p->loop, probe_remove, p); /* returns once it has run */
+    assert_int_equal(write(fds[1], "z", 1), 1);
+    usleep(2 * EVLOOP_TICK_MS * 1000); /* a tick or two: rounds, but no read */
+    assert_int_equal(atomic_load(&p->bytes), 2);
+    assert_true(atomic_load(&p->rounds) > rounds + 1);
+    assert_int_equal(p->last, 'y');
+    assert_false(atomic_load(&p->wrong_thread));
+    assert_false(atomic_load(&p->flush_before_work));
+    evloop_free(p->loop);
+    close(fds[0]);
+    close(fds[1]);
+    free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_bounded), cmocka_unit_test(test_options),
         cmocka_unit_test(test_path_join),   cmocka_unit_test(test_hash_sha3),
-        cmocka_unit_test(test_proc_limits),
+        cmocka_unit_test(test_proc_limits), cmocka_unit_test(test_evloop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

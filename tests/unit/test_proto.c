@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "proto/announce.h"
+#include "proto/link.h"
 #include "proto/proto.h"
 
 static enum fl_err decode(const struct fl_buf *frame, struct proto_msg *msg)
@@ -148,12 +152,173 @@ static void test_announce(void **state)
     assert_false(announce_replay(&seen, &restarted, 1000700, 30000));
 }
 
+/* What link_read_ready handed over, in order. */
+struct frames_seen {
+    uint32_t ids[512];
+    size_t count;
+    size_t big_len; /* output length of the frame with id 1000 */
+    bool big_intact;
+    size_t refuse_at; /* on_frame says "hang up" at this count (0: never) */
+};
+
+static bool collect(void *arg, const struct proto_msg *m)
+{
+    struct frames_seen *seen = arg;
+    if (seen->refuse_at && seen->count + 1 == seen->refuse_at)
+        return false;
+    seen->ids[seen->count++] = m->header.id;
+    if (m->header.id == 1000) {
+        seen->big_len = m->u.result.output.len;
+        seen->big_intact = true;
+        for (size_t i = 0; i < m->u.result.output.len; i++)
+            seen->big_intact &= m->u.result.output.data[i] == (uint8_t)('a' + i % 26);
+    }
+    return true;
+}
+
+/* 300 small frames with a 100 KB one (larger than the read-ahead buffer) in the middle. */
+static void frames_stream(struct fl_buf *out)
+{
+    static char big[100000];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    for (uint32_t id = 1; id <= 300; id++) {
+        assert_true(proto_put_result(out, id, FL_OK, "{}", 2, "", 0, ""));
+        if (id == 150)
+            assert_true(proto_put_result(out, 1000, FL_OK, big, sizeof(big), "", 0, ""));
+        if (id % 50 == 0)
+            assert_true(proto_put_heartbeat(out, 1, 2, 3, 4, 5));
+    }
+}
+
+/*
+ * A reader on an event loop gets every frame whole and in order, however the bytes are cut
+ * on the way (one byte, a header's part, many frames at once, a large frame in pieces).
+ */
+static void test_link_read_ready(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    struct link reader;
+    link_init(&reader, fds[0]);
+    struct fl_buf stream, payload;
+    fl_buf_init(&stream, 8 << 20);
+    fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
+    frames_stream(&stream);
+    struct proto_msg *m = malloc(sizeof(*m));
+    struct frames_seen *seen = calloc(1, sizeof(*seen));
+    static const size_t cuts[] = {1, 3, 15, 16, 17, 700, 4096, 16385, 40000};
+    size_t sent = 0;
+    for (size_t k = 0; sent < stream.len; k++) {
+        size_t n = cuts[k % (sizeof(cuts) / sizeof(cuts[0]))];
+        n = n < stream.len - sent ? n : stream.len - sent;
+        assert_int_equal(write(fds[1], stream.data + sent, n), (ssize_t)n);
+        sent += n;
+        assert_int_equal(link_read_ready(&reader, &payload, m, collect, seen), FL_OK);
+    }
+    assert_int_equal(seen->count, 300 + 1 + 6); /* results, the large one, heartbeats */
+    size_t at = 0;
+    for (uint32_t id = 1; id <= 300; id++) { /* in the order sent */
+        assert_int_equal(seen->ids[at++], id);
+        if (id == 150)
+            assert_int_equal(seen->ids[at++], 1000);
+        if (id % 50 == 0)
+            assert_int_equal(seen->ids[at++], 0); /* a heartbeat has no id */
+    }
+    assert_int_equal(seen->big_len, 100000);
+    assert_true(seen->big_intact);
+    /* nothing more: a read finds nothing and says so without waiting */
+    assert_int_equal(link_read_ready(&reader, &payload, m, collect, seen), FL_OK);
+    close(fds[1]);
+    assert_int_equal(link_read_ready(&reader, &payload, m, collect, seen), FL_ERR_IO);
+    link_close(&reader);
+    link_deinit(&reader);
+    free(seen);
+    free(m);
+    fl_buf_deinit(&payload);
+    fl_buf_deinit(&stream);
+}
+
+/* A malformed header, and a handler that hangs up, end the connection. */
+static void test_link_read_ready_refusals(void **state)
+{
+    (void)state;
+    struct fl_buf stream, payload;
+    fl_buf_init(&stream, 8 << 20);
+    fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
+    struct proto_msg *m = malloc(sizeof(*m));
+    struct frames_seen *seen = calloc(1, sizeof(*seen));
+    for (int variant = 0; variant < 2; variant++) {
+        int fds[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+        struct link reader;
+        link_init(&reader, fds[0]);
+        fl_buf_reset(&stream);
+        assert_true(proto_put_result(&stream, 1, FL_OK, "{}", 2, "", 0, ""));
+        assert_true(proto_put_result(&stream, 2, FL_OK, "{}", 2, "", 0, ""));
+        if (variant == 0)
+            memset(stream.data + stream.len / 2, 0xff, 4); /* the second frame's magic */
+        *seen = (struct frames_seen){.refuse_at = variant == 1 ? 2 : 0};
+        assert_int_equal(write(fds[1], stream.data, stream.len), (ssize_t)stream.len);
+        assert_int_equal(link_read_ready(&reader, &payload, m, collect, seen), FL_ERR_BAD_REQUEST);
+        assert_int_equal(seen->count, 1);
+        close(fds[1]);
+        link_close(&reader);
+        link_deinit(&reader);
+    }
+    free(seen);
+    free(m);
+    fl_buf_deinit(&payload);
+    fl_buf_deinit(&stream);
+}
+
+/* Queued frames leave only with a flush, or ahead of a later write, in order. */
+static void test_link_queue(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    struct link writer;
+    link_init(&writer, fds[1]);
+    struct fl_buf frame;
+    fl_buf_init(&frame, 1 << 20);
+    for (uint32_t id = 1; id <= 3; id++) {
+        fl_buf_reset(&frame);
+        assert_true(proto_put_empty(&frame, PROTO_BUSY, id));
+        assert_true(link_queue(&writer, &frame));
+    }
+    char got[256];
+    assert_int_equal(recv(fds[0], got, sizeof(got), MSG_DONTWAIT), -1); /* nothing sent yet */
+    assert_true(link_flush(&writer));
+    assert_int_equal(recv(fds[0], got, sizeof(got), MSG_DONTWAIT), 3 * PROTO_HEADER_BYTES);
+    fl_buf_reset(&frame);
+    assert_true(proto_put_empty(&frame, PROTO_BUSY, 4));
+    assert_true(link_queue(&writer, &frame));
+    fl_buf_reset(&frame);
+    assert_true(proto_put_empty(&frame, PROTO_BUSY, 5));
+    assert_true(link_write(&writer, &frame)); /* the queued one goes first */
+    assert_int_equal(recv(fds[0], got, sizeof(got), MSG_DONTWAIT), 2 * PROTO_HEADER_BYTES);
+    struct proto_header h;
+    assert_int_equal(proto_read_header((const uint8_t *)got, &h), FL_OK);
+    assert_int_equal(h.id, 4);
+    assert_int_equal(proto_read_header((const uint8_t *)got + PROTO_HEADER_BYTES, &h), FL_OK);
+    assert_int_equal(h.id, 5);
+    close(fds[0]);
+    link_close(&writer);
+    link_deinit(&writer);
+    fl_buf_deinit(&frame);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_announce),
+        cmocka_unit_test(test_link_read_ready),
+        cmocka_unit_test(test_link_read_ready_refusals),
+        cmocka_unit_test(test_link_queue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
