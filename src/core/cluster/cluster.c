@@ -428,7 +428,9 @@ static bool worker_read_on_loop(struct cworker *w)
         if (!hung_up &&
             (!worker_wanted(w) || now - atomic_load(&w->heard_frame_ms) > HEARTBEAT_TIMEOUT_MS)) {
             hung_up = true;
-            worker_hang_up(w);
+            /* without the write lock: a flush blocked on a full socket holds it, and this is
+             * what unblocks it (only this thread closes the fd, after the loop is done) */
+            shutdown(w->link.fd, SHUT_RDWR);
         }
         pthread_mutex_lock(&w->end_lock);
     }
