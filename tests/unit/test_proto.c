@@ -176,6 +176,13 @@ static bool collect(void *arg, const struct proto_msg *m)
     return true;
 }
 
+/* `link` on end `end` of a new connected socket pair `fds`. */
+static void link_on_pair(struct link *link, int fds[2], int end)
+{
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    link_init(link, fds[end]);
+}
+
 /* 300 small frames with a 100 KB one (larger than the read-ahead buffer) in the middle. */
 static void frames_stream(struct fl_buf *out)
 {
@@ -199,9 +206,8 @@ static void test_link_read_ready(void **state)
 {
     (void)state;
     int fds[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     struct link reader;
-    link_init(&reader, fds[0]);
+    link_on_pair(&reader, fds, 0);
     struct fl_buf stream, payload;
     fl_buf_init(&stream, 8 << 20);
     fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
@@ -251,9 +257,8 @@ static void test_link_read_ready_refusals(void **state)
     struct frames_seen *seen = calloc(1, sizeof(*seen));
     for (int variant = 0; variant < 2; variant++) {
         int fds[2];
-        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
         struct link reader;
-        link_init(&reader, fds[0]);
+        link_on_pair(&reader, fds, 0);
         fl_buf_reset(&stream);
         assert_true(proto_put_result(&stream, 1, FL_OK, "{}", 2, "", 0, ""));
         assert_true(proto_put_result(&stream, 2, FL_OK, "{}", 2, "", 0, ""));
@@ -278,9 +283,8 @@ static void test_link_queue(void **state)
 {
     (void)state;
     int fds[2];
-    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     struct link writer;
-    link_init(&writer, fds[1]);
+    link_on_pair(&writer, fds, 1);
     struct fl_buf frame;
     fl_buf_init(&frame, 1 << 20);
     for (uint32_t id = 1; id <= 3; id++) {
