@@ -26,9 +26,11 @@ for path in sys.argv[1:]:
     for line in lines:
         test = json.loads(line)
         out = test.get("stdout", "") or ""
+        err = test.get("stderr", "") or ""  # cmocka prints its totals there
+        cmocka_out = out + "\n" + err
         ok = test.get("result") == "OK"
-        p = sum(int(n) for n in CMOCKA_PASSED.findall(out))
-        f = sum(int(n) for n in CMOCKA_FAILED.findall(out))
+        p = sum(int(n) for n in CMOCKA_PASSED.findall(cmocka_out))
+        f = sum(int(n) for n in CMOCKA_FAILED.findall(cmocka_out))
         plain = PLAIN.findall(out)
         if plain:
             p += int(plain[-1][0])
