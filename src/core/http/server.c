@@ -41,6 +41,7 @@ struct http_server {
     /* A connection was resumed: MHD must run this round (MHD_resume_connection alone does not
      * wake a loop that MHD does not own). */
     atomic_bool run_pending;
+    double last_run; /* MHD also runs once a second, for idle connections' timeouts */
     bool hooked;
     atomic_uint suspended; /* connections waiting for a blocking run or http_resume */
 };
@@ -285,6 +286,7 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
  */
 static void server_run(struct http_server *s)
 {
+    s->last_run = server_now();
     for (int i = 0; i < 16; i++) {
         MHD_run(s->daemon);
         MHD_UNSIGNED_LONG_LONG ms;
@@ -305,7 +307,7 @@ static void server_ready(struct evloop_source *source)
 static void server_round_end(void *arg)
 {
     struct http_server *s = arg;
-    if (atomic_exchange(&s->run_pending, false))
+    if (atomic_exchange(&s->run_pending, false) || server_now() - s->last_run >= 1.0)
         server_run(s);
 }
 
