@@ -26,7 +26,7 @@ enum {
     PUSH_TIMEOUT_MS = 120000,
     AFFINITY_RECENT_MS = 5000, /* a tag counts for affinity this long after its last call ends */
     MAX_TAG_USES = 64,         /* tags remembered per Worker (idle ones are forgotten first) */
-    EXPIRE_SWEEP_MS = 100,     /* how often a reader looks for calls past their time */
+    EXPIRE_SWEEP_MS = 100,     /* how often a Worker's thread looks for calls past their time */
 };
 
 /* Invocations of functions with one tag on one Worker, for APP affinity. */
@@ -48,7 +48,7 @@ struct pending {
     char detail[256];
     sem_t answered; /* posted by the reader (or on loss) once `done` is set */
     /* A call nobody waits for (cluster_invoke_start): called instead of posting, outside the
-     * pending lock, and given up on at `deadline_ms` by the Worker's reader. */
+     * pending lock, and given up on at `deadline_ms` by the Worker's thread. */
     cluster_done_fn done_fn;
     void *done_arg;
     uint64_t deadline_ms;
@@ -199,7 +199,8 @@ static void worker_fail_pending(struct cworker *w)
     pending_call_back(callbacks);
 }
 
-/* Calls nobody waits for whose time is up fail (the reader runs this between frames). */
+/* Calls nobody waits for whose time is up fail (the Worker's thread runs this every
+ * EXPIRE_SWEEP_MS, or between frames when it reads the link itself). */
 static void worker_expire_pending(struct cworker *w, uint64_t now)
 {
     struct pending *callbacks = NULL;
