@@ -461,7 +461,7 @@ void api_handle(void *arg, const struct http_request *req, struct http_response 
     if (!api_authorize(api, route->access, req, res))
         return;
     if (!m->never_waits && !req->may_block)
-        res->status = HTTP_RUN_BLOCKING; /* the store, pushes: not on an event thread */
+        res->status = HTTP_RUN_BLOCKING; /* the store, pushes: not on the event loop */
     else
         m->fn(api, &args, req, res);
 }
