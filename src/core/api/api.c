@@ -19,7 +19,7 @@ enum access { ACCESS_PUBLIC, ACCESS_USER, ACCESS_ADMIN };
 struct route_method {
     const char *method;
     route_fn fn;
-    /* Runs on the server's event threads: reads memory only, or (invocations) never waits
+    /* Runs on the server's event loop: reads memory only, or (invocations) never waits
      * (server.h). The others run on a thread of their own. */
     bool never_waits;
 };
