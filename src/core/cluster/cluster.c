@@ -604,10 +604,7 @@ static void cluster_drop(struct cworker *w, const char *why)
             w->address, why);
     w->connected = false;
     worker_fail_pending(w);
-    pthread_mutex_lock(&w->link.write_lock);
-    if (w->link.fd >= 0)
-        shutdown(w->link.fd, SHUT_RDWR); /* its thread sees the end and returns */
-    pthread_mutex_unlock(&w->link.write_lock);
+    worker_hang_up(w); /* its thread sees the end and returns */
 }
 
 void cluster_expire(struct cluster *c, enum cluster_source source, uint64_t silent_ms)

@@ -324,7 +324,7 @@ static void server_quiesce(void *arg)
     MHD_quiesce_daemon(s->daemon);
 }
 
-static void server_close_hook(void *arg)
+static void server_unhook(void *arg)
 {
     struct http_server *s = arg;
     evloop_off_round_end(s->config.loop, server_round_end, s);
@@ -334,7 +334,7 @@ static void server_close(void *arg)
 {
     struct http_server *s = arg;
     evloop_remove(s->config.loop, &s->source);
-    evloop_off_round_end(s->config.loop, server_round_end, s);
+    server_unhook(s);
     MHD_stop_daemon(s->daemon);
 }
 
@@ -363,7 +363,7 @@ enum fl_err http_start(const struct http_config *config, struct http_server **ou
         evloop_call(config->loop, server_hook, s);
     if (!s->daemon || !epoll_info || !s->hooked || !evloop_add(config->loop, &s->source)) {
         if (s->hooked)
-            evloop_call(config->loop, server_close_hook, s);
+            evloop_call(config->loop, server_unhook, s);
         if (s->daemon)
             MHD_stop_daemon(s->daemon);
         free(s);
