@@ -352,6 +352,66 @@ static void test_saturation(void **state)
     worker_stop(&w, false);
 }
 
+struct spin_call {
+    const struct core_process *core;
+    const char *body;
+    long status;
+    char worker[64];
+};
+
+static void *spin_call_thread(void *arg)
+{
+    struct spin_call *c = arg;
+    struct http_reply r = invoke(c->core, "spin", c->body);
+    c->status = r.status;
+    snprintf(c->worker, sizeof(c->worker), "%s", r.worker);
+    http_reply_free(&r);
+    return NULL;
+}
+
+/* A call a Worker turns away (BUSY) goes to the next Worker that fits, not back as 429. */
+static void test_busy_goes_elsewhere(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w[2];
+    char dir[300], workers[128], cache[2][300];
+    path_in_root(cache[0], sizeof(cache[0]), "busy-cache-w1");
+    path_in_root(cache[1], sizeof(cache[1]), "busy-cache-w2");
+    assert_true(worker_start(&w[0], funless_bin, "w1", cache[0], 0, 1, 1)); /* holds 2 calls */
+    assert_true(worker_start(&w[1], funless_bin, "w2", cache[1], 0, 1, 8));
+    snprintf(workers, sizeof(workers), "127.0.0.1:%u,127.0.0.1:%u", w[0].port, w[1].port);
+    path_in_root(dir, sizeof(dir), "busy-core");
+    assert_true(core_start_with(&core, funless_bin, dir, NULL, workers));
+    wait_connected(&core, 2);
+    expect(deploy(&core, "POST", "/v1/fn/_", "spin", "c_spin.wasm", NULL, true), 201, NULL);
+    const char *yaml = "- default:\n  - workers: [w1]\n  - workers: [w2]\n";
+    struct form_field fields[] = {
+        {"name", "w1_first", 8, false}, {"file", yaml, strlen(yaml), true}, {0}};
+    expect(http_form(&core, "POST", "/v1/scripts/app", core.guest_token, fields), 201, NULL);
+    enum { CALLS = 4 }; /* all placed on w1 first: it holds two, says BUSY to the others */
+    struct spin_call calls[CALLS];
+    pthread_t threads[CALLS];
+    for (int i = 0; i < CALLS; i++) {
+        calls[i] = (struct spin_call){
+            .core = &core,
+            .body = "{\"args\":{\"ms\":400},\"scheduling\":{\"language\":\"app\","
+                    "\"script\":\"w1_first\"}}"};
+        pthread_create(&threads[i], NULL, spin_call_thread, &calls[i]);
+    }
+    int on_w2 = 0;
+    for (int i = 0; i < CALLS; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(calls[i].status, 200);
+        on_w2 += strcmp(calls[i].worker, "w2") == 0;
+    }
+    assert_true(metric_value(&w[0], "funless_worker_busy_total ") > 0); /* it did say BUSY */
+    assert_true(on_w2 > 0);
+    core_stop(&core, false);
+    worker_stop(&w[0], false);
+    worker_stop(&w[1], false);
+}
+
 static void write_secret(const char *path, const char *secret)
 {
     FILE *f = fopen(path, "w");
@@ -503,10 +563,15 @@ static void test_app_placement(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lifecycle),     cmocka_unit_test(test_late_worker),
-        cmocka_unit_test(test_timeout),       cmocka_unit_test(test_worker_killed_fast),
-        cmocka_unit_test(test_worker_killed), cmocka_unit_test(test_saturation),
-        cmocka_unit_test(test_secret),        cmocka_unit_test(test_app_placement),
+        cmocka_unit_test(test_lifecycle),
+        cmocka_unit_test(test_late_worker),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_worker_killed_fast),
+        cmocka_unit_test(test_worker_killed),
+        cmocka_unit_test(test_saturation),
+        cmocka_unit_test(test_busy_goes_elsewhere),
+        cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_app_placement),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

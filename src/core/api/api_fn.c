@@ -523,9 +523,9 @@ static void api_invoke_reply(const struct fn_def *def, struct cluster_result *r,
 }
 
 /* One invocation across the handler's runs (server.h): started without waiting on the event
- * thread, finished when the Worker's reply resumes it; what the Worker could not do at once
- * (it had no code, or was busy) is done by cluster_invoke on a thread of its own, which sends
- * that Worker the code (or passes over it). */
+ * thread, finished when the Worker's reply resumes it (a busy Worker's call is placed again
+ * on the loop); a Worker without the code gets it from cluster_invoke on a thread of its own,
+ * which reads the store. */
 struct invoke_state {
     struct fn_def def;
     char *input;
@@ -538,9 +538,9 @@ struct invoke_state {
 static void invoke_state_free(void *arg)
 {
     struct invoke_state *st = arg;
-    if (st->call) { /* the connection ended while the call was out: wait is over by now */
+    if (st->call) { /* not reached: a suspended connection is not ended before it resumes */
         struct cluster_result r;
-        if (cluster_invoke_finish(st->api->cluster, st->call, &r, &st->retry))
+        if (cluster_invoke_finish(st->api->cluster, st->call, &r, &st->retry) == CLUSTER_CALL_DONE)
             cluster_result_deinit(&r);
     }
     app_release(st->policy);
@@ -589,9 +589,13 @@ void api_function_invoke(struct api *api, const struct route_args *args,
         return;
     struct cluster_result r;
     if (st->call) { /* resumed: the Worker answered, was lost, or is overdue */
-        bool final = cluster_invoke_finish(api->cluster, st->call, &r, &st->retry);
+        enum cluster_step step = cluster_invoke_finish(api->cluster, st->call, &r, &st->retry);
+        if (step == CLUSTER_CALL_AGAIN) {
+            res->status = HTTP_RUN_LATER;
+            return;
+        }
         st->call = NULL;
-        if (final)
+        if (step == CLUSTER_CALL_DONE)
             api_invoke_answer(&st->def, &r, res);
         else
             res->status = HTTP_RUN_BLOCKING;

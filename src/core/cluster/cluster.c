@@ -1160,9 +1160,50 @@ void cluster_fail_calls(struct cluster *c)
 
 struct cluster_call {
     struct cworker *worker; /* its in_flight count holds the slot until cluster_invoke_finish */
-    char tag[FL_NAME_MAX + 1];
+    const struct fn_def *def;
+    const char *args;
+    size_t args_len;
+    const struct app_script *policy;
+    cluster_done_fn done;
+    void *done_arg;
+    bool tried[MAX_WORKERS]; /* Workers that answered BUSY */
     struct pending pending;
 };
+
+/*
+ * Places `call` on a Worker not tried yet and sends it; false (nothing sent, `pl` and `why`
+ * say why) when none can take it. `done` runs here already if the send fails.
+ */
+static bool call_place(struct cluster *c, struct cluster_call *call, struct placement *pl,
+                       char *why, size_t why_len)
+{
+    const struct fn_def *def = call->def;
+    pthread_mutex_lock(&c->lock);
+    struct cworker *w = cluster_pick(c, def, call->policy, call->tried, pl, why, why_len);
+    if (w) {
+        w->in_flight++;
+        tag_use_count(w, def->meta.tag, +1);
+        pending_init(&call->pending, ++c->next_id);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (!w)
+        return false;
+    call->worker = w;
+    call->pending.done_fn = call->done;
+    call->pending.done_arg = call->done_arg;
+    call->pending.deadline_ms = now_ms() + def->meta.timeout_ms + REPLY_MARGIN_MS;
+    struct fl_buf frame;
+    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
+    if (!proto_put_invoke(&frame, call->pending.id, def->module, def->name, def->hash,
+                          def->meta.capacity_mb, def->meta.timeout_ms, (const uint8_t *)call->args,
+                          call->args_len, NULL, 0) ||
+        !worker_send(w, &call->pending, &frame)) {
+        call->pending.done = call->pending.lost = true; /* not registered: nobody calls back */
+        call->done(call->done_arg);
+    }
+    fl_buf_deinit(&frame);
+    return true;
+}
 
 struct cluster_call *cluster_invoke_start(struct cluster *c, const struct fn_def *def,
                                           const char *args, size_t args_len,
@@ -1171,71 +1212,88 @@ struct cluster_call *cluster_invoke_start(struct cluster *c, const struct fn_def
 {
     struct cluster_call *call = calloc(1, sizeof(*call));
     struct placement *pl = malloc(sizeof(*pl));
-    bool tried[MAX_WORKERS] = {false};
     char why[200];
-    struct cworker *w = NULL;
+    bool placed = false;
     if (call && pl) {
-        pthread_mutex_lock(&c->lock);
-        w = cluster_pick(c, def, policy, tried, pl, why, sizeof(why));
-        if (w) {
-            w->in_flight++;
-            tag_use_count(w, def->meta.tag, +1);
-            pending_init(&call->pending, ++c->next_id);
-        }
-        pthread_mutex_unlock(&c->lock);
+        *call = (struct cluster_call){.def = def,
+                                      .args = args,
+                                      .args_len = args_len,
+                                      .policy = policy,
+                                      .done = done,
+                                      .done_arg = done_arg};
+        placed = call_place(c, call, pl, why, sizeof(why));
     }
     free(pl);
-    if (!w) { /* cluster_invoke says why */
+    if (!placed) { /* cluster_invoke says why */
         free(call);
         return NULL;
     }
-    call->worker = w;
-    snprintf(call->tag, sizeof(call->tag), "%s", def->meta.tag);
-    call->pending.done_fn = done;
-    call->pending.done_arg = done_arg;
-    call->pending.deadline_ms = now_ms() + def->meta.timeout_ms + REPLY_MARGIN_MS;
-    struct fl_buf frame;
-    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
-    if (!proto_put_invoke(&frame, call->pending.id, def->module, def->name, def->hash,
-                          def->meta.capacity_mb, def->meta.timeout_ms, (const uint8_t *)args,
-                          args_len, NULL, 0) ||
-        !worker_send(w, &call->pending, &frame)) {
-        call->pending.done = call->pending.lost = true; /* not registered: nobody calls back */
-        done(done_arg);
-    }
-    fl_buf_deinit(&frame);
     return call;
 }
 
-bool cluster_invoke_finish(struct cluster *c, struct cluster_call *call, struct cluster_result *out,
-                           struct cluster_retry *retry)
+/* The final outcome of the call's last attempt, into `out`. */
+static void call_outcome(const struct cluster_call *call, struct cluster_result *out)
+{
+    const struct pending *p = &call->pending;
+    const char *name = call->worker->name;
+    snprintf(out->worker, sizeof(out->worker), "%.127s", name);
+    if (p->lost) {
+        out->worker_lost = true;
+        out->status = FL_ERR_UNAVAILABLE;
+        snprintf(out->detail, sizeof(out->detail), "worker %.200s lost during invocation", name);
+    } else {
+        out->status = p->type == PROTO_RESULT ? (enum fl_err)p->status : FL_ERR_UNAVAILABLE;
+        snprintf(out->detail, sizeof(out->detail), "%.255s", p->detail);
+        fl_buf_set(&out->output, p->output.data ? p->output.data : "", p->output.len);
+    }
+}
+
+/* The Worker was busy: the call goes to another one (true), or answers 429 in `out`. */
+static bool call_place_again(struct cluster *c, struct cluster_call *call,
+                             struct cluster_result *out)
+{
+    struct placement *pl = malloc(sizeof(*pl));
+    char why[200] = "";
+    pthread_mutex_lock(&c->lock);
+    call->tried[cluster_index(c, call->worker)] = true;
+    pthread_mutex_unlock(&c->lock);
+    bool placed = pl && call_place(c, call, pl, why, sizeof(why));
+    if (!placed) {
+        out->busy = true;
+        if (pl)
+            result_no_worker(out, pl, call->def, why);
+        else
+            out->status = FL_ERR_UNAVAILABLE;
+    }
+    free(pl);
+    return placed;
+}
+
+enum cluster_step cluster_invoke_finish(struct cluster *c, struct cluster_call *call,
+                                        struct cluster_result *out, struct cluster_retry *retry)
 {
     struct cworker *w = call->worker;
     struct pending *p = &call->pending;
     pthread_mutex_lock(&c->lock);
-    tag_use_count(w, call->tag, -1);
+    tag_use_count(w, call->def->meta.tag, -1);
     w->in_flight--;
     pthread_mutex_unlock(&c->lock);
-    bool final = p->lost || (p->type != PROTO_NO_CODE && p->type != PROTO_BUSY);
-    *retry = (struct cluster_retry){final ? NULL : w, p->type == PROTO_NO_CODE};
-    if (final) {
+    bool busy = !p->lost && p->type == PROTO_BUSY;
+    bool no_code = !p->lost && p->type == PROTO_NO_CODE;
+    *retry = (struct cluster_retry){no_code ? w : NULL, no_code};
+    if (!no_code) {
         memset(out, 0, sizeof(*out));
         fl_buf_init(&out->output, (size_t)8 << 20);
-        snprintf(out->worker, sizeof(out->worker), "%.127s", w->name);
-        if (p->lost) {
-            out->worker_lost = true;
-            out->status = FL_ERR_UNAVAILABLE;
-            snprintf(out->detail, sizeof(out->detail), "worker %.200s lost during invocation",
-                     w->name);
-        } else {
-            out->status = p->type == PROTO_RESULT ? (enum fl_err)p->status : FL_ERR_UNAVAILABLE;
-            snprintf(out->detail, sizeof(out->detail), "%.255s", p->detail);
-            fl_buf_set(&out->output, p->output.data ? p->output.data : "", p->output.len);
-        }
     }
+    if (!busy && !no_code)
+        call_outcome(call, out);
     pending_deinit(p);
+    if (busy && call_place_again(c, call, out)) {
+        cluster_result_deinit(out);
+        return CLUSTER_CALL_AGAIN; /* the call lives on; `done` runs again */
+    }
     free(call);
-    return final;
+    return no_code ? CLUSTER_CALL_NEEDS_CODE : CLUSTER_CALL_DONE;
 }
 
 void cluster_result_deinit(struct cluster_result *r)

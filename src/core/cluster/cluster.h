@@ -115,10 +115,11 @@ void cluster_result_deinit(struct cluster_result *result);
 
 /*
  * The same without a thread waiting: the call is placed and sent, and `done(done_arg)` runs
- * once — on the thread that reads the Worker's link (the loop's), on the Worker's own thread
- * when the reply is overdue, or on this one before the function returns when the send
- * fails — when the reply comes, the Worker is lost, or the reply is overdue. NULL when no Worker
- * can take it: cluster_invoke then gives the reason. Then cluster_invoke_finish, exactly once.
+ * once per attempt — on the thread that reads the Worker's link (the loop's), on the Worker's
+ * own thread when the reply is overdue, or on this one before the function returns when the
+ * send fails — when the reply comes, the Worker is lost, or the reply is overdue. NULL when no
+ * Worker can take it: cluster_invoke then gives the reason. `def`, `args` and `policy` must
+ * live until the call is finished. After each `done`, cluster_invoke_finish, exactly once.
  */
 typedef void (*cluster_done_fn)(void *arg);
 struct cluster_call;
@@ -126,10 +127,13 @@ struct cluster_call *cluster_invoke_start(struct cluster *cluster, const struct 
                                           const char *args, size_t args_len,
                                           const struct app_script *policy, cluster_done_fn done,
                                           void *done_arg);
-/* After `done`: frees the call; true with `out` filled (deinit it) when the outcome is final,
- * false when the Worker had no code or was busy — cluster_invoke does those (it resends the
- * code, or places the call elsewhere). */
-bool cluster_invoke_finish(struct cluster *cluster, struct cluster_call *call,
-                           struct cluster_result *out, struct cluster_retry *retry);
+enum cluster_step {
+    CLUSTER_CALL_DONE,       /* `out` is the outcome (deinit it); the call is freed */
+    CLUSTER_CALL_AGAIN,      /* the Worker was busy: sent to another, `done` runs again */
+    CLUSTER_CALL_NEEDS_CODE, /* the Worker had no code: cluster_invoke with `retry` resends
+                              * it (it reads the store: not on the loop); the call is freed */
+};
+enum cluster_step cluster_invoke_finish(struct cluster *cluster, struct cluster_call *call,
+                                        struct cluster_result *out, struct cluster_retry *retry);
 
 #endif
