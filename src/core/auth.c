@@ -152,12 +152,15 @@ enum fl_err auth_create_subject(struct auth *auth, const char *name, bool admin,
         return fl_fail(FL_ERR_IO, detail, detail_len, "no randomness for a token");
     auth_token_hash(token, hash);
     struct db_subject row = {name, hash, admin, now};
-    pthread_rwlock_wrlock(&auth->lock);
+    /* The store first, without the lock: checking a token (on the Core's event loop) must not
+     * wait for a store's write. The store refuses a second subject of the same name. */
     enum fl_err err = auth->db->ops->subject_create(auth->db, &row, detail, detail_len);
-    if (err == FL_OK && !auth_add(auth, name, hash, admin))
-        err = FL_ERR_NOMEM;
+    if (err != FL_OK)
+        return err;
+    pthread_rwlock_wrlock(&auth->lock);
+    bool added = auth_add(auth, name, hash, admin);
     pthread_rwlock_unlock(&auth->lock);
-    return err;
+    return added ? FL_OK : FL_ERR_NOMEM;
 }
 
 static int auth_cmp(const void *a, const void *b)
