@@ -19,13 +19,17 @@
 void link_init(struct link *link, int fd)
 {
     pthread_mutex_init(&link->write_lock, NULL);
+    pthread_mutex_init(&link->queue_lock, NULL);
     fl_buf_init(&link->out, LINK_QUEUE_MAX);
+    fl_buf_init(&link->tx, LINK_QUEUE_MAX);
     link_attach(link, fd);
 }
 
 void link_deinit(struct link *link)
 {
     fl_buf_deinit(&link->out);
+    fl_buf_deinit(&link->tx);
+    pthread_mutex_destroy(&link->queue_lock);
     pthread_mutex_destroy(&link->write_lock);
 }
 
@@ -34,7 +38,12 @@ void link_attach(struct link *link, int fd)
     link->fd = fd;
     link->in_start = link->in_end = 0;
     link->in_frame = false;
-    fl_buf_reset(&link->out); /* queued for the connection before: those calls fail with it */
+    /* what was queued for the connection before goes with it (those calls fail with it) */
+    pthread_mutex_lock(&link->queue_lock);
+    fl_buf_reset(&link->out);
+    pthread_mutex_unlock(&link->queue_lock);
+    fl_buf_reset(&link->tx);
+    link->tx_sent = 0;
 }
 
 void link_close(struct link *link)
@@ -121,36 +130,64 @@ static bool send_all(int fd, const char *p, size_t len)
     return ok;
 }
 
-/* Under the write lock. */
-static bool link_send_queued(struct link *link)
+/*
+ * Under the write lock: sends the rest of `tx`, then what is queued (taken over whole, so
+ * queueing goes on meanwhile), until nothing is left — or, without `wait`, until the socket
+ * would block (LINK_FLUSH_LATER; the rest stays in `tx`, ahead of anything written later).
+ */
+static enum link_flush_result link_drain(struct link *link, bool wait)
 {
-    bool ok = !link->out.len || send_all(link->fd, link->out.data, link->out.len);
-    fl_buf_reset(&link->out);
-    return ok;
+    for (;;) {
+        if (link->tx_sent == link->tx.len) {
+            fl_buf_reset(&link->tx);
+            link->tx_sent = 0;
+            pthread_mutex_lock(&link->queue_lock);
+            struct fl_buf queued = link->out;
+            link->out = link->tx;
+            link->tx = queued;
+            pthread_mutex_unlock(&link->queue_lock);
+            if (!link->tx.len)
+                return LINK_FLUSHED;
+        }
+        if (link->fd < 0)
+            return LINK_FLUSH_FAILED;
+        ssize_t n = send(link->fd, link->tx.data + link->tx_sent, link->tx.len - link->tx_sent,
+                         MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && !wait && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return LINK_FLUSH_LATER;
+        if (n <= 0)
+            return LINK_FLUSH_FAILED;
+        link->tx_sent += (size_t)n;
+    }
 }
 
 bool link_write(struct link *link, const struct fl_buf *frames)
 {
     pthread_mutex_lock(&link->write_lock);
-    bool ok = link_send_queued(link) && send_all(link->fd, frames->data, frames->len);
+    bool ok = link_drain(link, true) == LINK_FLUSHED &&
+              send_all(link->fd, frames->data, frames->len) &&
+              link_drain(link, true) == LINK_FLUSHED; /* queued while we sent: a flush gave way */
     pthread_mutex_unlock(&link->write_lock);
     return ok;
 }
 
 bool link_queue(struct link *link, const struct fl_buf *frames)
 {
-    pthread_mutex_lock(&link->write_lock);
+    pthread_mutex_lock(&link->queue_lock);
     bool ok = fl_buf_append(&link->out, frames->data, frames->len);
-    pthread_mutex_unlock(&link->write_lock);
+    pthread_mutex_unlock(&link->queue_lock);
     return ok;
 }
 
-bool link_flush(struct link *link)
+enum link_flush_result link_flush(struct link *link)
 {
-    pthread_mutex_lock(&link->write_lock);
-    bool ok = link_send_queued(link);
+    if (pthread_mutex_trylock(&link->write_lock) != 0)
+        return LINK_FLUSH_LATER; /* a writer is sending: it sends the queue when it is done */
+    enum link_flush_result result = link_drain(link, false);
     pthread_mutex_unlock(&link->write_lock);
-    return ok;
+    return result;
 }
 
 /* Decodes the frames that what is read ahead completes (see link_read_ready). */

@@ -3,7 +3,7 @@
  * blocking reads of whole frames (link_read), or reads of what has arrived
  * for a reader on an event loop (link_read_ready); writes serialised by a
  * lock, sent at once (link_write) or queued to leave together (link_queue,
- * then link_flush).
+ * then link_flush, which never waits: an event loop's thread sends that way).
  */
 #ifndef FL_PROTO_LINK_H
 #define FL_PROTO_LINK_H
@@ -28,7 +28,10 @@ struct link {
     bool in_frame;
     struct proto_header frame;
     size_t frame_have;
-    struct fl_buf out; /* queued frames (under write_lock) */
+    pthread_mutex_t queue_lock; /* guards `out` only: queueing never waits for a sender */
+    struct fl_buf out;          /* queued frames */
+    struct fl_buf tx;           /* taken from `out`, `tx_sent` bytes sent (under write_lock) */
+    size_t tx_sent;
 };
 
 void link_init(struct link *link, int fd);
@@ -55,13 +58,15 @@ typedef bool (*link_frame_fn)(void *arg, const struct proto_msg *msg);
 enum fl_err link_read_ready(struct link *link, struct fl_buf *payload, struct proto_msg *msg,
                             link_frame_fn on_frame, void *arg);
 
-/* Writes the queued frames, then `frames` (whole frames), atomically with respect to other
- * writers. */
+/* Writes what is queued, then `frames` (whole frames), atomically with respect to other
+ * writers, then what was queued meanwhile; waits as long as the socket needs. */
 bool link_write(struct link *link, const struct fl_buf *frames);
 /* Queues `frames` to leave with the next link_flush or link_write; false if out of memory. */
 bool link_queue(struct link *link, const struct fl_buf *frames);
-/* Writes the queued frames; false if the connection failed. */
-bool link_flush(struct link *link);
+/* Sends what is queued as far as the socket takes it now, without waiting for it or for
+ * another writer (whose link_write sends the queue when it is done). */
+enum link_flush_result { LINK_FLUSHED, LINK_FLUSH_LATER, LINK_FLUSH_FAILED };
+enum link_flush_result link_flush(struct link *link);
 
 /* Connects to "HOST:PORT" (TCP, Nagle off); -1 on failure. */
 int link_dial(const char *address);

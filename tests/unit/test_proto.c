@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -294,7 +295,7 @@ static void test_link_queue(void **state)
     }
     char got[256];
     assert_int_equal(recv(fds[0], got, sizeof(got), MSG_DONTWAIT), -1); /* nothing sent yet */
-    assert_true(link_flush(&writer));
+    assert_int_equal(link_flush(&writer), LINK_FLUSHED);
     assert_int_equal(recv(fds[0], got, sizeof(got), MSG_DONTWAIT), 3 * PROTO_HEADER_BYTES);
     fl_buf_reset(&frame);
     assert_true(proto_put_empty(&frame, PROTO_BUSY, 4));
@@ -314,6 +315,73 @@ static void test_link_queue(void **state)
     fl_buf_deinit(&frame);
 }
 
+/* Reads everything from `fd` until EOF (a thread: the writer blocks meanwhile). */
+struct drain {
+    int fd;
+    struct fl_buf got;
+};
+
+static void *drain_main(void *arg)
+{
+    struct drain *d = arg;
+    char chunk[65536];
+    ssize_t n;
+    while ((n = read(d->fd, chunk, sizeof(chunk))) > 0)
+        fl_buf_append(&d->got, chunk, (size_t)n);
+    return NULL;
+}
+
+/*
+ * A flush never waits: not for another writer (it gives way, and the writer sends the queue),
+ * not for a full socket (the rest goes first with the next write). The stream stays whole.
+ */
+static void test_link_flush_never_waits(void **state)
+{
+    (void)state;
+    int fds[2];
+    struct link writer;
+    link_on_pair(&writer, fds, 1);
+    struct fl_buf frame;
+    fl_buf_init(&frame, 1 << 20);
+    assert_true(proto_put_empty(&frame, PROTO_BUSY, 1));
+    assert_true(link_queue(&writer, &frame));
+    pthread_mutex_lock(&writer.write_lock); /* another thread is writing */
+    assert_int_equal(link_flush(&writer), LINK_FLUSH_LATER);
+    pthread_mutex_unlock(&writer.write_lock);
+    static char big[200000];
+    uint32_t id = 2;
+    enum link_flush_result result = LINK_FLUSHED;
+    for (; id < 200 && result == LINK_FLUSHED; id++) { /* until the socket is full */
+        fl_buf_reset(&frame);
+        assert_true(proto_put_result(&frame, id, FL_OK, big, sizeof(big), "", 0, ""));
+        assert_true(link_queue(&writer, &frame));
+        result = link_flush(&writer);
+    }
+    assert_int_equal(result, LINK_FLUSH_LATER); /* did not wait */
+    struct drain d = {.fd = fds[0]};
+    fl_buf_init(&d.got, 256 << 20);
+    pthread_t reader;
+    pthread_create(&reader, NULL, drain_main, &d);
+    fl_buf_reset(&frame);
+    assert_true(proto_put_empty(&frame, PROTO_BUSY, id));
+    assert_true(link_write(&writer, &frame)); /* the rest of the queue first */
+    link_close(&writer);
+    pthread_join(reader, NULL);
+    size_t at = 0;
+    for (uint32_t want = 1; want <= id; want++) { /* every frame, whole, in order */
+        struct proto_header h;
+        assert_true(at + PROTO_HEADER_BYTES <= d.got.len);
+        assert_int_equal(proto_read_header((const uint8_t *)d.got.data + at, &h), FL_OK);
+        assert_int_equal(h.id, want);
+        at += PROTO_HEADER_BYTES + h.length;
+    }
+    assert_int_equal(at, d.got.len);
+    close(fds[0]);
+    link_deinit(&writer);
+    fl_buf_deinit(&d.got);
+    fl_buf_deinit(&frame);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_link_read_ready),
         cmocka_unit_test(test_link_read_ready_refusals),
         cmocka_unit_test(test_link_queue),
+        cmocka_unit_test(test_link_flush_never_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

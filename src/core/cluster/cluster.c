@@ -742,17 +742,27 @@ static bool worker_write(struct cworker *w, const struct fl_buf *frame)
     return true;
 }
 
-/* The loop's round-end hook: what this round queued leaves, one write per Worker. */
+/*
+ * The loop's round-end hook: what this round queued leaves, one write per Worker. A link
+ * whose socket is full, or that another thread is writing a code push to, keeps its place on
+ * the list for the next round: the loop never waits for either.
+ */
 static void cluster_flush(void *arg)
 {
     struct cluster *c = arg;
+    size_t kept = 0;
     for (size_t i = 0; i < c->flush_count; i++) {
         struct cworker *w = c->to_flush[i];
+        enum link_flush_result result = link_flush(&w->link);
+        if (result == LINK_FLUSH_LATER) {
+            c->to_flush[kept++] = w;
+            continue;
+        }
         w->flush_queued = false;
-        if (!link_flush(&w->link))
+        if (result == LINK_FLUSH_FAILED)
             worker_hang_up(w); /* its reader sees the end and fails the calls sent */
     }
-    c->flush_count = 0;
+    c->flush_count = kept;
 }
 
 bool cluster_use_loop(struct cluster *c, struct evloop *loop)
