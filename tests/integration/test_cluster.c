@@ -352,16 +352,17 @@ static void test_saturation(void **state)
     worker_stop(&w, false);
 }
 
-struct spin_call {
+/* One invocation of "spin" with `body`, on a thread: its status and where it ran. */
+struct placed_call {
     const struct core_process *core;
     const char *body;
     long status;
     char worker[64];
 };
 
-static void *spin_call_thread(void *arg)
+static void *placed_call_thread(void *arg)
 {
-    struct spin_call *c = arg;
+    struct placed_call *c = arg;
     struct http_reply r = invoke(c->core, "spin", c->body);
     c->status = r.status;
     snprintf(c->worker, sizeof(c->worker), "%s", r.worker);
@@ -390,14 +391,14 @@ static void test_busy_goes_elsewhere(void **state)
         {"name", "w1_first", 8, false}, {"file", yaml, strlen(yaml), true}, {0}};
     expect(http_form(&core, "POST", "/v1/scripts/app", core.guest_token, fields), 201, NULL);
     enum { CALLS = 4 }; /* all placed on w1 first: it holds two, says BUSY to the others */
-    struct spin_call calls[CALLS];
+    struct placed_call calls[CALLS];
     pthread_t threads[CALLS];
     for (int i = 0; i < CALLS; i++) {
-        calls[i] = (struct spin_call){
+        calls[i] = (struct placed_call){
             .core = &core,
             .body = "{\"args\":{\"ms\":400},\"scheduling\":{\"language\":\"app\","
                     "\"script\":\"w1_first\"}}"};
-        pthread_create(&threads[i], NULL, spin_call_thread, &calls[i]);
+        pthread_create(&threads[i], NULL, placed_call_thread, &calls[i]);
     }
     int on_w2 = 0;
     for (int i = 0; i < CALLS; i++) {
@@ -474,24 +475,6 @@ static void put_script(const struct core_process *core, const char *name, const 
            create ? 201 : 200, NULL);
 }
 
-struct placed_call {
-    const struct core_process *core;
-    long status;
-    char worker[64];
-};
-
-static void *placed_call_thread(void *arg)
-{
-    struct placed_call *c = arg;
-    struct http_reply r = invoke(c->core, "spin",
-                                 "{\"args\":{\"ms\":700},\"scheduling\":{\"language\":\"app\","
-                                 "\"script\":\"pin\"}}");
-    c->status = r.status;
-    snprintf(c->worker, sizeof(c->worker), "%s", r.worker);
-    http_reply_free(&r);
-    return NULL;
-}
-
 /* An APP script pins a tag to one of 3 named Workers, capped at one call, falling back to
  * `default`: sequential calls all land there; concurrent ones put exactly one there. */
 static void test_app_placement(void **state)
@@ -528,7 +511,10 @@ static void test_app_placement(void **state)
     struct placed_call calls[6];
     pthread_t threads[6];
     for (int i = 0; i < 6; i++) {
-        calls[i] = (struct placed_call){.core = &core};
+        calls[i] = (struct placed_call){
+            .core = &core,
+            .body = "{\"args\":{\"ms\":700},\"scheduling\":{\"language\":\"app\","
+                    "\"script\":\"pin\"}}"};
         pthread_create(&threads[i], NULL, placed_call_thread, &calls[i]);
     }
     int on_pinned = 0, on_default = 0;
