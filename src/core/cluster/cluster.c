@@ -727,11 +727,12 @@ cJSON *cluster_workers_json(struct cluster *c)
 /* ---- requests ---- */
 
 /* Sends `frame` on w's link. On the loop's thread it is queued instead, to leave with the
- * other frames of this round in one write (cluster_flush). */
+ * other frames of this round in one write (cluster_flush). `to_flush` holds each Worker at
+ * most once (`flush_queued`), and a slot is not reused while queued: it cannot overflow. */
 static bool worker_write(struct cworker *w, const struct fl_buf *frame)
 {
     struct cluster *c = w->cluster;
-    if (!c->loop || !evloop_on_thread(c->loop) || c->flush_count == MAX_WORKERS)
+    if (!c->loop || !evloop_on_thread(c->loop))
         return link_write(&w->link, frame);
     if (!link_queue(&w->link, frame))
         return false;
