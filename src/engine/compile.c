@@ -17,6 +17,9 @@
 #include "common/buf.h"
 #include "common/path.h"
 #include "common/proc.h"
+#include "engine/anonymize.h"
+#include "engine/c_gate.h"
+#include "engine/engine_internal.h"
 #include "engine/glue.h"
 #include "engine/rt.h"
 #include "engine/wasm_to_c.h"
@@ -29,6 +32,9 @@ enum { TOOL_OUTPUT_MAX = 8192 };
 
 /* libtcc keeps global state while compiling: one compile at a time. */
 static pthread_mutex_t compile_tcc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* What every C file must pass before a compiler sees it (c_gate.h); read-only once built. */
+static struct c_gate *compile_gate;
 
 static enum fl_err compile_tool_version(const char *const argv[], struct fl_buf *id)
 {
@@ -82,6 +88,30 @@ bool compile_translated(const char *dir)
     return access(path, R_OK) == 0;
 }
 
+/* wasm2c on the anonymized module (anonymize.h) into `tmp`. A module wasm2c refuses is checked
+ * again by wabt's validator on the user's own bytes, so that an offset in the reason is theirs. */
+static enum fl_err compile_run_wasm2c(const char *tmp, const uint8_t *wasm, size_t len,
+                                      const struct wasm_desc *desc, uint64_t split_min_bytes,
+                                      char *detail, size_t detail_len)
+{
+    struct fl_buf anonymous;
+    fl_buf_init(&anonymous, len + (size_t)16 * (desc->import_count + desc->export_count) + 64);
+    struct wasm_desc anonymous_desc;
+    memset(&anonymous_desc, 0, sizeof(anonymous_desc));
+    enum fl_err err = anonymize_module(wasm, len, desc, &anonymous, detail, detail_len);
+    if (err == FL_OK)
+        err = wasm_decode((const uint8_t *)anonymous.data, anonymous.len, &anonymous_desc, detail,
+                          detail_len);
+    if (err == FL_OK)
+        err = translate_module(tmp, (const uint8_t *)anonymous.data, anonymous.len,
+                               &anonymous_desc, split_min_bytes, detail, detail_len);
+    if (err == FL_ERR_INVALID_WASM)
+        accept_validate_full(wasm, len, detail, detail_len);
+    wasm_desc_deinit(&anonymous_desc);
+    fl_buf_deinit(&anonymous);
+    return err;
+}
+
 /* Runs wasm2c and writes the glue into `tmp`. */
 static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, size_t len,
                                           const struct wasm_desc *desc, uint64_t split_min_bytes,
@@ -89,7 +119,8 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
 {
     char glue_path[PATH_MAX];
     fl_path_join(glue_path, sizeof(glue_path), tmp, "glue.c");
-    enum fl_err err = translate_module(tmp, wasm, len, desc, split_min_bytes, detail, detail_len);
+    enum fl_err err =
+        compile_run_wasm2c(tmp, wasm, len, desc, split_min_bytes, detail, detail_len);
     if (err != FL_OK)
         return err;
     struct fl_buf glue;
@@ -116,6 +147,111 @@ enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
     if (err == FL_OK && rename(tmp, dir) != 0 && !compile_translated(dir))
         err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s: %s", tmp, strerror(errno));
     compile_remove_tree(tmp);
+    return err;
+}
+
+/*
+ * tcc compiles wasm2c's float negation `-(x)` as a subtraction, which quiets
+ * NaNs and loses their sign; WebAssembly's neg only flips the sign bit. So the
+ * tier-0 source gets bitwise negations instead (gcc's tier 1 needs nothing).
+ */
+static const char compile_tcc_prelude[] =
+    "#include <stdint.h>\n#include <string.h>\n"
+    "static float fl_negf(float x) { uint32_t b; memcpy(&b, &x, 4); b ^= 0x80000000u; "
+    "memcpy(&x, &b, 4); return x; }\n"
+    "static double fl_neg(double x) { uint64_t b; memcpy(&b, &x, 8); b ^= 0x8000000000000000ull; "
+    "memcpy(&x, &b, 8); return x; }\n"
+    "#line 1 \"m.c\"\n";
+
+/* ---- the gate in front of the compilers ---- */
+
+/* The generators' preprocessor lines, learned from their output for an empty module of ours:
+ * wasm2c's m.c and m.h (written in `work_dir`), our glue, our translator and the tcc prelude. */
+static enum fl_err compile_gate_learn(struct c_gate *gate, const char *work_dir, char *detail,
+                                      size_t detail_len)
+{
+    static const uint8_t empty[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
+    struct wasm_desc desc;
+    struct fl_buf text;
+    fl_buf_init(&text, (size_t)64 << 20);
+    enum fl_err err = wasm_decode(empty, sizeof(empty), &desc, detail, detail_len);
+    if (err == FL_OK)
+        err = translate_module(work_dir, empty, sizeof(empty), &desc, 0, detail, detail_len);
+    static const char *const wasm2c_files[] = {"m.c", "m.h"};
+    for (int i = 0; i < 2 && err == FL_OK; i++) {
+        char path[PATH_MAX];
+        fl_path_join(path, sizeof(path), work_dir, wasm2c_files[i]);
+        fl_buf_reset(&text);
+        if (!fl_buf_read_file(&text, path) || !c_gate_learn(gate, text.data, text.len))
+            err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot read %s", path);
+        unlink(path);
+    }
+    fl_buf_reset(&text);
+    if (err == FL_OK && (!glue_generate(&desc, &text) || !c_gate_learn(gate, text.data, text.len) ||
+                         !c_gate_learn(gate, compile_tcc_prelude, strlen(compile_tcc_prelude))))
+        err = FL_ERR_NOMEM;
+    fl_buf_reset(&text);
+    if (err == FL_OK)
+        err = wasm_to_c(empty, sizeof(empty), &desc, &text, detail, detail_len);
+    if (err == FL_OK && !c_gate_learn(gate, text.data, text.len))
+        err = FL_ERR_NOMEM;
+    fl_buf_deinit(&text);
+    wasm_desc_deinit(&desc);
+    return err;
+}
+
+enum fl_err compile_gate_init(const char *work_dir, char *detail, size_t detail_len)
+{
+    if (compile_gate)
+        return FL_OK;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/gate.%d", work_dir, (int)getpid());
+    struct c_gate *gate = c_gate_new();
+    if (!gate)
+        return FL_ERR_NOMEM;
+    enum fl_err err = mkdir(dir, 0700) == 0 || errno == EEXIST
+                          ? compile_gate_learn(gate, dir, detail, detail_len)
+                          : fl_fail(FL_ERR_IO, detail, detail_len, "cannot create %s: %s", dir,
+                                    strerror(errno));
+    compile_remove_tree(dir);
+    if (err != FL_OK) {
+        c_gate_free(gate);
+        return err;
+    }
+    compile_gate = gate;
+    return FL_OK;
+}
+
+void compile_gate_deinit(void)
+{
+    c_gate_free(compile_gate);
+    compile_gate = NULL;
+}
+
+static enum fl_err compile_gate_text(const char *what, const char *text, size_t len, char *detail,
+                                     size_t detail_len)
+{
+    if (!compile_gate) /* fail closed */
+        return fl_fail(FL_ERR_COMPILE, detail, detail_len, "the C gate is not initialized");
+    return c_gate_check(compile_gate, what, text, len, detail, detail_len);
+}
+
+/* Checks dir/NAME for each name (NULL-terminated). */
+static enum fl_err compile_gate_files(const char *dir, const char *const names[], char *detail,
+                                      size_t detail_len)
+{
+    enum fl_err err = FL_OK;
+    for (size_t i = 0; names[i] && err == FL_OK; i++) {
+        char path[PATH_MAX];
+        fl_path_join(path, sizeof(path), dir, names[i]);
+        struct fl_buf text;
+        fl_buf_init(&text, (size_t)1 << 30);
+        err = fl_buf_read_file(&text, path)
+                  ? compile_gate_text(names[i], text.data ? text.data : "", text.len, detail,
+                                      detail_len)
+                  : fl_fail(FL_ERR_IO, detail, detail_len, "cannot read %s", path);
+        fl_buf_deinit(&text);
+    }
     return err;
 }
 
@@ -175,18 +311,6 @@ static void compile_tcc_add_builtins(TCCState *s)
     tcc_add_symbol(s, "__builtin_popcountll", compile_popcount64);
 }
 
-/*
- * tcc compiles wasm2c's float negation `-(x)` as a subtraction, which quiets
- * NaNs and loses their sign; WebAssembly's neg only flips the sign bit. So the
- * tier-0 source gets bitwise negations instead (gcc's tier 1 needs nothing).
- */
-static const char compile_tcc_prelude[] =
-    "#include <stdint.h>\n#include <string.h>\n"
-    "static float fl_negf(float x) { uint32_t b; memcpy(&b, &x, 4); b ^= 0x80000000u; "
-    "memcpy(&x, &b, 4); return x; }\n"
-    "static double fl_neg(double x) { uint64_t b; memcpy(&b, &x, 8); b ^= 0x8000000000000000ull; "
-    "memcpy(&x, &b, 8); return x; }\n"
-    "#line 1 \"m.c\"\n";
 
 /* The tier-0 source: the prelude, then m.c with float negations rewritten. */
 static bool compile_tcc_source(const char *c_path, struct fl_buf *out)
@@ -242,6 +366,16 @@ static enum fl_err compile_tcc(const char *source, const char *dir, const char *
     struct compiled *code = calloc(1, sizeof(*code));
     if (!code)
         return FL_ERR_NOMEM;
+    static const char *const included[] = {"m.h", "glue.c", NULL};
+    enum fl_err err = compile_gate_text(glue_path ? "m.c" : "tier-0 C", source, strlen(source),
+                                        detail, detail_len);
+    if (err == FL_OK && glue_path)
+        err = compile_gate_files(dir, included, detail, detail_len);
+    if (err != FL_OK) {
+        free(code);
+        *out = NULL;
+        return err;
+    }
     struct fl_buf errors;
     fl_buf_init(&errors, 1024);
     pthread_mutex_lock(&compile_tcc_lock);
@@ -264,7 +398,6 @@ static enum fl_err compile_tcc(const char *source, const char *dir, const char *
     pthread_mutex_unlock(&compile_tcc_lock);
     code->tier = ENGINE_TIER0;
     code->tcc_state = s;
-    enum fl_err err = FL_OK;
     if (!ok || !compile_bind_glue(code, compile_tcc_lookup, s)) {
         err = fl_fail(FL_ERR_COMPILE, detail, detail_len, "tier-0 compile failed: %.200s",
                       errors.data ? errors.data : "missing glue symbols");
@@ -318,13 +451,17 @@ enum fl_err compile_tier1_build(const char *dir, const struct engine_config *con
     const char *argv[] = {"gcc",  "-O1",     "-fPIC", "-shared", "-fstack-clash-protection",
                           "-w",   "-I",      dir,     "-o",      tmp_path,
                           c_path, glue_path, "-lm",   NULL};
+    static const char *const sources[] = {"m.c", "m.h", "glue.c", NULL};
+    enum fl_err err = compile_gate_files(dir, sources, detail, detail_len);
+    if (err != FL_OK)
+        return err;
     struct proc_limits limits = {.memory_bytes = config->tier1_memory_bytes,
                                  .cpu_s = config->tier1_timeout_s,
                                  .timeout_ms = config->tier1_timeout_s * 1000};
     struct fl_buf out;
     fl_buf_init(&out, TOOL_OUTPUT_MAX);
     int status = -1;
-    enum fl_err err = proc_run(argv, -1, &limits, &out, &status);
+    err = proc_run(argv, -1, &limits, &out, &status);
     if (err == FL_OK && status != 0)
         err =
             fl_fail(FL_ERR_COMPILE, detail, detail_len, "tier-1 compile failed (status %d): %.200s",

@@ -28,7 +28,14 @@ struct compiled {
 /* A string naming every tool that shapes the artifacts (part of the cache key). */
 enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len);
 
-/* Makes sure `dir` holds m.c, m.h and glue.c for `wasm`. */
+/* Builds the gate every C file passes before a compiler sees it (c_gate.h), learning the
+ * generators' fixed text from their output for an empty module (wasm2c writes in a directory
+ * made under `work_dir`). Until it is built, every compile is refused. */
+enum fl_err compile_gate_init(const char *work_dir, char *detail, size_t detail_len);
+void compile_gate_deinit(void);
+
+/* Makes sure `dir` holds m.c, m.h and glue.c for `wasm`: wasm2c's translation of the module
+ * with its names replaced (anonymize.h), and the glue. */
 enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
                               const struct wasm_desc *desc, uint64_t split_min_bytes, char *detail,
                               size_t detail_len);

@@ -220,6 +220,8 @@ enum fl_err engine_init(const struct engine_config *config, char *detail, size_t
     enum fl_err err = compile_toolchain_id(&engine.toolchain_id, detail, detail_len);
     if (err == FL_OK)
         err = engine_prepare_cache_dir(config->cache_dir, detail, detail_len);
+    if (err == FL_OK)
+        err = compile_gate_init(engine.cache_dir, detail, detail_len);
     if (err == FL_OK && config->tier1) {
         engine.tier1_running = pthread_create(&engine.tier1_thread, NULL, tier1_main, NULL) == 0;
         if (!engine.tier1_running)
@@ -252,6 +254,7 @@ void engine_deinit(void)
     engine.private_cache = false;
     free(engine.toolchain_id);
     engine.toolchain_id = NULL;
+    compile_gate_deinit();
     rt_thread_release();
 }
 

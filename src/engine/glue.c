@@ -14,24 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/anonymize.h"
 #include "engine/rt_api.h"
 
-/* wasm2c 1.0.32: [A-Za-z0-9_] stay, 'Z' and every other byte become Z<hex>. */
-static bool glue_mangle_len(struct fl_buf *out, const char *name, size_t len)
-{
-    const unsigned char *end = (const unsigned char *)name + len;
-    for (const unsigned char *p = (const unsigned char *)name; p < end; p++) {
-        bool plain = (isalnum(*p) || *p == '_') && *p != 'Z' && *p < 0x80;
-        if (!(plain ? fl_buf_append(out, p, 1) : fl_buf_printf(out, "Z%02X", *p)))
-            return false;
-    }
-    return true;
-}
-
-static bool glue_mangle(struct fl_buf *out, const char *name)
-{
-    return glue_mangle_len(out, name, strlen(name));
-}
+/* wasm2c's names for the anonymized module's import i and export i (anonymize.h). */
+#define GLUE_IMPORT "Z_" ANONYMIZE_IMPORT_MODULE "Z_f%u"
+#define GLUE_IMPORTS_STRUCT "struct Z_" ANONYMIZE_IMPORT_MODULE "_instance_t"
+#define GLUE_EXPORT "Z_mZ_e%u"
 
 static const char *glue_ctype(char letter)
 {
@@ -141,16 +130,13 @@ static const char glue_prelude[] =
     "uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t *t, uint32_t d, "
     "wasm_rt_externref_t v) { return fl_api->grow_externref_table(t, d, v); }\n";
 
-static bool glue_import_func(struct fl_buf *out, const struct wasm_import *imp, const char *sig,
-                             uint32_t index)
+static bool glue_import_func(struct fl_buf *out, const char *sig, uint32_t index)
 {
     const char *colon = strchr(sig, ':');
     size_t nparams = (size_t)(colon - sig);
     const char *results = colon + 1;
-    bool ok = fl_buf_printf(out, "%s Z_", results[0] ? glue_ctype(results[0]) : "void") &&
-              glue_mangle(out, imp->module) && fl_buf_append(out, "Z_", 2) &&
-              glue_mangle(out, imp->name) && fl_buf_append(out, "(struct Z_", 10) &&
-              glue_mangle(out, imp->module) && fl_buf_printf(out, "_instance_t *c");
+    bool ok = fl_buf_printf(out, "%s " GLUE_IMPORT "(" GLUE_IMPORTS_STRUCT " *c",
+                            results[0] ? glue_ctype(results[0]) : "void", index);
     for (size_t i = 0; ok && i < nparams; i++)
         ok = fl_buf_printf(out, ", %s p%zu", glue_ctype(sig[i]), i);
     ok = ok && fl_buf_printf(out, ") {\n  uint64_t a[%zu], r[1];\n", nparams + 1);
@@ -171,31 +157,18 @@ static bool glue_import_ptr(struct fl_buf *out, const struct wasm_import *imp, u
         : imp->kind == WASM_EXTERN_TABLE
             ? (imp->table_type == 'r' ? "wasm_rt_funcref_table_t" : "wasm_rt_externref_table_t")
             : glue_ctype(imp->global_type);
-    return fl_buf_printf(out, "%s *Z_", type) && glue_mangle(out, imp->module) &&
-           fl_buf_append(out, "Z_", 2) && glue_mangle(out, imp->name) &&
-           fl_buf_append(out, "(struct Z_", 10) && glue_mangle(out, imp->module) &&
-           fl_buf_printf(out, "_instance_t *c) { return fl_api->import_ptr(c, %u); }\n", index);
-}
-
-/* wasm2c declares an import once per (module, name), however often it is imported. */
-static bool glue_import_seen(const struct wasm_desc *desc, uint32_t index)
-{
-    const struct wasm_import *imp = &desc->imports[index];
-    for (uint32_t i = 0; i < index; i++)
-        if (strcmp(desc->imports[i].module, imp->module) == 0 &&
-            strcmp(desc->imports[i].name, imp->name) == 0)
-            return true;
-    return false;
+    return fl_buf_printf(out,
+                         "%s *" GLUE_IMPORT "(" GLUE_IMPORTS_STRUCT
+                         " *c) { return fl_api->import_ptr(c, %u); }\n",
+                         type, index, index);
 }
 
 static bool glue_imports(struct fl_buf *out, const struct wasm_desc *desc)
 {
     for (uint32_t i = 0; i < desc->import_count; i++) {
         const struct wasm_import *imp = &desc->imports[i];
-        if (glue_import_seen(desc, i))
-            continue;
         bool ok = imp->kind == WASM_EXTERN_FUNC
-                      ? glue_import_func(out, imp, desc->type_sigs[imp->type_index], i)
+                      ? glue_import_func(out, desc->type_sigs[imp->type_index], i)
                       : glue_import_ptr(out, imp, i);
         if (!ok)
             return false;
@@ -203,8 +176,7 @@ static bool glue_imports(struct fl_buf *out, const struct wasm_desc *desc)
     return true;
 }
 
-static bool glue_export_call(struct fl_buf *out, const struct wasm_export *exp, const char *sig,
-                             uint32_t index)
+static bool glue_export_call(struct fl_buf *out, const char *sig, uint32_t index)
 {
     const char *colon = strchr(sig, ':');
     size_t nparams = (size_t)(colon - sig), nresults = strlen(colon + 1);
@@ -221,8 +193,7 @@ static bool glue_export_call(struct fl_buf *out, const struct wasm_export *exp, 
             ok = fl_buf_printf(out, "%c", glue_multi_letter(results[i]));
         ok = ok && fl_buf_printf(out, " v = ");
     }
-    ok = ok && fl_buf_printf(out, "Z_mZ_") && glue_mangle_len(out, exp->name, exp->name_len) &&
-         fl_buf_printf(out, "((Z_m_instance_t *)inst");
+    ok = ok && fl_buf_printf(out, GLUE_EXPORT "((Z_m_instance_t *)inst", index);
     for (size_t i = 0; ok && i < nparams; i++) {
         char slot[32];
         snprintf(slot, sizeof(slot), "a[%zu]", i);
@@ -237,11 +208,12 @@ static bool glue_export_call(struct fl_buf *out, const struct wasm_export *exp, 
     return ok && fl_buf_printf(out, "}\n");
 }
 
-static bool glue_export_get(struct fl_buf *out, const struct wasm_export *exp, uint32_t index)
+static bool glue_export_get(struct fl_buf *out, uint32_t index)
 {
-    return fl_buf_printf(out, "static void *fl_get%u(void *inst) { return (void *)Z_mZ_", index) &&
-           glue_mangle_len(out, exp->name, exp->name_len) &&
-           fl_buf_printf(out, "((Z_m_instance_t *)inst); }\n");
+    return fl_buf_printf(out,
+                         "static void *fl_get%u(void *inst) { return (void *)" GLUE_EXPORT
+                         "((Z_m_instance_t *)inst); }\n",
+                         index, index);
 }
 
 bool glue_c_string(struct fl_buf *out, const char *s, size_t len)
@@ -267,9 +239,9 @@ static bool glue_exports(struct fl_buf *out, const struct wasm_desc *desc)
         const struct wasm_export *exp = &desc->exports[i];
         const char *sig = glue_export_sig(desc, exp);
         if (exp->kind == WASM_EXTERN_FUNC && sig && glue_supported_sig(sig))
-            ok = glue_export_call(out, exp, sig, i);
+            ok = glue_export_call(out, sig, i);
         else if (exp->kind != WASM_EXTERN_FUNC)
-            ok = glue_export_get(out, exp, i);
+            ok = glue_export_get(out, i);
     }
     ok = ok && fl_buf_printf(out, "const struct fl_glue_export fl_glue_exports[] = {\n");
     for (uint32_t i = 0; ok && i < desc->export_count; i++) {
@@ -289,27 +261,13 @@ static bool glue_exports(struct fl_buf *out, const struct wasm_desc *desc)
                                desc->export_count);
 }
 
-static int glue_cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* wasm2c passes one instance pointer per imported module, in sorted order. */
+/* All imports come from one module (anonymize.h): wasm2c takes one instance pointer for it. */
 static bool glue_instantiate(struct fl_buf *out, const struct wasm_desc *desc)
 {
-    const char **modules = calloc(desc->import_count + 1, sizeof(char *));
-    if (!modules)
-        return false;
-    for (uint32_t i = 0; i < desc->import_count; i++)
-        modules[i] = desc->imports[i].module;
-    qsort(modules, desc->import_count, sizeof(char *), glue_cmp_str);
-    bool ok = fl_buf_printf(out, "void fl_glue_instantiate(void *inst, void *ctx) {\n"
-                                 "  (void)ctx;\n  Z_m_instantiate((Z_m_instance_t *)inst");
-    for (uint32_t i = 0; ok && i < desc->import_count; i++)
-        if (i == 0 || strcmp(modules[i], modules[i - 1]) != 0)
-            ok = fl_buf_printf(out, ", ctx");
-    free(modules);
-    return ok && fl_buf_printf(out, ");\n}\n");
+    return fl_buf_printf(out,
+                         "void fl_glue_instantiate(void *inst, void *ctx) {\n"
+                         "  (void)ctx;\n  Z_m_instantiate((Z_m_instance_t *)inst%s);\n}\n",
+                         desc->import_count ? ", ctx" : "");
 }
 
 bool glue_generate(const struct wasm_desc *desc, struct fl_buf *out)

@@ -1,5 +1,5 @@
 /*
- * tier0_prelude — the helpers every tier-0 C file starts with (see wasm_to_c.h).
+ * tier0_prelude - the helpers every tier-0 C file starts with (see wasm_to_c.h).
  *
  * Not compiled by meson: the build embeds this file as a string, and the
  * translator writes it after `struct fl_rt_api` and `struct fl_glue_export`

@@ -47,17 +47,6 @@ static enum fl_err run_wasm2c(const char *wasm_path, const char *c_path, char *d
 
 /* ---- building the two copies ---- */
 
-static void put_leb(struct fl_buf *out, uint64_t v)
-{
-    do {
-        char byte = (char)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            byte = (char)(byte | 0x80);
-        fl_buf_append(out, &byte, 1);
-    } while (v);
-}
-
 /* The module with the bodies of functions outside [keep_from, keep_to) made `unreachable`. */
 static bool stubbed_copy(const uint8_t *wasm, size_t len, const struct wasm_desc *d,
                          uint32_t keep_from, uint32_t keep_to, struct fl_buf *out)
@@ -65,7 +54,7 @@ static bool stubbed_copy(const uint8_t *wasm, size_t len, const struct wasm_desc
     static const char stub[] = {3, 0x00, 0x00, 0x0b}; /* size 3: no locals, unreachable, end */
     struct fl_buf code;
     fl_buf_init(&code, len + 16);
-    put_leb(&code, d->body_count);
+    wasm_put_leb(&code, d->body_count);
     for (uint32_t i = 0; i < d->body_count; i++) {
         if (i >= keep_from && i < keep_to)
             fl_buf_append(&code, (const char *)wasm + d->body_offsets[i],
@@ -76,7 +65,7 @@ static bool stubbed_copy(const uint8_t *wasm, size_t len, const struct wasm_desc
     char id = 10;
     bool ok = code.data && fl_buf_append(out, (const char *)wasm, d->code_section_start) &&
               fl_buf_append(out, &id, 1);
-    put_leb(out, code.len);
+    wasm_put_leb(out, code.len);
     ok = ok && fl_buf_append(out, code.data, code.len) &&
          fl_buf_append(out, (const char *)wasm + d->code_section_end, len - d->code_section_end);
     fl_buf_deinit(&code);

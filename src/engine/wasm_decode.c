@@ -429,11 +429,10 @@ static bool rd_set_memory(struct reader *rd, struct wasm_desc *desc, uint32_t mi
     return true;
 }
 
-static bool rd_import(struct reader *rd, struct wasm_desc *desc, struct wasm_import *imp)
+static bool rd_import_type(struct reader *rd, struct wasm_desc *desc, struct wasm_import *imp,
+                           uint8_t kind)
 {
-    uint8_t kind, mut;
-    if (!rd_name(rd, &imp->module) || !rd_name(rd, &imp->name) || !rd_byte(rd, &kind))
-        return false;
+    uint8_t mut;
     imp->kind = kind;
     switch (kind) {
     case WASM_EXTERN_FUNC:
@@ -462,6 +461,18 @@ static bool rd_import(struct reader *rd, struct wasm_desc *desc, struct wasm_imp
     default:
         return rd_fail(rd, FL_ERR_INVALID_WASM, "malformed import kind");
     }
+}
+
+static bool rd_import(struct reader *rd, struct wasm_desc *desc, struct wasm_import *imp)
+{
+    uint8_t kind;
+    if (!rd_name(rd, &imp->module) || !rd_name(rd, &imp->name))
+        return false;
+    const uint8_t *type_start = rd->pos;
+    bool ok = rd_byte(rd, &kind) && rd_import_type(rd, desc, imp, kind);
+    imp->type_offset = (size_t)(type_start - rd->base);
+    imp->type_len = (size_t)(rd->pos - type_start);
+    return ok;
 }
 
 static bool rd_import_section(struct reader *rd, struct wasm_desc *desc)
@@ -791,4 +802,17 @@ const char *wasm_desc_func_sig(const struct wasm_desc *desc, uint32_t func_index
     if (func_index >= desc->func_count)
         return NULL;
     return desc->type_sigs[desc->func_types[func_index]];
+}
+
+bool wasm_put_leb(struct fl_buf *out, uint64_t value)
+{
+    bool ok = true;
+    do {
+        char byte = (char)(value & 0x7f);
+        value >>= 7;
+        if (value)
+            byte = (char)(byte | 0x80);
+        ok = ok && fl_buf_append(out, &byte, 1);
+    } while (value);
+    return ok;
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 enum wasm_extern_kind {
@@ -38,6 +39,8 @@ struct wasm_import {
     char table_type;                 /* tables: 'r' funcref or 'x' externref */
     uint32_t limits_min, limits_max; /* tables and memories */
     bool limits_has_max;
+    /* The import's kind byte and type, as a byte range of the module (anonymize.c copies it). */
+    size_t type_offset, type_len;
 };
 
 struct wasm_export {
@@ -81,6 +84,9 @@ void wasm_desc_deinit(struct wasm_desc *desc);
 /* The export of that name and kind, or NULL. */
 const struct wasm_export *wasm_desc_find_export(const struct wasm_desc *desc, const char *name,
                                                 enum wasm_extern_kind kind);
+/* Appends `value` as an unsigned LEB128 (for code that writes modules); false past out->max. */
+bool wasm_put_leb(struct fl_buf *out, uint64_t value);
+
 /* Signature string of function `func_index` (imported or defined), or NULL. */
 const char *wasm_desc_func_sig(const struct wasm_desc *desc, uint32_t func_index);
 
