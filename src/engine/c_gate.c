@@ -79,9 +79,11 @@ static const char *const c_gate_vocabulary[] = {
     "quiet64", "r", "range_check", "register_func_type", "remu32", "results", "rotl32",
     "rotl64", "rotr32", "rotr64", "s", "seg", "sig", "size", "ss32f32", "ss32f64", "ss64f32",
     "ss64f64", "start", "su32f32", "su32f64", "su64f32", "su64f64", "t", "tinit", "tinit_x",
-    "tmp", "to0", "trap", "trunc_check", "ts32f32", "ts32f64", "ts64f32", "ts64f64", "tu32f32",
+    "tmp", "trap", "trunc_check", "ts32f32", "ts32f64", "ts64f32", "ts64f64", "tu32f32",
     "tu32f64", "tu64f32", "tu64f64", "ty", "type", "types", "u32f32", "u32f64", "u64f32",
-    "u64f64", "v", "val", "x", "xref", "xtab", "y"};
+    "u64f64", "v", "val", "x", "xref", "xtab", "y", "r_", "tcopy_r", "tcopy_x", "tfill_r",
+    "tfill_x", "tget_r", "tget_x", "tset_r", "tset_x", "divs64", "rems32", "rems64", "remu64",
+    "uintptr_t"};
 
 enum { C_GATE_VOCABULARY_SIZE = sizeof(c_gate_vocabulary) / sizeof(c_gate_vocabulary[0]) };
 
@@ -215,8 +217,10 @@ static bool c_gate_has_prefix(const char *p, size_t len, const char *prefix, siz
     return true;
 }
 
+#define C_GATE_LETTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
 /* Names the generators make up: wasm2c's (w2c_*, Z_*, wasm_multi_*, segment arrays), the
- * tier-0 translator's (a letter or two and a number: l3, s12, fl_call7) and the glue's. */
+ * tier-0 translator's (a letter or two and a number: l3, s12, to1) and the glue's (fl_call7). */
 static bool c_gate_generated_name(const char *p, size_t len)
 {
     static const char *const open_prefixes[] = {
@@ -233,8 +237,11 @@ static bool c_gate_generated_name(const char *p, size_t len)
     for (size_t i = 0; i < sizeof(numbered_prefixes) / sizeof(numbered_prefixes[0]); i++)
         if (c_gate_has_prefix(p, len, numbered_prefixes[i], &rest))
             return c_gate_all(p + rest, end, "0123456789");
-    return len >= 2 && ((p[0] >= 'a' && p[0] <= 'z') || (p[0] >= 'A' && p[0] <= 'Z')) &&
-           c_gate_all(p + 1, end, "0123456789");
+    size_t letters = 0;
+    while (letters < len && letters < 2 && !(p[letters] >= '0' && p[letters] <= '9'))
+        letters++;
+    return letters >= 1 && letters < len && c_gate_all(p, p + letters, C_GATE_LETTERS) &&
+           c_gate_all(p + letters, end, "0123456789");
 }
 
 static bool c_gate_known_word(const struct c_gate *gate, const char *p, size_t len)

@@ -1,6 +1,7 @@
 #include "engine/compile.h"
 #include "engine/translate.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,11 +54,17 @@ static enum fl_err compile_tool_version(const char *const argv[], struct fl_buf 
 
 enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len)
 {
+    return compile_toolchain_id_for(FL_GLUE_VERSION, out, detail, detail_len);
+}
+
+enum fl_err compile_toolchain_id_for(const char *glue_version, char **out, char *detail,
+                                     size_t detail_len)
+{
     static const char *const wasm2c[] = {"wasm2c", "--version", NULL};
     static const char *const gcc[] = {"gcc", "-dumpfullversion", NULL};
     struct fl_buf id;
     fl_buf_init(&id, 4096);
-    fl_buf_printf(&id, "%s;tcc=" FL_TCC_LIB_DIR ";", FL_GLUE_VERSION);
+    fl_buf_printf(&id, "%s;tcc=" FL_TCC_LIB_DIR ";", glue_version);
     if (compile_tool_version(wasm2c, &id) != FL_OK) {
         fl_buf_deinit(&id);
         return fl_fail(FL_ERR_IO, detail, detail_len,
@@ -67,6 +74,55 @@ enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len)
         fl_buf_printf(&id, "gcc=none;");
     *out = fl_buf_steal(&id, NULL);
     return *out ? FL_OK : FL_ERR_NOMEM;
+}
+
+void compile_cache_key(const uint8_t *wasm, size_t len, const char *toolchain_id,
+                       char key[FL_HASH_HEX_BYTES])
+{
+    const void *parts[] = {wasm, toolchain_id};
+    size_t lens[] = {len, strlen(toolchain_id)};
+    fl_hash_hex(parts, lens, 2, key);
+}
+
+/* An artifact directory's name, or one being written beside it ("KEY.tmp.PID.TID"). */
+static bool compile_is_artifact_name(const char *name)
+{
+    size_t n = strspn(name, "0123456789abcdef");
+    return n == FL_HASH_HEX_BYTES - 1 && (name[n] == '\0' || strncmp(name + n, ".tmp.", 5) == 0);
+}
+
+void compile_prune_old_formats(const char *cache_dir)
+{
+    char stamp_path[PATH_MAX], stamp[64] = "";
+    fl_path_join(stamp_path, sizeof(stamp_path), cache_dir, "FORMAT");
+    FILE *f = fopen(stamp_path, "r");
+    if (f) {
+        if (!fgets(stamp, sizeof(stamp), f))
+            stamp[0] = '\0';
+        fclose(f);
+    }
+    if (strcmp(stamp, FL_GLUE_VERSION "\n") == 0)
+        return;
+    DIR *dir = opendir(cache_dir);
+    struct dirent *entry;
+    unsigned removed = 0;
+    while (dir && (entry = readdir(dir)) != NULL) {
+        char path[PATH_MAX];
+        if (!compile_is_artifact_name(entry->d_name))
+            continue;
+        fl_path_join(path, sizeof(path), cache_dir, entry->d_name);
+        compile_remove_tree(path);
+        removed++;
+    }
+    if (dir)
+        closedir(dir);
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s.%d", stamp_path, (int)getpid());
+    if (fl_write_file(tmp, FL_GLUE_VERSION "\n", strlen(FL_GLUE_VERSION "\n")))
+        rename(tmp, stamp_path);
+    if (removed)
+        fprintf(stderr, "engine: event=cache_pruned dir_entries=%u format=%s\n", removed,
+                FL_GLUE_VERSION);
 }
 
 static int compile_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/hash.h"
 #include "engine/engine.h"
 #include "engine/rt_api.h"
 #include "engine/wasm_decode.h"
@@ -27,6 +28,17 @@ struct compiled {
 
 /* A string naming every tool that shapes the artifacts (part of the cache key). */
 enum fl_err compile_toolchain_id(char **out, char *detail, size_t detail_len);
+/* The same for the artifact format `glue_version` (an older FL_GLUE_VERSION, in tests). */
+enum fl_err compile_toolchain_id_for(const char *glue_version, char **out, char *detail,
+                                     size_t detail_len);
+/* The name of a module's artifact directory in the cache: a hash of its bytes and the
+ * toolchain id (never a byte of the module itself). */
+void compile_cache_key(const uint8_t *wasm, size_t len, const char *toolchain_id,
+                       char key[FL_HASH_HEX_BYTES]);
+/* Removes from `cache_dir` the artifacts of every other artifact format than this version's,
+ * once per format change (a stamp file records the format). Only entries named as a cache
+ * key are touched: the directory may be shared with other files. */
+void compile_prune_old_formats(const char *cache_dir);
 
 /* Builds the gate every C file passes before a compiler sees it (c_gate.h), learning the
  * generators' fixed text from their output for an empty module (wasm2c writes in a directory

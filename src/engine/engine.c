@@ -220,6 +220,8 @@ enum fl_err engine_init(const struct engine_config *config, char *detail, size_t
     enum fl_err err = compile_toolchain_id(&engine.toolchain_id, detail, detail_len);
     if (err == FL_OK)
         err = engine_prepare_cache_dir(config->cache_dir, detail, detail_len);
+    if (err == FL_OK && !engine.private_cache)
+        compile_prune_old_formats(engine.cache_dir);
     if (err == FL_OK)
         err = compile_gate_init(engine.cache_dir, detail, detail_len);
     if (err == FL_OK && config->tier1) {
@@ -379,10 +381,8 @@ static struct engine_module *module_new(const uint8_t *wasm, size_t len)
     const void *parts[] = {wasm};
     size_t lens[] = {len};
     fl_hash_hex(parts, lens, 1, m->hash);
-    const void *key_parts[] = {wasm, engine.toolchain_id};
-    size_t key_lens[] = {len, strlen(engine.toolchain_id)};
     char key[FL_HASH_HEX_BYTES];
-    fl_hash_hex(key_parts, key_lens, 2, key);
+    compile_cache_key(wasm, len, engine.toolchain_id, key);
     fl_path_join(m->dir, sizeof(m->dir), engine.cache_dir, key);
     return m;
 }

@@ -18,8 +18,10 @@
 
 #include <wasm-rt.h>
 
-/* Bump when the glue or this table changes: it is part of the code cache key. */
-#define FL_GLUE_VERSION "funless-glue-5"
+/* Bump when the glue, this table or what reaches a compiler changes: it is part of the code
+ * cache key, so that nothing compiled by an older version is ever loaded (6: names anonymized
+ * before wasm2c, after export names that carried C source; see docs/security.md). */
+#define FL_GLUE_VERSION "funless-glue-6"
 
 #define FL_RT_API_FIELDS                                                                           \
     void (*trap)(int code);                                                                        \
