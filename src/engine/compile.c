@@ -284,8 +284,8 @@ void compile_gate_deinit(void)
     compile_gate = NULL;
 }
 
-static enum fl_err compile_gate_text(const char *what, const char *text, size_t len, char *detail,
-                                     size_t detail_len)
+enum fl_err compile_gate_text(const char *what, const char *text, size_t len, char *detail,
+                              size_t detail_len)
 {
     if (!compile_gate) /* fail closed */
         return fl_fail(FL_ERR_COMPILE, detail, detail_len, "the C gate is not initialized");

@@ -45,6 +45,9 @@ void compile_prune_old_formats(const char *cache_dir);
  * made under `work_dir`). Until it is built, every compile is refused. */
 enum fl_err compile_gate_init(const char *work_dir, char *detail, size_t detail_len);
 void compile_gate_deinit(void);
+/* The gate's verdict on `text` (the file `what`); FL_ERR_COMPILE with the reason. */
+enum fl_err compile_gate_text(const char *what, const char *text, size_t len, char *detail,
+                              size_t detail_len);
 
 /* Makes sure `dir` holds m.c, m.h and glue.c for `wasm`: wasm2c's translation of the module
  * with its names replaced (anonymize.h), and the glue. */
