@@ -31,6 +31,7 @@
 #include "worker/announcer.h"
 #include "worker/cache.h"
 #include "worker/metrics.h"
+#include "worker/sandbox.h"
 
 enum { HEARTBEAT_MS = 200, ANNOUNCE_INTERVAL_MS = 1000, LOG_BYTES = 64 << 10 };
 
@@ -382,7 +383,7 @@ static void worker_accept(struct worker *w, int fd)
 /* ---- main ---- */
 
 struct worker_options {
-    const char *name, *listen, *cache_dir, *metrics, *secret_file, *announce;
+    const char *name, *listen, *cache_dir, *metrics, *secret_file, *announce, *sandbox;
     uint64_t threads, queue, cache_max_mb, memory_mb;
 };
 
@@ -462,6 +463,28 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
     }
 }
 
+/* The sandbox (sandbox.h) before any thread starts, unless --sandbox off; one log line. */
+static bool worker_restrict(const struct worker_options *opt)
+{
+    if (strcmp(opt->sandbox, "off") == 0) {
+        fprintf(stderr, "funless worker: sandbox=off (--sandbox off)\n");
+        return true;
+    }
+    if (strcmp(opt->sandbox, "on") != 0) {
+        fprintf(stderr, "funless worker: --sandbox takes on or off\n");
+        return false;
+    }
+    struct sandbox_report report;
+    char detail[256], line[8192];
+    if (sandbox_worker(opt->cache_dir, &report, detail, sizeof(detail)) != FL_OK) {
+        fprintf(stderr, "funless worker: %s\n", detail);
+        return false;
+    }
+    sandbox_describe(&report, opt->cache_dir, line, sizeof(line));
+    fprintf(stderr, "funless worker: sandbox %s\n", line);
+    return true;
+}
+
 /* SIGTERM, SIGINT: the compilers go first (see proc_kill_running), then the default action. */
 static void worker_on_stop(int sig)
 {
@@ -497,6 +520,9 @@ int worker_main(int argc, char **argv)
          0, "multicast GROUP:PORT where Cores discover it (TTL 1), or off"},
         {"--memory-mb", "FUNLESS_WORKER_MEMORY_MB", FL_OPT_UINT, &opt.memory_mb, "0", 0, 1 << 30,
          "memory offered to functions (0: the host's); reported to Cores and Prometheus"},
+        {"--sandbox", "FUNLESS_WORKER_SANDBOX", FL_OPT_STRING, &opt.sandbox, "on", 0, 0,
+         "on: no new privileges, and (Landlock) files written only under the cache and temp "
+         "dirs; off: none of it"},
     };
     const size_t count = sizeof(options) / sizeof(options[0]);
     char err[256], detail[256], engine_dir[4200], *positional[1];
@@ -533,5 +559,7 @@ int worker_main(int argc, char **argv)
         fprintf(stderr, "funless worker: %s\n", detail);
         return 1;
     }
+    if (!worker_restrict(&opt))
+        return 1;
     return worker_serve(&w, &opt);
 }

@@ -221,6 +221,47 @@ static void test_late_worker(void **state)
     worker_stop(&w, false);
 }
 
+/* Uploads whose names carry C source (tests/fixtures/hostile_names.py), as a guest: each runs
+ * normally at tier 0 and tier 1 on the Worker it was pushed to, and its C never runs there. */
+static void test_hostile_names(void **state)
+{
+    (void)state;
+    static const char *const kinds[] = {"export", "custom", "name", "all"};
+    struct core_process core;
+    struct worker_process w;
+    start_one(&core, &w, "hostile", 2, 16);
+    for (int i = 0; i < 4; i++) {
+        char fixture[64], name[32], marker[512];
+        snprintf(fixture, sizeof(fixture), "hostile_%s.wasm", kinds[i]);
+        snprintf(name, sizeof(name), "hostile_%s", kinds[i]);
+        snprintf(marker, sizeof(marker), "%s/injected-%s", getenv("FIXTURES_DIR"), kinds[i]);
+        unlink(marker);
+        expect(deploy(&core, "POST", "/v1/fn/_", name, fixture, NULL, true), 201, NULL);
+        expect(invoke(&core, name, "{}"), 200, "{\"data\":{\"ok\":true}}");
+        assert_int_equal(access(marker, F_OK), -1);
+    }
+    /* tier 1 of every one of them (gcc, then dlopen in the Worker) */
+    for (int i = 0; i < 600 && metric_value(&w, "funless_worker_compile_seconds_count{tier=\"1\"}") +
+                                       metric_value(&w, "funless_worker_compile_failures_total") <
+                                   4;
+         i++)
+        usleep(100 * 1000);
+    assert_int_equal(metric_value(&w, "funless_worker_compile_seconds_count{tier=\"1\"}"), 4);
+    for (int i = 0; i < 4; i++) {
+        char name[32], marker[512];
+        snprintf(name, sizeof(name), "hostile_%s", kinds[i]);
+        snprintf(marker, sizeof(marker), "%s/injected-%s", getenv("FIXTURES_DIR"), kinds[i]);
+        expect(invoke(&core, name, "{}"), 200, "{\"data\":{\"ok\":true}}");
+        assert_int_equal(access(marker, F_OK), -1);
+    }
+    /* an import the host does not provide is refused at upload, its name quoted as data */
+    expect(deploy(&core, "POST", "/v1/fn/_", "hostile_import", "hostile_import_module.wasm", NULL,
+                  true),
+           400, "unknown import");
+    core_stop(&core, false);
+    worker_stop(&w, false);
+}
+
 /* Time limits: 504 at the function's timeout_ms, and the Worker keeps serving. */
 static void test_timeout(void **state)
 {
@@ -552,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_late_worker),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_worker_killed_fast),
         cmocka_unit_test(test_worker_killed),
         cmocka_unit_test(test_saturation),
