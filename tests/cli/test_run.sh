@@ -47,5 +47,19 @@ check cached_tier1 0 '"tier":1' -- run "$FX/c_hello.wasm" --input '{"name":"C"}'
 after=$(find "$CACHE" -type f | sort | xargs -r stat -c '%n %Y' | md5sum)
 if [ "$before" = "$after" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL cache changed on a cached run"; fi
 
+# Names that carry C source (tests/fixtures/hostile_names.py): the function runs, at tier 0 and
+# then from its tier-1 artifact, and the C never runs (it would create $FX/injected-KIND).
+for kind in export custom name all; do
+    rm -f "$FX/injected-$kind"
+    check "hostile_$kind" 0 '"result":{"ok":true}' -- run "$FX/hostile_$kind.wasm" --json
+    check "hostile_${kind}_tier1" 0 '"tier":1' -- run "$FX/hostile_$kind.wasm" --json
+    if [ -e "$FX/injected-$kind" ]; then
+        failed=$((failed + 1)); echo "FAIL the C in the $kind names ran"
+    else
+        passed=$((passed + 1))
+    fi
+done
+check hostile_import 4 'unknown import' -- run "$FX/hostile_import_module.wasm"
+
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

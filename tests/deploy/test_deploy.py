@@ -100,6 +100,28 @@ for s in by_kind.get("Service", []):
         check(f"{name}: port {p.get('port')} reaches a container port",
               p.get("targetPort", p.get("port")) in ports)
 
+# funless's own pods: never root, no privilege, nothing written outside their volumes
+for w in workloads:
+    if not any(c.get("image", "").startswith("funless") for c in containers(w)):
+        continue
+    name = f"{w['kind']}/{w['metadata']['name']}"
+    pod = w["spec"]["template"]["spec"].get("securityContext", {})
+    check(f"{name}: runAsNonRoot with a non-zero runAsUser",
+          pod.get("runAsNonRoot") is True and int(pod.get("runAsUser", 0)) > 0, str(pod))
+    check(f"{name}: seccompProfile RuntimeDefault",
+          pod.get("seccompProfile", {}).get("type") == "RuntimeDefault", str(pod))
+    for c in containers(w):
+        sc = c.get("securityContext", {})
+        check(f"{name}: {c['name']} drops every capability",
+              sc.get("capabilities", {}).get("drop") == ["ALL"]
+              and not sc.get("capabilities", {}).get("add"), str(sc))
+        check(f"{name}: {c['name']} has a read-only root and no privilege escalation",
+              sc.get("readOnlyRootFilesystem") is True
+              and sc.get("allowPrivilegeEscalation") is False and not sc.get("privileged"),
+              str(sc))
+        mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
+        check(f"{name}: {c['name']} has a writable /tmp", "/tmp" in mounts, str(mounts))
+
 headless = [s for s in by_kind.get("Service", []) if s["spec"].get("clusterIP") == "None"]
 check("a headless Service for the Workers", len(headless) == 1)
 core = [w for w in workloads if w["metadata"]["name"] == "funless-core"]
@@ -148,6 +170,15 @@ for path in glob.glob(os.path.join(DEPLOY, "docker", "Dockerfile*")):
     check(f"{os.path.basename(path)} starts FROM an image", lines and lines[0].startswith("FROM "))
     check(f"{os.path.basename(path)} says what to run",
           any(l.startswith(("CMD", "ENTRYPOINT")) for l in lines))
+users = [l.split()[1] for l in
+         (l.strip() for l in open(os.path.join(DEPLOY, "docker", "Dockerfile"))) if l.startswith("USER ")]
+check("the image runs as a numeric non-root user",
+      bool(users) and users[-1].split(":")[0].isdigit() and int(users[-1].split(":")[0]) > 0,
+      str(users))
+for path in glob.glob(os.path.join(DEPLOY, "docker", "Dockerfile.*")):
+    check(f"{os.path.basename(path)} does not switch back to root",
+          not any(l.strip().startswith("USER") and l.split()[1].split(":")[0] in ("root", "0")
+                  for l in open(path)))
 
 # ---- systemd ----
 analyze = shutil.which("systemd-analyze")
@@ -161,8 +192,19 @@ with tempfile.TemporaryDirectory() as tmp:
             r = subprocess.run([analyze, "verify", unit], capture_output=True, text=True)
             check(f"systemd-analyze verify {os.path.basename(path)}", r.returncode == 0,
                   r.stdout + r.stderr)
+            r = subprocess.run([analyze, "security", "--offline=true", "--no-pager", unit],
+                               capture_output=True, text=True)
+            m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout)
+            check(f"systemd-analyze security {os.path.basename(path)}: exposure at most 2.0",
+                  bool(m) and float(m.group(1)) <= 2.0, (m.group(0) if m else r.stdout[-300:]))
         else:
             check("systemd-analyze is installed", False)
+        text = open(path).read()
+        for directive in ("User=funless", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                          "ReadWritePaths=", "PrivateTmp=yes", "ProtectHome=yes",
+                          "RestrictAddressFamilies=", "CapabilityBoundingSet=\n",
+                          "SystemCallFilter=@system-service"):
+            check(f"{os.path.basename(path)} sets {directive.strip()}", directive in text)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
