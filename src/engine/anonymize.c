@@ -53,9 +53,9 @@ static bool put_imports(struct fl_buf *body, const uint8_t *wasm, size_t len,
         const struct wasm_import *imp = &desc->imports[i];
         char field[16];
         snprintf(field, sizeof(field), "f%u", i);
-        ok = imp->type_len > 0 && imp->type_offset < len && imp->type_len <= len - imp->type_offset &&
-             put_name(body, ANONYMIZE_IMPORT_MODULE) && put_name(body, field) &&
-             fl_buf_append(body, wasm + imp->type_offset, imp->type_len);
+        ok = imp->type_len > 0 && imp->type_offset < len &&
+             imp->type_len <= len - imp->type_offset && put_name(body, ANONYMIZE_IMPORT_MODULE) &&
+             put_name(body, field) && fl_buf_append(body, wasm + imp->type_offset, imp->type_len);
     }
     return ok;
 }

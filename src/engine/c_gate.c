@@ -12,17 +12,17 @@
  */
 static const char *const c_gate_vocabulary[] = {
     /* C keywords and standard types */
-    "bool", "case", "char", "const", "default", "double", "else", "extern", "false", "float",
-    "for", "goto", "if", "inline", "int", "int16_t", "int32_t", "int64_t", "int8_t", "long",
-    "offsetof", "return", "size_t", "sizeof", "static", "struct", "switch", "true", "typedef",
-    "uint16_t", "uint32_t", "uint64_t", "uint8_t", "unsigned", "void", "va_arg", "va_end",
-    "va_list", "va_start", "NULL", "INFINITY",
+    "bool", "case", "char", "const", "default", "double", "else", "extern", "false", "float", "for",
+    "goto", "if", "inline", "int", "int16_t", "int32_t", "int64_t", "int8_t", "long", "offsetof",
+    "return", "size_t", "sizeof", "static", "struct", "switch", "true", "typedef", "uint16_t",
+    "uint32_t", "uint64_t", "uint8_t", "unsigned", "void", "va_arg", "va_end", "va_list",
+    "va_start", "NULL", "INFINITY",
     /* libc and libm */
-    "abort", "assert", "ceil", "ceilf", "copysign", "copysignf", "fabs", "fabsf", "floor",
-    "floorf", "isnan", "memcpy", "memmove", "memset", "nan", "nearbyint", "nearbyintf", "sqrt",
-    "sqrtf", "trunc", "truncf", "__builtin_clz", "__builtin_clzll", "__builtin_ctz",
-    "__builtin_ctzll", "__builtin_popcount", "__builtin_popcountll", "_BitScanForward",
-    "_BitScanForward64", "_BitScanReverse", "_BitScanReverse64",
+    "abort", "assert", "ceil", "ceilf", "copysign", "copysignf", "fabs", "fabsf", "floor", "floorf",
+    "isnan", "memcpy", "memmove", "memset", "nan", "nearbyint", "nearbyintf", "sqrt", "sqrtf",
+    "trunc", "truncf", "__builtin_clz", "__builtin_clzll", "__builtin_ctz", "__builtin_ctzll",
+    "__builtin_popcount", "__builtin_popcountll", "_BitScanForward", "_BitScanForward64",
+    "_BitScanReverse", "_BitScanReverse64",
     /* wasm-rt.h */
     "WASM_RT_EXTERNREF", "WASM_RT_F32", "WASM_RT_F64", "WASM_RT_FUNCREF", "WASM_RT_I32",
     "WASM_RT_I64", "wasm_rt_allocate_externref_table", "wasm_rt_allocate_funcref_table",
@@ -36,60 +36,57 @@ static const char *const c_gate_vocabulary[] = {
     /* wasm2c 1.0.32's template */
     "CALL_INDIRECT", "DEFINE_LOAD", "DEFINE_REINTERPRET", "DEFINE_STORE", "DEFINE_TABLE_COPY",
     "DEFINE_TABLE_FILL", "DEFINE_TABLE_GET", "DEFINE_TABLE_SET", "DIV_U", "FMAX", "FMIN",
-    "FUNC_EPILOGUE", "FUNC_PROLOGUE", "I32_CLZ", "I32_CTZ", "I32_DIV_S", "I32_POPCNT",
-    "I32_REM_S", "I32_ROTL", "I32_ROTR", "I32_TRUNC_SAT_S_F32", "I32_TRUNC_SAT_S_F64",
-    "I32_TRUNC_SAT_U_F32", "I32_TRUNC_SAT_U_F64", "I32_TRUNC_S_F32", "I32_TRUNC_S_F64",
-    "I32_TRUNC_U_F32", "I32_TRUNC_U_F64", "I64_CLZ", "I64_CTZ", "I64_DIV_S", "I64_POPCNT",
-    "I64_REM_S", "I64_ROTL", "I64_ROTR", "I64_TRUNC_SAT_S_F32", "I64_TRUNC_SAT_S_F64",
-    "I64_TRUNC_SAT_U_F32", "I64_TRUNC_SAT_U_F64", "I64_TRUNC_S_F32", "I64_TRUNC_S_F64",
-    "I64_TRUNC_U_F32", "I64_TRUNC_U_F64", "LOAD_DATA", "POPCOUNT_DEFINE_PORTABLE", "RANGE_CHECK",
-    "REM_U", "TRAP", "UNLIKELY", "UNREACHABLE", "OOB", "INT_OVERFLOW", "INVALID_CONVERSION",
-    "cursor", "data", "dest", "dest_addr", "dest_chars", "dummy_member", "externref",
-    "externref_table_fill", "externref_table_get", "externref_table_init", "externref_table_set",
-    "f32_load", "f32_reinterpret_i32", "f32_store", "f64_load", "f64_reinterpret_i64",
-    "f64_store", "func", "func_type", "func_type_index", "func_types", "funcref",
-    "funcref_table_copy", "funcref_table_get", "funcref_table_init", "funcref_table_set",
-    "i32_load", "i32_load16_s", "i32_load16_u", "i32_load8_s", "i32_load8_u",
-    "i32_reinterpret_f32", "i32_store", "i32_store16", "i32_store8", "i64_load", "i64_load16_s",
-    "i64_load16_u", "i64_load32_s", "i64_load32_u", "i64_load8_s", "i64_load8_u",
-    "i64_reinterpret_f64", "i64_store", "i64_store16", "i64_store32", "i64_store8",
-    "init_data_instances", "init_elem_instances", "init_func_types", "init_globals",
-    "init_instance_import", "init_memories", "init_tables", "instance", "load_data",
-    "memory_copy", "memory_fill", "memory_init", "module_instance", "module_offset",
-    "quiet_nan", "quiet_nanf", "s_module_initialized", "src", "src_addr", "src_expr",
-    "src_size", "wasm_ceil", "wasm_ceilf", "wasm_elem_segment_expr_t", "wasm_fabs",
-    "wasm_fabsf", "wasm_floor", "wasm_floorf", "wasm_nearbyint", "wasm_nearbyintf",
-    "wasm_quiet", "wasm_quietf", "wasm_sqrt", "wasm_sqrtf", "wasm_trunc", "wasm_truncf",
+    "FUNC_EPILOGUE", "FUNC_PROLOGUE", "I32_CLZ", "I32_CTZ", "I32_DIV_S", "I32_POPCNT", "I32_REM_S",
+    "I32_ROTL", "I32_ROTR", "I32_TRUNC_SAT_S_F32", "I32_TRUNC_SAT_S_F64", "I32_TRUNC_SAT_U_F32",
+    "I32_TRUNC_SAT_U_F64", "I32_TRUNC_S_F32", "I32_TRUNC_S_F64", "I32_TRUNC_U_F32",
+    "I32_TRUNC_U_F64", "I64_CLZ", "I64_CTZ", "I64_DIV_S", "I64_POPCNT", "I64_REM_S", "I64_ROTL",
+    "I64_ROTR", "I64_TRUNC_SAT_S_F32", "I64_TRUNC_SAT_S_F64", "I64_TRUNC_SAT_U_F32",
+    "I64_TRUNC_SAT_U_F64", "I64_TRUNC_S_F32", "I64_TRUNC_S_F64", "I64_TRUNC_U_F32",
+    "I64_TRUNC_U_F64", "LOAD_DATA", "POPCOUNT_DEFINE_PORTABLE", "RANGE_CHECK", "REM_U", "TRAP",
+    "UNLIKELY", "UNREACHABLE", "OOB", "INT_OVERFLOW", "INVALID_CONVERSION", "cursor", "data",
+    "dest", "dest_addr", "dest_chars", "dummy_member", "externref", "externref_table_fill",
+    "externref_table_get", "externref_table_init", "externref_table_set", "f32_load",
+    "f32_reinterpret_i32", "f32_store", "f64_load", "f64_reinterpret_i64", "f64_store", "func",
+    "func_type", "func_type_index", "func_types", "funcref", "funcref_table_copy",
+    "funcref_table_get", "funcref_table_init", "funcref_table_set", "i32_load", "i32_load16_s",
+    "i32_load16_u", "i32_load8_s", "i32_load8_u", "i32_reinterpret_f32", "i32_store", "i32_store16",
+    "i32_store8", "i64_load", "i64_load16_s", "i64_load16_u", "i64_load32_s", "i64_load32_u",
+    "i64_load8_s", "i64_load8_u", "i64_reinterpret_f64", "i64_store", "i64_store16", "i64_store32",
+    "i64_store8", "init_data_instances", "init_elem_instances", "init_func_types", "init_globals",
+    "init_instance_import", "init_memories", "init_tables", "instance", "load_data", "memory_copy",
+    "memory_fill", "memory_init", "module_instance", "module_offset", "quiet_nan", "quiet_nanf",
+    "s_module_initialized", "src", "src_addr", "src_expr", "src_size", "wasm_ceil", "wasm_ceilf",
+    "wasm_elem_segment_expr_t", "wasm_fabs", "wasm_fabsf", "wasm_floor", "wasm_floorf",
+    "wasm_nearbyint", "wasm_nearbyintf", "wasm_quiet", "wasm_quietf", "wasm_sqrt", "wasm_sqrtf",
+    "wasm_trunc", "wasm_truncf",
     /* our glue (glue.c, rt_api.h) and the tier-0 prelude (tier0_prelude.h, wasm_to_c.c) */
     "A", "DIVISION", "I", "M", "NAN_QUIET_UNARY", "T", "TABLE_OPS", "_", "a",
-    "allocate_externref_table", "allocate_funcref_table", "allocate_memory", "ap", "api",
-    "args", "b", "bits32", "bits64", "c", "call", "ci", "clz32", "clz64", "code", "ctx", "ctz32",
-    "ctz64", "cv", "d", "dd", "delta", "divs32", "divu32", "divu64", "e_", "ed", "f", "fabs32",
-    "fabs64", "fceil32", "fceil64", "fcopysign32", "fcopysign64", "ffloor32", "ffloor64",
-    "fl_api", "fl_bits_f32", "fl_bits_f64", "fl_f32", "fl_f64", "fl_glue_bind",
-    "fl_glue_export", "fl_glue_export_count", "fl_glue_exports", "fl_glue_free",
-    "fl_glue_init_module", "fl_glue_instance_size", "fl_glue_instantiate", "fl_module_bytes",
-    "fl_neg", "fl_negf", "fl_rt_api", "fmax32", "fmax64", "fmin32", "fmin64", "fnearest32",
-    "fnearest64", "fneg32", "fneg64", "fnull", "fr", "free_externref_table",
-    "free_funcref_table", "free_memory", "fref", "fromb32", "fromb64", "fsqrt32", "fsqrt64",
-    "ftab", "ftrunc32", "ftrunc64", "get", "grow_externref_table", "grow_funcref_table",
-    "grow_memory", "i", "import_call", "import_index", "import_ptr", "in_range", "initial",
-    "inst", "k", "kind", "len", "m", "max", "mem", "mem_bytes", "mem_copy", "mem_fill",
-    "mem_init", "mo", "n", "name", "name_len", "pages", "params", "popc32", "popc64", "quiet32",
-    "quiet64", "r", "range_check", "register_func_type", "remu32", "results", "rotl32",
-    "rotl64", "rotr32", "rotr64", "s", "seg", "sig", "size", "ss32f32", "ss32f64", "ss64f32",
-    "ss64f64", "start", "su32f32", "su32f64", "su64f32", "su64f64", "t", "tinit", "tinit_x",
-    "tmp", "trap", "trunc_check", "ts32f32", "ts32f64", "ts64f32", "ts64f64", "tu32f32",
-    "tu32f64", "tu64f32", "tu64f64", "ty", "type", "types", "u32f32", "u32f64", "u64f32",
-    "u64f64", "v", "val", "x", "xref", "xtab", "y", "r_", "tcopy_r", "tcopy_x", "tfill_r",
-    "tfill_x", "tget_r", "tget_x", "tset_r", "tset_x", "divs64", "rems32", "rems64", "remu64",
-    "uintptr_t"};
+    "allocate_externref_table", "allocate_funcref_table", "allocate_memory", "ap", "api", "args",
+    "b", "bits32", "bits64", "c", "call", "ci", "clz32", "clz64", "code", "ctx", "ctz32", "ctz64",
+    "cv", "d", "dd", "delta", "divs32", "divu32", "divu64", "e_", "ed", "f", "fabs32", "fabs64",
+    "fceil32", "fceil64", "fcopysign32", "fcopysign64", "ffloor32", "ffloor64", "fl_api",
+    "fl_bits_f32", "fl_bits_f64", "fl_f32", "fl_f64", "fl_glue_bind", "fl_glue_export",
+    "fl_glue_export_count", "fl_glue_exports", "fl_glue_free", "fl_glue_init_module",
+    "fl_glue_instance_size", "fl_glue_instantiate", "fl_module_bytes", "fl_neg", "fl_negf",
+    "fl_rt_api", "fmax32", "fmax64", "fmin32", "fmin64", "fnearest32", "fnearest64", "fneg32",
+    "fneg64", "fnull", "fr", "free_externref_table", "free_funcref_table", "free_memory", "fref",
+    "fromb32", "fromb64", "fsqrt32", "fsqrt64", "ftab", "ftrunc32", "ftrunc64", "get",
+    "grow_externref_table", "grow_funcref_table", "grow_memory", "i", "import_call", "import_index",
+    "import_ptr", "in_range", "initial", "inst", "k", "kind", "len", "m", "max", "mem", "mem_bytes",
+    "mem_copy", "mem_fill", "mem_init", "mo", "n", "name", "name_len", "pages", "params", "popc32",
+    "popc64", "quiet32", "quiet64", "r", "range_check", "register_func_type", "remu32", "results",
+    "rotl32", "rotl64", "rotr32", "rotr64", "s", "seg", "sig", "size", "ss32f32", "ss32f64",
+    "ss64f32", "ss64f64", "start", "su32f32", "su32f64", "su64f32", "su64f64", "t", "tinit",
+    "tinit_x", "tmp", "trap", "trunc_check", "ts32f32", "ts32f64", "ts64f32", "ts64f64", "tu32f32",
+    "tu32f64", "tu64f32", "tu64f64", "ty", "type", "types", "u32f32", "u32f64", "u64f32", "u64f64",
+    "v", "val", "x", "xref", "xtab", "y", "r_", "tcopy_r", "tcopy_x", "tfill_r", "tfill_x",
+    "tget_r", "tget_x", "tset_r", "tset_x", "divs64", "rems32", "rems64", "remu64", "uintptr_t"};
 
 enum { C_GATE_VOCABULARY_SIZE = sizeof(c_gate_vocabulary) / sizeof(c_gate_vocabulary[0]) };
 
 struct c_gate {
     const char *vocabulary[C_GATE_VOCABULARY_SIZE]; /* sorted */
-    char **directives;                               /* sorted once learning is done */
+    char **directives;                              /* sorted once learning is done */
     size_t directive_count, directive_cap;
     bool sorted;
 };
@@ -223,9 +220,12 @@ static bool c_gate_has_prefix(const char *p, size_t len, const char *prefix, siz
  * tier-0 translator's (a letter or two and a number: l3, s12, to1) and the glue's (fl_call7). */
 static bool c_gate_generated_name(const char *p, size_t len)
 {
-    static const char *const open_prefixes[] = {
-        "w2c_", "Z_", "data_segment_data_w2c_", "data_segment_dropped_w2c_",
-        "elem_segment_dropped_w2c_", "elem_segment_exprs_w2c_"};
+    static const char *const open_prefixes[] = {"w2c_",
+                                                "Z_",
+                                                "data_segment_data_w2c_",
+                                                "data_segment_dropped_w2c_",
+                                                "elem_segment_dropped_w2c_",
+                                                "elem_segment_exprs_w2c_"};
     static const char *const numbered_prefixes[] = {"fl_call", "fl_get"};
     const char *end = p + len;
     size_t rest;
@@ -424,8 +424,9 @@ enum fl_err c_gate_check(const struct c_gate *gate, const char *what, const char
                  (c == '.' && s.p + 1 < s.end && s.p[1] >= '0' && s.p[1] <= '9'))
             c_gate_number(&s);
         else if (strchr("#\\$@`", c) || (c == '%' && s.p + 1 < s.end && s.p[1] == ':'))
-            err = c_gate_refuse(&s, s.p, "a character (or digraph) the generators never write "
-                                         "outside literals and comments");
+            err = c_gate_refuse(&s, s.p,
+                                "a character (or digraph) the generators never write "
+                                "outside literals and comments");
         else
             s.p++;
     }

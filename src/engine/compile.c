@@ -159,8 +159,8 @@ static enum fl_err compile_run_wasm2c(const char *tmp, const uint8_t *wasm, size
         err = wasm_decode((const uint8_t *)anonymous.data, anonymous.len, &anonymous_desc, detail,
                           detail_len);
     if (err == FL_OK)
-        err = translate_module(tmp, (const uint8_t *)anonymous.data, anonymous.len,
-                               &anonymous_desc, split_min_bytes, detail, detail_len);
+        err = translate_module(tmp, (const uint8_t *)anonymous.data, anonymous.len, &anonymous_desc,
+                               split_min_bytes, detail, detail_len);
     if (err == FL_ERR_INVALID_WASM)
         accept_validate_full(wasm, len, detail, detail_len);
     wasm_desc_deinit(&anonymous_desc);
@@ -175,8 +175,7 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
 {
     char glue_path[PATH_MAX];
     fl_path_join(glue_path, sizeof(glue_path), tmp, "glue.c");
-    enum fl_err err =
-        compile_run_wasm2c(tmp, wasm, len, desc, split_min_bytes, detail, detail_len);
+    enum fl_err err = compile_run_wasm2c(tmp, wasm, len, desc, split_min_bytes, detail, detail_len);
     if (err != FL_OK)
         return err;
     struct fl_buf glue;
@@ -265,10 +264,10 @@ enum fl_err compile_gate_init(const char *work_dir, char *detail, size_t detail_
     struct c_gate *gate = c_gate_new();
     if (!gate)
         return FL_ERR_NOMEM;
-    enum fl_err err = mkdir(dir, 0700) == 0 || errno == EEXIST
-                          ? compile_gate_learn(gate, dir, detail, detail_len)
-                          : fl_fail(FL_ERR_IO, detail, detail_len, "cannot create %s: %s", dir,
-                                    strerror(errno));
+    enum fl_err err =
+        mkdir(dir, 0700) == 0 || errno == EEXIST
+            ? compile_gate_learn(gate, dir, detail, detail_len)
+            : fl_fail(FL_ERR_IO, detail, detail_len, "cannot create %s: %s", dir, strerror(errno));
     compile_remove_tree(dir);
     if (err != FL_OK) {
         c_gate_free(gate);
@@ -366,7 +365,6 @@ static void compile_tcc_add_builtins(TCCState *s)
     tcc_add_symbol(s, "__builtin_popcount", compile_popcount32);
     tcc_add_symbol(s, "__builtin_popcountll", compile_popcount64);
 }
-
 
 /* The tier-0 source: the prelude, then m.c with float negations rewritten. */
 static bool compile_tcc_source(const char *c_path, struct fl_buf *out)

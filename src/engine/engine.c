@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/escape.h"
 #include "common/hash.h"
 #include "common/path.h"
 #include "engine/compile.h"
@@ -115,6 +116,14 @@ void engine_limits_defaults(struct engine_limits *limits)
     };
 }
 
+/* A compiler's or translator's reason can quote what a module holds: escaped for the log. */
+static void engine_log_failure(const char *event, const char *hash, const char *detail)
+{
+    char escaped[1024];
+    fl_escape_log(detail, escaped, sizeof(escaped));
+    fprintf(stderr, "engine: event=%s hash=%.16s detail=\"%s\"\n", event, hash, escaped);
+}
+
 /* ---- the background optimizer ---- */
 
 static void tier1_finish(struct engine_module *m, struct compiled *code)
@@ -138,7 +147,7 @@ static void tier1_build(struct engine_module *m)
                           sizeof(detail)) != FL_OK ||
         compile_tier1_build(m->dir, &engine.config, detail, sizeof(detail)) != FL_OK ||
         compile_tier1_load(m->dir, &code, detail, sizeof(detail)) != FL_OK)
-        fprintf(stderr, "engine: event=tier1_failed hash=%.16s detail=\"%s\"\n", m->hash, detail);
+        engine_log_failure("tier1_failed", m->hash, detail);
     engine_count(ENGINE_TIER1, code != NULL, engine_now() - started);
     tier1_finish(m, code);
 }
@@ -335,7 +344,7 @@ static enum fl_err module_tier0(struct engine_module *m, char *detail, size_t de
     pthread_mutex_lock(&engine_counters.lock);
     engine_counters.stats.tier0_fallbacks++;
     pthread_mutex_unlock(&engine_counters.lock);
-    fprintf(stderr, "engine: event=tier0_fallback hash=%.16s detail=\"%s\"\n", m->hash, own_detail);
+    engine_log_failure("tier0_fallback", m->hash, own_detail);
     return module_tier0_via_wasm2c(m, detail, detail_len);
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/escape.h"
 #include "common/net.h"
 #include "engine/engine.h"
 #include "worker/cache.h"
@@ -157,21 +158,27 @@ static void metrics_render(struct fl_buf *out)
                        (double)host.free_mem,
                        (double)host.available_mem,
                        (double)host.total_mem};
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < 7; i++) {
         fl_buf_printf(out,
                       "# HELP worker_prom_ex_os_mon_resources_%s Host %s (FunLess's name).\n"
                       "# TYPE worker_prom_ex_os_mon_resources_%s gauge\n"
-                      "worker_prom_ex_os_mon_resources_%s{node=\"%s\"} %.17g\n",
-                      gauges[i], gauges[i], gauges[i], gauges[i], m.node, values[i]);
+                      "worker_prom_ex_os_mon_resources_%s{node=\"",
+                      gauges[i], gauges[i], gauges[i], gauges[i]);
+        fl_buf_prom_label(out, m.node);
+        fl_buf_printf(out, "\"} %.17g\n", values[i]);
+    }
     pthread_mutex_lock(&m.lock);
     fl_buf_printf(
         out, "# HELP funless_worker_invocations_total Invocations run, by function and outcome.\n"
              "# TYPE funless_worker_invocations_total counter\n");
-    for (int i = 0; i < m.count; i++)
-        fl_buf_printf(
-            out,
-            "funless_worker_invocations_total{module=\"%s\",function=\"%s\",outcome=\"%s\"} %lu\n",
-            m.series[i].module, m.series[i].function, m.series[i].outcome, m.series[i].count);
+    /* module and function names arrive in frames: escaped, whoever sent them */
+    for (int i = 0; i < m.count; i++) {
+        fl_buf_printf(out, "funless_worker_invocations_total{module=\"");
+        fl_buf_prom_label(out, m.series[i].module);
+        fl_buf_printf(out, "\",function=\"");
+        fl_buf_prom_label(out, m.series[i].function);
+        fl_buf_printf(out, "\",outcome=\"%s\"} %lu\n", m.series[i].outcome, m.series[i].count);
+    }
     fl_buf_printf(out,
                   "# HELP funless_worker_invocation_duration_seconds Time to run an invocation.\n"
                   "# TYPE funless_worker_invocation_duration_seconds histogram\n");

@@ -63,8 +63,8 @@ static enum fl_err sandbox_landlock(const char *const writable[], size_t count, 
         struct landlock_path_beneath_attr beneath = {.allowed_access = rights};
         beneath.parent_fd = open(writable[i], O_PATH | O_CLOEXEC);
         if (beneath.parent_fd < 0) {
-            err = fl_fail(FL_ERR_IO, detail, detail_len, "sandbox: cannot open %s: %s",
-                          writable[i], strerror(errno));
+            err = fl_fail(FL_ERR_IO, detail, detail_len, "sandbox: cannot open %s: %s", writable[i],
+                          strerror(errno));
             break;
         }
         /* a file (/dev/null) takes only the rights that apply to files */
@@ -78,14 +78,13 @@ static enum fl_err sandbox_landlock(const char *const writable[], size_t count, 
         close(beneath.parent_fd);
     }
     if (err == FL_OK && sandbox_restrict_self(ruleset) != 0)
-        err = fl_fail(FL_ERR_IO, detail, detail_len, "landlock_restrict_self: %s",
-                      strerror(errno));
+        err = fl_fail(FL_ERR_IO, detail, detail_len, "landlock_restrict_self: %s", strerror(errno));
     close(ruleset);
     return err;
 }
 
-enum fl_err sandbox_apply(const char *const writable[], size_t count,
-                          struct sandbox_report *report, char *detail, size_t detail_len)
+enum fl_err sandbox_apply(const char *const writable[], size_t count, struct sandbox_report *report,
+                          char *detail, size_t detail_len)
 {
     *report = (struct sandbox_report){0};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)

@@ -29,8 +29,8 @@ struct sandbox_report {
 
 /* Applies both to the calling process; FL_ERR_IO only when the kernel refused a step it
  * offers. `writable` holds `count` existing directories. */
-enum fl_err sandbox_apply(const char *const writable[], size_t count,
-                          struct sandbox_report *report, char *detail, size_t detail_len);
+enum fl_err sandbox_apply(const char *const writable[], size_t count, struct sandbox_report *report,
+                          char *detail, size_t detail_len);
 
 /* What `funless worker` applies: writes beneath its cache dir and the temporary directory
  * ($TMPDIR, else /tmp) only, and to /dev/null. */

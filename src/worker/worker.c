@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/escape.h"
 #include "common/options.h"
 #include "common/proc.h"
 #include "common/secret.h"
@@ -539,6 +540,10 @@ int worker_main(int argc, char **argv)
                               "it and it runs their functions.",
                               options, count);
         return 0;
+    }
+    if (!fl_worker_name_valid(opt.name)) {
+        fprintf(stderr, "funless worker: --name takes 1 to 63 letters, digits, '.', '_' or '-'\n");
+        return 64;
     }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, worker_on_stop);

@@ -241,9 +241,10 @@ static void test_hostile_names(void **state)
         assert_int_equal(access(marker, F_OK), -1);
     }
     /* tier 1 of every one of them (gcc, then dlopen in the Worker) */
-    for (int i = 0; i < 600 && metric_value(&w, "funless_worker_compile_seconds_count{tier=\"1\"}") +
-                                       metric_value(&w, "funless_worker_compile_failures_total") <
-                                   4;
+    for (int i = 0;
+         i < 600 && metric_value(&w, "funless_worker_compile_seconds_count{tier=\"1\"}") +
+                            metric_value(&w, "funless_worker_compile_failures_total") <
+                        4;
          i++)
         usleep(100 * 1000);
     assert_int_equal(metric_value(&w, "funless_worker_compile_seconds_count{tier=\"1\"}"), 4);
@@ -257,7 +258,7 @@ static void test_hostile_names(void **state)
     /* an import the host does not provide is refused at upload, its name quoted as data */
     expect(deploy(&core, "POST", "/v1/fn/_", "hostile_import", "hostile_import_module.wasm", NULL,
                   true),
-           400, "unknown import");
+           422, "unknown import");
     core_stop(&core, false);
     worker_stop(&w, false);
 }

@@ -149,8 +149,7 @@ static void test_names_tier1(void **state)
 
 /* ---- import names: only a host that provides any import lets such a module load ---- */
 
-static void stub_import(struct rt_ctx *ctx, uint32_t index, const uint64_t *args,
-                        uint64_t *results)
+static void stub_import(struct rt_ctx *ctx, uint32_t index, const uint64_t *args, uint64_t *results)
 {
     (void)ctx, (void)index, (void)args, (void)results;
 }
@@ -239,7 +238,8 @@ static void test_gate_cases(void **state)
         {"#include <math.h>\nstatic u32 w2c_f0(u32 l0) { return l0 ? 1u : TRAP(OOB); }\n", NULL},
         {"/* export: 'e0' */\nu32 Z_mZ_e0(Z_m_instance_t*, u32);\n", NULL},
         {"static const u8 d0[] = {0x7f, 1e+5, .5f};\nconst char *s = \"a\\\"b\";\n", NULL},
-        {"#ifndef wasm_multi_ij\n#define wasm_multi_ij wasm_multi_ij\n#endif  /* wasm_multi_ij */\n",
+        {"#ifndef wasm_multi_ij\n#define wasm_multi_ij wasm_multi_ij\n#endif  /* wasm_multi_ij "
+         "*/\n",
          NULL},
     };
     static const struct gate_case refused[] = {
@@ -270,8 +270,8 @@ static void test_gate_cases(void **state)
     }
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         detail[0] = '\0';
-        enum fl_err err = c_gate_check(gate, "case", refused[i].c, strlen(refused[i].c), detail,
-                                       sizeof(detail));
+        enum fl_err err =
+            c_gate_check(gate, "case", refused[i].c, strlen(refused[i].c), detail, sizeof(detail));
         if (err != FL_ERR_COMPILE || !strstr(detail, refused[i].why))
             fail_msg("refused case %zu: got %d (%s), wanted a reason with %s", i, (int)err, detail,
                      refused[i].why);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/escape.h"
 #include "common/evloop.h"
 #include "common/secret.h"
 #include "core/app/app.h"
@@ -273,6 +274,14 @@ static void worker_joined(struct cworker *w)
 static bool worker_hello(struct cworker *w, const struct proto_msg *m)
 {
     const struct fl_secret *secret = &w->cluster->secret;
+    if (!fl_worker_name_valid(m->u.hello.name)) { /* it goes into logs, headers and metrics */
+        char escaped[128];
+        fl_escape_log(m->u.hello.name, escaped, sizeof(escaped));
+        fprintf(stderr,
+                "core: event=worker_refused address=%s name=\"%s\" reason=\"invalid name\"\n",
+                w->address, escaped);
+        return false;
+    }
     snprintf(w->name, sizeof(w->name), "%s", m->u.hello.name);
     w->total_mem = m->u.hello.total_mem;
     w->free_mem = m->u.hello.total_mem;
