@@ -72,6 +72,11 @@ check new_bad_name 2 "a function name is" -- fl fn new ../evil -l c
 check new_no_lang 2 "-l c or -l rust" -- fl fn new other
 check build_c 0 "built hello.wasm" -- fl fn build hello hello -o hello.wasm
 check build_magic 0 "00 61 73 6d" -- bash -c "head -c 4 hello.wasm | od -An -tx1"
+# a folder and an output whose names a shell would run: fl runs no shell
+evil='x;touch pwned-a;$(touch pwned-b)`touch pwned-c`'
+mkdir -p "$evil" && cp hello/hello.c "$evil/hello.c"
+check build_shell_chars 0 "built" -- fl fn build hello "$evil" -o "$evil.wasm"
+if ls pwned-* >/dev/null 2>&1 || [ ! -s "$evil.wasm" ]; then bad "build_shell_chars ran a shell"; else ok; fi
 mkdir -p broken && printf 'int oops(void) { return undefined_thing; }\n' >broken/broken.c
 check build_error 9 "undefined_thing" -- fl fn build broken broken
 check build_lang 2 "-l takes c or rust" -- fl fn build hello hello -l cobol

@@ -240,14 +240,13 @@ static void test_hostile_names(void **state)
         expect(invoke(&core, name, "{}"), 200, "{\"data\":{\"ok\":true}}");
         assert_int_equal(access(marker, F_OK), -1);
     }
-    /* tier 1 of every one of them (gcc, then dlopen in the Worker) */
-    for (int i = 0;
-         i < 600 && metric_value(&w, "funless_worker_compile_seconds_count{tier=\"1\"}") +
-                            metric_value(&w, "funless_worker_compile_failures_total") <
-                        4;
-         i++)
+    /* tier 1 of every one of them (gcc, then dlopen in the Worker; a module loaded twice
+     * counts twice) */
+    const char *tier1 = "funless_worker_compile_seconds_count{tier=\"1\"}";
+    for (int i = 0; i < 600 && metric_value(&w, tier1) < 4; i++)
         usleep(100 * 1000);
-    assert_int_equal(metric_value(&w, "funless_worker_compile_seconds_count{tier=\"1\"}"), 4);
+    assert_true(metric_value(&w, tier1) >= 4);
+    assert_int_equal(metric_value(&w, "funless_worker_compile_failures_total{"), 0);
     for (int i = 0; i < 4; i++) {
         char name[32], marker[512];
         snprintf(name, sizeof(name), "hostile_%s", kinds[i]);
