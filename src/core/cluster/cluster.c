@@ -114,6 +114,14 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Milliseconds from `then` to `now`, 0 when `then` is later: another thread may record a
+ * time after this one read the clock (an unsigned `now - then` would wrap to ~584 million
+ * years, and a healthy Worker would look silent). */
+static uint64_t ms_since(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
 static void deadline_in(struct timespec *ts, uint64_t ms)
 {
     clock_gettime(CLOCK_MONOTONIC, ts);
@@ -368,7 +376,7 @@ static void worker_read_loop(struct cworker *w)
            link_read(&w->link, &payload, msg) == FL_OK) {
         if (!worker_handle(w, msg))
             break;
-        if (now_ms() - swept >= EXPIRE_SWEEP_MS) { /* heartbeats come at least this often */
+        if (ms_since(now_ms(), swept) >= EXPIRE_SWEEP_MS) { /* heartbeats come this often */
             swept = now_ms();
             worker_expire_pending(w, swept);
         }
@@ -436,7 +444,8 @@ static bool worker_read_on_loop(struct cworker *w)
         uint64_t now = now_ms();
         worker_expire_pending(w, now);
         if (!hung_up &&
-            (!worker_wanted(w) || now - atomic_load(&w->heard_frame_ms) > HEARTBEAT_TIMEOUT_MS)) {
+            (!worker_wanted(w) ||
+             ms_since(now, atomic_load(&w->heard_frame_ms)) > HEARTBEAT_TIMEOUT_MS)) {
             hung_up = true;
             /* without the write lock: a flush blocked on a full socket holds it, and this is
              * what unblocks it (only this thread closes the fd, after the loop is done) */
@@ -623,7 +632,7 @@ void cluster_expire(struct cluster *c, enum cluster_source source, uint64_t sile
     for (size_t i = 0; i < c->count; i++) {
         struct cworker *w = c->workers[i];
         if (!atomic_load(&w->removed) && w->source == source && !w->connected &&
-            now - w->heard_ms > silent_ms)
+            ms_since(now, w->heard_ms) > silent_ms)
             cluster_drop(w, "silent");
     }
     pthread_mutex_unlock(&c->lock);
@@ -985,7 +994,7 @@ static void placement_snapshot(struct cluster *c, const bool *tried, bool with_t
         size_t tags = 0; /* only APP's affinity reads them */
         for (size_t i = 0; with_tags && i < w->tag_use_count; i++) {
             const struct tag_use *u = &w->tag_uses[i];
-            if (u->running || now - u->last_ms <= AFFINITY_RECENT_MS)
+            if (u->running || ms_since(now, u->last_ms) <= AFFINITY_RECENT_MS)
                 w->active_tags[tags++] = u->tag;
         }
         pl->who[pl->count] = w;
