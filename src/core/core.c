@@ -27,7 +27,7 @@ struct core_options {
     const char *workers;
     const char *secret_file;
     const char *discover, *discover_interface, *dns_server, *prometheus_url;
-    uint64_t max_connections;
+    uint64_t max_connections, max_connections_per_ip, header_timeout_s, min_body_rate_kb;
     uint64_t max_upload_mb;
     uint64_t max_json_kb;
     bool metrics;
@@ -131,9 +131,13 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct http_config http = {
         .listen = opt->listen,
         .max_connections = (unsigned)opt->max_connections,
+        .max_connections_per_ip = (unsigned)opt->max_connections_per_ip,
+        .header_timeout_s = (unsigned)opt->header_timeout_s,
+        .min_body_bytes_per_s = (unsigned)opt->min_body_rate_kb << 10,
         .max_body_bytes =
             api.max_upload_bytes > api.max_json_bytes ? api.max_upload_bytes : api.max_json_bytes,
         .handler = api_handle,
+        .admit = api_admit,
         .handler_arg = &api,
         .loop = loop,
     };
@@ -188,8 +192,15 @@ int core_main(int argc, char **argv)
          0, "read Workers' memory and load from this Prometheus instead of their heartbeats"},
         {"--max-connections", "FUNLESS_MAX_CONNECTIONS", FL_OPT_UINT, &opt.max_connections, "1024",
          1, 65536, "HTTP connections open at once"},
-        {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 1024,
-         "largest upload (413 above)"},
+        {"--max-connections-per-ip", "FUNLESS_MAX_CONNECTIONS_PER_IP", FL_OPT_UINT,
+         &opt.max_connections_per_ip, "0", 0, 65536,
+         "HTTP connections open at once from one address (0: half of --max-connections)"},
+        {"--header-timeout-s", "FUNLESS_HEADER_TIMEOUT_S", FL_OPT_UINT, &opt.header_timeout_s, "10",
+         1, 3600, "a request's headers must arrive within this (slow clients are closed)"},
+        {"--min-body-rate-kb", "FUNLESS_MIN_BODY_RATE_KB", FL_OPT_UINT, &opt.min_body_rate_kb, "16",
+         1, 1 << 20, "after --header-timeout-s, a body slower than this (KiB/s) is closed"},
+        {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 64,
+         "largest upload (413 above; a code push to a Worker is one frame of at most 96 MiB)"},
         {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,
          "largest JSON body, invocations included (413 above)"},
         {"--metrics", "FUNLESS_METRICS", FL_OPT_FLAG, &opt.metrics, "true", 0, 0, "serve /metrics"},

@@ -136,19 +136,50 @@ void api_store_error(struct http_response *res, enum fl_err err, const char *wha
     http_error(res, err, "%s", detail);
 }
 
+/* A NUL in the text, raw or as the escape \u0000 in a string: cJSON's strings end at it, so
+ * "ab\u0000cd" would be read as "ab". */
+static bool api_json_has_nul(const char *text, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\0')
+            return true;
+        if (!in_string) {
+            in_string = text[i] == '"';
+        } else if (text[i] == '"') {
+            in_string = false;
+        } else if (text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && len - i >= 6 && strncmp(text + i + 2, "0000", 4) == 0)
+                return true;
+            i++; /* the escaped character */
+        }
+    }
+    return false;
+}
+
 cJSON *api_json_body(struct api *api, const struct http_request *req, struct http_response *res)
 {
     if (req->body_len > api->max_json_bytes) {
         http_error(res, FL_ERR_TOO_LARGE, "JSON body larger than %zu bytes", api->max_json_bytes);
         return NULL;
     }
-    const char *end = NULL;
-    cJSON *json = req->body_len
-                      ? cJSON_ParseWithLengthOpts((const char *)req->body, req->body_len, &end, 0)
-                      : NULL;
+    const char *text = (const char *)req->body, *end = NULL;
+    if (api_json_has_nul(text, req->body_len)) {
+        http_error(res, FL_ERR_BAD_REQUEST, "the body holds a NUL character (\\u0000)");
+        return NULL;
+    }
+    cJSON *json = req->body_len ? cJSON_ParseWithLengthOpts(text, req->body_len, &end, 0) : NULL;
     if (!cJSON_IsObject(json)) {
         cJSON_Delete(json);
         http_error(res, FL_ERR_BAD_REQUEST, "the body must be a JSON object");
+        return NULL;
+    }
+    size_t rest = (size_t)(end - text);
+    while (rest < req->body_len && strchr(" \t\r\n", text[rest]))
+        rest++;
+    if (rest < req->body_len) {
+        cJSON_Delete(json);
+        http_error(res, FL_ERR_BAD_REQUEST, "data after the JSON object (at byte %zu)", rest);
         return NULL;
     }
     return json;
@@ -435,19 +466,19 @@ static void api_method_not_allowed(const struct route *route, struct http_respon
     http_error(res, FL_ERR_METHOD, "method not allowed here (allowed: %s)", allow);
 }
 
-void api_handle(void *arg, const struct http_request *req, struct http_response *res)
+/* The route and method of `req`, with the token checked (unless the server's admit step did);
+ * NULL with the answer in `res`. */
+static const struct route_method *api_resolve(struct api *api, const struct http_request *req,
+                                              struct http_response *res, struct route_args *args,
+                                              char *copy, size_t copy_len)
 {
-    struct api *api = arg;
-    char copy[1024];
-    struct route_args args = {0};
     size_t index = 0;
-    const struct route *route = strlen(req->url) < sizeof(copy)
-                                    ? api_match(req->url, &args, copy, sizeof(copy), &index)
-                                    : NULL;
+    const struct route *route =
+        strlen(req->url) < copy_len ? api_match(req->url, args, copy, copy_len, &index) : NULL;
     if (!route) {
         res->route = "unknown";
         http_error(res, FL_ERR_NOT_FOUND, "no such route: %s %.200s", req->method, req->url);
-        return;
+        return NULL;
     }
     res->route = api_route_labels[index];
     const struct route_method *m = NULL;
@@ -456,9 +487,27 @@ void api_handle(void *arg, const struct http_request *req, struct http_response 
             m = &route->methods[i];
     if (!m) {
         api_method_not_allowed(route, res);
-        return;
+        return NULL;
     }
-    if (!api_authorize(api, route->access, req, res))
+    if (!req->admitted && !api_authorize(api, route->access, req, res))
+        return NULL;
+    return m;
+}
+
+bool api_admit(void *arg, const struct http_request *req, struct http_response *res)
+{
+    char copy[1024];
+    struct route_args args = {0};
+    return api_resolve(arg, req, res, &args, copy, sizeof(copy)) != NULL;
+}
+
+void api_handle(void *arg, const struct http_request *req, struct http_response *res)
+{
+    struct api *api = arg;
+    char copy[1024];
+    struct route_args args = {0};
+    const struct route_method *m = api_resolve(api, req, res, &args, copy, sizeof(copy));
+    if (!m)
         return;
     if (!m->never_waits && !req->may_block)
         res->status = HTTP_RUN_BLOCKING; /* the store, pushes: not on the event loop */

@@ -29,6 +29,9 @@ struct api {
 
 /* http_handler for the server: `arg` is a struct api. */
 void api_handle(void *arg, const struct http_request *req, struct http_response *res);
+/* The server's admit step (http_admit): the route, the method and the token, from the headers
+ * alone; an unknown route, a wrong method or token is answered before any body is read. */
+bool api_admit(void *arg, const struct http_request *req, struct http_response *res);
 
 /* Fills the catalogue and the APP scripts from the store and makes sure the default module
  * `_` exists. */

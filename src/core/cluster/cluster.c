@@ -443,9 +443,8 @@ static bool worker_read_on_loop(struct cworker *w)
         pthread_mutex_unlock(&w->end_lock);
         uint64_t now = now_ms();
         worker_expire_pending(w, now);
-        if (!hung_up &&
-            (!worker_wanted(w) ||
-             ms_since(now, atomic_load(&w->heard_frame_ms)) > HEARTBEAT_TIMEOUT_MS)) {
+        if (!hung_up && (!worker_wanted(w) ||
+                         ms_since(now, atomic_load(&w->heard_frame_ms)) > HEARTBEAT_TIMEOUT_MS)) {
             hung_up = true;
             /* without the write lock: a flush blocked on a full socket holds it, and this is
              * what unblocks it (only this thread closes the fd, after the loop is done) */

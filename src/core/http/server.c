@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,8 +34,22 @@
  * and only the pages a thread touches count in RSS. */
 enum { THREAD_STACK_BYTES = 512 * 1024 };
 
+/* Where a connection is, for the deadlines that bytes do not reset (server_sweep). */
+enum conn_phase { CONN_HEADERS, CONN_BODY, CONN_HANDLING };
+
+struct conn_track {
+    int fd;
+    enum conn_phase phase;
+    double since;      /* the phase began */
+    size_t body_bytes; /* received in CONN_BODY */
+    bool cut;          /* shut down by the sweep */
+    struct conn_track *prev, *next;
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    struct conn_track *tracks; /* every open connection (the loop's thread only) */
+    double last_sweep;
     struct http_config config;
     unsigned port;
     struct evloop_source source; /* MHD's epoll descriptor */
@@ -206,7 +221,8 @@ static struct http_exchange *server_exchange_new(struct http_server *s, struct M
     return x;
 }
 
-/* The request as handlers see it (header values live as long as the connection). */
+/* The request as handlers see it (header values live as long as the connection); its body is
+ * set once it has all arrived. */
 static void server_request_init(struct http_exchange *x, const char *method, const char *url)
 {
     x->req = (struct http_request){
@@ -219,9 +235,142 @@ static void server_request_init(struct http_exchange *x, const char *method, con
             MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
         .authorization =
             MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-        .body = (const uint8_t *)x->body.data,
-        .body_len = x->body.len,
     };
+}
+
+/* MHD tells us of each connection opened and closed (on the loop's thread). */
+static void server_notify_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                                     enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    struct conn_track *t = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        t = calloc(1, sizeof(*t));
+        if (!t || !info) {
+            free(t);
+            return;
+        }
+        *t = (struct conn_track){.fd = info->connect_fd,
+                                 .phase = CONN_HEADERS,
+                                 .since = server_now(),
+                                 .next = s->tracks};
+        if (s->tracks)
+            s->tracks->prev = t;
+        s->tracks = t;
+        *socket_context = t;
+    } else if (t) {
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            s->tracks = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        free(t);
+        *socket_context = NULL;
+    }
+}
+
+static struct conn_track *server_track(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info ? info->socket_context : NULL;
+}
+
+static void server_track_phase(struct MHD_Connection *conn, enum conn_phase phase)
+{
+    struct conn_track *t = server_track(conn);
+    if (t) {
+        t->phase = phase;
+        t->since = server_now();
+        t->body_bytes = 0;
+    }
+}
+
+/*
+ * Closes the connections past a deadline that their bytes do not reset: headers not complete
+ * within header_timeout_s (slowloris), or a body arriving slower than min_body_bytes_per_s
+ * after that long. Shutting the socket down makes MHD see its end and close it.
+ */
+static void server_sweep(struct http_server *s)
+{
+    double now = server_now();
+    double timeout = s->config.header_timeout_s ? s->config.header_timeout_s : 10;
+    double rate = s->config.min_body_bytes_per_s ? s->config.min_body_bytes_per_s : 16 << 10;
+    s->last_sweep = now;
+    for (struct conn_track *t = s->tracks; t; t = t->next) {
+        double age = now - t->since;
+        bool late = (t->phase == CONN_HEADERS && age > timeout) ||
+                    (t->phase == CONN_BODY && age > timeout && t->body_bytes < rate * age);
+        if (late && !t->cut) {
+            t->cut = true;
+            shutdown(t->fd, SHUT_RDWR);
+        }
+    }
+}
+
+static enum MHD_Result server_count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind, (void)value;
+    unsigned *counts = cls;
+    counts[0] += strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+    counts[1] += strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0;
+    return MHD_YES;
+}
+
+static int server_hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* MHD's percent-decoding, but %00 stays as it is: decoded, it would cut the URL short
+ * ("/v1/fn/_%00x" would read "/v1/fn/_"). */
+static size_t server_unescape(void *cls, struct MHD_Connection *conn, char *uri)
+{
+    (void)cls, (void)conn;
+    char *out = uri;
+    for (const char *in = uri; *in; in++) {
+        int hi = in[0] == '%' ? server_hex(in[1]) : -1, lo = hi >= 0 ? server_hex(in[2]) : -1;
+        if (lo >= 0 && (hi || lo)) {
+            *out++ = (char)(hi * 16 + lo);
+            in += 2;
+        } else {
+            *out++ = *in;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - uri);
+}
+
+/* Headers only: false with the answer in x->res when the request is refused before its body. */
+static bool server_admit(struct http_server *s, struct http_exchange *x)
+{
+    unsigned counts[2] = {0, 0}; /* Content-Length, Transfer-Encoding */
+    MHD_get_connection_values(x->conn, MHD_HEADER_KIND, server_count_header, counts);
+    if (counts[0] > 1 || (counts[0] && counts[1])) {
+        x->res.route = "bad_framing";
+        http_error(&x->res, FL_ERR_BAD_REQUEST,
+                   "ambiguous framing: more than one Content-Length, or one with "
+                   "Transfer-Encoding");
+        return false;
+    }
+    if (x->too_large) {
+        x->res.route = "too_large";
+        http_error(&x->res, FL_ERR_TOO_LARGE, "request body larger than %zu bytes",
+                   s->config.max_body_bytes);
+        return false;
+    }
+    x->res.status = 200;
+    if (s->config.admit && !s->config.admit(s->config.handler_arg, &x->req, &x->res))
+        return false;
+    x->req.admitted = s->config.admit != NULL;
+    return true;
 }
 
 static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -234,9 +383,16 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
     (void)version;
     if (!x) {
         *con_cls = x = server_exchange_new(s, conn);
-        return x ? MHD_YES : MHD_NO;
+        if (!x)
+            return MHD_NO;
+        server_request_init(x, method, url);
+        server_track_phase(conn, CONN_BODY);
+        return server_admit(s, x) ? MHD_YES : server_reply(s, conn, x, method, &x->res);
     }
     if (*upload_data_size) {
+        struct conn_track *t = server_track(conn);
+        if (t)
+            t->body_bytes += *upload_data_size;
         if (!x->too_large && !fl_buf_append(&x->body, upload_data, *upload_data_size))
             x->too_large = true;
         *upload_data_size = 0; /* consumed (or dropped, past the bound) */
@@ -244,14 +400,16 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
     }
     if (x->answered)
         return server_reply(s, conn, x, method, &x->res);
-    if (x->too_large) {
+    if (x->too_large) { /* a body longer than it said, or chunked */
         x->res.route = "too_large";
         http_error(&x->res, FL_ERR_TOO_LARGE, "request body larger than %zu bytes",
                    s->config.max_body_bytes);
         return server_reply(s, conn, x, method, &x->res);
     }
-    if (!x->req.method)
-        server_request_init(x, method, url);
+    if (!x->req.body) /* the body is all here: no deadline while the request is handled */
+        server_track_phase(conn, CONN_HANDLING);
+    x->req.body = (const uint8_t *)(x->body.data ? x->body.data : "");
+    x->req.body_len = x->body.len;
     x->req.may_block = false;
     x->res.status = 200;
     s->config.handler(s->config.handler_arg, &x->req, &x->res);
@@ -267,7 +425,8 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
 static void server_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                              enum MHD_RequestTerminationCode toe)
 {
-    (void)cls, (void)conn, (void)toe;
+    (void)cls, (void)toe;
+    server_track_phase(conn, CONN_HEADERS); /* kept alive: the next request's headers */
     struct http_exchange *x = *con_cls;
     if (!x)
         return;
@@ -309,6 +468,8 @@ static void server_round_end(void *arg)
     struct http_server *s = arg;
     if (atomic_exchange(&s->run_pending, false) || server_now() - s->last_run >= 1.0)
         server_run(s);
+    if (server_now() - s->last_sweep >= 0.5)
+        server_sweep(s);
 }
 
 static void server_hook(void *arg)
@@ -351,11 +512,15 @@ enum fl_err http_start(const struct http_config *config, struct http_server **ou
     s->config = *config;
     /* No thread of MHD's own: the loop runs it, beside the Worker links (evloop.h). */
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO | MHD_USE_ERROR_LOG;
+    unsigned max_connections = config->max_connections ? config->max_connections : 1024;
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, server_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_CONNECTION_LIMIT, config->max_connections ? config->max_connections : 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, server_completed, s, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)60, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        config->max_connections_per_ip ? config->max_connections_per_ip : max_connections / 2,
+        MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
+        server_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, server_unescape, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_END);
     const union MHD_DaemonInfo *epoll_info =
         s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
     s->source = (struct evloop_source){epoll_info ? epoll_info->epoll_fd : -1, server_ready};

@@ -2,9 +2,13 @@
  * server — the Core's HTTP front: libmicrohttpd driven by an event loop
  * (common/evloop.h) that the Core shares with its Worker links.
  *
- * It collects each request (bounded: past `max_body_bytes` the request is
- * answered 413 without being read further), hands it to one handler, sends
- * the handler's response and records metrics. Handlers must be thread-safe.
+ * Before a request's body is read, its framing is checked (one Content-Length,
+ * not with Transfer-Encoding: else 400), a Content-Length past `max_body_bytes`
+ * is answered 413, and `admit` may refuse it (its token): each at once. Then it
+ * collects the body (bounded: past `max_body_bytes` the request is answered 413
+ * without being read further), hands the request to one handler, sends the
+ * handler's response and records metrics. Handlers must be thread-safe. A URL
+ * holding %00 keeps it undecoded (no route or name takes '%').
  *
  * The loop's one thread serves every connection, so a handler running there
  * (`may_block` false) must not wait. It answers at once, or says how it
@@ -40,6 +44,7 @@ struct http_request {
     const char *authorization;
     const uint8_t *body;
     size_t body_len;
+    bool admitted; /* the config's `admit` said yes (its token is checked) */
 };
 
 struct http_response {
@@ -56,15 +61,30 @@ enum { HTTP_RUN_BLOCKING = -1, HTTP_RUN_LATER = -2 };
 
 typedef void (*http_handler)(void *arg, const struct http_request *req, struct http_response *res);
 
+/*
+ * Runs on the event loop when a request's headers have arrived, before a byte of its body is
+ * read (`req->body` is NULL): false, with the answer in `res`, refuses it at once (no
+ * `100 Continue`, no body buffered, the connection closed after the answer). So nothing is
+ * spent on a client before its token is checked.
+ */
+typedef bool (*http_admit)(void *arg, const struct http_request *req, struct http_response *res);
+
 /* After HTTP_RUN_LATER, from any thread, once: the handler runs again. */
 void http_resume(struct http_exchange *exchange);
 
 struct http_config {
-    const char *listen;       /* "ADDR:PORT"; port 0 picks a free one */
-    unsigned max_connections; /* open at once; 0: 1024 */
-    struct evloop *loop;      /* runs the server (started by the caller) */
-    size_t max_body_bytes;    /* largest body read at all */
+    const char *listen;              /* "ADDR:PORT"; port 0 picks a free one */
+    unsigned max_connections;        /* open at once; 0: 1024 */
+    unsigned max_connections_per_ip; /* 0: half of max_connections */
+    /* A request's headers must all arrive within this (bytes do not reset it; a kept-alive
+     * connection's next request too), and its body at this rate after that long: else the
+     * connection is closed. 0: 10 s, 16 KiB/s. */
+    unsigned header_timeout_s;
+    unsigned min_body_bytes_per_s;
+    struct evloop *loop;   /* runs the server (started by the caller) */
+    size_t max_body_bytes; /* largest body read at all */
     http_handler handler;
+    http_admit admit; /* optional; called with handler_arg */
     void *handler_arg;
 };
 
