@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/escape.h"
+#include "common/net.h"
 #include "common/options.h"
 #include "common/proc.h"
 #include "common/secret.h"
@@ -34,13 +35,19 @@
 #include "worker/metrics.h"
 #include "worker/sandbox.h"
 
-enum { HEARTBEAT_MS = 200, ANNOUNCE_INTERVAL_MS = 1000, LOG_BYTES = 64 << 10 };
+enum {
+    HEARTBEAT_MS = 200,
+    ANNOUNCE_INTERVAL_MS = 1000,
+    LOG_BYTES = 64 << 10,
+    HANDSHAKE_FRAME_MAX = 256, /* what is read of a frame before the Core proved the secret */
+};
 
 struct conn {
     struct link link;
     atomic_int refs;
     atomic_bool closed;
-    atomic_bool authenticated; /* set by the reader when the Core proved the secret */
+    atomic_bool authenticated;    /* set by the reader when the Core proved the secret */
+    bool counted_unauthenticated; /* holds one of worker.unauthenticated (the reader's) */
     uint8_t nonce[FL_NONCE_BYTES];
     struct worker *worker;
 };
@@ -69,6 +76,10 @@ struct worker {
     struct job *head, *tail;
     unsigned queued;
     atomic_uint in_flight;
+    /* Connections: open, and not yet through the handshake; their caps. */
+    atomic_uint connections, unauthenticated;
+    unsigned max_connections, max_unauthenticated, handshake_timeout_s;
+    bool accept_any_core; /* without a secret: Cores from other machines too */
 };
 
 static struct conn *conn_ref(struct conn *c)
@@ -82,6 +93,7 @@ static void conn_release(struct conn *c)
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
     link_close(&c->link);
+    atomic_fetch_sub(&c->worker->connections, 1);
     free(c);
 }
 
@@ -272,6 +284,37 @@ static bool worker_authenticate(struct conn *c, const struct proto_msg *m, struc
     return true;
 }
 
+/* Reads are bounded in time only until the handshake is done (a Core may be quiet for long). */
+static void conn_set_read_timeout(struct conn *c, unsigned seconds)
+{
+    struct timeval tv = {.tv_sec = seconds};
+    setsockopt(c->link.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
+static void *worker_heartbeat(void *arg);
+
+/* The Core is through the handshake (or none is needed): it counts as authenticated, and gets
+ * heartbeats, from a thread of their own. False: hang up. */
+static bool conn_admitted(struct conn *c)
+{
+    struct worker *w = c->worker;
+    if (c->counted_unauthenticated) {
+        c->counted_unauthenticated = false;
+        atomic_fetch_sub(&w->unauthenticated, 1);
+    }
+    conn_set_read_timeout(c, 0);
+    pthread_t heartbeat;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    conn_ref(c);
+    bool ok = pthread_create(&heartbeat, &attr, worker_heartbeat, c) == 0;
+    if (!ok)
+        conn_release(c);
+    pthread_attr_destroy(&attr);
+    return ok;
+}
+
 static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_buf *frame)
 {
     struct worker *w = c->worker;
@@ -293,22 +336,37 @@ static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_b
     conn_send(c, frame);
 }
 
+/*
+ * Until the Core has proved the cluster secret, a frame may hold HANDSHAKE_FRAME_MAX bytes
+ * (a larger one is refused from its header, unread), and the handshake must end within
+ * handshake_timeout_s: nothing is spent on a client that has not proved itself.
+ */
 static void *worker_reader(void *arg)
 {
     struct conn *c = arg;
-    struct fl_buf payload, frame;
+    struct fl_buf handshake, payload, frame;
+    fl_buf_init(&handshake, HANDSHAKE_FRAME_MAX);
     fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
     fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
     struct proto_msg *msg = malloc(sizeof(*msg));
-    while (msg && link_read(&c->link, &payload, msg) == FL_OK) {
-        if (!atomic_load(&c->authenticated) && !worker_authenticate(c, msg, &frame))
-            break;
-        if (msg->header.type != PROTO_AUTH)
-            worker_handle(c, msg, &frame);
+    bool admitted = atomic_load(&c->authenticated) && conn_admitted(c);
+    while (msg && (admitted || !atomic_load(&c->authenticated)) &&
+           link_read(&c->link, admitted ? &payload : &handshake, msg) == FL_OK) {
+        if (!admitted) {
+            if (!worker_authenticate(c, msg, &frame) || !conn_admitted(c))
+                break;
+            admitted = true;
+            continue;
+        }
+        worker_handle(c, msg, &frame);
     }
+    if (c->counted_unauthenticated)
+        atomic_fetch_sub(&c->worker->unauthenticated, 1);
+    c->counted_unauthenticated = false;
     atomic_store(&c->closed, true);
     shutdown(c->link.fd, SHUT_RDWR);
     free(msg);
+    fl_buf_deinit(&handshake);
     fl_buf_deinit(&payload);
     fl_buf_deinit(&frame);
     conn_release(c);
@@ -344,39 +402,85 @@ static void *worker_heartbeat(void *arg)
     return NULL;
 }
 
-static void worker_accept(struct worker *w, int fd)
+/* A line now and then about refused connections (an attack must not flood the log). */
+static void worker_log_refused(const char *why)
 {
+    static _Atomic long last_s;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long previous = atomic_exchange(&last_s, (long)now.tv_sec);
+    if (previous != (long)now.tv_sec)
+        fprintf(stderr, "worker: event=connection_refused reason=\"%s\"\n", why);
+}
+
+/* Whether a new connection from `peer` gets a hearing; counts it when it does. */
+static bool worker_admit_connection(struct worker *w, const struct sockaddr_storage *peer)
+{
+    if (!w->secret.set && !w->accept_any_core && !fl_addr_is_loopback(peer)) {
+        worker_log_refused("not from this machine, and no cluster secret (see --secret-file)");
+        return false;
+    }
+    if (atomic_fetch_add(&w->connections, 1) >= w->max_connections) {
+        atomic_fetch_sub(&w->connections, 1);
+        worker_log_refused("--max-connections reached");
+        return false;
+    }
+    if (w->secret.set && atomic_fetch_add(&w->unauthenticated, 1) >= w->max_unauthenticated) {
+        atomic_fetch_sub(&w->unauthenticated, 1);
+        atomic_fetch_sub(&w->connections, 1);
+        worker_log_refused("--max-unauthenticated reached");
+        return false;
+    }
+    return true;
+}
+
+/* A thread reads the connection; heartbeats start once the Core is through the handshake. */
+static void worker_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+{
+    if (!worker_admit_connection(w, peer)) {
+        close(fd);
+        return;
+    }
     struct conn *c = calloc(1, sizeof(*c));
     if (!c) {
+        atomic_fetch_sub(&w->connections, 1);
+        if (w->secret.set)
+            atomic_fetch_sub(&w->unauthenticated, 1);
         close(fd);
         return;
     }
     link_init(&c->link, fd);
-    atomic_init(&c->refs, 3); /* reader, heartbeat, and this function until HELLO is out */
+    atomic_init(&c->refs, 2); /* the reader, and this function until HELLO is out */
     c->worker = w;
+    c->counted_unauthenticated = w->secret.set;
+    atomic_init(&c->authenticated, !w->secret.set);
+    if (w->secret.set) {
+        conn_set_read_timeout(c, w->handshake_timeout_s);
+        if (!fl_random_bytes(c->nonce, sizeof(c->nonce))) {
+            atomic_fetch_sub(&w->unauthenticated, 1);
+            conn_release(c);
+            conn_release(c);
+            return;
+        }
+    }
     struct metrics_host host;
     metrics_read_host(&host);
     struct fl_buf frame;
     fl_buf_init(&frame, 4096);
-    atomic_init(&c->authenticated, !w->secret.set);
-    if (w->secret.set && !fl_random_bytes(c->nonce, sizeof(c->nonce))) {
-        conn_release(c);
-        conn_release(c);
-        conn_release(c);
-        return;
-    }
     proto_put_hello(&frame, w->name, w->threads, w->queue_max, host.total_mem, c->nonce,
                     w->secret.set ? sizeof(c->nonce) : 0);
     conn_send(c, &frame);
     fl_buf_deinit(&frame);
-    pthread_t reader, heartbeat;
+    pthread_t reader;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&reader, &attr, worker_reader, c) != 0)
+    pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+    if (pthread_create(&reader, &attr, worker_reader, c) != 0) {
+        if (c->counted_unauthenticated)
+            atomic_fetch_sub(&w->unauthenticated, 1);
         conn_release(c);
-    if (pthread_create(&heartbeat, &attr, worker_heartbeat, c) != 0)
-        conn_release(c);
+    }
     pthread_attr_destroy(&attr);
     conn_release(c);
 }
@@ -385,7 +489,9 @@ static void worker_accept(struct worker *w, int fd)
 
 struct worker_options {
     const char *name, *listen, *cache_dir, *metrics, *secret_file, *announce, *sandbox;
-    uint64_t threads, queue, cache_max_mb, memory_mb;
+    uint64_t threads, queue, cache_max_mb, memory_mb, max_connections, max_unauthenticated,
+        handshake_timeout_s;
+    bool accept_any_core;
 };
 
 /* Multicast announcements from the address we listen on (so that it is the one Cores dial). */
@@ -454,9 +560,11 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
            w->name, host, port, metrics_port, w->threads, w->queue_max);
     fflush(stdout);
     for (;;) {
-        int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t peer_len = sizeof(peer);
+        int fd = accept4(listener, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
         if (fd >= 0 && worker_tune_socket(fd))
-            worker_accept(w, fd);
+            worker_accept(w, fd, &peer);
         else if (fd >= 0)
             close(fd);
         else if (errno != EINTR && errno != ECONNABORTED)
@@ -521,6 +629,18 @@ int worker_main(int argc, char **argv)
          0, "multicast GROUP:PORT where Cores discover it (TTL 1), or off"},
         {"--memory-mb", "FUNLESS_WORKER_MEMORY_MB", FL_OPT_UINT, &opt.memory_mb, "0", 0, 1 << 30,
          "memory offered to functions (0: the host's); reported to Cores and Prometheus"},
+        {"--max-connections", "FUNLESS_WORKER_MAX_CONNECTIONS", FL_OPT_UINT, &opt.max_connections,
+         "64", 1, 4096, "Core connections open at once (a thread each)"},
+        {"--max-unauthenticated", "FUNLESS_WORKER_MAX_UNAUTHENTICATED", FL_OPT_UINT,
+         &opt.max_unauthenticated, "8", 1, 4096,
+         "connections still in the handshake at once (with --secret-file)"},
+        {"--handshake-timeout-s", "FUNLESS_WORKER_HANDSHAKE_TIMEOUT_S", FL_OPT_UINT,
+         &opt.handshake_timeout_s, "5", 1, 600,
+         "a Core must prove the cluster secret within this, or is hung up on"},
+        {"--insecure-accept-any-core", "FUNLESS_WORKER_INSECURE_ACCEPT_ANY_CORE", FL_OPT_FLAG,
+         &opt.accept_any_core, "false", 0, 0,
+         "without --secret-file, serve Cores on other machines too (anyone who reaches the "
+         "port can then run code here)"},
         {"--sandbox", "FUNLESS_WORKER_SANDBOX", FL_OPT_STRING, &opt.sandbox, "on", 0, 0,
          "on: no new privileges, and (Landlock) files written only under the cache and temp "
          "dirs; off: none of it"},
@@ -549,8 +669,13 @@ int worker_main(int argc, char **argv)
     signal(SIGTERM, worker_on_stop);
     signal(SIGINT, worker_on_stop);
     metrics_set_memory_limit(opt.memory_mb << 20);
-    struct worker w = {
-        .name = opt.name, .threads = (unsigned)opt.threads, .queue_max = (unsigned)opt.queue};
+    struct worker w = {.name = opt.name,
+                       .threads = (unsigned)opt.threads,
+                       .queue_max = (unsigned)opt.queue,
+                       .max_connections = (unsigned)opt.max_connections,
+                       .max_unauthenticated = (unsigned)opt.max_unauthenticated,
+                       .handshake_timeout_s = (unsigned)opt.handshake_timeout_s,
+                       .accept_any_core = opt.accept_any_core};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.work, NULL);
     struct engine_config config;

@@ -12,7 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include "common/buf.h"
+#include "common/escape.h"
+#include "common/net.h"
 #include "common/evloop.h"
 #include "common/hash.h"
 #include "common/options.h"
@@ -204,12 +208,60 @@ static void test_evloop(void **state)
     free(p);
 }
 
+static bool loopback(int family, const char *text)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    ss.ss_family = (sa_family_t)family;
+    void *where = family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+                                    : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr;
+    assert_int_equal(inet_pton(family, text, where), 1);
+    return fl_addr_is_loopback(&ss);
+}
+
+static void test_loopback(void **state)
+{
+    (void)state;
+    assert_true(loopback(AF_INET, "127.0.0.1"));
+    assert_true(loopback(AF_INET, "127.200.3.4"));
+    assert_false(loopback(AF_INET, "128.0.0.1"));
+    assert_false(loopback(AF_INET, "10.0.0.1"));
+    assert_false(loopback(AF_INET, "0.0.0.0"));
+    assert_true(loopback(AF_INET6, "::1"));
+    assert_true(loopback(AF_INET6, "::ffff:127.0.0.9"));
+    assert_false(loopback(AF_INET6, "::ffff:10.0.0.1"));
+    assert_false(loopback(AF_INET6, "fe80::1"));
+}
+
+/* What reaches a log line or a Prometheus label from outside cannot break its line. */
+static void test_escape(void **state)
+{
+    (void)state;
+    char out[64];
+    fl_escape_log("a\"b\\c\r\nd\x01\xff", out, sizeof(out));
+    assert_string_equal(out, "a\\\"b\\\\c\\x0d\\x0ad\\x01\\xff");
+    fl_escape_log("0123456789012345678901234567890123456789", out, 16);
+    assert_string_equal(out, "012345678901...");
+    struct fl_buf b;
+    fl_buf_init(&b, 256);
+    assert_true(fl_buf_prom_label(&b, "x\"} 1\nfake_metric{a=\"\\"));
+    assert_string_equal(b.data, "x\\\"} 1\\nfake_metric{a=\\\"\\\\");
+    fl_buf_deinit(&b);
+    assert_true(fl_worker_name_valid("node-1.example_x"));
+    assert_false(fl_worker_name_valid(""));
+    assert_false(fl_worker_name_valid("evil\r\nX-Injected: 1"));
+    assert_false(fl_worker_name_valid("a b"));
+    assert_false(
+        fl_worker_name_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_bounded), cmocka_unit_test(test_options),
         cmocka_unit_test(test_path_join),   cmocka_unit_test(test_hash_sha3),
         cmocka_unit_test(test_proc_limits), cmocka_unit_test(test_evloop),
+        cmocka_unit_test(test_loopback),    cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
