@@ -19,6 +19,7 @@
 #define FL_ENGINE_ENGINE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,6 +91,9 @@ struct engine_limits {
     uint32_t timeout_ms;     /* 0: none */
     size_t max_output_bytes; /* result / error message */
     size_t max_log_bytes;    /* console_log, stdout/stderr kept as logs */
+    /* NULL, or a flag that outlives the calls it is given to (not one per call): set, the call
+     * ends within a few ms as at its time limit (FL_ERR_TIMEOUT). */
+    const atomic_bool *cancel;
 };
 void engine_limits_defaults(struct engine_limits *limits);
 

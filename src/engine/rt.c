@@ -257,15 +257,16 @@ int rt_guarded_call(const struct rt_limits *limits, void (*fn)(void *), void *ar
     t->limits = *limits;
     t->timeout_pending = 0;
     int code = sigsetjmp(here, 0);
+    bool watched = limits->timeout_ms || limits->cancel;
     if (code == 0) {
-        if (limits->timeout_ms)
-            watchdog_arm(&t->watchdog, limits->timeout_ms);
+        if (watched)
+            watchdog_arm(&t->watchdog, limits->timeout_ms, limits->cancel);
         t->in_guest = 1;
         fn(arg);
     }
     t->in_guest = 0;
     t->in_host = 0;
-    if (limits->timeout_ms)
+    if (watched)
         watchdog_disarm(&t->watchdog);
     return code;
 }

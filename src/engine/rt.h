@@ -27,6 +27,7 @@
 #define FL_ENGINE_RT_H
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "engine/rt_api.h"
@@ -54,8 +55,9 @@ struct rt_ctx {
 };
 
 struct rt_limits {
-    uint32_t max_pages;  /* linear memory cap for instances created in the call */
-    uint32_t timeout_ms; /* 0: no time limit */
+    uint32_t max_pages;        /* linear memory cap for instances created in the call */
+    uint32_t timeout_ms;       /* 0: no time limit */
+    const atomic_bool *cancel; /* NULL, or set to end the call as at its time limit */
 };
 
 /* The table bound into every loaded glue. */

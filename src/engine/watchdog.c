@@ -32,8 +32,10 @@ static bool watchdog_scan(void)
             continue;
         armed = true;
         uint64_t seq = atomic_load(&s->call_seq);
+        const atomic_bool *cancel = atomic_load(&s->cancel);
+        bool due = now >= deadline || (cancel && atomic_load(cancel));
         /* the CAS fails if the call ended or a new one began meanwhile */
-        if (now >= deadline && atomic_compare_exchange_strong(&s->deadline_ns, &deadline, 0)) {
+        if (due && atomic_compare_exchange_strong(&s->deadline_ns, &deadline, 0)) {
             atomic_store(&s->fired_seq, seq);
             pthread_kill(s->thread, wd.signal);
         }
@@ -83,6 +85,7 @@ void watchdog_register(struct watchdog_slot *slot, int signal)
 {
     slot->thread = pthread_self();
     atomic_init(&slot->deadline_ns, 0);
+    atomic_init(&slot->cancel, NULL);
     atomic_init(&slot->call_seq, 0);
     atomic_init(&slot->fired_seq, UINT64_MAX);
     pthread_mutex_lock(&wd.lock);
@@ -110,10 +113,12 @@ void watchdog_unregister(struct watchdog_slot *slot)
     pthread_mutex_unlock(&wd.lock);
 }
 
-void watchdog_arm(struct watchdog_slot *slot, uint32_t timeout_ms)
+void watchdog_arm(struct watchdog_slot *slot, uint32_t timeout_ms, const atomic_bool *cancel)
 {
     atomic_fetch_add(&slot->call_seq, 1);
-    atomic_store(&slot->deadline_ns, watchdog_now_ns() + (uint64_t)timeout_ms * 1000000u);
+    atomic_store(&slot->cancel, cancel);
+    atomic_store(&slot->deadline_ns,
+                 timeout_ms ? watchdog_now_ns() + (uint64_t)timeout_ms * 1000000u : UINT64_MAX);
     if (atomic_load(&wd.sleeping)) {
         pthread_mutex_lock(&wd.lock);
         pthread_cond_signal(&wd.wake);

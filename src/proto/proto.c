@@ -202,7 +202,7 @@ enum fl_err proto_read_header(const uint8_t b[PROTO_HEADER_BYTES], struct proto_
     out->type = b[3];
     out->id = get_u32(&c);
     out->length = get_u32(&c);
-    if (out->type < PROTO_HELLO || out->type > PROTO_AUTH_OK || out->length > PROTO_MAX_PAYLOAD ||
+    if (out->type < PROTO_HELLO || out->type > PROTO_CANCEL || out->length > PROTO_MAX_PAYLOAD ||
         get_u32(&c) != 0)
         return FL_ERR_BAD_REQUEST;
     return FL_OK;
@@ -261,7 +261,7 @@ static void proto_decode_fields(struct cursor *c, struct proto_msg *m)
         m->u.result.logs = get_bytes(c);
         get_str(c, m->u.result.detail);
         break;
-    default: /* NO_CODE, BUSY: no fields */
+    default: /* NO_CODE, BUSY, CANCEL: no fields */
         break;
     }
 }

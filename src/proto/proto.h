@@ -60,6 +60,7 @@ enum proto_type {
     PROTO_BUSY = 9,
     PROTO_AUTH = 10,
     PROTO_AUTH_OK = 11,
+    PROTO_CANCEL = 12, /* C->W, empty: stop the INVOKE of this id (its client is gone) */
 };
 
 struct proto_header {

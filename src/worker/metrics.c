@@ -54,9 +54,9 @@ static const char *outcome_name(enum fl_err err)
 }
 
 void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome,
-                                double seconds)
+                                bool cancelled, double seconds)
 {
-    const char *name = outcome_name(outcome);
+    const char *name = cancelled ? "cancelled" : outcome_name(outcome);
     pthread_mutex_lock(&m.lock);
     struct series *s = NULL;
     for (int i = 0; i < m.count && !s; i++)

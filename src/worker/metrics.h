@@ -21,8 +21,9 @@ struct metrics_host {
 /* Memory figures are capped at `bytes` (the Worker's --memory-mb; 0: none). */
 void metrics_set_memory_limit(uint64_t bytes);
 void metrics_read_host(struct metrics_host *out);
+/* One invocation ended with `outcome`, or was stopped because its Core gave up on it. */
 void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome,
-                                double seconds);
+                                bool cancelled, double seconds);
 void metrics_observe_busy(void);
 /* Serves GET /metrics on "ADDR:PORT"; the bound port in *port. */
 bool metrics_serve(const char *listen, const char *node, struct cache *cache, unsigned *port);

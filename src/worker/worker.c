@@ -65,8 +65,18 @@ struct job {
     struct job *next;
 };
 
+/* An executor thread, and the call it runs; `cancel` is set (under the worker's lock, only
+ * while `running` is that call) to stop it — it lives as long as the thread, as
+ * engine_limits.cancel wants. */
+struct executor {
+    struct worker *worker;
+    struct job *running;
+    atomic_bool cancel;
+};
+
 struct worker {
     const char *name;
+    struct executor *executors; /* `threads` of them */
     unsigned threads;
     unsigned queue_max;
     struct cache *cache;
@@ -132,8 +142,9 @@ static bool worker_enqueue(struct worker *w, struct job *job)
     return ok;
 }
 
-static struct job *worker_dequeue(struct worker *w)
+static struct job *worker_dequeue(struct executor *ex)
 {
+    struct worker *w = ex->worker;
     pthread_mutex_lock(&w->lock);
     while (!w->head)
         pthread_cond_wait(&w->work, &w->lock);
@@ -142,8 +153,48 @@ static struct job *worker_dequeue(struct worker *w)
     if (!w->head)
         w->tail = NULL;
     w->queued--;
+    ex->running = job;
+    atomic_store(&ex->cancel, false);
     pthread_mutex_unlock(&w->lock);
     return job;
+}
+
+/*
+ * The Core gave up on invocation `id` of `c` (its client went away), or on every one of them
+ * (`all`: the connection is gone): a queued one is dropped, a running one stopped within a
+ * few ms (the watchdog sees its executor's cancel flag); either way its slot is free.
+ */
+static void worker_cancel(struct worker *w, const struct conn *c, bool all, uint32_t id)
+{
+    struct job *dropped = NULL;
+    pthread_mutex_lock(&w->lock);
+    struct job *kept_tail = NULL;
+    for (struct job *job = w->head, *next; job; job = next) {
+        next = job->next;
+        if (job->conn == c && job->kind == JOB_INVOKE && (all || job->id == id)) {
+            if (kept_tail)
+                kept_tail->next = next;
+            else
+                w->head = next;
+            w->queued--;
+            job->next = dropped;
+            dropped = job;
+        } else {
+            kept_tail = job;
+        }
+    }
+    w->tail = kept_tail;
+    for (unsigned i = 0; i < w->threads; i++) {
+        struct job *job = w->executors[i].running;
+        if (job && job->conn == c && job->kind == JOB_INVOKE && (all || job->id == id))
+            atomic_store(&w->executors[i].cancel, true);
+    }
+    pthread_mutex_unlock(&w->lock);
+    for (struct job *job = dropped, *next; job; job = next) {
+        next = job->next;
+        metrics_observe_invocation(job->module, job->name, FL_OK, true, 0);
+        job_free(job);
+    }
 }
 
 static void worker_run_put(struct worker *w, struct job *job)
@@ -165,8 +216,9 @@ static double worker_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void worker_run_invoke(struct worker *w, struct job *job)
+static void worker_run_invoke(struct executor *ex, struct job *job)
 {
+    struct worker *w = ex->worker;
     char detail[256] = "";
     struct fl_buf frame;
     fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
@@ -187,30 +239,40 @@ static void worker_run_invoke(struct worker *w, struct job *job)
         limits.memory_bytes = (uint64_t)job->memory_mb << 20;
         limits.timeout_ms = job->timeout_ms;
         limits.max_log_bytes = LOG_BYTES;
+        limits.cancel = &ex->cancel;
         struct engine_result res;
         double started = worker_now();
         engine_invoke(module, (const char *)job->args, job->args_len, &limits, &res);
-        metrics_observe_invocation(job->module, job->name, res.status, worker_now() - started);
-        proto_put_result(&frame, job->id, res.status, res.output, res.output ? res.output_len : 0,
-                         res.logs, res.logs ? res.logs_len : 0, res.detail);
+        bool cancelled = atomic_load(&ex->cancel);
+        metrics_observe_invocation(job->module, job->name, res.status, cancelled,
+                                   worker_now() - started);
+        if (!cancelled) /* else nobody waits for the answer */
+            proto_put_result(&frame, job->id, res.status, res.output,
+                             res.output ? res.output_len : 0, res.logs, res.logs ? res.logs_len : 0,
+                             res.detail);
         engine_result_deinit(&res);
         engine_module_release(module);
     }
-    conn_send(job->conn, &frame);
+    if (frame.len)
+        conn_send(job->conn, &frame);
     fl_buf_deinit(&frame);
 }
 
 static void *worker_executor(void *arg)
 {
-    struct worker *w = arg;
+    struct executor *ex = arg;
+    struct worker *w = ex->worker;
     for (;;) {
-        struct job *job = worker_dequeue(w);
+        struct job *job = worker_dequeue(ex);
         atomic_fetch_add(&w->in_flight, 1);
         if (job->kind == JOB_PUT)
             worker_run_put(w, job);
         else
-            worker_run_invoke(w, job);
+            worker_run_invoke(ex, job);
         atomic_fetch_sub(&w->in_flight, 1);
+        pthread_mutex_lock(&w->lock);
+        ex->running = NULL;
+        pthread_mutex_unlock(&w->lock);
         job_free(job);
     }
     return NULL;
@@ -319,6 +381,10 @@ static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_b
 {
     struct worker *w = c->worker;
     fl_buf_reset(frame);
+    if (m->header.type == PROTO_CANCEL) {
+        worker_cancel(w, c, false, m->header.id);
+        return;
+    }
     if (m->header.type == PROTO_CODE_DROP) {
         cache_drop(w->cache, m->u.code_drop.module, m->u.code_drop.name);
         proto_put_ack(frame, m->header.id, FL_OK, "");
@@ -364,6 +430,7 @@ static void *worker_reader(void *arg)
         atomic_fetch_sub(&c->worker->unauthenticated, 1);
     c->counted_unauthenticated = false;
     atomic_store(&c->closed, true);
+    worker_cancel(c->worker, c, true, 0); /* the Core is gone: so are its calls */
     shutdown(c->link.fd, SHUT_RDWR);
     free(msg);
     fl_buf_deinit(&handshake);
@@ -548,9 +615,14 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
     }
     if (!worker_announce(w, opt, port))
         return 1;
+    w->executors = calloc(w->threads, sizeof(*w->executors));
+    if (!w->executors)
+        return 1;
     for (unsigned i = 0; i < w->threads; i++) {
         pthread_t thread;
-        if (engine_thread_create(&thread, worker_executor, w) != 0)
+        w->executors[i].worker = w;
+        atomic_init(&w->executors[i].cancel, false);
+        if (engine_thread_create(&thread, worker_executor, &w->executors[i]) != 0)
             return 1;
         pthread_detach(thread);
     }

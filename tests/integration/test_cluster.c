@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -337,6 +340,71 @@ static void test_worker_killed(void **state)
     worker_stop(&w[1], false);
 }
 
+/* Sends an invocation of _/FN on a raw connection and returns its socket, unread. */
+static int invoke_raw(const struct core_process *core, const char *fn, const char *body)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)core->port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    char request[1024];
+    int n = snprintf(request, sizeof(request),
+                     "POST /v1/fn/_/%s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     fn, core->guest_token, strlen(body), body);
+    assert_int_equal(send(fd, request, (size_t)n, 0), n);
+    return fd;
+}
+
+static long cancelled_on(const struct worker_process *w)
+{
+    return metric_value(w, "funless_worker_invocations_total{module=\"_\",function=\"spin\","
+                           "outcome=\"cancelled\"}");
+}
+
+static void wait_cancelled(const struct worker_process *w, long want)
+{
+    for (int i = 0; i < 40 && cancelled_on(w) < want; i++)
+        usleep(50 * 1000);
+    assert_int_equal(cancelled_on(w), want);
+}
+
+/* Calls whose clients went away stop on the Worker and free its slots at once; so do the
+ * calls of a Core that died. */
+static void test_abandoned_calls(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w;
+    start_one(&core, &w, "abandon", 2, 16);
+    expect(deploy(&core, "POST", "/v1/fn/_", "spin", "c_spin.wasm", "{\"timeout_ms\":10000}", true),
+           201, NULL);
+    expect(deploy(&core, "POST", "/v1/fn/_", "tiny", "wat_tiny.wasm", NULL, true), 201, NULL);
+    int fds[6];
+    for (int i = 0; i < 6; i++) /* two run, four wait in the Worker's queue */
+        fds[i] = invoke_raw(&core, "spin", "{\"args\":{\"ms\":8000}}");
+    usleep(200 * 1000);
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+    double t0 = now_s();
+    expect(invoke(&core, "tiny", "{}"), 200, "{\"data\":{}}");
+    double waited = now_s() - t0;
+    if (waited > 1.0)
+        fail_msg("the next call waited %.2f s behind abandoned ones", waited);
+    wait_cancelled(&w, 6);
+    /* a Core killed with calls running: the Worker stops them when the link ends */
+    for (int i = 0; i < 2; i++)
+        fds[i] = invoke_raw(&core, "spin", "{\"args\":{\"ms\":8000}}");
+    usleep(200 * 1000);
+    core_stop(&core, true);
+    t0 = now_s();
+    wait_cancelled(&w, 8);
+    assert_true(now_s() - t0 < 1.0); /* counted once each call has stopped */
+    close(fds[0]);
+    close(fds[1]);
+    worker_stop(&w, false);
+}
+
 /* 502 quickly: measured alone, with no other call in flight to blur the timing. */
 static void test_worker_killed_fast(void **state)
 {
@@ -594,6 +662,7 @@ int main(void)
         cmocka_unit_test(test_late_worker),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_abandoned_calls),
         cmocka_unit_test(test_worker_killed_fast),
         cmocka_unit_test(test_worker_killed),
         cmocka_unit_test(test_saturation),

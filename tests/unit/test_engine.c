@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/compile.h"
@@ -445,6 +446,46 @@ static void test_tier1_swap_and_cache(void **state)
     free(tier0_output);
 }
 
+/* A call is stopped within a few ms of its cancel flag being set (its client went away). */
+static atomic_bool cancel_flag;
+
+static void *cancel_after_50ms(void *arg)
+{
+    (void)arg;
+    usleep(50 * 1000);
+    atomic_store(&cancel_flag, true);
+    return NULL;
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("wat_loop.wasm");
+    struct engine_limits limits;
+    engine_limits_defaults(&limits);
+    limits.timeout_ms = 0; /* no time limit at all: only the flag stops it */
+    limits.cancel = &cancel_flag;
+    atomic_store(&cancel_flag, false);
+    pthread_t canceller;
+    assert_int_equal(pthread_create(&canceller, NULL, cancel_after_50ms, NULL), 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    rt_reclaim_signals();
+    struct engine_result res;
+    assert_int_equal(engine_invoke(m, NULL, 0, &limits, &res), FL_ERR_TIMEOUT);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_join(canceller, NULL);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms >= 45 && ms < 1000); /* without the flag it would never end */
+    engine_result_deinit(&res);
+    /* the flag left set does not stop a call that has none */
+    limits.cancel = NULL;
+    limits.timeout_ms = 100;
+    assert_int_equal(invoke_with(m, NULL, 0, 100, &res), FL_ERR_TIMEOUT);
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
 /* ---- many threads at once ---- */
 
 struct torture {
@@ -541,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_translator_fallback),
         cmocka_unit_test(test_translator_wide_br_table),
         cmocka_unit_test(test_tier1_swap_and_cache),
+        cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_torture_threads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -553,6 +553,14 @@ static void invoke_done(void *exchange)
     http_resume(exchange);
 }
 
+/* The client went away while its call waited: the Worker stops it (and `done` still comes). */
+static void invoke_gone(void *arg)
+{
+    struct invoke_state *st = arg;
+    if (st->call)
+        cluster_invoke_cancel(st->api->cluster, st->call);
+}
+
 static struct invoke_state *invoke_state_new(struct api *api, const struct route_args *args,
                                              const struct http_request *req,
                                              struct http_response *res)
@@ -591,6 +599,7 @@ void api_function_invoke(struct api *api, const struct route_args *args,
     if (st->call) { /* resumed: the Worker answered, was lost, or is overdue */
         enum cluster_step step = cluster_invoke_finish(api->cluster, st->call, &r, &st->retry);
         if (step == CLUSTER_CALL_AGAIN) {
+            *req->on_gone = invoke_gone;
             res->status = HTTP_RUN_LATER;
             return;
         }
@@ -605,6 +614,7 @@ void api_function_invoke(struct api *api, const struct route_args *args,
         st->call = cluster_invoke_start(api->cluster, &st->def, st->input, strlen(st->input),
                                         st->policy, invoke_done, req->exchange);
         res->status = st->call ? HTTP_RUN_LATER : HTTP_RUN_BLOCKING;
+        *req->on_gone = st->call ? invoke_gone : NULL;
         return;
     }
     cluster_invoke(api->cluster, &st->def, st->input, strlen(st->input), st->policy,

@@ -1297,6 +1297,32 @@ static bool call_place_again(struct cluster *c, struct cluster_call *call,
     return placed;
 }
 
+void cluster_invoke_cancel(struct cluster *c, struct cluster_call *call)
+{
+    (void)c;
+    struct cworker *w = call->worker;
+    struct pending *p = &call->pending, *callbacks = NULL;
+    bool waiting = false;
+    pthread_mutex_lock(&w->pending_lock);
+    for (struct pending *q = w->pending; q && !waiting; q = q->next)
+        waiting = q == p;
+    if (waiting) {
+        pending_unlink(w, p);
+        p->lost = true;
+        snprintf(p->detail, sizeof(p->detail), "cancelled: the client went away");
+        pending_answered(p, &callbacks);
+    }
+    pthread_mutex_unlock(&w->pending_lock);
+    if (!waiting)
+        return; /* answered already: `done` has run or is running */
+    struct fl_buf frame;
+    fl_buf_init(&frame, 64);
+    if (proto_put_empty(&frame, PROTO_CANCEL, p->id))
+        worker_write(w, &frame);
+    fl_buf_deinit(&frame);
+    pending_call_back(callbacks);
+}
+
 enum cluster_step cluster_invoke_finish(struct cluster *c, struct cluster_call *call,
                                         struct cluster_result *out, struct cluster_retry *retry)
 {

@@ -135,5 +135,9 @@ enum cluster_step {
 };
 enum cluster_step cluster_invoke_finish(struct cluster *cluster, struct cluster_call *call,
                                         struct cluster_result *out, struct cluster_retry *retry);
+/* The caller's client is gone: the Worker is told to stop the call (a CANCEL frame), and `done`
+ * runs as for a lost call; cluster_invoke_finish follows as usual. Nothing once `done` has run
+ * for this attempt. On the loop's thread. */
+void cluster_invoke_cancel(struct cluster *cluster, struct cluster_call *call);
 
 #endif

@@ -14,6 +14,7 @@
 #include "core/http/server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -75,6 +76,9 @@ struct http_exchange {
     struct http_response res;
     void *state;
     void (*state_free)(void *state);
+    void (*on_gone)(void *state);
+    struct evloop_source client; /* watched while suspended: has the client gone? */
+    bool watching;
     atomic_int resume;
 };
 
@@ -148,12 +152,50 @@ static void server_resume(struct http_exchange *x)
         evloop_wake(s->config.loop); /* its round end runs MHD */
 }
 
+static void server_unwatch(struct http_exchange *x)
+{
+    if (x->watching)
+        evloop_remove(x->server->config.loop, &x->client);
+    x->watching = false;
+}
+
+/* On the loop's thread: the suspended request's socket is readable or hung up. End of file
+ * (or an error) means the client is gone; anything else (a pipelined request) ends the
+ * watch. */
+static void server_client_ready(struct evloop_source *source)
+{
+    struct http_exchange *x =
+        (struct http_exchange *)((char *)source - offsetof(struct http_exchange, client));
+    char byte;
+    ssize_t n = recv(source->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    server_unwatch(x);
+    if (n <= 0 && x->on_gone) {
+        void (*gone)(void *) = x->on_gone;
+        x->on_gone = NULL;
+        gone(x->state);
+    }
+}
+
+/* While a request waits for http_resume, its client's going away is noticed at once. */
+static void server_watch(struct http_exchange *x)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(x->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!x->on_gone || x->watching || !info)
+        return;
+    x->client = (struct evloop_source){info->connect_fd, server_client_ready};
+    x->watching = evloop_add(x->server->config.loop, &x->client);
+}
+
 /*
  * The handler said HTTP_RUN_LATER: suspend, unless http_resume came already (it may run on
  * another thread before the handler has even returned) — then resume at once.
  */
 static void server_wait_for_resume(struct http_exchange *x)
 {
+    server_watch(x);
     server_suspend(x);
     if (atomic_exchange(&x->resume, RESUME_SUSPENDED) == RESUME_REQUESTED) {
         atomic_store(&x->resume, RESUME_RUNNING);
@@ -228,6 +270,7 @@ static void server_request_init(struct http_exchange *x, const char *method, con
     x->req = (struct http_request){
         .state = &x->state,
         .state_free = &x->state_free,
+        .on_gone = &x->on_gone,
         .exchange = x,
         .method = method,
         .url = url,
@@ -398,15 +441,18 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
         *upload_data_size = 0; /* consumed (or dropped, past the bound) */
         return MHD_YES;
     }
-    if (x->answered)
+    if (x->answered) {
+        server_unwatch(x);
         return server_reply(s, conn, x, method, &x->res);
+    }
     if (x->too_large) { /* a body longer than it said, or chunked */
         x->res.route = "too_large";
         http_error(&x->res, FL_ERR_TOO_LARGE, "request body larger than %zu bytes",
                    s->config.max_body_bytes);
         return server_reply(s, conn, x, method, &x->res);
     }
-    if (!x->req.body) /* the body is all here: no deadline while the request is handled */
+    server_unwatch(x); /* resumed: the answer is on its way */
+    if (!x->req.body)  /* the body is all here: no deadline while the request is handled */
         server_track_phase(conn, CONN_HANDLING);
     x->req.body = (const uint8_t *)(x->body.data ? x->body.data : "");
     x->req.body_len = x->body.len;
@@ -430,6 +476,7 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
     struct http_exchange *x = *con_cls;
     if (!x)
         return;
+    server_unwatch(x);
     if (x->state_free && x->state)
         x->state_free(x->state);
     fl_buf_deinit(&x->body);

@@ -37,6 +37,10 @@ struct http_request {
     bool may_block;
     void **state;
     void (**state_free)(void *state);
+    /* Set by a handler that answers HTTP_RUN_LATER: called on the loop's thread (at most once)
+     * if the client goes away while the request waits — to stop the work; http_resume must
+     * still come. */
+    void (**on_gone)(void *state);
     struct http_exchange *exchange;
     const char *method;
     const char *url; /* path, percent-decoded, no query */
