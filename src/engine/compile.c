@@ -125,6 +125,81 @@ void compile_prune_old_formats(const char *cache_dir)
                 FL_GLUE_VERSION);
 }
 
+void compile_touch(const char *dir)
+{
+    utimensat(AT_FDCWD, dir, NULL, 0);
+}
+
+struct compile_entry {
+    char name[FL_HASH_HEX_BYTES];
+    struct timespec used;
+    uint64_t bytes;
+};
+
+static _Thread_local uint64_t compile_tree_bytes;
+
+static int compile_add_size(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path, (void)flag, (void)ftw;
+    compile_tree_bytes += (uint64_t)st->st_blocks * 512;
+    return 0;
+}
+
+static int compile_entry_older(const void *a, const void *b)
+{
+    const struct compile_entry *x = a, *y = b;
+    if (x->used.tv_sec != y->used.tv_sec)
+        return x->used.tv_sec < y->used.tv_sec ? -1 : 1;
+    return x->used.tv_nsec < y->used.tv_nsec ? -1 : x->used.tv_nsec > y->used.tv_nsec;
+}
+
+void compile_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep)
+{
+    DIR *dir = max_bytes ? opendir(cache_dir) : NULL;
+    if (!dir)
+        return;
+    struct compile_entry *entries = NULL;
+    size_t count = 0, cap = 0;
+    uint64_t total = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        char path[PATH_MAX];
+        struct stat st;
+        size_t n = strspn(e->d_name, "0123456789abcdef");
+        if (n != FL_HASH_HEX_BYTES - 1 || e->d_name[n] != '\0' ||
+            !fl_path_join(path, sizeof(path), cache_dir, e->d_name) || stat(path, &st) != 0)
+            continue;
+        if (count == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct compile_entry *grown = realloc(entries, cap * sizeof(*entries));
+            if (!grown)
+                break;
+            entries = grown;
+        }
+        compile_tree_bytes = 0;
+        nftw(path, compile_add_size, 8, FTW_PHYS);
+        entries[count] = (struct compile_entry){.used = st.st_mtim, .bytes = compile_tree_bytes};
+        memcpy(entries[count].name, e->d_name, FL_HASH_HEX_BYTES);
+        total += entries[count++].bytes;
+    }
+    closedir(dir);
+    qsort(entries, count, sizeof(*entries), compile_entry_older);
+    unsigned removed = 0;
+    for (size_t i = 0; i < count && total > max_bytes; i++) {
+        char path[PATH_MAX];
+        fl_path_join(path, sizeof(path), cache_dir, entries[i].name);
+        if (keep && strcmp(path, keep) == 0)
+            continue;
+        compile_remove_tree(path);
+        total -= entries[i].bytes;
+        removed++;
+    }
+    if (removed)
+        fprintf(stderr, "engine: event=cache_trimmed removed=%u kept_bytes=%llu\n", removed,
+                (unsigned long long)total);
+    free(entries);
+}
+
 static int compile_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st, (void)flag, (void)ftw;
@@ -168,6 +243,37 @@ static enum fl_err compile_run_wasm2c(const char *tmp, const uint8_t *wasm, size
     return err;
 }
 
+/* The file's data reaches the disk before anything names it (then a rename commits it). */
+static bool compile_sync(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool ok = fd >= 0 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* wasm2c can exit 0 with a file it could not finish (a full disk): each must be there, not
+ * empty, end with a newline, and be on disk. */
+static enum fl_err compile_check_outputs(const char *dir, char *detail, size_t detail_len)
+{
+    static const char *const outputs[] = {"m.c", "m.h", "glue.c"};
+    for (int i = 0; i < 3; i++) {
+        char path[PATH_MAX], last = '\0';
+        fl_path_join(path, sizeof(path), dir, outputs[i]);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        off_t size = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+        bool ok = size > 0 && pread(fd, &last, 1, size - 1) == 1 && last == '\n' && fsync(fd) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (!ok)
+            return fl_fail(FL_ERR_IO, detail, detail_len,
+                           "%s was not written whole (is the disk full?)", outputs[i]);
+    }
+    return compile_sync(dir) ? FL_OK
+                             : fl_fail(FL_ERR_IO, detail, detail_len, "cannot sync %s", dir);
+}
+
 /* Runs wasm2c and writes the glue into `tmp`. */
 static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, size_t len,
                                           const struct wasm_desc *desc, uint64_t split_min_bytes,
@@ -183,7 +289,7 @@ static enum fl_err compile_translate_into(const char *tmp, const uint8_t *wasm, 
     if (!glue_generate(desc, &glue) || !fl_write_file(glue_path, glue.data, glue.len))
         err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot write the glue file");
     fl_buf_deinit(&glue);
-    return err;
+    return err == FL_OK ? compile_check_outputs(tmp, detail, detail_len) : err;
 }
 
 enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
@@ -202,6 +308,14 @@ enum fl_err compile_translate(const char *dir, const uint8_t *wasm, size_t len,
     if (err == FL_OK && rename(tmp, dir) != 0 && !compile_translated(dir))
         err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s: %s", tmp, strerror(errno));
     compile_remove_tree(tmp);
+    if (err == FL_OK) { /* the rename itself, on disk */
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof(parent), "%s", dir);
+        char *slash = strrchr(parent, '/');
+        if (slash)
+            *slash = '\0';
+        compile_sync(slash ? parent : ".");
+    }
     return err;
 }
 
@@ -520,8 +634,10 @@ enum fl_err compile_tier1_build(const char *dir, const struct engine_config *con
         err =
             fl_fail(FL_ERR_COMPILE, detail, detail_len, "tier-1 compile failed (status %d): %.200s",
                     status, out.data ? out.data : "killed");
-    if (err == FL_OK && rename(tmp_path, so_path) != 0)
-        err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot rename %s", tmp_path);
+    if (err == FL_OK && !compile_sync(tmp_path))
+        err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot sync %s", tmp_path);
+    if (err == FL_OK && (rename(tmp_path, so_path) != 0 || !compile_sync(dir)))
+        err = fl_fail(FL_ERR_IO, detail, detail_len, "cannot commit %s", so_path);
     unlink(tmp_path);
     fl_buf_deinit(&out);
     return err;
@@ -544,8 +660,10 @@ enum fl_err compile_tier1_load(const char *dir, struct compiled **out, char *det
         fl_fail(FL_ERR_COMPILE, detail, detail_len, "cannot load %s: %s", so_path,
                 code->dl_handle ? "missing glue symbols" : dlerror());
         compiled_free(code);
+        unlink(so_path); /* never trusted again: the next build makes a new one */
         return FL_ERR_COMPILE;
     }
+    compile_touch(dir);
     *out = code;
     return FL_OK;
 }

@@ -75,7 +75,13 @@ enum fl_err compile_tier1_load(const char *dir, struct compiled **out, char *det
 
 void compiled_free(struct compiled *code);
 
-/* Removes a directory tree (the private cache at shutdown). */
+/* Removes a directory tree (the private cache at shutdown, a broken artifact). */
 void compile_remove_tree(const char *dir);
+
+/* Marks the artifact `dir` as used now (the cache's LRU order is the directories' mtimes). */
+void compile_touch(const char *dir);
+/* Removes the least recently used artifacts of `cache_dir` until the rest take at most
+ * `max_bytes` (never `keep`, the one just built). */
+void compile_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep);
 
 #endif

@@ -146,8 +146,14 @@ static void tier1_build(struct engine_module *m)
                           engine.config.translate_split_min_bytes, detail,
                           sizeof(detail)) != FL_OK ||
         compile_tier1_build(m->dir, &engine.config, detail, sizeof(detail)) != FL_OK ||
-        compile_tier1_load(m->dir, &code, detail, sizeof(detail)) != FL_OK)
+        compile_tier1_load(m->dir, &code, detail, sizeof(detail)) != FL_OK) {
         engine_log_failure("tier1_failed", m->hash, detail);
+        /* never trusted: whatever made it fail (a full disk, a crash) is not made permanent by
+         * an artifact that a later load would take as translated */
+        compile_remove_tree(m->dir);
+    } else {
+        compile_cache_trim(engine.cache_dir, engine.config.cache_max_bytes, m->dir);
+    }
     engine_count(ENGINE_TIER1, code != NULL, engine_now() - started);
     tier1_finish(m, code);
 }

@@ -38,6 +38,9 @@ struct engine_config {
     uint64_t translate_split_min_bytes;
     /* Tier 0 from wasm2c's C instead of our own translator (the spec suite runs both). */
     bool tier0_via_wasm2c;
+    /* The compiled artifacts on disk are kept under this size: past it, the least recently
+     * used are removed after each tier-1 build. 0: no limit. */
+    uint64_t cache_max_bytes;
 };
 
 /* Defaults: no cache dir, tier 1 on, 300 s, 2 GiB, split translation from 256 KiB. */

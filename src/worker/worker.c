@@ -556,8 +556,8 @@ static void worker_accept(struct worker *w, int fd, const struct sockaddr_storag
 
 struct worker_options {
     const char *name, *listen, *cache_dir, *metrics, *secret_file, *announce, *sandbox;
-    uint64_t threads, queue, cache_max_mb, memory_mb, max_connections, max_unauthenticated,
-        handshake_timeout_s;
+    uint64_t threads, queue, cache_max_mb, disk_cache_max_mb, memory_mb, max_connections,
+        max_unauthenticated, handshake_timeout_s;
     bool accept_any_core;
 };
 
@@ -693,6 +693,9 @@ int worker_main(int argc, char **argv)
          "raw and compiled code"},
         {"--cache-max-mb", "FUNLESS_CACHE_MAX_MB", FL_OPT_UINT, &opt.cache_max_mb, "1024", 1,
          1 << 20, "loaded code kept in memory (LRU by bytes)"},
+        {"--disk-cache-max-mb", "FUNLESS_DISK_CACHE_MAX_MB", FL_OPT_UINT, &opt.disk_cache_max_mb,
+         "2048", 0, 1 << 30,
+         "compiled code kept on disk (least recently used removed past it; 0: no limit)"},
         {"--secret-file", "FUNLESS_SECRET_FILE", FL_OPT_STRING, &opt.secret_file, NULL, 0, 0,
          "the cluster secret: only Cores that prove it get a hearing"},
         {"--metrics", "FUNLESS_WORKER_METRICS", FL_OPT_STRING, &opt.metrics, "0.0.0.0:4021", 0, 0,
@@ -754,6 +757,7 @@ int worker_main(int argc, char **argv)
     engine_config_defaults(&config);
     snprintf(engine_dir, sizeof(engine_dir), "%s/compiled", opt.cache_dir);
     config.cache_dir = engine_dir;
+    config.cache_max_bytes = opt.disk_cache_max_mb << 20;
     if (fl_secret_load(opt.secret_file, &w.secret, detail, sizeof(detail)) != FL_OK ||
         cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) !=
             FL_OK ||
