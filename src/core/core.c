@@ -30,6 +30,7 @@ struct core_options {
     uint64_t max_connections, max_connections_per_ip, header_timeout_s, min_body_rate_kb;
     uint64_t max_upload_mb;
     uint64_t max_json_kb;
+    uint64_t max_capacity_mb;
     bool metrics;
 };
 
@@ -106,6 +107,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
                       .scripts = scripts,
                       .max_upload_bytes = opt->max_upload_mb << 20,
                       .max_json_bytes = opt->max_json_kb << 10,
+                      .max_capacity_mb = (uint32_t)opt->max_capacity_mb,
                       .metrics_enabled = opt->metrics};
     if (!catalogue || !scripts || db_open(db_url, &db, detail, sizeof(detail)) != FL_OK ||
         (api.db = db, api_load(&api, detail, sizeof(detail))) != FL_OK ||
@@ -201,6 +203,8 @@ int core_main(int argc, char **argv)
          1, 1 << 20, "after --header-timeout-s, a body slower than this (KiB/s) is closed"},
         {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 64,
          "largest upload (413 above; a code push to a Worker is one frame of at most 96 MiB)"},
+        {"--max-capacity-mb", "FUNLESS_MAX_CAPACITY_MB", FL_OPT_UINT, &opt.max_capacity_mb, "1024",
+         1, 4096, "the most memory (metadata capacity) a function may declare (422 above)"},
         {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,
          "largest JSON body, invocations included (413 above)"},
         {"--metrics", "FUNLESS_METRICS", FL_OPT_FLAG, &opt.metrics, "true", 0, 0, "serve /metrics"},

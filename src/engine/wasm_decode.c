@@ -12,6 +12,7 @@ enum {
     MAX_GLOBALS = 1000000,
     MAX_EXPORTS = 100000,
     MAX_NAME_BYTES = 100000,
+    MAX_NESTING = 16000, /* blocks, loops and ifs inside one another in a function */
     WASM_MAX_PAGES = 65536,
 };
 
@@ -318,13 +319,24 @@ static bool rd_instruction(struct reader *rd, uint8_t op)
     return rd_fail(rd, FL_ERR_INVALID_WASM, "illegal opcode");
 }
 
-/* Decodes instructions up to the end of `rd` (a function body or constant expression). */
+/* Decodes instructions up to the end of `rd` (a function body). Blocks nested deeper than
+ * MAX_NESTING are refused: our tier-0 translator and wasm2c (which recurses, and crashed on
+ * 20,000) could not compile such a module, which would be accepted and never run. */
 static bool rd_expr(struct reader *rd)
 {
     uint8_t op;
-    while (rd->pos < rd->end)
+    uint32_t depth = 0; /* inside the function's own block */
+    while (rd->pos < rd->end) {
         if (!rd_byte(rd, &op) || !rd_instruction(rd, op))
             return false;
+        if (op == 0x02 || op == 0x03 || op == 0x04)
+            depth++;
+        else if (op == 0x0b && depth)
+            depth--;
+        if (depth > MAX_NESTING)
+            return rd_fail(rd, FL_ERR_UNSUPPORTED,
+                           "blocks nested deeper than 16000 are not supported");
+    }
     return rd->err == FL_OK;
 }
 

@@ -71,6 +71,7 @@ struct job {
 struct executor {
     struct worker *worker;
     struct job *running;
+    uint32_t reserved_mb; /* of the worker's memory budget, for `running` */
     atomic_bool cancel;
 };
 
@@ -86,6 +87,9 @@ struct worker {
     struct job *head, *tail;
     unsigned queued;
     atomic_uint in_flight;
+    /* The memory offered to functions (--memory-mb, else the host's), and what the calls
+     * running now have not reserved of it (each reserves its declared capacity). */
+    uint64_t memory_budget_mb, memory_free_mb;
     /* Connections: open, and not yet through the handshake; their caps. */
     atomic_uint connections, unauthenticated;
     unsigned max_connections, max_unauthenticated, handshake_timeout_s;
@@ -142,21 +146,55 @@ static bool worker_enqueue(struct worker *w, struct job *job)
     return ok;
 }
 
+/* Under the lock: the first queued job whose memory fits what is free (code pushes need
+ * none), and the one before it; NULL when none does. */
+static struct job *worker_next_fitting(struct worker *w, struct job **before)
+{
+    *before = NULL;
+    for (struct job *job = w->head; job; *before = job, job = job->next)
+        if (job->kind != JOB_INVOKE || job->memory_mb <= w->memory_free_mb)
+            return job;
+    return NULL;
+}
+
+/*
+ * The next job for `ex`: calls run only while the memory they declare fits in the Worker's
+ * budget (the rest wait in the queue, in order, behind nothing that does not fit), so
+ * concurrent calls never overcommit --memory-mb.
+ */
 static struct job *worker_dequeue(struct executor *ex)
 {
     struct worker *w = ex->worker;
     pthread_mutex_lock(&w->lock);
-    while (!w->head)
+    struct job *before, *job;
+    while ((job = worker_next_fitting(w, &before)) == NULL)
         pthread_cond_wait(&w->work, &w->lock);
-    struct job *job = w->head;
-    w->head = job->next;
-    if (!w->head)
-        w->tail = NULL;
+    if (before)
+        before->next = job->next;
+    else
+        w->head = job->next;
+    if (w->tail == job)
+        w->tail = before;
     w->queued--;
     ex->running = job;
+    ex->reserved_mb = job->kind == JOB_INVOKE ? job->memory_mb : 0;
+    w->memory_free_mb -= ex->reserved_mb;
     atomic_store(&ex->cancel, false);
     pthread_mutex_unlock(&w->lock);
     return job;
+}
+
+/* The job `ex` ran is done: its memory goes back, and a call waiting for it may start. */
+static void worker_finished(struct executor *ex)
+{
+    struct worker *w = ex->worker;
+    pthread_mutex_lock(&w->lock);
+    w->memory_free_mb += ex->reserved_mb;
+    ex->reserved_mb = 0;
+    ex->running = NULL;
+    if (w->head)
+        pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->lock);
 }
 
 /*
@@ -270,9 +308,7 @@ static void *worker_executor(void *arg)
         else
             worker_run_invoke(ex, job);
         atomic_fetch_sub(&w->in_flight, 1);
-        pthread_mutex_lock(&w->lock);
-        ex->running = NULL;
-        pthread_mutex_unlock(&w->lock);
+        worker_finished(ex);
         job_free(job);
     }
     return NULL;
@@ -388,6 +424,12 @@ static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_b
     if (m->header.type == PROTO_CODE_DROP) {
         cache_drop(w->cache, m->u.code_drop.module, m->u.code_drop.name);
         proto_put_ack(frame, m->header.id, FL_OK, "");
+    } else if (m->header.type == PROTO_INVOKE && m->u.invoke.memory_mb > w->memory_budget_mb) {
+        char why[160];
+        snprintf(why, sizeof(why),
+                 "the function declares %u MiB of memory; this Worker offers %llu (--memory-mb)",
+                 m->u.invoke.memory_mb, (unsigned long long)w->memory_budget_mb);
+        proto_put_result(frame, m->header.id, FL_ERR_MEMORY_LIMIT, NULL, 0, NULL, 0, why);
     } else if (m->header.type == PROTO_CODE_PUT || m->header.type == PROTO_INVOKE) {
         struct job *job = worker_job(c, m);
         if (job && worker_enqueue(w, job))
@@ -744,13 +786,17 @@ int worker_main(int argc, char **argv)
     signal(SIGTERM, worker_on_stop);
     signal(SIGINT, worker_on_stop);
     metrics_set_memory_limit(opt.memory_mb << 20);
+    struct metrics_host host;
+    metrics_read_host(&host); /* capped at --memory-mb */
     struct worker w = {.name = opt.name,
                        .threads = (unsigned)opt.threads,
                        .queue_max = (unsigned)opt.queue,
                        .max_connections = (unsigned)opt.max_connections,
                        .max_unauthenticated = (unsigned)opt.max_unauthenticated,
                        .handshake_timeout_s = (unsigned)opt.handshake_timeout_s,
-                       .accept_any_core = opt.accept_any_core};
+                       .accept_any_core = opt.accept_any_core,
+                       .memory_budget_mb = host.total_mem >> 20,
+                       .memory_free_mb = host.total_mem >> 20};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.work, NULL);
     struct engine_config config;

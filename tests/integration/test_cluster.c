@@ -290,17 +290,58 @@ struct call {
     const char *fn;
     long status;
     double seconds;
+    const char *body; /* NULL: {} */
 };
 
 static void *call_thread(void *arg)
 {
     struct call *c = arg;
     double t0 = now_s();
-    struct http_reply r = invoke(c->core, c->fn, "{}");
+    struct http_reply r = invoke(c->core, c->fn, c->body ? c->body : "{}");
     c->status = r.status;
     c->seconds = now_s() - t0;
     http_reply_free(&r);
     return NULL;
+}
+
+/* A Worker offering 1024 MiB runs calls that declare 1024 MiB one at a time, whatever its
+ * threads; a call declaring more than any Worker offers is refused with the reason. */
+static void test_memory_budget(void **state)
+{
+    (void)state;
+    struct core_process core;
+    struct worker_process w;
+    setenv("FUNLESS_WORKER_MEMORY_MB", "1024", 1);
+    start_one(&core, &w, "budget", 3, 16);
+    unsetenv("FUNLESS_WORKER_MEMORY_MB");
+    expect(deploy(&core, "POST", "/v1/fn/_", "spin", "c_spin.wasm",
+                  "{\"capacity\":1024,\"timeout_ms\":10000}", true),
+           201, NULL);
+    const char *body = "{\"args\":{\"ms\":400}}";
+    struct call calls[3] = {
+        {&core, "spin", 0, 0, body}, {&core, "spin", 0, 0, body}, {&core, "spin", 0, 0, body}};
+    pthread_t threads[3];
+    double t0 = now_s();
+    for (int i = 0; i < 3; i++)
+        pthread_create(&threads[i], NULL, call_thread, &calls[i]);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(threads[i], NULL);
+        assert_int_equal(calls[i].status, 200);
+    }
+    double took = now_s() - t0; /* one after another: 3 x 400 ms at least (at once: 0.4 s) */
+    if (took < 1.15)
+        fail_msg("three 1024 MiB calls ran at once on a 1024 MiB Worker (%.2f s)", took);
+    core_stop(&core, false);
+    worker_stop(&w, false);
+    setenv("FUNLESS_WORKER_MEMORY_MB", "512", 1);
+    start_one(&core, &w, "budget-small", 2, 16);
+    unsetenv("FUNLESS_WORKER_MEMORY_MB");
+    expect(deploy(&core, "POST", "/v1/fn/_", "spin", "c_spin.wasm", "{\"capacity\":1024}", true),
+           201, NULL);
+    /* the Core sees it cannot fit (the Worker would refuse it too, naming its 512 MiB) */
+    expect(invoke(&core, "spin", "{}"), 503, "not enough free memory");
+    core_stop(&core, false);
+    worker_stop(&w, false);
 }
 
 /* kill -9 of a Worker mid-call: 502 within a second; the other Worker takes over; it rejoins. */
@@ -314,7 +355,7 @@ static void test_worker_killed(void **state)
         deploy(&core, "POST", "/v1/fn/_", "loop", "wat_loop.wasm", "{\"timeout_ms\":3000}", true),
         201, NULL);
     expect(deploy(&core, "POST", "/v1/fn/_", "tiny", "wat_tiny.wasm", NULL, true), 201, NULL);
-    struct call calls[2] = {{&core, "loop", 0, 0}, {&core, "loop", 0, 0}};
+    struct call calls[2] = {{&core, "loop", 0, 0, NULL}, {&core, "loop", 0, 0, NULL}};
     pthread_t threads[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&threads[i], NULL, call_thread, &calls[i]);
@@ -415,7 +456,7 @@ static void test_worker_killed_fast(void **state)
     expect(
         deploy(&core, "POST", "/v1/fn/_", "loop", "wat_loop.wasm", "{\"timeout_ms\":20000}", true),
         201, NULL);
-    struct call c = {&core, "loop", 0, 0};
+    struct call c = {&core, "loop", 0, 0, NULL};
     pthread_t thread;
     pthread_create(&thread, NULL, call_thread, &c);
     usleep(500 * 1000);
@@ -442,7 +483,7 @@ static void test_saturation(void **state)
     static struct call calls[CLIENTS];
     static pthread_t threads[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
-        calls[i] = (struct call){&core, "sha", 0, 0};
+        calls[i] = (struct call){&core, "sha", 0, 0, NULL};
         pthread_create(&threads[i], NULL, call_thread, &calls[i]);
     }
     int ok = 0, busy = 0;
@@ -663,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_abandoned_calls),
+        cmocka_unit_test(test_memory_budget),
         cmocka_unit_test(test_worker_killed_fast),
         cmocka_unit_test(test_worker_killed),
         cmocka_unit_test(test_saturation),

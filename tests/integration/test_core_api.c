@@ -261,6 +261,11 @@ static void test_refused_code(void **state)
            "not a WebAssembly module");
     expect(upload("POST", "/v1/fn/_", "empty", "", 0, NULL), 422, "not a WebAssembly module");
     expect(upload_fixture("POST", "/v1/fn/_", "simd", "wat_simd.wasm", NULL), 422, "SIMD");
+    expect(upload_fixture("POST", "/v1/fn/_", "deep", "nested_20000.wasm", NULL), 422,
+           "nested deeper than 16000");
+    /* the admin's ceiling on declared memory (--max-capacity-mb, 1024 by default) */
+    expect(upload_fixture("POST", "/v1/fn/_", "greedy", "wat_tiny.wasm", "{\"capacity\":2048}"),
+           422, "at most 1024 MiB");
     expect(upload_fixture("POST", "/v1/fn/_", "imp", "wat_unknown_import.wasm", NULL), 422,
            "launch_missiles");
     expect(upload_fixture("POST", "/v1/fn/_", "big", "wat_big_memory.wasm", NULL), 422,

@@ -267,6 +267,8 @@ static void test_refused_modules(void **state)
     expect_fixture_refused("wat_bad_signature.wasm", false, FL_ERR_UNKNOWN_IMPORT,
                            "(i32) -> (i32)");
     expect_fixture_refused("wat_simd.wasm", false, FL_ERR_UNSUPPORTED, "SIMD");
+    /* wasm2c could not compile it (it crashed): refused, not accepted and never run */
+    expect_fixture_refused("nested_20000.wasm", false, FL_ERR_UNSUPPORTED, "nested deeper");
     expect_fixture_refused("wat_no_entry.wasm", false, FL_ERR_NO_ENTRY, "__invoke");
     expect_fixture_refused("wat_big_memory.wasm", false, FL_ERR_MEMORY_LIMIT,
                            "exceeds the limit of 64 MiB");
@@ -486,6 +488,22 @@ static void test_cancel(void **state)
     engine_module_release(m);
 }
 
+/* As deep as accepted: it runs at both tiers. */
+static void test_deepest_nesting_runs(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("nested_16000.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, "{}", 0, 0, &res), FL_OK);
+    assert_string_equal(res.output, "{}");
+    engine_result_deinit(&res);
+    assert_true(engine_module_wait_tier1(m, 120000));
+    assert_int_equal(invoke_with(m, "{}", 0, 0, &res), FL_OK);
+    assert_string_equal(res.output, "{}");
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
 /* ---- many threads at once ---- */
 
 struct torture {
@@ -583,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_translator_wide_br_table),
         cmocka_unit_test(test_tier1_swap_and_cache),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_deepest_nesting_runs),
         cmocka_unit_test(test_torture_threads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

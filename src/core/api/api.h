@@ -22,8 +22,9 @@ struct api {
     struct app_scripts *scripts; /* parsed APP scripts, in step with the store */
     struct auth *auth;
     struct cluster *cluster;
-    size_t max_upload_bytes; /* multipart uploads */
-    size_t max_json_bytes;   /* JSON bodies, invocation arguments included */
+    size_t max_upload_bytes;  /* multipart uploads */
+    size_t max_json_bytes;    /* JSON bodies, invocation arguments included */
+    uint32_t max_capacity_mb; /* the most memory a function may declare */
     bool metrics_enabled;
 };
 

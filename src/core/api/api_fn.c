@@ -242,6 +242,10 @@ static bool upload_parse(struct api *api, const struct http_request *req, const 
     char detail[256];
     enum fl_err err = meta_parse(meta ? (const char *)meta->data : NULL, meta ? meta->len : 0,
                                  &up->meta, detail, sizeof(detail));
+    if (err == FL_OK && api->max_capacity_mb && up->meta.capacity_mb > api->max_capacity_mb)
+        err = fl_fail(FL_ERR_INVALID_NAME, detail, sizeof(detail),
+                      "metadata.capacity is at most %u MiB here (--max-capacity-mb)",
+                      api->max_capacity_mb);
     if (err == FL_OK) /* our own checks first: fast, and they name the problem best */
         err = engine_check(up->code.data, up->code.len, (uint64_t)up->meta.capacity_mb << 20, false,
                            NULL, detail, sizeof(detail));
