@@ -570,9 +570,24 @@ static struct cworker *cluster_find(struct cluster *c, const char *address)
     return NULL;
 }
 
+/* "HOST:PORT": a host name or IPv4 address (letters, digits, '.', '-') and a port 1-65535. */
+static bool cluster_address_valid(const char *address)
+{
+    const char *colon = strrchr(address, ':');
+    size_t host = colon ? (size_t)(colon - address) : 0;
+    if (!colon || host == 0 || strlen(address) >= sizeof(((struct cworker *)0)->address) ||
+        strspn(address, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+            host)
+        return false;
+    const char *port = colon + 1;
+    size_t digits = strspn(port, "0123456789");
+    return digits >= 1 && digits <= 5 && port[digits] == '\0' && atoi(port) >= 1 &&
+           atoi(port) <= 65535;
+}
+
 static enum fl_err cluster_add(struct cluster *c, const char *address, enum cluster_source source)
 {
-    if (strlen(address) >= sizeof(((struct cworker *)0)->address) || !strchr(address, ':'))
+    if (!cluster_address_valid(address))
         return FL_ERR_INVALID_NAME;
     pthread_mutex_lock(&c->lock);
     struct cworker *w = cluster_find(c, address);
