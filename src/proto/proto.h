@@ -43,7 +43,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2 /* 2: CANCEL */
 #define PROTO_HEADER_BYTES 16
 #define PROTO_MAX_PAYLOAD ((uint32_t)96 << 20) /* code up to the Core's upload cap, with room */
 #define PROTO_MAX_STR 1024

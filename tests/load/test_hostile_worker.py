@@ -55,7 +55,7 @@ def wait_for(path, pattern, seconds=10):
 
 
 def frame_header(frame_type, length):
-    return b"FL" + bytes([1, frame_type]) + struct.pack("<III", 0, length, 0)
+    return b"FL" + bytes([2, frame_type]) + struct.pack("<III", 0, length, 0)  # version 2
 
 
 def big_frames(pid, port):

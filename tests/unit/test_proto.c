@@ -72,7 +72,7 @@ static void test_malformed(void **state)
     f.data[0] = 'X'; /* magic */
     assert_int_equal(proto_read_header((const uint8_t *)f.data, &h), FL_ERR_BAD_REQUEST);
     f.data[0] = 'F';
-    f.data[2] = 2; /* version */
+    f.data[2] = PROTO_VERSION + 1; /* another version */
     assert_int_equal(proto_read_header((const uint8_t *)f.data, &h), FL_ERR_BAD_REQUEST);
     f.data[2] = PROTO_VERSION;
     f.data[3] = 99; /* type */
