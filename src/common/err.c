@@ -30,6 +30,8 @@ static const char *const fl_err_names[FL_ERR__COUNT] = {
     [FL_ERR_METHOD] = "method not allowed",
     [FL_ERR_STORE] = "store error",
     [FL_ERR_UNAVAILABLE] = "service unavailable",
+    [FL_ERR_STORE_DOWN] = "store unreachable",
+    [FL_ERR_STORE_FULL] = "store full",
 };
 
 const char *fl_strerror(enum fl_err err)

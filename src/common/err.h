@@ -38,6 +38,8 @@ enum fl_err {
     FL_ERR_METHOD,         /* wrong method on a known route */
     FL_ERR_STORE,          /* the database failed */
     FL_ERR_UNAVAILABLE,    /* no worker, or the service is shutting down */
+    FL_ERR_STORE_DOWN,     /* the database cannot be reached (PostgreSQL down) */
+    FL_ERR_STORE_FULL,     /* the database's disk is full */
     FL_ERR__COUNT
 };
 

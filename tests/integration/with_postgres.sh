@@ -24,4 +24,6 @@ trap cleanup EXIT
 "${as_pg[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on" start >/dev/null
 "${as_pg[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U funless funless_test
 export FUNLESS_TEST_DB="postgres://funless@127.0.0.1:$port/funless_test"
+# for tests that stop and start the server: "$FUNLESS_TEST_PG_CTL stop|start"
+export FUNLESS_TEST_PG_CTL="${as_pg[*]} $bindir/pg_ctl -D $dir/data -l $dir/log -w -o '-p $port -k $dir -c listen_addresses=127.0.0.1'"
 "$@"

@@ -78,10 +78,17 @@ start_core() { # NAME [extra core options...]
     wait_until 10 grep -q "listening on" "$TMP/$name.log" && wait_until 5 workers_are "big small"
 }
 
+# hello declares 16 MiB: the real 'small' (32 MiB) can run it too, so what decides is whose
+# figures the Core believes (a Worker runs only calls that fit what it offers)
+deploy_small() {
+    api POST /v1/fn/_ -F name=hello -F "code=@$FX/c_hello.wasm" -F 'metadata={"capacity":16}' \
+        -F wait_for_workers=true >/dev/null
+}
+
 # ---- a Core reading Prometheus ----
 expect "a Core with --prometheus-url starts" start_core prom --prometheus-url "$PROM"
 sleep 2 # its first poll
-deploy hello "$FX/c_hello.wasm"
+deploy_small
 used=$(placements hello 8)
 echo "placements (Prometheus): $used"
 expect "it follows Prometheus: only 'small' fits, as Prometheus says ($used)" [ "$used" = "small=8 " ]
@@ -92,7 +99,7 @@ PROM_API=$API PROM_DATA=$DATA
 # ---- a Core reading heartbeats, the default ----
 expect "a Core without it starts" start_core beats
 sleep 0.5
-deploy hello "$FX/c_hello.wasm"
+deploy_small
 used=$(placements hello 8)
 echo "placements (heartbeats): $used"
 expect "it follows the heartbeats: only 'big' fits ($used)" [ "$used" = "big=8 " ]

@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/escape.h"
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
 #include "core/metrics.h"
@@ -127,10 +128,20 @@ void api_no_content(struct http_response *res)
 void api_store_error(struct http_response *res, enum fl_err err, const char *what,
                      const char *detail)
 {
-    if (err == FL_ERR_STORE || err == FL_ERR_NOMEM || err == FL_ERR_IO) {
+    if (err == FL_ERR_STORE || err == FL_ERR_STORE_DOWN || err == FL_ERR_STORE_FULL ||
+        err == FL_ERR_NOMEM || err == FL_ERR_IO) {
+        char escaped[512];
+        fl_escape_log(detail, escaped, sizeof(escaped));
         metrics_store_error();
-        fprintf(stderr, "core: event=store_error what=\"%s\" detail=\"%s\"\n", what, detail);
-        http_error(res, err, "the store failed: %s", what);
+        fprintf(stderr, "core: event=store_error what=\"%s\" detail=\"%s\"\n", what, escaped);
+        /* the detail stays in the log: it can name the database's host or files */
+        http_error(res, err, "%s: %s",
+                   err == FL_ERR_STORE_DOWN   ? "the store cannot be reached, retry later"
+                   : err == FL_ERR_STORE_FULL ? "the store's disk is full (deleting still works)"
+                                              : "the store failed",
+                   what);
+        if (err == FL_ERR_STORE_DOWN)
+            res->retry_after_s = 5;
         return;
     }
     http_error(res, err, "%s", detail);

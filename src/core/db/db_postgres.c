@@ -19,6 +19,18 @@ struct db_pg {
 
 #define PG(db) ((struct db_pg *)(db))
 
+/* A server that cannot be reached (or is shutting down) is not the same failure as a full disk,
+ * nor as anything else: 503, 507, 500. */
+static enum fl_err pg_failure_kind(struct db_pg *p, const char *state)
+{
+    if (PQstatus(p->conn) == CONNECTION_BAD || (state && strncmp(state, "08", 2) == 0) ||
+        (state && strncmp(state, "57P0", 4) == 0))
+        return FL_ERR_STORE_DOWN;
+    if (state && strcmp(state, "53100") == 0) /* disk_full */
+        return FL_ERR_STORE_FULL;
+    return FL_ERR_STORE;
+}
+
 static enum fl_err pg_fail(struct db_pg *p, PGresult *res, char *detail, size_t detail_len)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -28,7 +40,7 @@ static enum fl_err pg_fail(struct db_pg *p, PGresult *res, char *detail, size_t 
     else if (state && strcmp(state, "23503") == 0)
         err = fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "module not found");
     else
-        err = fl_fail(FL_ERR_STORE, detail, detail_len, "postgres: %.200s",
+        err = fl_fail(pg_failure_kind(p, state), detail, detail_len, "postgres: %.200s",
                       res ? PQresultErrorMessage(res) : PQerrorMessage(p->conn));
     return err;
 }

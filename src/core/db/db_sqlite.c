@@ -2,22 +2,75 @@
  * db_sqlite — the embedded default store: one connection in WAL mode with
  * foreign keys on and synchronous=FULL (an acknowledged write survives a
  * crash of the Core), serialised by a mutex.
+ *
+ * A full disk: writes fail with FL_ERR_STORE_FULL (507), and a reserve file
+ * kept beside the database (DB.reserve, 4 MiB) is removed at the first such
+ * failure, so that deleting — which SQLite needs room to journal — still
+ * works and frees space. The reserve comes back once there is room again.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "core/db/db.h"
+
+enum { RESERVE_BYTES = 4 << 20, RESERVE_RETRY_S = 30 };
 
 struct db_sqlite {
     struct db base;
     sqlite3 *conn;
     pthread_mutex_t lock;
+    char reserve_path[4200];
+    time_t reserve_missing_since; /* 0: the reserve is in place */
 };
 
+/* Puts the reserve back (or in place at start): false when there is no room for it. */
+static bool sq_reserve_restore(struct db_sqlite *s)
+{
+    int fd = open(s->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && posix_fallocate(fd, 0, RESERVE_BYTES) == 0 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!ok)
+        unlink(s->reserve_path);
+    s->reserve_missing_since = ok ? 0 : time(NULL);
+    return ok;
+}
+
+/* The disk is full: the reserve goes, so that a delete has room. */
+static void sq_reserve_release(struct db_sqlite *s)
+{
+    if (s->reserve_missing_since)
+        return;
+    unlink(s->reserve_path);
+    s->reserve_missing_since = time(NULL);
+    fprintf(stderr, "core: event=store_full detail=\"the disk holding the database is full; "
+                    "the reserve was released so that deleting works\"\n");
+}
+
+/* After a successful write: the reserve returns when there is room (tried now and then). */
+static void sq_reserve_check(struct db_sqlite *s)
+{
+    if (s->reserve_missing_since && time(NULL) - s->reserve_missing_since >= RESERVE_RETRY_S)
+        sq_reserve_restore(s);
+}
+
 #define SQ(db) ((struct db_sqlite *)(db))
+
+/* SQLite's result code as ours: a full disk (or a file past its size limit) is 507. */
+static enum fl_err sq_kind(struct db_sqlite *s, int code)
+{
+    if ((code & 0xff) == SQLITE_FULL || code == SQLITE_IOERR_WRITE || code == SQLITE_IOERR_FSYNC) {
+        sq_reserve_release(s);
+        return FL_ERR_STORE_FULL;
+    }
+    return FL_ERR_STORE;
+}
 
 static enum fl_err sq_fail(struct db_sqlite *s, char *detail, size_t detail_len)
 {
@@ -26,16 +79,21 @@ static enum fl_err sq_fail(struct db_sqlite *s, char *detail, size_t detail_len)
         return fl_fail(FL_ERR_EXISTS, detail, detail_len, "already exists");
     if (code == SQLITE_CONSTRAINT_FOREIGNKEY)
         return fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "module not found");
-    return fl_fail(FL_ERR_STORE, detail, detail_len, "sqlite: %s", sqlite3_errmsg(s->conn));
+    return fl_fail(sq_kind(s, code), detail, detail_len, "sqlite: %s", sqlite3_errmsg(s->conn));
 }
 
 /* Runs statements with no results (BEGIN, COMMIT, schema). */
 static enum fl_err sq_exec(struct db_sqlite *s, const char *sql, char *detail, size_t detail_len)
 {
     char *msg = NULL;
-    if (sqlite3_exec(s->conn, sql, NULL, NULL, &msg) == SQLITE_OK)
+    int rc = sqlite3_exec(s->conn, sql, NULL, NULL, &msg);
+    if (rc == SQLITE_OK) {
+        if (strncmp(sql, "COMMIT", 6) == 0)
+            sq_reserve_check(s);
         return FL_OK;
-    enum fl_err err = fl_fail(FL_ERR_STORE, detail, detail_len, "sqlite: %s", msg ? msg : "error");
+    }
+    enum fl_err err = fl_fail(sq_kind(s, sqlite3_extended_errcode(s->conn)), detail, detail_len,
+                              "sqlite: %s", msg ? msg : "error");
     sqlite3_free(msg);
     return err;
 }
@@ -404,6 +462,10 @@ enum fl_err db_sqlite_open(const char *path, struct db **out, char *detail, size
         return err;
     }
     sqlite3_busy_timeout(s->conn, 5000);
+    snprintf(s->reserve_path, sizeof(s->reserve_path), "%s.reserve", path);
+    if (!sq_reserve_restore(s))
+        fprintf(stderr, "core: event=store_full detail=\"no room for the 4 MiB reserve beside "
+                        "the database\"\n");
     enum fl_err err = sq_exec(s,
                               "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                               "PRAGMA foreign_keys = ON;",

@@ -36,6 +36,8 @@ static const int http_status_table[FL_ERR__COUNT] = {
     [FL_ERR_METHOD] = 405,
     [FL_ERR_STORE] = 500,
     [FL_ERR_UNAVAILABLE] = 503,
+    [FL_ERR_STORE_DOWN] = 503,
+    [FL_ERR_STORE_FULL] = 507,
 };
 
 int http_status_of(enum fl_err err)
