@@ -33,6 +33,10 @@ struct evloop {
     pthread_cond_t called;
     struct hook call;
     bool call_done;
+    /* The events epoll_wait returned this round, while they are handled (the loop's thread):
+     * a source removed meanwhile is struck from the rest (its memory may be freed next). */
+    struct epoll_event *batch;
+    int batch_count;
 };
 
 /* Under loop->lock: runs the call handed over, if any. */
@@ -96,10 +100,14 @@ static void *evloop_main(void *arg)
     current_loop = loop;
     while (!atomic_load(&loop->stopping)) {
         int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, EVLOOP_TICK_MS);
+        loop->batch = events;
+        loop->batch_count = n;
         for (int i = 0; i < n; i++) {
             struct evloop_source *source = events[i].data.ptr;
-            source->ready(source);
+            if (source) /* NULL: removed by an earlier handler of this round */
+                source->ready(source);
         }
+        loop->batch_count = 0;
         evloop_round_end(loop);
     }
     pthread_mutex_lock(&loop->lock);
@@ -144,6 +152,9 @@ bool evloop_add(struct evloop *loop, struct evloop_source *source)
 void evloop_remove(struct evloop *loop, struct evloop_source *source)
 {
     epoll_ctl(loop->epoll_fd, EPOLL_CTL_DEL, source->fd, NULL);
+    for (int i = 0; i < loop->batch_count; i++) /* events of this round not handled yet */
+        if (loop->batch[i].data.ptr == source)
+            loop->batch[i].data.ptr = NULL;
 }
 
 bool evloop_on_round_end(struct evloop *loop, enum evloop_phase phase, void (*fn)(void *arg),

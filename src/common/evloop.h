@@ -32,7 +32,8 @@ void evloop_free(struct evloop *loop);
 
 /* From any thread: watches `source` until evloop_remove. False once the loop has stopped. */
 bool evloop_add(struct evloop *loop, struct evloop_source *source);
-/* On the loop's thread (or once it has stopped): no more calls for `source`. */
+/* On the loop's thread (or once it has stopped): no more calls for `source`, not even for an
+ * event of the round being handled (so its memory may be freed right after). */
 void evloop_remove(struct evloop *loop, struct evloop_source *source);
 /* What a round-end hook does: work hooks run first, then flush hooks send what they queued. */
 enum evloop_phase { EVLOOP_WORK, EVLOOP_FLUSH };

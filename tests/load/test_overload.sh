@@ -46,6 +46,8 @@ load() {
         ok
     else
         bad "$name: a status other than 200 and 429 ($statuses)"
+        echo "$out" | tail -5
+        grep -h -A30 "ERROR: AddressSanitizer\|runtime error" "$TMP"/*-core.err | head -40
     fi
 }
 

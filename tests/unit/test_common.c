@@ -208,6 +208,59 @@ static void test_evloop(void **state)
     free(p);
 }
 
+/* Two sources readable in the same round: the first one's handler removes the second, which
+ * is then not called (its memory may already be gone). */
+struct round_pair {
+    struct evloop *loop;
+    struct evloop_source a, b;
+    atomic_int a_calls, b_calls;
+};
+
+static void pair_a_ready(struct evloop_source *source)
+{
+    struct round_pair *p = (struct round_pair *)((char *)source - offsetof(struct round_pair, a));
+    char byte;
+    if (read(source->fd, &byte, 1) == 1)
+        atomic_fetch_add(&p->a_calls, 1);
+    evloop_remove(p->loop, &p->b);
+    evloop_remove(p->loop, &p->a);
+}
+
+static void pair_b_ready(struct evloop_source *source)
+{
+    struct round_pair *p = (struct round_pair *)((char *)source - offsetof(struct round_pair, b));
+    atomic_fetch_add(&p->b_calls, 1);
+    evloop_remove(p->loop, &p->b);
+    evloop_remove(p->loop, &p->a);
+}
+
+static void pair_wait(void *arg)
+{
+    (void)arg;
+}
+
+static void test_evloop_remove_in_round(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    assert_int_equal(pipe(a), 0);
+    assert_int_equal(pipe(b), 0);
+    struct round_pair p = {.loop = evloop_new()};
+    assert_non_null(p.loop);
+    p.a = (struct evloop_source){a[0], pair_a_ready};
+    p.b = (struct evloop_source){b[0], pair_b_ready};
+    assert_int_equal(write(a[1], "x", 1), 1); /* both readable before the loop's first wait */
+    assert_int_equal(write(b[1], "y", 1), 1);
+    assert_true(evloop_add(p.loop, &p.a) && evloop_add(p.loop, &p.b));
+    assert_true(evloop_start(p.loop));
+    usleep(50 * 1000);
+    evloop_call(p.loop, pair_wait, NULL);
+    /* whichever came first removed the other: exactly one handler ran */
+    assert_int_equal(atomic_load(&p.a_calls) + atomic_load(&p.b_calls), 1);
+    evloop_free(p.loop);
+    close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+}
+
 static bool loopback(int family, const char *text)
 {
     struct sockaddr_storage ss;
@@ -258,10 +311,15 @@ static void test_escape(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_bounded), cmocka_unit_test(test_options),
-        cmocka_unit_test(test_path_join),   cmocka_unit_test(test_hash_sha3),
-        cmocka_unit_test(test_proc_limits), cmocka_unit_test(test_evloop),
-        cmocka_unit_test(test_loopback),    cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_buf_bounded),
+        cmocka_unit_test(test_options),
+        cmocka_unit_test(test_path_join),
+        cmocka_unit_test(test_hash_sha3),
+        cmocka_unit_test(test_proc_limits),
+        cmocka_unit_test(test_evloop),
+        cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_evloop_remove_in_round),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
