@@ -1,5 +1,6 @@
 #include "engine/c_gate.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,9 +85,13 @@ static const char *const c_gate_vocabulary[] = {
 
 enum { C_GATE_VOCABULARY_SIZE = sizeof(c_gate_vocabulary) / sizeof(c_gate_vocabulary[0]) };
 
+/* The vocabulary as an open-addressing hash set (a name is looked up per identifier of
+ * megabytes of C: this is the gate's hot path). */
+enum { C_GATE_SLOTS = 2048 };
+
 struct c_gate {
-    const char *vocabulary[C_GATE_VOCABULARY_SIZE]; /* sorted */
-    char **directives;                              /* sorted once learning is done */
+    const char *slots[C_GATE_SLOTS];
+    char **directives; /* sorted once learning is done */
     size_t directive_count, directive_cap;
     bool sorted;
 };
@@ -96,13 +101,26 @@ static int c_gate_compare(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static uint32_t c_gate_hash(const char *p, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
 struct c_gate *c_gate_new(void)
 {
     struct c_gate *gate = calloc(1, sizeof(*gate));
     if (!gate)
         return NULL;
-    memcpy(gate->vocabulary, c_gate_vocabulary, sizeof(c_gate_vocabulary));
-    qsort(gate->vocabulary, C_GATE_VOCABULARY_SIZE, sizeof(char *), c_gate_compare);
+    for (size_t i = 0; i < C_GATE_VOCABULARY_SIZE; i++) {
+        const char *word = c_gate_vocabulary[i];
+        uint32_t slot = c_gate_hash(word, strlen(word)) % C_GATE_SLOTS;
+        while (gate->slots[slot])
+            slot = (slot + 1) % C_GATE_SLOTS;
+        gate->slots[slot] = word;
+    }
     return gate;
 }
 
@@ -205,6 +223,24 @@ static bool c_gate_all(const char *p, const char *end, const char *set)
     return true;
 }
 
+static bool c_gate_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool c_gate_is_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool c_gate_all_digits(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (!c_gate_is_digit(*p))
+            return false;
+    return true;
+}
+
 static bool c_gate_has_prefix(const char *p, size_t len, const char *prefix, size_t *rest)
 {
     size_t n = strlen(prefix);
@@ -213,8 +249,6 @@ static bool c_gate_has_prefix(const char *p, size_t len, const char *prefix, siz
     *rest = n;
     return true;
 }
-
-#define C_GATE_LETTERS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 /* Names the generators make up: wasm2c's (w2c_*, Z_*, wasm_multi_*, segment arrays), the
  * tier-0 translator's (a letter or two and a number: l3, s12, to1) and the glue's (fl_call7). */
@@ -228,7 +262,13 @@ static bool c_gate_generated_name(const char *p, size_t len)
                                                 "elem_segment_exprs_w2c_"};
     static const char *const numbered_prefixes[] = {"fl_call", "fl_get"};
     const char *end = p + len;
-    size_t rest;
+    size_t letters = 0, rest;
+    while (letters < len && letters < 2 && c_gate_is_letter(p[letters]))
+        letters++;
+    if (letters >= 1 && letters < len && c_gate_all_digits(p + letters, end))
+        return true; /* the translator's l3, s12, to1: by far the most common */
+    if (p[0] != 'w' && p[0] != 'Z' && p[0] != 'd' && p[0] != 'e' && p[0] != 'f')
+        return false;
     for (size_t i = 0; i < sizeof(open_prefixes) / sizeof(open_prefixes[0]); i++)
         if (c_gate_has_prefix(p, len, open_prefixes[i], &rest))
             return true;
@@ -236,30 +276,16 @@ static bool c_gate_generated_name(const char *p, size_t len)
         return c_gate_all(p + rest, end, "ijfdre");
     for (size_t i = 0; i < sizeof(numbered_prefixes) / sizeof(numbered_prefixes[0]); i++)
         if (c_gate_has_prefix(p, len, numbered_prefixes[i], &rest))
-            return c_gate_all(p + rest, end, "0123456789");
-    size_t letters = 0;
-    while (letters < len && letters < 2 && !(p[letters] >= '0' && p[letters] <= '9'))
-        letters++;
-    return letters >= 1 && letters < len && c_gate_all(p, p + letters, C_GATE_LETTERS) &&
-           c_gate_all(p + letters, end, "0123456789");
+            return c_gate_all_digits(p + rest, end);
+    return false;
 }
 
 static bool c_gate_known_word(const struct c_gate *gate, const char *p, size_t len)
 {
-    size_t lo = 0, hi = C_GATE_VOCABULARY_SIZE;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        const char *word = gate->vocabulary[mid];
-        int cmp = strncmp(p, word, len);
-        if (cmp == 0)
-            cmp = word[len] == '\0' ? 0 : -1;
-        if (cmp == 0)
+    for (uint32_t slot = c_gate_hash(p, len) % C_GATE_SLOTS; gate->slots[slot];
+         slot = (slot + 1) % C_GATE_SLOTS)
+        if (strncmp(gate->slots[slot], p, len) == 0 && gate->slots[slot][len] == '\0')
             return true;
-        if (cmp < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
     return false;
 }
 
@@ -374,7 +400,9 @@ static void c_gate_number(struct c_gate_scan *s)
     s->p++;
     while (s->p < s->end) {
         char c = *s->p;
-        if ((c == '+' || c == '-') && strchr("eEpP", s->p[-1]))
+        char before = s->p[-1];
+        if ((c == '+' || c == '-') &&
+            (before == 'e' || before == 'E' || before == 'p' || before == 'P'))
             s->p++;
         else if (c_gate_is_ident(c) || c == '.')
             s->p++;
@@ -423,7 +451,8 @@ enum fl_err c_gate_check(const struct c_gate *gate, const char *what, const char
         else if ((c >= '0' && c <= '9') ||
                  (c == '.' && s.p + 1 < s.end && s.p[1] >= '0' && s.p[1] <= '9'))
             c_gate_number(&s);
-        else if (strchr("#\\$@`", c) || (c == '%' && s.p + 1 < s.end && s.p[1] == ':'))
+        else if (c == '#' || c == '\\' || c == '$' || c == '@' || c == '`' ||
+                 (c == '%' && s.p + 1 < s.end && s.p[1] == ':'))
             err = c_gate_refuse(&s, s.p,
                                 "a character (or digraph) the generators never write "
                                 "outside literals and comments");
