@@ -9,7 +9,7 @@ all:
 deps:
 	./scripts/install-deps.sh
 
-# The whole suite, plain and under ASan+UBSan (what CI runs).
+# The whole suite, plain and under ASan+UBSan, and the concurrency tests under TSan (what CI runs).
 test:
 	./scripts/test.sh
 
@@ -29,4 +29,4 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -v '^tests/fixtures/')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

@@ -1,28 +1,34 @@
 #!/usr/bin/env bash
 # One command from a fresh Debian 12 machine (as root) to a full test run:
 # installs the dependencies, builds, runs every suite, then runs them all
-# again under AddressSanitizer + UndefinedBehaviorSanitizer. Ends with one
-# line "N passed, N failed" and exits non-zero on any failure.
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, and the
+# concurrency unit tests under ThreadSanitizer. Ends with one line
+# "N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh || exit 1
 
 status=0
-run_suite() { # BUILD_DIR LABEL [meson options...]
-  local dir=$1 label=$2
-  shift 2
+run_suite() { # BUILD_DIR LABEL "TESTS" [meson options...] ("": every test)
+  local dir=$1 label=$2 tests=$3
+  shift 3
   if ! ./scripts/build.sh "$dir" "$@"; then
     echo "== $label: build failed"
     status=1
     return
   fi
   echo "== $label"
-  meson test -C "$dir" --print-errorlogs --num-processes 2 || status=1
+  # shellcheck disable=SC2086 # the test names are words
+  meson test -C "$dir" --print-errorlogs --num-processes 2 $tests || status=1
 }
 
-run_suite build "tests"
-run_suite build-asan "tests under ASan+UBSan" -Db_sanitize=address,undefined \
+run_suite build "tests" ""
+run_suite build-asan "tests under ASan+UBSan" "" -Db_sanitize=address,undefined \
   -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all -Dbuildtype=debug
+# the event loop, the links' queue and flush, their threads: the concurrency unit tests
+TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" run_suite build-tsan \
+  "concurrency tests under ThreadSanitizer" "common proto" -Db_sanitize=thread -Dbuildtype=debug
 
-python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json || status=1
+python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build-tsan/meson-logs/testlog.json || status=1
 exit $status
