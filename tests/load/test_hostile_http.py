@@ -15,7 +15,6 @@ usage: test_hostile_http.py FUNLESS_BINARY
 """
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -23,25 +22,13 @@ import sys
 import tempfile
 import time
 
+from checks import check, finish, proc_status, raise_fd_limit
+
 FUNLESS = sys.argv[1]
-passed = failed = 0
-
-
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}{': ' + why if why else ''}", flush=True)
 
 
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return proc_status(pid, "VmRSS") / 1024
 
 
 def start_core(tmp, extra):
@@ -223,8 +210,7 @@ def slowloris(pid, port, seconds, header_deadline_s):
 
 
 def main():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
+    raise_fd_limit()
     tmp = tempfile.mkdtemp(prefix="funless-test-hostile-http-")
     proc = None
     try:
@@ -238,8 +224,7 @@ def main():
             proc.terminate()
             proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish()
 
 
 if __name__ == "__main__":

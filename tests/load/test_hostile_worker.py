@@ -12,7 +12,6 @@ usage: test_hostile_worker.py FUNLESS_BINARY   (env: FIXTURES_DIR)
 """
 import os
 import re
-import resource
 import shutil
 import socket
 import struct
@@ -22,26 +21,11 @@ import tempfile
 import time
 import urllib.request
 
+from checks import check, finish, proc_status, raise_fd_limit
+
 FUNLESS = sys.argv[1]
 FIXTURES = os.environ["FIXTURES_DIR"]
-passed = failed = 0
 
-
-def check(name, ok, why=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL {name}{': ' + why if why else ''}", flush=True)
-
-
-def proc_status(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def wait_for(path, pattern, seconds=10):
@@ -166,8 +150,7 @@ def core_still_served(tmp, wport, secret):
 
 
 def main():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
+    raise_fd_limit()
     tmp = tempfile.mkdtemp(prefix="funless-test-hostile-worker-")
     secret = os.path.join(tmp, "secret")
     open(secret, "w").write("the cluster secret of this test")
@@ -187,8 +170,7 @@ def main():
         worker.terminate()
         worker.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+    finish()
 
 
 if __name__ == "__main__":
