@@ -3,7 +3,8 @@
 
 Each suite reports its own cases: cmocka's "[  PASSED  ] N test(s)." and
 "[  FAILED  ] N test(s)" lines, or a plain "N passed, N failed" line. A test
-that reports neither counts as one case, by its result. A test that failed
+that reports neither counts as one case, by its result; a skipped one (exit 77) as
+skipped. A test that failed
 with no failed case reported (a crash, a leak found at exit) counts one more
 failure, so the total never hides a failing test.
 """
@@ -15,7 +16,7 @@ CMOCKA_PASSED = re.compile(r"^\[  PASSED  \] (\d+) test\(s\)\.", re.M)
 CMOCKA_FAILED = re.compile(r"^\[  FAILED  \] (\d+) test\(s\), listed below", re.M)
 PLAIN = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, \d+ skipped)?\s*$", re.M)
 
-passed = failed = 0
+passed = failed = skipped = 0
 for path in sys.argv[1:]:
     try:
         lines = open(path).read().splitlines()
@@ -28,6 +29,9 @@ for path in sys.argv[1:]:
         out = test.get("stdout", "") or ""
         err = test.get("stderr", "") or ""  # cmocka prints its totals there
         cmocka_out = out + "\n" + err
+        if test.get("result") == "SKIP":  # exit 77: what it needs is not here (it says what)
+            skipped += 1
+            continue
         ok = test.get("result") == "OK"
         p = sum(int(n) for n in CMOCKA_PASSED.findall(cmocka_out))
         f = sum(int(n) for n in CMOCKA_FAILED.findall(cmocka_out))
@@ -41,5 +45,5 @@ for path in sys.argv[1:]:
             f = 1
         passed += p
         failed += f
-print(f"{passed} passed, {failed} failed")
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 sys.exit(1 if failed else 0)

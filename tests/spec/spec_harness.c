@@ -759,6 +759,19 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s WAST_DIR OUT_DIR [FILE.wast ...]\n", argv[0]);
         return 2;
     }
+    /* The suite's .wast files are not part of the repository: FUNLESS_SPEC_DIR names them, else
+     * the folder beside the repository where our own machines keep them. Without either, the
+     * test is skipped (meson's 77), not failed: a clone alone must pass its tests. */
+    const char *spec_dir = getenv("FUNLESS_SPEC_DIR");
+    if (spec_dir && *spec_dir)
+        argv[1] = (char *)spec_dir;
+    struct stat st;
+    if (stat(argv[1], &st) != 0 || !S_ISDIR(st.st_mode)) {
+        printf("SKIP: no WebAssembly spec suite at %s; set FUNLESS_SPEC_DIR to a folder of the "
+               "testsuite's .wast files to run it\n",
+               argv[1]);
+        return 77;
+    }
     h.out_dir = argv[2];
     h.verbose = getenv("SPEC_VERBOSE") != NULL;
     mkdir(h.out_dir, 0755);
