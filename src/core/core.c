@@ -39,7 +39,7 @@ static int core_usage(const struct fl_option *options, size_t count, bool help)
     fl_options_print_help(
         help ? stdout : stderr,
         "usage: funless core [OPTIONS]\n\n"
-        "Runs the Core: the REST API (API.md), the function store and the tokens.",
+        "Runs the Core: the REST API (docs/api.md), the function store and the tokens.",
         options, count);
     return help ? 0 : 64;
 }

@@ -1,5 +1,5 @@
 /*
- * abi — the FunLess ABI v1 host functions, import module `fl_imps` (ABI.md).
+ * abi — the FunLess ABI v1 host functions, import module `fl_imps` (docs/abi.md).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -79,7 +79,7 @@ static void abi_console_log(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
 
 /*
  * Outbound HTTP is off unless an operator allows hosts (not configurable
- * yet): the guest sees a transport error (status 0, empty body), as ABI.md
+ * yet): the guest sees a transport error (status 0, empty body), as docs/abi.md
  * specifies for one. Pointers are still checked, as for every call.
  */
 static void abi_http_request(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,

@@ -1,5 +1,5 @@
 /*
- * wasi — WASI preview1 for functions (ABI.md): stdio in memory, clocks,
+ * wasi — WASI preview1 for functions (docs/abi.md): stdio in memory, clocks,
  * randomness, sleep; no file system and no sockets. Every other preview1
  * function exists and answers ENOSYS so that modules linking them load.
  */

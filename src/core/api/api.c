@@ -86,7 +86,7 @@ static const struct route api_routes[] = {
      {{"GET", api_workers_list, true}, {"POST", api_worker_connect, false}}},
 };
 
-/* Metrics labels, one per route (parameters named as in API.md). */
+/* Metrics labels, one per route (parameters named as in docs/api.md). */
 static const char *const api_route_labels[] = {
     "/v1/",
     "/livez",

@@ -1,5 +1,5 @@
 /*
- * api — the FunLess-compatible REST API of API.md, over the store, the
+ * api — the FunLess-compatible REST API of docs/api.md, over the store, the
  * catalogue and the subjects. One entry point for the HTTP server; routes,
  * authentication and the handlers live behind it.
  */

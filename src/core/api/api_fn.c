@@ -495,7 +495,7 @@ static char *api_invoke_args(struct api *api, const struct http_request *req,
     return args;
 }
 
-/* API.md's invocation outcomes. */
+/* docs/api.md's invocation outcomes. */
 static void api_invoke_reply(const struct fn_def *def, struct cluster_result *r,
                              struct http_response *res)
 {

@@ -1,5 +1,5 @@
 /*
- * app — APP scheduling scripts (shared/design/APP.md; decisions in
+ * app — APP scheduling scripts (docs/app.md; decisions in
  * docs/app.md): the parser from YAML, the normalised JSON form the API
  * returns, and the choice of a Worker for one invocation.
  *

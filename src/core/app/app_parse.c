@@ -1,6 +1,6 @@
 /*
  * app_parse — an APP script from YAML (libyaml's document API, which keeps
- * each node's line) into struct app_script, refusing anything APP.md does
+ * each node's line) into struct app_script, refusing anything docs/app.md does
  * not define with a message that names the tag, the block and the line.
  */
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * app_select — APP.md's semantics: pick the tag, try its blocks in order,
+ * app_select — docs/app.md's semantics: pick the tag, try its blocks in order,
  * keep the valid candidates of the first block that has any, and let the
  * block's strategy choose among them. No allocation: candidates are
  * walked (twice at most), never collected.
@@ -45,7 +45,7 @@ static bool runs_tag(const struct app_worker *w, const char *tag)
     return false;
 }
 
-/* APP.md, semantics 2, and aAPP's affinity. */
+/* docs/app.md, semantics 2, and aAPP's affinity. */
 static bool worker_valid(const struct app_block *b, const struct app_worker *w, uint64_t capacity)
 {
     if (w->excluded)

@@ -1040,7 +1040,7 @@ static uint64_t random_u64(void)
 
 /*
  * Under the lock: the Worker for this call, or NULL with the reason in `detail`.
- * With an APP script, the script decides (APP.md); without, the default policy: among
+ * With an APP script, the script decides (docs/app.md); without, the default policy: among
  * Workers not tried yet whose free memory holds the capacity, the most free memory; ties
  * (Workers on one host report the same memory) go to the fewest in flight, then round-robin.
  */

@@ -1,5 +1,5 @@
 /*
- * status — the one table from error codes to HTTP statuses (API.md).
+ * status — the one table from error codes to HTTP statuses (docs/api.md).
  */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
