@@ -576,8 +576,7 @@ static bool cluster_address_valid(const char *address)
     const char *colon = strrchr(address, ':');
     size_t host = colon ? (size_t)(colon - address) : 0;
     if (!colon || host == 0 || strlen(address) >= sizeof(((struct cworker *)0)->address) ||
-        strspn(address, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
-            host)
+        strspn(address, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != host)
         return false;
     const char *port = colon + 1;
     size_t digits = strspn(port, "0123456789");
