@@ -4,7 +4,7 @@
  * Every fallible function returns an `enum fl_err`; when a caller wants the
  * details it passes a `char *detail, size_t detail_len` buffer that the callee
  * fills with one human sentence (never with payloads or secrets).
- * The HTTP layer (a later component) maps these codes to statuses in one table.
+ * The Core's HTTP layer maps these codes to statuses in one table (core/http/status.c).
  */
 #ifndef FL_COMMON_ERR_H
 #define FL_COMMON_ERR_H
@@ -42,6 +42,13 @@ enum fl_err {
     FL_ERR_STORE_FULL,     /* the database's disk is full */
     FL_ERR__COUNT
 };
+
+/* The codes travel between Core and Worker (RESULT and ACK frames carry them): their values are
+ * the protocol's. A new code goes last; none is ever renumbered. */
+_Static_assert(FL_ERR_TIMEOUT == 13, "fl_err values are on the wire");
+_Static_assert(FL_ERR_BAD_OUTPUT == 14, "fl_err values are on the wire");
+_Static_assert(FL_ERR_UNAVAILABLE == 25, "fl_err values are on the wire");
+_Static_assert(FL_ERR_STORE_FULL == 27 && FL_ERR__COUNT == 28, "a new code goes last");
 
 /* A stable, short English description of an error code. */
 const char *fl_strerror(enum fl_err err);
