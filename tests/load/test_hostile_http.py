@@ -9,7 +9,8 @@
   JSON object: 400;
 - slowloris: 1,200 connections (from 127.0.0.2) each sending a header line now and then never
   finish; `/livez` (from 127.0.0.1) answers throughout with p99 under 50 ms, the slow ones are
-  closed at the header deadline, the Core's RSS stays under 64 MB.
+  closed at the header deadline, the Core's RSS stays under 64 MB;
+- a second Core started on the same port fails instead of sharing it.
 
 usage: test_hostile_http.py FUNLESS_BINARY
 """
@@ -219,6 +220,13 @@ def main():
         strict_http(port, token)
         slowloris(proc.pid, port, 9, 5)
         check("the Core is still up", proc.poll() is None)
+        # a second Core cannot share its port (SO_REUSEPORT would have let it take half the
+        # connections, with other tokens)
+        second = subprocess.run([FUNLESS, "core", "--listen", f"127.0.0.1:{port}", "--data-dir",
+                                 os.path.join(tmp, "second")], capture_output=True, text=True,
+                                timeout=20)
+        check("a second Core on the same port is refused",
+              second.returncode != 0 and "cannot listen" in second.stderr, second.stderr[-200:])
     finally:
         if proc:
             proc.terminate()

@@ -566,7 +566,7 @@ enum fl_err http_start(const struct http_config *config, struct http_server **ou
         config->max_connections_per_ip ? config->max_connections_per_ip : max_connections / 2,
         MHD_OPTION_NOTIFY_CONNECTION, server_notify_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
         server_completed, s, MHD_OPTION_UNESCAPE_CALLBACK, server_unescape, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_LISTENING_ADDRESS_REUSE, 0,
         MHD_OPTION_END);
     const union MHD_DaemonInfo *epoll_info =
         s->daemon ? MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
