@@ -485,12 +485,10 @@ static bool compile_tcc_source(const char *c_path, struct fl_buf *out)
 {
     struct fl_buf src;
     fl_buf_init(&src, out->max);
-    bool ok = fl_buf_read_file(&src, c_path) &&
+    /* a NUL would end the text for tcc and the gate alike; wasm2c never writes one (it sees
+     * no name, anonymize.h): fail closed */
+    bool ok = fl_buf_read_file(&src, c_path) && (!src.len || !memchr(src.data, '\0', src.len)) &&
               fl_buf_append(out, compile_tcc_prelude, sizeof(compile_tcc_prelude) - 1);
-    /* wasm2c copies export names, NUL bytes included, into comments: tcc reads NUL as the end */
-    for (size_t i = 0; i < src.len; i++)
-        if (src.data[i] == '\0')
-            src.data[i] = ' ';
     const char *p = src.data ? src.data : "", *neg;
     while (ok && (neg = strstr(p, "-(w2c_")) != NULL) {
         char type = neg[6]; /* wasm2c names f32 locals w2c_f*, f64 locals w2c_d* */

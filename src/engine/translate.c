@@ -162,14 +162,11 @@ static bool splice(const char *a, const char *b, uint32_t half, uint32_t count, 
            fl_buf_append(out, a_to, strlen(a_to));
 }
 
-/* wasm2c copies export names, NUL bytes included, into comments: blanked, the text is one C
- * string (the tier-0 compile blanks them too). */
-static bool blank_nuls(struct fl_buf *text)
+/* The splice reads each output as one C string. wasm2c never sees a name (anonymize.h), so a
+ * NUL byte is a surprise: the split is abandoned, and the gate refuses what one wasm2c writes. */
+static bool one_string(const struct fl_buf *text)
 {
-    for (size_t i = 0; i < text->len; i++)
-        if (text->data[i] == '\0')
-            text->data[i] = ' ';
-    return text->data != NULL;
+    return text->data != NULL && memchr(text->data, '\0', text->len) == NULL;
 }
 
 /* ---- two wasm2c at once ---- */
@@ -219,7 +216,7 @@ static bool translate_split(const char *dir, const uint8_t *wasm, size_t len,
     fl_path_join(half_h, sizeof(half_h), halves[0].dir, "m.h");
     ok = halves[0].err == FL_OK && halves[1].err == FL_OK &&
          fl_buf_read_file(&a, halves[0].c_path) && fl_buf_read_file(&b, halves[1].c_path) &&
-         blank_nuls(&a) && blank_nuls(&b) && splice(a.data, b.data, half_at, count, &joined) &&
+         one_string(&a) && one_string(&b) && splice(a.data, b.data, half_at, count, &joined) &&
          fl_write_file(c_path, joined.data, joined.len) && rename(half_h, h_path) == 0;
     fl_buf_deinit(&a);
     fl_buf_deinit(&b);

@@ -24,6 +24,8 @@
 #include "engine/wasm_decode.h"
 #include "engine/wasm_to_c.h"
 
+#include "any_import.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
@@ -211,21 +213,6 @@ static bool anonymized(const struct fl_buf *wasm, struct fl_buf *out)
                                sizeof(detail)) == FL_OK;
     wasm_desc_deinit(&desc);
     return ok;
-}
-
-static void stub_import(struct rt_ctx *ctx, uint32_t index, const uint64_t *args, uint64_t *results)
-{
-    (void)ctx, (void)index, (void)args, (void)results;
-}
-
-static enum fl_err provide_any_import(void *user, const struct wasm_import *imp, const char *sig,
-                                      rt_host_fn *fn, void **ptr, char *detail, size_t detail_len)
-{
-    (void)user;
-    if (strcmp(imp->module, "fl_imps") == 0)
-        return engine_resolve_host(NULL, imp, sig, fn, ptr, detail, detail_len);
-    *fn = stub_import;
-    return FL_OK;
 }
 
 static void fuzz_names_fail(const char *what)

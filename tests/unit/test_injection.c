@@ -27,6 +27,7 @@
 #include "engine/rt.h"
 #include "engine/translate.h"
 #include "fixture.h"
+#include "any_import.h"
 
 static const char *const hostile_kinds[] = {"export", "custom", "name", "all"};
 enum { HOSTILE_KINDS = sizeof(hostile_kinds) / sizeof(hostile_kinds[0]) };
@@ -148,21 +149,6 @@ static void test_names_tier1(void **state)
 }
 
 /* ---- import names: only a host that provides any import lets such a module load ---- */
-
-static void stub_import(struct rt_ctx *ctx, uint32_t index, const uint64_t *args, uint64_t *results)
-{
-    (void)ctx, (void)index, (void)args, (void)results;
-}
-
-static enum fl_err provide_any_import(void *user, const struct wasm_import *imp, const char *sig,
-                                      rt_host_fn *fn, void **ptr, char *detail, size_t detail_len)
-{
-    (void)user;
-    if (strcmp(imp->module, "fl_imps") == 0)
-        return engine_resolve_host(NULL, imp, sig, fn, ptr, detail, detail_len);
-    *fn = stub_import;
-    return FL_OK;
-}
 
 static void test_import_names(void **state)
 {
