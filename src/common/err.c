@@ -32,6 +32,9 @@ static const char *const fl_err_names[FL_ERR__COUNT] = {
     [FL_ERR_UNAVAILABLE] = "service unavailable",
     [FL_ERR_STORE_DOWN] = "store unreachable",
     [FL_ERR_STORE_FULL] = "store full",
+    [FL_ERR_BUSY] = "every worker is busy",
+    [FL_ERR_WORKER_LOST] = "worker lost",
+    [FL_ERR_CANCELLED] = "cancelled",
 };
 
 const char *fl_strerror(enum fl_err err)

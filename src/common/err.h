@@ -40,6 +40,9 @@ enum fl_err {
     FL_ERR_UNAVAILABLE,    /* no worker, or the service is shutting down */
     FL_ERR_STORE_DOWN,     /* the database cannot be reached (PostgreSQL down) */
     FL_ERR_STORE_FULL,     /* the database's disk is full */
+    FL_ERR_BUSY,           /* every Worker that could run the call is full */
+    FL_ERR_WORKER_LOST,    /* the Worker died, disconnected or fell silent during the call */
+    FL_ERR_CANCELLED,      /* the caller no longer wanted the outcome (its client went away) */
     FL_ERR__COUNT
 };
 
@@ -48,7 +51,8 @@ enum fl_err {
 _Static_assert(FL_ERR_TIMEOUT == 13, "fl_err values are on the wire");
 _Static_assert(FL_ERR_BAD_OUTPUT == 14, "fl_err values are on the wire");
 _Static_assert(FL_ERR_UNAVAILABLE == 25, "fl_err values are on the wire");
-_Static_assert(FL_ERR_STORE_FULL == 27 && FL_ERR__COUNT == 28, "a new code goes last");
+_Static_assert(FL_ERR_STORE_FULL == 27, "fl_err values are on the wire");
+_Static_assert(FL_ERR_CANCELLED == 30 && FL_ERR__COUNT == 31, "a new code goes last");
 
 /* A stable, short English description of an error code. */
 const char *fl_strerror(enum fl_err err);

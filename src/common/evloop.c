@@ -1,5 +1,6 @@
 #include "common/evloop.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -8,6 +9,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include "common/util.h"
 
 enum { MAX_HOOKS = 4, MAX_EVENTS = 64 };
 
@@ -37,6 +40,9 @@ struct evloop {
      * a source removed meanwhile is struck from the rest (its memory may be freed next). */
     struct epoll_event *batch;
     int batch_count;
+    bool again; /* evloop_again: the next wait does not wait */
+    /* evloop_post's tasks, oldest first (under `lock`) */
+    struct evloop_task *tasks, **tasks_tail;
 };
 
 /* Under loop->lock: runs the call handed over, if any. */
@@ -50,15 +56,31 @@ static void evloop_run_call(struct evloop *loop)
     pthread_cond_broadcast(&loop->called);
 }
 
+/* Runs the tasks posted so far (the list is taken whole: a task may post another). */
+static void evloop_run_tasks(struct evloop *loop)
+{
+    pthread_mutex_lock(&loop->lock);
+    struct evloop_task *task = loop->tasks;
+    loop->tasks = NULL;
+    loop->tasks_tail = &loop->tasks;
+    pthread_mutex_unlock(&loop->lock);
+    while (task) {
+        struct evloop_task *next = task->next; /* `task` may be freed by its run */
+        task->run(task);
+        task = next;
+    }
+}
+
 static void evloop_woken(struct evloop_source *source)
 {
-    struct evloop *loop = (struct evloop *)((char *)source - offsetof(struct evloop, wake));
+    struct evloop *loop = container_of(source, struct evloop, wake);
     uint64_t count;
     if (read(source->fd, &count, sizeof(count)) < 0) { /* nothing to do: woken already */
     }
     pthread_mutex_lock(&loop->lock);
     evloop_run_call(loop);
     pthread_mutex_unlock(&loop->lock);
+    evloop_run_tasks(loop);
 }
 
 void evloop_wake(struct evloop *loop)
@@ -78,6 +100,7 @@ struct evloop *evloop_new(void)
     pthread_mutex_init(&loop->call_lock, NULL);
     pthread_mutex_init(&loop->lock, NULL);
     pthread_cond_init(&loop->called, NULL);
+    loop->tasks_tail = &loop->tasks;
     if (loop->epoll_fd < 0 || loop->wake.fd < 0 || !evloop_add(loop, &loop->wake)) {
         evloop_free(loop);
         return NULL;
@@ -99,7 +122,8 @@ static void *evloop_main(void *arg)
     struct epoll_event events[MAX_EVENTS];
     current_loop = loop;
     while (!atomic_load(&loop->stopping)) {
-        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, EVLOOP_TICK_MS);
+        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, loop->again ? 0 : EVLOOP_TICK_MS);
+        loop->again = false;
         loop->batch = events;
         loop->batch_count = n;
         for (int i = 0; i < n; i++) {
@@ -114,6 +138,7 @@ static void *evloop_main(void *arg)
     atomic_store(&loop->stopped, true);
     evloop_run_call(loop); /* handed over just before the end */
     pthread_mutex_unlock(&loop->lock);
+    evloop_run_tasks(loop); /* posted before the end: they still run, here */
     return NULL;
 }
 
@@ -194,6 +219,27 @@ void evloop_call(struct evloop *loop, void (*fn)(void *arg), void *arg)
     }
     pthread_mutex_unlock(&loop->lock);
     pthread_mutex_unlock(&loop->call_lock);
+}
+
+bool evloop_post(struct evloop *loop, struct evloop_task *task)
+{
+    task->next = NULL;
+    pthread_mutex_lock(&loop->lock);
+    bool open = !atomic_load(&loop->stopped);
+    if (open) {
+        *loop->tasks_tail = task;
+        loop->tasks_tail = &task->next;
+    }
+    pthread_mutex_unlock(&loop->lock);
+    if (open)
+        evloop_wake(loop);
+    return open;
+}
+
+void evloop_again(struct evloop *loop)
+{
+    assert(evloop_on_thread(loop));
+    loop->again = true;
 }
 
 bool evloop_on_thread(const struct evloop *loop)

@@ -46,6 +46,18 @@ void evloop_off_round_end(struct evloop *loop, void (*fn)(void *arg), void *arg)
 /* From any thread: the loop ends its wait and runs a round (its hooks) soon. */
 void evloop_wake(struct evloop *loop);
 
+/* Work handed to the loop from another thread without waiting for it (evloop_post). */
+struct evloop_task {
+    void (*run)(struct evloop_task *task); /* on the loop's thread */
+    struct evloop_task *next;              /* the loop's */
+};
+/* From any thread, never waiting: `task->run(task)` runs on the loop's thread soon, in the
+ * order posted. False once the loop has stopped (the task will not run). */
+bool evloop_post(struct evloop *loop, struct evloop_task *task);
+/* On the loop's thread: the next round starts at once rather than when a socket is ready (a
+ * handler left work for a round-end hook that has already run this round). */
+void evloop_again(struct evloop *loop);
+
 /* Runs `fn(arg)` on the loop's thread and returns once it has run (at once if the caller is
  * that thread or the loop is not running). */
 void evloop_call(struct evloop *loop, void (*fn)(void *arg), void *arg);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/evloop.h"
+#include "common/log.h"
 #include "common/options.h"
 #include "common/secret.h"
 #include "core/api/api.h"
@@ -32,6 +33,7 @@ struct core_options {
     uint64_t max_json_kb;
     uint64_t max_capacity_mb;
     bool metrics;
+    const char *log_format, *log_level;
 };
 
 static int core_usage(const struct fl_option *options, size_t count, bool help)
@@ -55,7 +57,7 @@ static void core_wait_for_signal(const sigset_t *signals)
     int sig = 0;
     while (sigwait(signals, &sig) != 0)
         ;
-    fprintf(stderr, "core: event=shutdown signal=%d\n", sig);
+    fl_log(FL_LOG_INFO, "shutdown", "signal=%d", sig);
 }
 
 static bool core_dial_workers(struct cluster *cluster, const char *list)
@@ -64,7 +66,8 @@ static bool core_dial_workers(struct cluster *cluster, const char *list)
     snprintf(copy, sizeof(copy), "%s", list ? list : "");
     for (char *save = NULL, *w = strtok_r(copy, ", ", &save); w; w = strtok_r(NULL, ", ", &save))
         if (cluster_add_worker(cluster, w) != FL_OK) {
-            fprintf(stderr, "funless core: invalid worker address '%s' (use host:port)\n", w);
+            fl_log(FL_LOG_ERROR, "start_failed", "detail=%s address=%s",
+                   "invalid worker address (use host:port)", w);
             return false;
         }
     return true;
@@ -82,37 +85,40 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct app_scripts *scripts = app_scripts_new();
     struct fl_secret secret;
     if (fl_secret_load(opt->secret_file, &secret, detail, sizeof(detail)) != FL_OK) {
-        fprintf(stderr, "funless core: %s\n", detail);
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", detail);
         catalogue_free(catalogue);
         app_scripts_free(scripts);
         return 1;
     }
-    struct cluster *cluster = cluster_new(&secret);
-    /* One thread serves HTTP and reads the Workers' links (evloop.h says why). */
+    /* One thread serves HTTP, reads the Workers' links and runs the invocations (evloop.h). */
     struct evloop *loop = evloop_new();
-    int rc = 1;
-    snprintf(db_url, sizeof(db_url), "%s", opt->db_url ? opt->db_url : "");
-    if (!opt->db_url)
-        snprintf(db_url, sizeof(db_url), "sqlite:%s/funless.db", opt->data_dir);
-    snprintf(tokens, sizeof(tokens), "%s/tokens", opt->data_dir);
-    if (!cluster || !loop || !cluster_use_loop(cluster, loop) || !evloop_start(loop)) {
-        fprintf(stderr, "funless core: out of memory or threads\n");
-        goto out;
-    }
-    if (!core_make_dir(opt->data_dir)) {
-        fprintf(stderr, "funless core: cannot create %s: %s\n", opt->data_dir, strerror(errno));
-        goto out;
-    }
     struct api api = {.catalogue = catalogue,
                       .scripts = scripts,
                       .max_upload_bytes = opt->max_upload_mb << 20,
                       .max_json_bytes = opt->max_json_kb << 10,
                       .max_capacity_mb = (uint32_t)opt->max_capacity_mb,
                       .metrics_enabled = opt->metrics};
+    struct cluster *cluster =
+        loop && evloop_start(loop) ? cluster_new(&secret, loop, api_code_from_store, &api) : NULL;
+    int rc = 1;
+    snprintf(db_url, sizeof(db_url), "%s", opt->db_url ? opt->db_url : "");
+    if (!opt->db_url)
+        snprintf(db_url, sizeof(db_url), "sqlite:%s/funless.db", opt->data_dir);
+    snprintf(tokens, sizeof(tokens), "%s/tokens", opt->data_dir);
+    if (!cluster) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "out of memory or threads");
+        goto out;
+    }
+    if (!core_make_dir(opt->data_dir)) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s path=%s error=%s",
+               "cannot create the data directory", opt->data_dir, strerror(errno));
+        goto out;
+    }
     if (!catalogue || !scripts || db_open(db_url, &db, detail, sizeof(detail)) != FL_OK ||
         (api.db = db, api_load(&api, detail, sizeof(detail))) != FL_OK ||
         auth_open(db, tokens, &auth, detail, sizeof(detail)) != FL_OK) {
-        fprintf(stderr, "funless core: %s\n", catalogue && scripts ? detail : "out of memory");
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s",
+               catalogue && scripts ? detail : "out of memory");
         goto out;
     }
     api.auth = auth;
@@ -127,7 +133,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     if (discovery_start(&found, &discovery, detail, sizeof(detail)) != FL_OK ||
         prometheus_start(opt->prometheus_url, cluster, &prometheus, detail, sizeof(detail)) !=
             FL_OK) {
-        fprintf(stderr, "funless core: %s\n", detail);
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", detail);
         goto out;
     }
     struct http_config http = {
@@ -144,7 +150,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         .loop = loop,
     };
     if (http_start(&http, &server, detail, sizeof(detail)) != FL_OK) {
-        fprintf(stderr, "funless core: %s\n", detail);
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", detail);
         goto out;
     }
     char host[64];
@@ -208,6 +214,10 @@ int core_main(int argc, char **argv)
         {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,
          "largest JSON body, invocations included (413 above)"},
         {"--metrics", "FUNLESS_METRICS", FL_OPT_FLAG, &opt.metrics, "true", 0, 0, "serve /metrics"},
+        {"--log-format", "FUNLESS_LOG_FORMAT", FL_OPT_STRING, &opt.log_format, "kv", 0, 0,
+         "log lines as key=value pairs (kv) or JSON objects (json)"},
+        {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,
+         "the least level logged: debug, info, warn or error"},
     };
     const size_t count = sizeof(options) / sizeof(options[0]);
     char err[256], *positional[1];
@@ -215,11 +225,20 @@ int core_main(int argc, char **argv)
     bool help;
     if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err,
                           sizeof(err))) {
-        fprintf(stderr, "funless core: %s\n", err);
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", err);
         return 64;
     }
     if (help)
         return core_usage(options, count, true);
+    enum fl_log_format log_format;
+    enum fl_log_level log_level;
+    if (!fl_log_parse_format(opt.log_format, &log_format) ||
+        !fl_log_parse_level(opt.log_level, &log_level)) {
+        fprintf(stderr, "funless core: --log-format is kv or json; --log-level is debug, info, "
+                        "warn or error\n");
+        return 64;
+    }
+    fl_log_setup("core", log_format, log_level);
     /* Signals: handled by sigwait in the main thread; every thread started later inherits the mask.
      */
     sigset_t signals;

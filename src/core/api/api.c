@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
-#include "common/escape.h"
+#include "common/log.h"
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
 #include "core/metrics.h"
@@ -130,10 +130,8 @@ void api_store_error(struct http_response *res, enum fl_err err, const char *wha
 {
     if (err == FL_ERR_STORE || err == FL_ERR_STORE_DOWN || err == FL_ERR_STORE_FULL ||
         err == FL_ERR_NOMEM || err == FL_ERR_IO) {
-        char escaped[512];
-        fl_escape_log(detail, escaped, sizeof(escaped));
         metrics_store_error();
-        fprintf(stderr, "core: event=store_error what=\"%s\" detail=\"%s\"\n", what, escaped);
+        fl_log(FL_LOG_ERROR, "store_error", "what=%s detail=%s", what, detail);
         /* the detail stays in the log: it can name the database's host or files */
         http_error(res, err, "%s: %s",
                    err == FL_ERR_STORE_DOWN   ? "the store cannot be reached, retry later"
@@ -505,23 +503,44 @@ static const struct route_method *api_resolve(struct api *api, const struct http
     return m;
 }
 
-bool api_admit(void *arg, const struct http_request *req, struct http_response *res)
+/* What the admit step resolved, for the handler: routing and the token check happen once per
+ * request. */
+struct api_routed {
+    const struct route_method *method;
+    struct route_args args; /* point into `path` */
+    char path[];
+};
+
+bool api_admit(void *arg, struct http_request *req, struct http_response *res)
 {
-    char copy[1024];
-    struct route_args args = {0};
-    return api_resolve(arg, req, res, &args, copy, sizeof(copy)) != NULL;
+    size_t len = strlen(req->url) + 1;
+    struct api_routed *routed = malloc(sizeof(*routed) + (len < 1024 ? len : 1024));
+    if (!routed) {
+        http_error(res, FL_ERR_NOMEM, "out of memory");
+        return false;
+    }
+    routed->args = (struct route_args){0};
+    routed->method =
+        api_resolve(arg, req, res, &routed->args, routed->path, len < 1024 ? len : 1024);
+    if (!routed->method) {
+        free(routed);
+        return false;
+    }
+    req->routed = routed;
+    return true;
 }
 
 void api_handle(void *arg, const struct http_request *req, struct http_response *res)
 {
     struct api *api = arg;
-    char copy[1024];
-    struct route_args args = {0};
-    const struct route_method *m = api_resolve(api, req, res, &args, copy, sizeof(copy));
-    if (!m)
+    const struct api_routed *routed = req->routed;
+    if (!routed) { /* api_admit is the server's admit step: it resolved every request */
+        http_error(res, FL_ERR_INVALID_ARG, "request not routed");
         return;
+    }
+    const struct route_method *m = routed->method;
     if (!m->never_waits && !req->may_block)
         res->status = HTTP_RUN_BLOCKING; /* the store, pushes: not on the event loop */
     else
-        m->fn(api, &args, req, res);
+        m->fn(api, &routed->args, req, res);
 }

@@ -31,8 +31,12 @@ struct api {
 /* http_handler for the server: `arg` is a struct api. */
 void api_handle(void *arg, const struct http_request *req, struct http_response *res);
 /* The server's admit step (http_admit): the route, the method and the token, from the headers
- * alone; an unknown route, a wrong method or token is answered before any body is read. */
-bool api_admit(void *arg, const struct http_request *req, struct http_response *res);
+ * alone; an unknown route, a wrong method or token is answered before any body is read. What it
+ * resolves is the handler's (req->routed): nothing is routed or checked twice. */
+bool api_admit(void *arg, struct http_request *req, struct http_response *res);
+
+/* cluster_code_fn over api->db: a function's code, for a Worker that lacks it. */
+enum fl_err api_code_from_store(void *arg, const struct fn_def *def, struct fl_buf *code);
 
 /* Fills the catalogue and the APP scripts from the store and makes sure the default module
  * `_` exists. */

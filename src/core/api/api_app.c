@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "core/api/api_internal.h"
 
 /* Writes go to the store, then to the in-memory set: one writer at a time keeps both in the
@@ -20,11 +21,11 @@ static void script_load(void *arg, const struct db_script *row)
     struct app_script *script;
     char detail[256];
     if (app_parse(row->source, strlen(row->source), &script, detail, sizeof(detail)) != FL_OK) {
-        fprintf(stderr, "core: event=script_skipped name=%s detail=\"%s\"\n", row->name, detail);
+        fl_log(FL_LOG_WARN, "script_skipped", "name=%s detail=%s", row->name, detail);
         return;
     }
     if (app_scripts_put(api->scripts, row->name, script) != FL_OK)
-        fprintf(stderr, "core: event=script_skipped name=%s detail=\"out of memory\"\n", row->name);
+        fl_log(FL_LOG_WARN, "script_skipped", "name=%s detail=%s", row->name, "out of memory");
 }
 
 enum fl_err api_load_scripts(struct api *api, char *detail, size_t detail_len)

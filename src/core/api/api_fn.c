@@ -2,13 +2,16 @@
  * api_fn — modules and functions: the store is written first (one
  * transaction), then the catalogue follows; reads come from the catalogue.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/hash.h"
+#include "common/log.h"
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
+#include "core/cluster/invocation.h"
 #include "engine/engine.h"
 
 #define DEFAULT_MODULE "_"
@@ -277,8 +280,8 @@ static void api_push(struct api *api, const struct upload *up, const struct fn_d
     char detail[256];
     if (cluster_push_code(api->cluster, def->module, def->name, def->hash, up->code.data,
                           up->code.len, up->wait_for_workers, detail, sizeof(detail)) != FL_OK)
-        fprintf(stderr, "core: event=code_push_failed function=%s/%s detail=\"%s\"\n", def->module,
-                def->name, detail);
+        fl_log(FL_LOG_WARN, "code_push_failed", "function=%s/%s detail=%s", def->module, def->name,
+               detail);
 }
 
 static void upload_to_def(const struct upload *up, const char *module, const char *created,
@@ -430,16 +433,17 @@ void api_function_delete(struct api *api, const struct route_args *args,
         api_store_error(res, err, "delete function", detail);
 }
 
-/* cluster_code_fn: the code from the store, when a Worker answers "no code". */
-static enum fl_err api_code_from_store(void *arg, const struct fn_def *def, struct fl_buf *code)
+/* cluster_code_fn: the code from the store, when a Worker answers "no code" (on one of the
+ * cluster's store readers). */
+enum fl_err api_code_from_store(void *arg, const struct fn_def *def, struct fl_buf *code)
 {
     struct api *api = arg;
     char detail[256];
     enum fl_err err =
         api->db->ops->function_code(api->db, def->module, def->name, code, detail, sizeof(detail));
     if (err != FL_OK)
-        fprintf(stderr, "core: event=code_fetch_failed function=%s/%s detail=\"%s\"\n", def->module,
-                def->name, detail);
+        fl_log(FL_LOG_WARN, "code_fetch_failed", "function=%s/%s detail=%s", def->module, def->name,
+               detail);
     return err;
 }
 
@@ -495,133 +499,100 @@ static char *api_invoke_args(struct api *api, const struct http_request *req,
     return args;
 }
 
-/* docs/api.md's invocation outcomes. */
-static void api_invoke_reply(const struct fn_def *def, struct cluster_result *r,
+/* docs/api.md's invocation outcomes: the status is the error table's (http_error). */
+static void api_invoke_reply(const struct fn_def *def, const struct invocation_outcome *o,
                              struct http_response *res)
 {
-    if (r->busy && r->status == FL_ERR_UNAVAILABLE) {
-        http_error(res, FL_ERR_UNAVAILABLE, "too many concurrent invocations, retry later");
-        res->status = 429;
-        res->retry_after_s = 1;
-    } else if (r->worker_lost) {
-        http_error(res, FL_ERR_UNAVAILABLE, "%s", r->detail);
-        res->status = 502;
-    } else if (r->status == FL_OK && r->output.len == 0) { /* a Worker's result must be JSON */
+    if (o->status == FL_OK && o->output_len == 0) { /* a Worker's result must be JSON */
         http_error(res, FL_ERR_BAD_OUTPUT, "function returned invalid JSON");
-    } else if (r->status == FL_OK) {
+    } else if (o->status == FL_OK) {
         res->status = 200;
         res->content_type = "application/json";
-        fl_buf_printf(&res->body, "{\"data\":%s}", r->output.data ? r->output.data : "null");
-    } else if (r->status == FL_ERR_FUNCTION) {
-        http_error(res, FL_ERR_FUNCTION, "Error: %s", r->output.len ? r->output.data : r->detail);
-    } else if (r->status == FL_ERR_UNAVAILABLE) {
-        http_error(res, FL_ERR_UNAVAILABLE, "%s", r->detail);
-        res->retry_after_s = 1;
-    } else if (r->status == FL_ERR_TIMEOUT) {
+        fl_buf_reset(&res->body);
+        if (!fl_buf_append(&res->body, "{\"data\":", 8) ||
+            !fl_buf_append(&res->body, o->output, o->output_len) ||
+            !fl_buf_append(&res->body, "}", 1))
+            http_error(res, FL_ERR_NOMEM, "out of memory");
+    } else if (o->status == FL_ERR_FUNCTION) {
+        http_error(res, FL_ERR_FUNCTION, "Error: %.*s", o->output_len ? (int)o->output_len : 400,
+                   o->output_len ? o->output : o->detail);
+    } else if (o->status == FL_ERR_TIMEOUT) {
         http_error(res, FL_ERR_TIMEOUT, "function exceeded its time limit of %u ms",
                    def->meta.timeout_ms);
-    } else {
-        http_error(res, r->status == FL_ERR_MEMORY_LIMIT ? FL_ERR_TRAP : r->status, "%s",
-                   r->detail);
+    } else { /* running out of memory at run time is a trap, not a refused upload (422) */
+        http_error(res, o->status == FL_ERR_MEMORY_LIMIT ? FL_ERR_TRAP : o->status, "%s",
+                   o->detail);
     }
+    if (o->status == FL_ERR_BUSY || o->status == FL_ERR_UNAVAILABLE)
+        res->retry_after_s = 1;
+    snprintf(res->worker, sizeof(res->worker), "%s", o->worker);
 }
 
-/* One invocation across the handler's runs (server.h): started without waiting on the event
- * thread, finished when the Worker's reply resumes it (a busy Worker's call is placed again
- * on the loop); a Worker without the code gets it from cluster_invoke on a thread of its own,
- * which reads the store. */
+/* One invocation of a request: parsed once, started on the event loop, answered when its
+ * invocation is done (invocation.h). */
 struct invoke_state {
     struct fn_def def;
     char *input;
     struct app_script *policy;
-    struct api *api;
-    struct cluster_call *call;  /* started, not finished */
-    struct cluster_retry retry; /* where an unfinished call was left */
+    struct invocation *invocation; /* out, not done yet */
+    struct http_response *res;
+    struct http_exchange *exchange;
 };
 
 static void invoke_state_free(void *arg)
 {
     struct invoke_state *st = arg;
-    if (st->call) { /* not reached: a suspended connection is not ended before it resumes */
-        struct cluster_result r;
-        if (cluster_invoke_finish(st->api->cluster, st->call, &r, &st->retry) == CLUSTER_CALL_DONE)
-            cluster_result_deinit(&r);
-    }
+    assert(!st->invocation); /* a suspended connection is not ended before it resumes */
     app_release(st->policy);
     free(st->input);
     free(st);
 }
 
-static void invoke_done(void *exchange)
+/* invocation_done_fn, on the loop's thread. */
+static void invoke_done(void *arg, const struct invocation_outcome *outcome)
 {
-    http_resume(exchange);
+    struct invoke_state *st = arg;
+    st->invocation = NULL;
+    api_invoke_reply(&st->def, outcome, st->res);
+    http_resume(st->exchange);
 }
 
-/* The client went away while its call waited: the Worker stops it (and `done` still comes). */
+/* The client went away while its call was out: the Worker stops it (and `done` still comes). */
 static void invoke_gone(void *arg)
 {
     struct invoke_state *st = arg;
-    if (st->call)
-        cluster_invoke_cancel(st->api->cluster, st->call);
-}
-
-static struct invoke_state *invoke_state_new(struct api *api, const struct route_args *args,
-                                             const struct http_request *req,
-                                             struct http_response *res)
-{
-    struct invoke_state *st = calloc(1, sizeof(*st));
-    if (!st) {
-        http_error(res, FL_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    st->api = api;
-    if (!api_function_lookup(api, args, res, &st->def) ||
-        !(st->input = api_invoke_args(api, req, &st->policy, res))) {
-        invoke_state_free(st);
-        return NULL;
-    }
-    *req->state = st;
-    *req->state_free = invoke_state_free;
-    return st;
-}
-
-static void api_invoke_answer(const struct fn_def *def, struct cluster_result *r,
-                              struct http_response *res)
-{
-    api_invoke_reply(def, r, res);
-    snprintf(res->worker, sizeof(res->worker), "%s", r->worker);
-    cluster_result_deinit(r);
+    if (st->invocation)
+        invocation_cancel(st->invocation);
 }
 
 void api_function_invoke(struct api *api, const struct route_args *args,
                          const struct http_request *req, struct http_response *res)
 {
-    struct invoke_state *st = *req->state;
-    if (!st && !(st = invoke_state_new(api, args, req, res)))
-        return;
-    struct cluster_result r;
-    if (st->call) { /* resumed: the Worker answered, was lost, or is overdue */
-        enum cluster_step step = cluster_invoke_finish(api->cluster, st->call, &r, &st->retry);
-        if (step == CLUSTER_CALL_AGAIN) {
-            *req->on_gone = invoke_gone;
-            res->status = HTTP_RUN_LATER;
-            return;
-        }
-        st->call = NULL;
-        if (step == CLUSTER_CALL_DONE)
-            api_invoke_answer(&st->def, &r, res);
-        else
-            res->status = HTTP_RUN_BLOCKING;
+    struct invoke_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        http_error(res, FL_ERR_NOMEM, "out of memory");
         return;
     }
-    if (!req->may_block) {
-        st->call = cluster_invoke_start(api->cluster, &st->def, st->input, strlen(st->input),
-                                        st->policy, invoke_done, req->exchange);
-        res->status = st->call ? HTTP_RUN_LATER : HTTP_RUN_BLOCKING;
-        *req->on_gone = st->call ? invoke_gone : NULL;
+    *req->state = st;
+    *req->state_free = invoke_state_free;
+    if (!api_function_lookup(api, args, res, &st->def) ||
+        !(st->input = api_invoke_args(api, req, &st->policy, res)))
+        return;
+    st->res = res;
+    st->exchange = req->exchange;
+    struct invocation_request call = {
+        .def = &st->def,
+        .args = st->input,
+        .args_len = strlen(st->input),
+        .policy = st->policy,
+        .request_id = req->id,
+        .done = invoke_done,
+        .done_arg = st,
+    };
+    if (!(st->invocation = invocation_start(api->cluster, &call))) {
+        http_error(res, FL_ERR_NOMEM, "out of memory");
         return;
     }
-    cluster_invoke(api->cluster, &st->def, st->input, strlen(st->input), st->policy,
-                   api_code_from_store, api, &st->retry, &r);
-    api_invoke_answer(&st->def, &r, res);
+    *req->on_gone = invoke_gone;
+    res->status = HTTP_RUN_LATER;
 }

@@ -1,17 +1,12 @@
 /*
- * cluster — the Core's Workers: it dials each one (reconnecting with
- * backoff), keeps their load data from heartbeats, counts its own in-flight
- * invocations per Worker, pushes code, and runs invocations on them.
+ * cluster — the Core's Workers: it dials each one (reconnecting with backoff),
+ * keeps their load from heartbeats, pushes code to them, and runs invocations
+ * on them (invocation.h: one state machine on the Core's event loop).
  *
- * Placement is APP's (core/app/app.h), over a snapshot of the Workers in name order.
- *
- * Threading: one dialer thread per Worker, which also reads the Worker's
- * link — unless an event loop does (cluster_use_loop: the Core's HTTP
- * loop). Callers block in cluster_invoke / cluster_push_* until the reply,
- * a timeout, or the Worker's loss (which fails every call waiting on it at
- * once) — or, with cluster_invoke_start, are called back on the reader's
- * thread instead; what the loop's thread sends leaves at the end of its
- * round, in one write per Worker.
+ * Threading: the event loop given to cluster_new reads every Worker's link and
+ * runs every invocation; each Worker has a thread of its own that dials it and
+ * hangs up when it falls silent. The functions below may be called from any
+ * thread unless they say otherwise; cluster_internal.h has the locking rules.
  */
 #ifndef FL_CORE_CLUSTER_H
 #define FL_CORE_CLUSTER_H
@@ -28,14 +23,18 @@
 struct cluster;
 
 struct fl_secret;
-/* `secret` (copied; NULL or unset: none) must match the Workers' (docs/protocol.md). */
-struct cluster *cluster_new(const struct fl_secret *secret);
-/* Disconnects every Worker and frees everything (calls still waiting fail). */
-void cluster_free(struct cluster *cluster);
 struct evloop;
-/* Before any Worker is added and before the loop starts: `loop` reads the links from now on. */
-bool cluster_use_loop(struct cluster *cluster, struct evloop *loop);
-/* Fails every call waiting for a Worker now (shutting down: the HTTP server stops once they
+/* Reads a function's code from the store, for a Worker that answers "no code" (the Core's
+ * store); runs on a thread of the cluster's own, never on the loop. */
+typedef enum fl_err (*cluster_code_fn)(void *arg, const struct fn_def *def, struct fl_buf *code);
+
+/* `secret` (copied; NULL or unset: none) must match the Workers' (docs/protocol.md). `loop`
+ * (running) reads the links and runs the invocations; it must outlive the cluster. */
+struct cluster *cluster_new(const struct fl_secret *secret, struct evloop *loop,
+                            cluster_code_fn code_fn, void *code_arg);
+/* Disconnects every Worker and frees everything (invocations still out fail first). */
+void cluster_free(struct cluster *cluster);
+/* Fails every invocation out on a Worker now (shutting down: the HTTP server stops once they
  * have answered). */
 void cluster_fail_calls(struct cluster *cluster);
 
@@ -53,7 +52,7 @@ enum fl_err cluster_discovered(struct cluster *cluster, const char *address,
                                enum cluster_source source);
 /* Drops Workers from `source` that are disconnected and were not heard from for `silent_ms`. */
 void cluster_expire(struct cluster *cluster, enum cluster_source source, uint64_t silent_ms);
-/* Drops Workers from `source` whose address is not in `addresses` (their calls fail at once). */
+/* Drops Workers from `source` whose address is not in `addresses` (their calls fail). */
 void cluster_retain(struct cluster *cluster, enum cluster_source source,
                     const char *const *addresses, size_t count);
 size_t cluster_connected(struct cluster *cluster);
@@ -69,9 +68,10 @@ void cluster_set_load(struct cluster *cluster, const char *name, uint64_t free_m
 cJSON *cluster_workers_json(struct cluster *cluster);
 
 /*
- * Sends the code (or its removal) to every connected Worker. With `wait`,
- * returns once all of them acknowledged (or failed: FL_ERR_UNAVAILABLE and a
- * sentence naming the Worker); without, returns once it is sent.
+ * Sends the code (or its removal) to every connected Worker. With `wait` (never on the loop's
+ * thread, which delivers the acknowledgements), returns once all of them acknowledged, or
+ * FL_ERR_UNAVAILABLE and a sentence naming the Worker that did not; without, once it is sent.
+ * FL_ERR_TOO_LARGE when the code does not fit in a frame (nothing is then sent).
  */
 enum fl_err cluster_push_code(struct cluster *cluster, const char *module, const char *name,
                               const char *hash, const uint8_t *code, size_t len, bool wait,
@@ -81,63 +81,5 @@ enum fl_err cluster_push_code(struct cluster *cluster, const char *module, const
 void cluster_prefetch(struct cluster *cluster, const char *hash, const uint8_t *code, size_t len);
 enum fl_err cluster_drop_code(struct cluster *cluster, const char *module, const char *name,
                               bool wait, char *detail, size_t detail_len);
-
-/* Fetches a function's code when a Worker answers "no code" (the store, for the Core). */
-typedef enum fl_err (*cluster_code_fn)(void *arg, const struct fn_def *def, struct fl_buf *code);
-
-struct cluster_result {
-    enum fl_err status;   /* the engine's outcome, or UNAVAILABLE / TOO_MANY / WORKER_LOST */
-    struct fl_buf output; /* result JSON, or the function's error message */
-    char detail[256];
-    char worker[128]; /* where it ran ("" when nowhere) */
-    bool busy;        /* every Worker was saturated (429) */
-    bool worker_lost; /* the Worker died or disconnected mid-call (502) */
-};
-
-/* Where a call cluster_invoke_start began was left (see cluster_invoke_finish). */
-struct cworker;
-struct cluster_retry {
-    struct cworker *worker; /* NULL: nowhere */
-    bool no_code;           /* it had no code (it gets it), or (false) it was busy */
-};
-
-struct app_script;
-/*
- * Places one invocation — with the APP script `policy`, or the default policy when it is
- * NULL — and runs it; `out` is caller-owned (deinit below). `retry` (or NULL) goes on from
- * an unfinished cluster_invoke_start: the Worker without the code gets it, a busy one is
- * passed over.
- */
-void cluster_invoke(struct cluster *cluster, const struct fn_def *def, const char *args,
-                    size_t args_len, const struct app_script *policy, cluster_code_fn code_fn,
-                    void *code_arg, const struct cluster_retry *retry, struct cluster_result *out);
-void cluster_result_deinit(struct cluster_result *result);
-
-/*
- * The same without a thread waiting: the call is placed and sent, and `done(done_arg)` runs
- * once per attempt — on the thread that reads the Worker's link (the loop's), on the Worker's
- * own thread when the reply is overdue, or on this one before the function returns when the
- * send fails — when the reply comes, the Worker is lost, or the reply is overdue. NULL when no
- * Worker can take it: cluster_invoke then gives the reason. `def`, `args` and `policy` must
- * live until the call is finished. After each `done`, cluster_invoke_finish, exactly once.
- */
-typedef void (*cluster_done_fn)(void *arg);
-struct cluster_call;
-struct cluster_call *cluster_invoke_start(struct cluster *cluster, const struct fn_def *def,
-                                          const char *args, size_t args_len,
-                                          const struct app_script *policy, cluster_done_fn done,
-                                          void *done_arg);
-enum cluster_step {
-    CLUSTER_CALL_DONE,       /* `out` is the outcome (deinit it); the call is freed */
-    CLUSTER_CALL_AGAIN,      /* the Worker was busy: sent to another, `done` runs again */
-    CLUSTER_CALL_NEEDS_CODE, /* the Worker had no code: cluster_invoke with `retry` resends
-                              * it (it reads the store: not on the loop); the call is freed */
-};
-enum cluster_step cluster_invoke_finish(struct cluster *cluster, struct cluster_call *call,
-                                        struct cluster_result *out, struct cluster_retry *retry);
-/* The caller's client is gone: the Worker is told to stop the call (a CANCEL frame), and `done`
- * runs as for a lost call; cluster_invoke_finish follows as usual. Nothing once `done` has run
- * for this attempt. On the loop's thread. */
-void cluster_invoke_cancel(struct cluster *cluster, struct cluster_call *call);
 
 #endif

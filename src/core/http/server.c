@@ -29,6 +29,8 @@
 
 #include "common/evloop.h"
 #include "common/net.h"
+#include "common/secret.h"
+#include "common/util.h"
 #include "core/metrics.h"
 
 /* Handlers parse JSON (cJSON nests at most 1000 deep) and call SQLite: half a MiB is ample,
@@ -72,7 +74,7 @@ struct http_exchange {
     bool too_large;
     double started;
     struct http_request req;
-    bool answered; /* `res` holds the answer a blocking run gave */
+    atomic_bool answered; /* `res` holds the answer (a blocking run's, or http_resume's) */
     struct http_response res;
     void *state;
     void (*state_free)(void *state);
@@ -84,9 +86,7 @@ struct http_exchange {
 
 static double server_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return fl_now_s();
 }
 
 static void server_add_header(struct MHD_Response *r, const char *name, const char *value)
@@ -95,7 +95,8 @@ static void server_add_header(struct MHD_Response *r, const char *name, const ch
         MHD_add_response_header(r, name, value);
 }
 
-static enum MHD_Result server_send(struct MHD_Connection *conn, struct http_response *res)
+static enum MHD_Result server_send(struct MHD_Connection *conn, struct http_response *res,
+                                   const char *request_id)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(
         res->body.len, res->body.data ? res->body.data : "", MHD_RESPMEM_MUST_COPY);
@@ -105,6 +106,7 @@ static enum MHD_Result server_send(struct MHD_Connection *conn, struct http_resp
                       res->content_type ? res->content_type : "application/json");
     server_add_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
     server_add_header(r, "X-Funless-Worker", res->worker[0] ? res->worker : NULL);
+    server_add_header(r, "X-Request-Id", request_id);
     if (res->retry_after_s) {
         char value[16];
         snprintf(value, sizeof(value), "%u", res->retry_after_s);
@@ -120,7 +122,7 @@ static enum MHD_Result server_reply(struct http_server *s, struct MHD_Connection
                                     struct http_exchange *st, const char *method,
                                     struct http_response *res)
 {
-    enum MHD_Result ok = server_send(conn, res);
+    enum MHD_Result ok = server_send(conn, res, st->req.id);
     metrics_observe_request(res->route ? res->route : "unknown", method, res->status,
                             server_now() - st->started);
     (void)s;
@@ -164,8 +166,7 @@ static void server_unwatch(struct http_exchange *x)
  * watch. */
 static void server_client_ready(struct evloop_source *source)
 {
-    struct http_exchange *x =
-        (struct http_exchange *)((char *)source - offsetof(struct http_exchange, client));
+    struct http_exchange *x = container_of(source, struct http_exchange, client);
     char byte;
     ssize_t n = recv(source->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -205,6 +206,7 @@ static void server_wait_for_resume(struct http_exchange *x)
 
 void http_resume(struct http_exchange *x)
 {
+    atomic_store(&x->answered, true);
     if (atomic_exchange(&x->resume, RESUME_REQUESTED) == RESUME_SUSPENDED) {
         atomic_store(&x->resume, RESUME_RUNNING);
         server_resume(x);
@@ -216,14 +218,9 @@ static void *server_blocking_main(void *arg)
     struct http_exchange *x = arg;
     x->req.may_block = true;
     x->server->config.handler(x->server->config.handler_arg, &x->req, &x->res);
-    if (x->res.status == HTTP_RUN_LATER) { /* started something after all: it resumes us */
-        x->res.status = 200;
-        if (atomic_exchange(&x->resume, RESUME_SUSPENDED) != RESUME_REQUESTED)
-            return NULL;
-        atomic_store(&x->resume, RESUME_RUNNING);
-    } else {
-        x->answered = true;
-    }
+    if (x->res.status < 0) /* a thread of its own is the last resort: no more "later" */
+        http_error(&x->res, FL_ERR_INVALID_ARG, "the handler did not answer");
+    atomic_store(&x->answered, true);
     server_resume(x);
     return NULL;
 }
@@ -242,7 +239,7 @@ static bool server_run_blocking(struct http_exchange *x)
     pthread_attr_destroy(&attr);
     if (!ok) {
         server_resume(x);
-        x->answered = true;
+        atomic_store(&x->answered, true);
         http_error(&x->res, FL_ERR_UNAVAILABLE, "cannot start a thread for the request");
     }
     return ok;
@@ -263,6 +260,42 @@ static struct http_exchange *server_exchange_new(struct http_server *s, struct M
     return x;
 }
 
+/* A client's X-Request-Id is kept when it is a plain token (it reaches logs and a header). */
+static bool server_request_id_valid(const char *id)
+{
+    size_t len = strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+    return len >= 1 && len <= HTTP_REQUEST_ID_MAX && id[len] == '\0';
+}
+
+static uint64_t request_id_seed;
+
+static void server_seed_request_ids(void)
+{
+    uint8_t bytes[8];
+    if (fl_random_bytes(bytes, sizeof(bytes)))
+        request_id_seed = fl_get_le64(bytes);
+    else
+        request_id_seed = fl_now_ns();
+}
+
+/* The request's id: the client's, or 16 hex digits unique in this process (a counter through
+ * a bijective mix seeded at random: ids do not reveal how many requests came before). */
+static void server_request_id(struct http_exchange *x)
+{
+    static atomic_uint_fast64_t counter;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const char *given = MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given && server_request_id_valid(given)) {
+        snprintf(x->req.id, sizeof(x->req.id), "%s", given);
+        return;
+    }
+    pthread_once(&once, server_seed_request_ids);
+    uint64_t z = (request_id_seed + atomic_fetch_add(&counter, 1)) * 0x9E3779B97F4A7C15u;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u; /* splitmix64's finalizer: a bijection */
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    snprintf(x->req.id, sizeof(x->req.id), "%016llx", (unsigned long long)(z ^ (z >> 31)));
+}
+
 /* The request as handlers see it (header values live as long as the connection); its body is
  * set once it has all arrived. */
 static void server_request_init(struct http_exchange *x, const char *method, const char *url)
@@ -279,6 +312,7 @@ static void server_request_init(struct http_exchange *x, const char *method, con
         .authorization =
             MHD_lookup_connection_value(x->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
     };
+    server_request_id(x);
 }
 
 /* MHD tells us of each connection opened and closed (on the loop's thread). */
@@ -441,7 +475,7 @@ static enum MHD_Result server_access(void *cls, struct MHD_Connection *conn, con
         *upload_data_size = 0; /* consumed (or dropped, past the bound) */
         return MHD_YES;
     }
-    if (x->answered) {
+    if (atomic_load(&x->answered)) {
         server_unwatch(x);
         return server_reply(s, conn, x, method, &x->res);
     }
@@ -479,6 +513,7 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
     server_unwatch(x);
     if (x->state_free && x->state)
         x->state_free(x->state);
+    free(x->req.routed);
     fl_buf_deinit(&x->body);
     fl_buf_deinit(&x->res.body);
     free(x);
@@ -506,7 +541,7 @@ static void server_run(struct http_server *s)
 /* The loop saw MHD's descriptor readable: a connection, a request, a resumption. */
 static void server_ready(struct evloop_source *source)
 {
-    server_run((struct http_server *)((char *)source - offsetof(struct http_server, source)));
+    server_run(container_of(source, struct http_server, source));
 }
 
 /* The loop's round-end hook: the resumptions of this round (or from other threads) answer. */

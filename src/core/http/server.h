@@ -15,10 +15,15 @@
  * will answer with `res->status`:
  *   HTTP_RUN_BLOCKING  run me again on a thread of my own (`may_block`
  *                      true), where I may wait (the store, a push);
- *   HTTP_RUN_LATER     I started something that calls http_resume(req->
- *                      exchange) once, from any thread; then run me again.
+ *   HTTP_RUN_LATER     I started something that fills `res` and then calls
+ *                      http_resume(req->exchange) once, from any thread; the
+ *                      answer is sent as it is then (I am not run again).
  * The connection is suspended meanwhile. `*req->state` is the handler's
- * across those runs (NULL at first; `state_free` frees it with the request).
+ * (NULL at first; `state_free` frees it with the request).
+ *
+ * Every request has an id (`req->id`): the client's X-Request-Id when it is
+ * a plain token of at most 64 characters, else one made here; it goes back in
+ * the X-Request-Id header, and every log line about the request carries it.
  */
 #ifndef FL_CORE_HTTP_SERVER_H
 #define FL_CORE_HTTP_SERVER_H
@@ -33,7 +38,10 @@
 struct evloop;
 struct http_exchange;
 
+enum { HTTP_REQUEST_ID_MAX = 64 };
+
 struct http_request {
+    char id[HTTP_REQUEST_ID_MAX + 1];
     bool may_block;
     void **state;
     void (**state_free)(void *state);
@@ -49,6 +57,9 @@ struct http_request {
     const uint8_t *body;
     size_t body_len;
     bool admitted; /* the config's `admit` said yes (its token is checked) */
+    /* What `admit` resolved for the handler (the route and its parameters): freed with the
+     * request (free()). */
+    void *routed;
 };
 
 struct http_response {
@@ -71,9 +82,10 @@ typedef void (*http_handler)(void *arg, const struct http_request *req, struct h
  * `100 Continue`, no body buffered, the connection closed after the answer). So nothing is
  * spent on a client before its token is checked.
  */
-typedef bool (*http_admit)(void *arg, const struct http_request *req, struct http_response *res);
+typedef bool (*http_admit)(void *arg, struct http_request *req, struct http_response *res);
 
-/* After HTTP_RUN_LATER, from any thread, once: the handler runs again. */
+/* After HTTP_RUN_LATER, from any thread, once, with the answer in the handler's `res`: it is
+ * sent. */
 void http_resume(struct http_exchange *exchange);
 
 struct http_config {

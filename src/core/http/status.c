@@ -38,6 +38,9 @@ static const int http_status_table[FL_ERR__COUNT] = {
     [FL_ERR_UNAVAILABLE] = 503,
     [FL_ERR_STORE_DOWN] = 503,
     [FL_ERR_STORE_FULL] = 507,
+    [FL_ERR_BUSY] = 429,
+    [FL_ERR_WORKER_LOST] = 502,
+    [FL_ERR_CANCELLED] = 499, /* nginx's "client closed request": only metrics see it */
 };
 
 int http_status_of(enum fl_err err)
