@@ -101,73 +101,99 @@ static void log_put_field(struct fl_buf *line, const char *key, size_t key_len, 
     }
 }
 
-/*
- * Formats one `%spec` (at `spec`, `spec_len` bytes) taking its argument from `ap` into `out`;
- * false for a spec this module does not know (the field is then left out: the compiler's
- * format check has already matched every argument to its spec).
- */
-static bool log_format_value(const char *spec, size_t spec_len, va_list *ap, char *out,
-                             size_t out_len, bool *is_string)
+/* Formats one printf spec (`spec`, `spec_len` bytes, from '%' to its conversion) taking its
+ * argument from `ap`, and appends it; false for a spec this module does not know. */
+static bool log_format_spec(const char *spec, size_t spec_len, va_list *ap, struct fl_buf *out)
 {
-    char fmt[16];
+    char fmt[16], text[LOG_VALUE_MAX];
     if (spec_len >= sizeof(fmt))
         return false;
     memcpy(fmt, spec, spec_len);
     fmt[spec_len] = '\0';
     char conv = fmt[spec_len - 1];
-    bool l = strstr(fmt, "l") != NULL, ll = strstr(fmt, "ll") != NULL, z = strchr(fmt, 'z');
-    bool star = strchr(fmt, '*') != NULL; /* %.*s */
-    *is_string = conv == 's';
-    int width = star ? va_arg(*ap, int) : 0;
+    bool l = strchr(fmt, 'l') != NULL, ll = strstr(fmt, "ll") != NULL, z = strchr(fmt, 'z');
+    int star = strchr(fmt, '*') ? va_arg(*ap, int) : -1; /* %.*s */
     if (conv == 's') {
-        const char *s = va_arg(*ap, const char *);
-        if (star)
-            snprintf(out, out_len, fmt, width, s ? s : "(null)");
+        const char *str = va_arg(*ap, const char *);
+        if (star >= 0)
+            snprintf(text, sizeof(text), fmt, star, str ? str : "(null)");
         else
-            snprintf(out, out_len, fmt, s ? s : "(null)");
+            snprintf(text, sizeof(text), fmt, str ? str : "(null)");
+    } else if (star >= 0) {
+        return false;
     } else if (conv == 'f' || conv == 'g') {
-        snprintf(out, out_len, fmt, va_arg(*ap, double));
+        snprintf(text, sizeof(text), fmt, va_arg(*ap, double));
     } else if (conv == 'd' || conv == 'i') {
         if (ll)
-            snprintf(out, out_len, fmt, va_arg(*ap, long long));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, long long));
         else if (l)
-            snprintf(out, out_len, fmt, va_arg(*ap, long));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, long));
         else if (z)
-            snprintf(out, out_len, fmt, va_arg(*ap, ssize_t));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, ssize_t));
         else
-            snprintf(out, out_len, fmt, va_arg(*ap, int));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, int));
     } else if (conv == 'u' || conv == 'x') {
         if (ll)
-            snprintf(out, out_len, fmt, va_arg(*ap, unsigned long long));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, unsigned long long));
         else if (l)
-            snprintf(out, out_len, fmt, va_arg(*ap, unsigned long));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, unsigned long));
         else if (z)
-            snprintf(out, out_len, fmt, va_arg(*ap, size_t));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, size_t));
         else
-            snprintf(out, out_len, fmt, va_arg(*ap, unsigned));
+            snprintf(text, sizeof(text), fmt, va_arg(*ap, unsigned));
     } else {
         return false;
     }
+    return fl_buf_append(out, text, strlen(text));
+}
+
+/*
+ * Formats a value's format (`fmt`, `len` bytes: literal text and specs, as "%s/%s") into
+ * `out`; *numeric when it is one number spec alone (JSON writes it bare). False for a spec
+ * this module does not know (the compiler's format check has matched every argument).
+ */
+static bool log_format_value(const char *fmt, size_t len, va_list *ap, struct fl_buf *out,
+                             bool *numeric)
+{
+    size_t specs = 0, literal = 0;
+    bool number = false;
+    for (size_t i = 0; i < len;) {
+        if (fmt[i] != '%' || (i + 1 < len && fmt[i + 1] == '%')) {
+            fl_buf_append(out, fmt + i, 1);
+            literal++;
+            i += fmt[i] == '%' ? 2 : 1;
+            continue;
+        }
+        size_t spec_len = 1 + strcspn(fmt + i + 1, "sdiufgx") + 1;
+        if (i + spec_len > len || !log_format_spec(fmt + i, spec_len, ap, out))
+            return false;
+        number = fmt[i + spec_len - 1] != 's';
+        specs++;
+        i += spec_len;
+    }
+    *numeric = specs == 1 && literal == 0 && number;
     return true;
 }
 
-/* Appends each `key=%spec` of `fields`. */
+/* Appends each `key=value-format` of `fields`. */
 static void log_put_fields(struct fl_buf *line, const char *fields, va_list *ap)
 {
-    char value[LOG_VALUE_MAX];
+    struct fl_buf value;
+    fl_buf_init(&value, LOG_VALUE_MAX);
     for (const char *p = fields; *p;) {
         p += strspn(p, " ");
-        const char *eq = strchr(p, '=');
-        if (!eq || eq[1] != '%')
-            return; /* not key=%spec: the rest is not a field list */
-        const char *spec = eq + 1;
-        size_t spec_len = 1 + strcspn(spec + 1, "sdiufgx") + 1;
-        bool is_string;
-        if (!log_format_value(spec, spec_len, ap, value, sizeof(value), &is_string))
-            return;
-        log_put_field(line, p, (size_t)(eq - p), value, is_string);
-        p = spec + spec_len;
+        size_t token = strcspn(p, " ");
+        const char *eq = memchr(p, '=', token);
+        if (!token || !eq)
+            break; /* not key=value: the rest is not a field list */
+        bool numeric;
+        fl_buf_reset(&value);
+        if (!log_format_value(eq + 1, token - (size_t)(eq + 1 - p), ap, &value, &numeric))
+            break;
+        log_put_field(line, p, (size_t)(eq - p), value.data ? value.data : "", !numeric);
+        p += token;
     }
+    fl_buf_deinit(&value);
 }
 
 static void log_timestamp(char out[32])

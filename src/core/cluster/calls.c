@@ -341,6 +341,13 @@ void calls_worker_lost(struct cworker *w)
     }
 }
 
+void calls_fail_all(struct cluster *c, const char *why)
+{
+    ON_LOOP(c);
+    while (c->sent)
+        call_finish(c->sent, FL_ERR_WORKER_LOST, "%s", why);
+}
+
 /* Calls whose reply is overdue: the Worker is told to stop, and the caller gets 502. */
 static void calls_sweep(struct cluster *c, uint64_t now)
 {

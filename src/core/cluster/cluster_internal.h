@@ -154,6 +154,8 @@ void placement_count(struct cworker *w, const char *tag, int delta);
 void calls_reply(struct cworker *w, const struct proto_msg *m);
 /* [loop] `w`'s link has ended: its calls fail (502). */
 void calls_worker_lost(struct cworker *w);
+/* [loop] Every call out on a Worker fails (502) with `why`. */
+void calls_fail_all(struct cluster *c, const char *why);
 /* [loop] The round-end hook's part: calls past their time, then the finished calls' `done`. */
 void calls_round_end(struct cluster *c);
 /* [loop] A call waiting for the code resumes (code.c): `code` NULL when it could not be read. */

@@ -566,12 +566,7 @@ struct cluster *cluster_new(const struct fl_secret *secret, struct evloop *loop,
 /* [loop] At shutdown: the calls still out fail now. */
 static void cluster_fail_on_loop(void *arg)
 {
-    struct cluster *c = arg;
-    fl_mutex_lock(&c->lock);
-    size_t count = c->count;
-    fl_mutex_unlock(&c->lock);
-    for (size_t i = 0; i < count; i++)
-        calls_worker_lost(c->workers[i]);
+    calls_fail_all(arg, "the Core is shutting down");
 }
 
 void cluster_fail_calls(struct cluster *c)
