@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 #include "common/path.h"
 #include "common/proc.h"
 #include "engine/anonymize.h"
@@ -121,8 +122,7 @@ void compile_prune_old_formats(const char *cache_dir)
     if (fl_write_file(tmp, FL_GLUE_VERSION "\n", strlen(FL_GLUE_VERSION "\n")))
         rename(tmp, stamp_path);
     if (removed)
-        fprintf(stderr, "engine: event=cache_pruned dir_entries=%u format=%s\n", removed,
-                FL_GLUE_VERSION);
+        fl_log(FL_LOG_INFO, "cache_pruned", "dir_entries=%u format=%s", removed, FL_GLUE_VERSION);
 }
 
 void compile_touch(const char *dir)
@@ -195,8 +195,8 @@ void compile_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *k
         removed++;
     }
     if (removed)
-        fprintf(stderr, "engine: event=cache_trimmed removed=%u kept_bytes=%llu\n", removed,
-                (unsigned long long)total);
+        fl_log(FL_LOG_INFO, "cache_trimmed", "removed=%u kept_bytes=%llu", removed,
+               (unsigned long long)total);
     free(entries);
 }
 

@@ -21,6 +21,7 @@
 
 #include "common/escape.h"
 #include "common/hash.h"
+#include "common/log.h"
 #include "common/path.h"
 #include "engine/compile.h"
 #include "engine/engine_internal.h"
@@ -119,9 +120,7 @@ void engine_limits_defaults(struct engine_limits *limits)
 /* A compiler's or translator's reason can quote what a module holds: escaped for the log. */
 static void engine_log_failure(const char *event, const char *hash, const char *detail)
 {
-    char escaped[1024];
-    fl_escape_log(detail, escaped, sizeof(escaped));
-    fprintf(stderr, "engine: event=%s hash=%.16s detail=\"%s\"\n", event, hash, escaped);
+    fl_log(FL_LOG_WARN, event, "hash=%.16s detail=%s", hash, detail);
 }
 
 /* ---- the background optimizer ---- */

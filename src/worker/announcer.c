@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/net.h"
+#include "common/util.h"
 #include "proto/announce.h"
 
 struct announcer {
@@ -19,6 +21,10 @@ struct announcer {
     struct sockaddr_in group;
     int fd;
     struct announce message;
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards stopping */
+    pthread_cond_t stop;
+    bool stopping;
 };
 
 static uint64_t unix_ms(void)
@@ -28,25 +34,38 @@ static uint64_t unix_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void announcer_free(struct announcer *a)
+{
+    if (a->fd >= 0)
+        close(a->fd);
+    pthread_cond_destroy(&a->stop);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
 static void *announcer_loop(void *arg)
 {
     struct announcer *a = arg;
     uint8_t datagram[ANNOUNCE_MAX_BYTES];
     int last_errno = 0;
-    struct timespec interval = {a->config.interval_ms / 1000,
-                                (long)(a->config.interval_ms % 1000) * 1000000L};
-    for (;;) {
+    pthread_mutex_lock(&a->lock);
+    while (!a->stopping) {
+        pthread_mutex_unlock(&a->lock);
         a->message.sequence++;
         a->message.time_ms = unix_ms();
         size_t len = announce_encode(&a->message, &a->secret, datagram, sizeof(datagram));
         bool sent = sendto(a->fd, datagram, len, 0, (struct sockaddr *)&a->group,
                            sizeof(a->group)) == (ssize_t)len;
         if (!sent && errno != last_errno) /* say it once, not every second */
-            fprintf(stderr, "worker: event=announce_failed group=%s error=\"%s\"\n",
-                    a->config.group, strerror(errno));
+            fl_log(FL_LOG_WARN, "announce_failed", "group=%s error=%s", a->config.group,
+                   strerror(errno));
         last_errno = sent ? 0 : errno;
-        nanosleep(&interval, NULL);
+        pthread_mutex_lock(&a->lock);
+        struct timespec deadline = fl_deadline_in(a->config.interval_ms);
+        if (!a->stopping)
+            pthread_cond_clockwait(&a->stop, &a->lock, CLOCK_MONOTONIC, &deadline);
     }
+    pthread_mutex_unlock(&a->lock);
     return NULL;
 }
 
@@ -79,11 +98,15 @@ static int announcer_socket(const struct announcer *a, char *detail, size_t deta
     return fd;
 }
 
-bool announcer_start(const struct announcer_config *config, char *detail, size_t detail_len)
+struct announcer *announcer_start(const struct announcer_config *config, char *detail,
+                                  size_t detail_len)
 {
     struct announcer *a = calloc(1, sizeof(*a));
     if (!a)
-        return false;
+        return NULL;
+    a->fd = -1;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->stop, NULL);
     a->config = *config;
     if (config->secret)
         a->secret = *config->secret;
@@ -92,18 +115,28 @@ bool announcer_start(const struct announcer_config *config, char *detail, size_t
         fl_fail(FL_ERR_INVALID_ARG, detail, detail_len,
                 "--announce takes a multicast GROUP:PORT (like %s) or off, not '%s'",
                 ANNOUNCE_DEFAULT, config->group);
-        free(a);
-        return false;
+        announcer_free(a);
+        return NULL;
     }
     snprintf(a->message.name, sizeof(a->message.name), "%s", config->name);
     a->message.port = (uint16_t)config->port;
-    pthread_t thread;
     if (!fl_random_bytes(a->message.boot_id, sizeof(a->message.boot_id)) ||
         (a->fd = announcer_socket(a, detail, detail_len)) < 0 ||
-        pthread_create(&thread, NULL, announcer_loop, a) != 0) {
-        free(a);
-        return false;
+        pthread_create(&a->thread, NULL, announcer_loop, a) != 0) {
+        announcer_free(a);
+        return NULL;
     }
-    pthread_detach(thread);
-    return true;
+    return a;
+}
+
+void announcer_stop(struct announcer *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->stopping = true;
+    pthread_cond_signal(&a->stop);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    announcer_free(a);
 }

@@ -20,7 +20,12 @@ struct announcer_config {
     unsigned interval_ms;
 };
 
-/* Starts the announcing thread (it runs until the process ends); false with a reason. */
-bool announcer_start(const struct announcer_config *config, char *detail, size_t detail_len);
+struct announcer;
+
+/* Starts the announcing thread; NULL with a reason. */
+struct announcer *announcer_start(const struct announcer_config *config, char *detail,
+                                  size_t detail_len);
+/* Stops the thread (within one interval at most: it is woken) and frees everything. */
+void announcer_stop(struct announcer *announcer);
 
 #endif

@@ -32,6 +32,7 @@ static struct {
     unsigned long long cpu_busy, cpu_total;
     const char *node;
     struct cache *cache;
+    struct MHD_Daemon *daemon; /* metrics_serve's */
 } m = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *outcome_name(enum fl_err err)
@@ -266,5 +267,13 @@ bool metrics_serve(const char *listen, const char *node, struct cache *cache, un
         return false;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     *port = info ? info->port : 0;
+    m.daemon = d;
     return true;
+}
+
+void metrics_stop(void)
+{
+    if (m.daemon)
+        MHD_stop_daemon(m.daemon);
+    m.daemon = NULL;
 }

@@ -27,5 +27,7 @@ void metrics_observe_invocation(const char *module, const char *function, enum f
 void metrics_observe_busy(void);
 /* Serves GET /metrics on "ADDR:PORT"; the bound port in *port. */
 bool metrics_serve(const char *listen, const char *node, struct cache *cache, unsigned *port);
+/* Stops serving (joins the server's thread). */
+void metrics_stop(void);
 
 #endif

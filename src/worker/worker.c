@@ -8,6 +8,10 @@
  * executor threads take jobs from one bounded FIFO. A connection is
  * reference-counted by its threads and its queued jobs; a job whose Core
  * went away runs and its reply is dropped.
+ *
+ * SIGTERM or SIGINT (read from a signalfd by the main thread) stops it
+ * cleanly: no new connections, every Core hung up on, running calls
+ * cancelled, compilers killed, every thread ended and everything freed.
  */
 #include "worker/worker.h"
 
@@ -19,11 +23,14 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common/escape.h"
+#include "common/log.h"
 #include "common/net.h"
 #include "common/options.h"
 #include "common/proc.h"
@@ -50,6 +57,7 @@ struct conn {
     bool counted_unauthenticated; /* holds one of worker.unauthenticated (the reader's) */
     uint8_t nonce[FL_NONCE_BYTES];
     struct worker *worker;
+    struct conn *prev, *next; /* on worker.conns (under its lock) */
 };
 
 enum job_kind { JOB_PUT, JOB_INVOKE };
@@ -94,6 +102,12 @@ struct worker {
     atomic_uint connections, unauthenticated;
     unsigned max_connections, max_unauthenticated, handshake_timeout_s;
     bool accept_any_core; /* without a secret: Cores from other machines too */
+    struct conn *conns;   /* open connections (under the lock) */
+    bool stopping;        /* under the lock: executors end, connections close */
+    pthread_t *executor_threads;
+    unsigned executors_started;
+    struct announcer *announcer;
+    bool serving_metrics;
 };
 
 static struct conn *conn_ref(struct conn *c)
@@ -106,9 +120,19 @@ static void conn_release(struct conn *c)
 {
     if (atomic_fetch_sub(&c->refs, 1) != 1)
         return;
+    struct worker *w = c->worker;
+    pthread_mutex_lock(&w->lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&w->lock);
     link_close(&c->link);
-    atomic_fetch_sub(&c->worker->connections, 1);
+    link_deinit(&c->link);
     free(c);
+    atomic_fetch_sub(&w->connections, 1); /* last: shutdown waits for it to reach 0 */
 }
 
 static void conn_send(struct conn *c, struct fl_buf *frame)
@@ -167,8 +191,12 @@ static struct job *worker_dequeue(struct executor *ex)
     struct worker *w = ex->worker;
     pthread_mutex_lock(&w->lock);
     struct job *before, *job;
-    while ((job = worker_next_fitting(w, &before)) == NULL)
+    while (!w->stopping && (job = worker_next_fitting(w, &before)) == NULL)
         pthread_cond_wait(&w->work, &w->lock);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        return NULL; /* what is still queued is freed by worker_stop */
+    }
     if (before)
         before->next = job->next;
     else
@@ -300,8 +328,7 @@ static void *worker_executor(void *arg)
 {
     struct executor *ex = arg;
     struct worker *w = ex->worker;
-    for (;;) {
-        struct job *job = worker_dequeue(ex);
+    for (struct job *job; (job = worker_dequeue(ex));) {
         atomic_fetch_add(&w->in_flight, 1);
         if (job->kind == JOB_PUT)
             worker_run_put(w, job);
@@ -364,13 +391,13 @@ static bool worker_authenticate(struct conn *c, const struct proto_msg *m, struc
     uint8_t want[FL_MAC_BYTES], mine[FL_MAC_BYTES];
     if (m->header.type != PROTO_AUTH || m->u.auth.mac.len != FL_MAC_BYTES ||
         m->u.auth.nonce.len != FL_NONCE_BYTES) {
-        fprintf(stderr, "worker: event=refused reason=\"a Core without the cluster secret\"\n");
+        fl_log(FL_LOG_WARN, "refused", "reason=%s", "a Core without the cluster secret");
         return false;
     }
     fl_secret_mac(secret, "core", c->nonce, FL_NONCE_BYTES, m->u.auth.nonce.data, FL_NONCE_BYTES,
                   want);
     if (!fl_mac_equal(want, m->u.auth.mac.data)) {
-        fprintf(stderr, "worker: event=refused reason=\"wrong cluster secret\"\n");
+        fl_log(FL_LOG_WARN, "refused", "reason=%s", "wrong cluster secret");
         return false;
     }
     fl_secret_mac(secret, "worker", m->u.auth.nonce.data, FL_NONCE_BYTES, c->nonce, FL_NONCE_BYTES,
@@ -519,7 +546,7 @@ static void worker_log_refused(const char *why)
     clock_gettime(CLOCK_MONOTONIC, &now);
     long previous = atomic_exchange(&last_s, (long)now.tv_sec);
     if (previous != (long)now.tv_sec)
-        fprintf(stderr, "worker: event=connection_refused reason=\"%s\"\n", why);
+        fl_log(FL_LOG_WARN, "connection_refused", "reason=%s", why);
 }
 
 /* Whether a new connection from `peer` gets a hearing; counts it when it does. */
@@ -561,6 +588,14 @@ static void worker_accept(struct worker *w, int fd, const struct sockaddr_storag
     link_init(&c->link, fd);
     atomic_init(&c->refs, 2); /* the reader, and this function until HELLO is out */
     c->worker = w;
+    pthread_mutex_lock(&w->lock);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    if (w->stopping) /* its reader ends at once */
+        shutdown(fd, SHUT_RDWR);
+    pthread_mutex_unlock(&w->lock);
     c->counted_unauthenticated = w->secret.set;
     atomic_init(&c->authenticated, !w->secret.set);
     if (w->secret.set) {
@@ -601,10 +636,11 @@ struct worker_options {
     uint64_t threads, queue, cache_max_mb, disk_cache_max_mb, memory_mb, max_connections,
         max_unauthenticated, handshake_timeout_s;
     bool accept_any_core;
+    const char *log_format, *log_level;
 };
 
 /* Multicast announcements from the address we listen on (so that it is the one Cores dial). */
-static bool worker_announce(const struct worker *w, const struct worker_options *opt, unsigned port)
+static bool worker_announce(struct worker *w, const struct worker_options *opt, unsigned port)
 {
     if (strcmp(opt->announce, "off") == 0)
         return true;
@@ -616,9 +652,9 @@ static bool worker_announce(const struct worker *w, const struct worker_options 
                                       .port = port,
                                       .secret = &w->secret,
                                       .interval_ms = ANNOUNCE_INTERVAL_MS};
-    if (announcer_start(&config, detail, sizeof(detail)))
+    if ((w->announcer = announcer_start(&config, detail, sizeof(detail))))
         return true;
-    fprintf(stderr, "funless worker: %s\n", detail);
+    fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", detail);
     return false;
 }
 
@@ -641,39 +677,77 @@ static bool worker_tune_socket(int fd)
            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes)) == 0;
 }
 
-static int worker_serve(struct worker *w, const struct worker_options *opt)
+/* The executor threads (joined by worker_stop). */
+static bool worker_start_executors(struct worker *w)
 {
-    unsigned port;
-    int listener = link_listen(opt->listen, &port);
-    if (listener < 0) {
-        fprintf(stderr, "funless worker: cannot listen on %s: %s\n", opt->listen, strerror(errno));
-        return 1;
-    }
-    unsigned metrics_port = 0;
-    if (strcmp(opt->metrics, "off") != 0 &&
-        !metrics_serve(opt->metrics, w->name, w->cache, &metrics_port)) {
-        fprintf(stderr, "funless worker: cannot serve metrics on %s\n", opt->metrics);
-        return 1;
-    }
-    if (!worker_announce(w, opt, port))
-        return 1;
     w->executors = calloc(w->threads, sizeof(*w->executors));
-    if (!w->executors)
-        return 1;
+    w->executor_threads = calloc(w->threads, sizeof(*w->executor_threads));
+    if (!w->executors || !w->executor_threads)
+        return false;
     for (unsigned i = 0; i < w->threads; i++) {
-        pthread_t thread;
         w->executors[i].worker = w;
         atomic_init(&w->executors[i].cancel, false);
-        if (engine_thread_create(&thread, worker_executor, &w->executors[i]) != 0)
-            return 1;
-        pthread_detach(thread);
+        if (engine_thread_create(&w->executor_threads[i], worker_executor, &w->executors[i]) != 0)
+            return false;
+        w->executors_started++;
     }
-    char host[64];
-    snprintf(host, sizeof(host), "%.*s", (int)strcspn(opt->listen, ":"), opt->listen);
-    printf("funless worker %s: listening on %s:%u (metrics on port %u, %u threads, queue %u)\n",
-           w->name, host, port, metrics_port, w->threads, w->queue_max);
-    fflush(stdout);
+    return true;
+}
+
+/*
+ * A clean stop: every Core is hung up on and every running call cancelled; the executors end,
+ * then what was still queued is freed, then the connections' threads end (they hold the
+ * connections); the rest is freed.
+ */
+static void worker_stop(struct worker *w)
+{
+    proc_kill_running(); /* compilers: no new code now */
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    for (struct conn *c = w->conns; c; c = c->next) {
+        atomic_store(&c->closed, true);
+        shutdown(c->link.fd, SHUT_RDWR);
+    }
+    for (unsigned i = 0; i < w->executors_started; i++)
+        if (w->executors[i].running)
+            atomic_store(&w->executors[i].cancel, true);
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->lock);
+    for (unsigned i = 0; i < w->executors_started; i++)
+        pthread_join(w->executor_threads[i], NULL);
+    pthread_mutex_lock(&w->lock);
+    struct job *queued = w->head;
+    w->head = w->tail = NULL;
+    w->queued = 0;
+    pthread_mutex_unlock(&w->lock);
+    for (struct job *job = queued, *next; job; job = next) {
+        next = job->next;
+        job_free(job);
+    }
+    for (int i = 0; i < 1000 && atomic_load(&w->connections); i++)
+        usleep(10 * 1000); /* heartbeats notice within HEARTBEAT_MS */
+    if (w->serving_metrics)
+        metrics_stop();
+    announcer_stop(w->announcer);
+    free(w->executors);
+    free(w->executor_threads);
+}
+
+/* Accepts Cores until SIGTERM or SIGINT (blocked in every thread, read from `signals`). */
+static void worker_accept_loop(struct worker *w, int listener, int signals)
+{
+    struct pollfd fds[2] = {{listener, POLLIN, 0}, {signals, POLLIN, 0}};
     for (;;) {
+        if (poll(fds, 2, -1) < 0 && errno != EINTR)
+            usleep(10000);
+        if (fds[1].revents) {
+            struct signalfd_siginfo info;
+            if (read(signals, &info, sizeof(info)) == sizeof(info))
+                fl_log(FL_LOG_INFO, "shutdown", "signal=%u", info.ssi_signo);
+            return;
+        }
+        if (!fds[0].revents)
+            continue;
         struct sockaddr_storage peer;
         socklen_t peer_len = sizeof(peer);
         int fd = accept4(listener, (struct sockaddr *)&peer, &peer_len, SOCK_CLOEXEC);
@@ -681,39 +755,61 @@ static int worker_serve(struct worker *w, const struct worker_options *opt)
             worker_accept(w, fd, &peer);
         else if (fd >= 0)
             close(fd);
-        else if (errno != EINTR && errno != ECONNABORTED)
+        else if (errno != EINTR && errno != ECONNABORTED && errno != EAGAIN)
             usleep(10000);
     }
+}
+
+static int worker_serve(struct worker *w, const struct worker_options *opt, int signals)
+{
+    unsigned port;
+    int listener = link_listen(opt->listen, &port);
+    if (listener < 0) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s address=%s error=%s", "cannot listen",
+               opt->listen, strerror(errno));
+        return 1;
+    }
+    unsigned metrics_port = 0;
+    w->serving_metrics = strcmp(opt->metrics, "off") != 0;
+    int rc = 1;
+    if (w->serving_metrics && !metrics_serve(opt->metrics, w->name, w->cache, &metrics_port)) {
+        w->serving_metrics = false;
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s address=%s", "cannot serve metrics",
+               opt->metrics);
+    } else if (worker_announce(w, opt, port) && worker_start_executors(w)) {
+        char host[64];
+        snprintf(host, sizeof(host), "%.*s", (int)strcspn(opt->listen, ":"), opt->listen);
+        printf("funless worker %s: listening on %s:%u (metrics on port %u, %u threads, queue %u)\n",
+               w->name, host, port, metrics_port, w->threads, w->queue_max);
+        fflush(stdout);
+        worker_accept_loop(w, listener, signals);
+        rc = 0;
+    }
+    close(listener);
+    worker_stop(w);
+    return rc;
 }
 
 /* The sandbox (sandbox.h) before any thread starts, unless --sandbox off; one log line. */
 static bool worker_restrict(const struct worker_options *opt)
 {
     if (strcmp(opt->sandbox, "off") == 0) {
-        fprintf(stderr, "funless worker: sandbox=off (--sandbox off)\n");
+        fl_log(FL_LOG_WARN, "sandbox", "state=%s", "off (--sandbox off)");
         return true;
     }
     if (strcmp(opt->sandbox, "on") != 0) {
-        fprintf(stderr, "funless worker: --sandbox takes on or off\n");
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "--sandbox takes on or off");
         return false;
     }
     struct sandbox_report report;
     char detail[256], line[8192];
     if (sandbox_worker(opt->cache_dir, &report, detail, sizeof(detail)) != FL_OK) {
-        fprintf(stderr, "funless worker: %s\n", detail);
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", detail);
         return false;
     }
     sandbox_describe(&report, opt->cache_dir, line, sizeof(line));
-    fprintf(stderr, "funless worker: sandbox %s\n", line);
+    fl_log(FL_LOG_INFO, "sandbox", "state=%s", line);
     return true;
-}
-
-/* SIGTERM, SIGINT: the compilers go first (see proc_kill_running), then the default action. */
-static void worker_on_stop(int sig)
-{
-    proc_kill_running();
-    signal(sig, SIG_DFL);
-    raise(sig);
 }
 
 int worker_main(int argc, char **argv)
@@ -761,6 +857,10 @@ int worker_main(int argc, char **argv)
         {"--sandbox", "FUNLESS_WORKER_SANDBOX", FL_OPT_STRING, &opt.sandbox, "on", 0, 0,
          "on: no new privileges, and (Landlock) files written only under the cache and temp "
          "dirs; off: none of it"},
+        {"--log-format", "FUNLESS_LOG_FORMAT", FL_OPT_STRING, &opt.log_format, "kv", 0, 0,
+         "log lines as key=value pairs (kv) or JSON objects (json)"},
+        {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,
+         "the least level logged: debug, info, warn or error"},
     };
     const size_t count = sizeof(options) / sizeof(options[0]);
     char err[256], detail[256], engine_dir[4200], *positional[1];
@@ -778,13 +878,28 @@ int worker_main(int argc, char **argv)
                               options, count);
         return 0;
     }
+    enum fl_log_format log_format;
+    enum fl_log_level log_level;
+    if (!fl_log_parse_format(opt.log_format, &log_format) ||
+        !fl_log_parse_level(opt.log_level, &log_level)) {
+        fprintf(stderr, "funless worker: --log-format is kv or json; --log-level is debug, info, "
+                        "warn or error\n");
+        return 64;
+    }
+    fl_log_setup("worker", log_format, log_level);
     if (!fl_worker_name_valid(opt.name)) {
         fprintf(stderr, "funless worker: --name takes 1 to 63 letters, digits, '.', '_' or '-'\n");
         return 64;
     }
+    /* SIGTERM and SIGINT: blocked before any thread starts (they inherit it), read by the
+     * accept loop; then the Worker stops cleanly (worker_stop) */
     signal(SIGPIPE, SIG_IGN);
-    signal(SIGTERM, worker_on_stop);
-    signal(SIGINT, worker_on_stop);
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    int signals = signalfd(-1, &stop_signals, SFD_CLOEXEC);
     metrics_set_memory_limit(opt.memory_mb << 20);
     struct metrics_host host;
     metrics_read_host(&host); /* capped at --memory-mb */
@@ -808,10 +923,16 @@ int worker_main(int argc, char **argv)
         cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) !=
             FL_OK ||
         engine_init(&config, detail, sizeof(detail)) != FL_OK) {
-        fprintf(stderr, "funless worker: %s\n", detail);
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", detail);
+        cache_free(w.cache);
+        close(signals);
         return 1;
     }
-    if (!worker_restrict(&opt))
-        return 1;
-    return worker_serve(&w, &opt);
+    int rc = signals >= 0 && worker_restrict(&opt) ? worker_serve(&w, &opt, signals) : 1;
+    cache_free(w.cache);
+    engine_deinit();
+    pthread_cond_destroy(&w.work);
+    pthread_mutex_destroy(&w.lock);
+    close(signals);
+    return rc;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 
 enum { POLL_MS = 1000, REPLY_MAX = 4 << 20, TIMEOUT_MS = 2000 };
 
@@ -91,8 +92,8 @@ static void poll_once(struct prometheus_source *p)
     cJSON *load =
         total ? query(p, "worker_prom_ex_os_mon_resources_load_avg1", error, sizeof(error)) : NULL;
     if (strcmp(error, p->last_error) != 0)
-        fprintf(stderr, "core: event=prometheus_%s url=%s%s%s\n", error[0] ? "failed" : "ok",
-                p->url, error[0] ? " error=" : "", error);
+        fl_log(error[0] ? FL_LOG_WARN : FL_LOG_INFO,
+               error[0] ? "prometheus_failed" : "prometheus_ok", "url=%s error=%s", p->url, error);
     snprintf(p->last_error, sizeof(p->last_error), "%s", error);
     if (load) {
         const cJSON *item;

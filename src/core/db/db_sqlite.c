@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "core/db/db.h"
 
 enum { RESERVE_BYTES = 4 << 20, RESERVE_RETRY_S = 30 };
@@ -49,8 +50,9 @@ static void sq_reserve_release(struct db_sqlite *s)
         return;
     unlink(s->reserve_path);
     s->reserve_missing_since = time(NULL);
-    fprintf(stderr, "core: event=store_full detail=\"the disk holding the database is full; "
-                    "the reserve was released so that deleting works\"\n");
+    fl_log(FL_LOG_ERROR, "store_full", "detail=%s",
+           "the disk holding the database is full; the reserve was released so that deleting "
+           "works");
 }
 
 /* After a successful write: the reserve returns when there is room (tried now and then). */
@@ -464,8 +466,8 @@ enum fl_err db_sqlite_open(const char *path, struct db **out, char *detail, size
     sqlite3_busy_timeout(s->conn, 5000);
     snprintf(s->reserve_path, sizeof(s->reserve_path), "%s.reserve", path);
     if (!sq_reserve_restore(s))
-        fprintf(stderr, "core: event=store_full detail=\"no room for the 4 MiB reserve beside "
-                        "the database\"\n");
+        fl_log(FL_LOG_ERROR, "store_full", "detail=%s",
+               "no room for the 4 MiB reserve beside the database");
     enum fl_err err = sq_exec(s,
                               "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
                               "PRAGMA foreign_keys = ON;",

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "common/net.h"
 #include "proto/announce.h"
 
@@ -83,7 +84,7 @@ static void refuse(struct method *m, const char *from, const char *why)
     char line[160];
     snprintf(line, sizeof(line), "%s %s", from, why);
     if (strcmp(line, m->last_refusal) != 0)
-        fprintf(stderr, "core: event=announcement_refused from=%s reason=\"%s\"\n", from, why);
+        fl_log(FL_LOG_WARN, "announcement_refused", "from=%s reason=%s", from, why);
     snprintf(m->last_refusal, sizeof(m->last_refusal), "%s", line);
 }
 
@@ -133,7 +134,7 @@ static void *multicast_thread(void *arg)
     char detail[256];
     int fd = multicast_socket(m, detail, sizeof(detail));
     if (fd < 0)
-        fprintf(stderr, "core: event=discovery_failed detail=\"%s\"\n", detail);
+        fl_log(FL_LOG_ERROR, "discovery_failed", "detail=%s", detail);
     uint8_t datagram[ANNOUNCE_MAX_BYTES + 1];
     while (fd >= 0 && !atomic_load(&d->stopping)) {
         struct sockaddr_in from;
@@ -314,8 +315,8 @@ enum fl_err discovery_start(const struct discovery_config *config, struct discov
         if (pthread_create(&m->thread, NULL, m->dns ? dns_thread : multicast_thread, m) != 0)
             err = FL_ERR_NOMEM;
         else
-            fprintf(stderr, "core: event=discovery_started method=%s%s\n",
-                    m->dns ? "dns:" : "multicast:", m->dns ? m->dns_name : m->group_text);
+            fl_log(FL_LOG_INFO, "discovery_started", "method=%s%s",
+                   m->dns ? "dns:" : "multicast:", m->dns ? m->dns_name : m->group_text);
     }
     if (err != FL_OK) {
         discovery_stop(d);
