@@ -20,6 +20,15 @@
 #include "core/discovery/discovery.h"
 #include "core/db/db.h"
 #include "core/http/server.h"
+#include "proto/proto.h"
+
+/* The largest upload and the largest arguments must fit in one INVOKE frame together (a Worker
+ * without the code gets both at once), with room for the names. */
+enum { MAX_UPLOAD_MB = 64, MAX_JSON_KB = 16384, FRAME_ROOM_FOR_NAMES = 64 << 10 };
+_Static_assert(((uint64_t)MAX_UPLOAD_MB << 20) + ((uint64_t)MAX_JSON_KB << 10) +
+                       FRAME_ROOM_FOR_NAMES <=
+                   PROTO_MAX_PAYLOAD,
+               "the largest code and arguments fit in one frame to a Worker");
 
 struct core_options {
     const char *listen;
@@ -207,12 +216,14 @@ int core_main(int argc, char **argv)
          1, 3600, "a request's headers must arrive within this (slow clients are closed)"},
         {"--min-body-rate-kb", "FUNLESS_MIN_BODY_RATE_KB", FL_OPT_UINT, &opt.min_body_rate_kb, "16",
          1, 1 << 20, "after --header-timeout-s, a body slower than this (KiB/s) is closed"},
-        {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1, 64,
-         "largest upload (413 above; a code push to a Worker is one frame of at most 96 MiB)"},
+        {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1,
+         MAX_UPLOAD_MB, "largest upload (413 above)"},
         {"--max-capacity-mb", "FUNLESS_MAX_CAPACITY_MB", FL_OPT_UINT, &opt.max_capacity_mb, "1024",
          1, 4096, "the most memory (metadata capacity) a function may declare (422 above)"},
-        {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1, 65536,
-         "largest JSON body, invocations included (413 above)"},
+        {"--max-json-kb", "FUNLESS_MAX_JSON_KB", FL_OPT_UINT, &opt.max_json_kb, "1024", 1,
+         MAX_JSON_KB,
+         "largest JSON body, invocations included (413 above; with the largest upload it fits in "
+         "one frame to a Worker)"},
         {"--metrics", "FUNLESS_METRICS", FL_OPT_FLAG, &opt.metrics, "true", 0, 0, "serve /metrics"},
         {"--log-format", "FUNLESS_LOG_FORMAT", FL_OPT_STRING, &opt.log_format, "kv", 0, 0,
          "log lines as key=value pairs (kv) or JSON objects (json)"},
@@ -225,7 +236,7 @@ int core_main(int argc, char **argv)
     bool help;
     if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err,
                           sizeof(err))) {
-        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", err);
+        fprintf(stderr, "funless core: %s\n", err); /* a usage error: before the log is set up */
         return 64;
     }
     if (help)

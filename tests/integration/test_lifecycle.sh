@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Stopping cleanly, for real: a Worker with a call running and calls queued, then the Core with
+# A Core's and a Worker's life: options refused at start, and stopping cleanly, for real: a Worker with a call running and calls queued, then the Core with
 # a call out, each get SIGTERM. Each must exit 0 within seconds, answer what was out (502 for
 # the calls the Worker took with it), and — in the sanitizer build — report no leak and no
 # error. Also: request ids and the JSON log format.
 #
-# usage: test_shutdown.sh FUNLESS_BINARY   (env: FIXTURES_DIR)
+# usage: test_lifecycle.sh FUNLESS_BINARY   (env: FIXTURES_DIR)
 set -u
 FUNLESS=$1
 FX=${FIXTURES_DIR:?}
@@ -51,6 +51,16 @@ spin() { # MS OUT: one call of spin in the background, its status in OUT
     spins+=($!)
 }
 spins=()
+
+# ---- limits that could not hold are refused at start ----
+# the largest upload and the largest arguments go to a Worker in one frame (96 MiB)
+"$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$TMP/never" --max-json-kb 65536 2>"$TMP/refused.err"
+expect "--max-json-kb past what fits a frame with the largest upload: exit 64" test $? = 64
+expect "with a message naming the bound" grep -q 'from 1 to 16384' "$TMP/refused.err"
+"$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$TMP/never" --max-upload-mb 65 2>/dev/null
+expect "--max-upload-mb past 64: exit 64" test $? = 64
+"$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$TMP/never" --log-format xml 2>/dev/null
+expect "an unknown --log-format: exit 64" test $? = 64
 
 # ---- the Worker stops with calls running and queued ----
 start_worker w1
