@@ -2,7 +2,7 @@
 # One command from a fresh Debian 12 machine (as root) to a full test run:
 # installs the dependencies, builds, runs every suite, then runs them all
 # again under AddressSanitizer + UndefinedBehaviorSanitizer, and the
-# concurrency unit tests under ThreadSanitizer. Ends with one line
+# concurrency tests under ThreadSanitizer. Ends with one line
 # "N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,12 @@ run_suite() { # BUILD_DIR LABEL "TESTS" [meson options...] ("": every test)
 run_suite build "tests" ""
 run_suite build-asan "tests under ASan+UBSan" "" -Db_sanitize=address,undefined \
   -Dc_args=-fno-sanitize-recover=all -Dc_link_args=-fno-sanitize-recover=all -Dbuildtype=debug
-# the event loop, the links' queue and flush, their threads: the concurrency unit tests
-TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" run_suite build-tsan \
-  "concurrency tests under ThreadSanitizer" "common proto" -Db_sanitize=thread -Dbuildtype=debug
+# the concurrency tests: the event loop and the links (common, proto), the invocation state
+# machine against fake Workers (calls), and real Core and Worker processes built with TSan
+# (cluster, core_api_sqlite, lifecycle); a race stops the process that has it (halt_on_error)
+FL_UNDER_TSAN=1 TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" run_suite build-tsan \
+  "concurrency tests under ThreadSanitizer" "common proto calls cluster core_api_sqlite lifecycle" \
+  -Db_sanitize=thread -Dbuildtype=debug
 
 python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
   build-tsan/meson-logs/testlog.json || status=1

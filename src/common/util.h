@@ -125,6 +125,22 @@ static inline void fl_mutex_unlock(struct fl_mutex *mutex)
     pthread_mutex_unlock(&mutex->m);
 }
 
+/* pthread_cond_clockwait (CLOCK_MONOTONIC) on an fl_mutex: the holder is this thread again
+ * when it returns. */
+static inline int fl_cond_clockwait(pthread_cond_t *cond, struct fl_mutex *mutex,
+                                    const struct timespec *deadline)
+{
+#ifndef NDEBUG
+    mutex->held = false;
+#endif
+    int rc = pthread_cond_clockwait(cond, &mutex->m, CLOCK_MONOTONIC, deadline);
+#ifndef NDEBUG
+    mutex->holder = pthread_self();
+    mutex->held = true;
+#endif
+    return rc;
+}
+
 /* Debug builds: this thread holds `mutex`. Release builds: true (only for asserts). */
 static inline bool fl_mutex_held(struct fl_mutex *mutex)
 {

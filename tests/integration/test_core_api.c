@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -404,15 +406,15 @@ static void test_restart_keeps_everything(void **state)
 }
 
 struct uploader {
-    int acknowledged;
-    volatile int stop;
+    atomic_int acknowledged;
+    atomic_int stop;
     const struct fixture *fx;
 };
 
 static void *upload_stream(void *arg)
 {
     struct uploader *u = arg;
-    for (int i = 0; !u->stop && i < 100000; i++) {
+    for (int i = 0; !atomic_load(&u->stop) && i < 100000; i++) {
         char name[32];
         snprintf(name, sizeof(name), "stream%d", i);
         struct http_reply r = upload("POST", "/v1/fn/stream", name, u->fx->bytes, u->fx->len, NULL);
@@ -420,7 +422,7 @@ static void *upload_stream(void *arg)
         http_reply_free(&r);
         if (!ok)
             break;
-        u->acknowledged = i + 1;
+        atomic_store(&u->acknowledged, i + 1);
     }
     return NULL;
 }
@@ -435,10 +437,11 @@ static void test_kill9_during_uploads(void **state)
     pthread_t thread;
     pthread_create(&thread, NULL, upload_stream, &u);
     usleep(1500 * 1000);
-    int before_kill = u.acknowledged;
-    restart_core(true);
-    u.stop = 1;
+    int before_kill = atomic_load(&u.acknowledged);
+    kill(core.pid, SIGKILL); /* mid-stream; the uploader stops before `core` is rewritten */
+    atomic_store(&u.stop, 1);
     pthread_join(thread, NULL);
+    restart_core(true);
     assert_true(before_kill > 5);
     char hash[FL_HASH_HEX_BYTES], path[64];
     const void *parts[] = {fx.bytes};

@@ -11,7 +11,6 @@
 #include <cmocka.h>
 #include <poll.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,7 +215,9 @@ struct call {
     struct invocation *invocation;
     atomic_bool done;
     atomic_uint misuse; /* `done` twice, or inside start or cancel */
-    sem_t finished;
+    pthread_mutex_t lock; /* the outcome's fields, `finished` */
+    pthread_cond_t finished_changed;
+    bool finished;
     enum fl_err status;
     char output[256], detail[256], worker[64];
     unsigned attempts;
@@ -227,6 +228,7 @@ static void call_done(void *arg, const struct invocation_outcome *o)
     struct call *call = arg;
     if (atomic_load(&call->done)) /* twice: the test's thread fails it (no cmocka here) */
         atomic_fetch_add(&call->misuse, 1);
+    pthread_mutex_lock(&call->lock);
     call->status = o->status;
     snprintf(call->output, sizeof(call->output), "%.*s", (int)o->output_len, o->output);
     snprintf(call->detail, sizeof(call->detail), "%s", o->detail);
@@ -234,7 +236,9 @@ static void call_done(void *arg, const struct invocation_outcome *o)
     call->attempts = o->attempts;
     call->invocation = NULL;
     atomic_store(&call->done, true);
-    sem_post(&call->finished);
+    call->finished = true;
+    pthread_cond_signal(&call->finished_changed);
+    pthread_mutex_unlock(&call->lock);
 }
 
 static void call_start_on_loop(void *arg)
@@ -269,7 +273,8 @@ static struct call *call_start(struct fixture *fx)
     snprintf(call->def.hash, sizeof(call->def.hash), "%064d", 7);
     call->def.meta.capacity_mb = 16;
     call->def.meta.timeout_ms = 1000;
-    sem_init(&call->finished, 0, 0);
+    pthread_mutex_init(&call->lock, NULL);
+    pthread_cond_init(&call->finished_changed, NULL);
     evloop_call(fx->loop, call_start_on_loop, call);
     return call;
 }
@@ -277,14 +282,22 @@ static struct call *call_start(struct fixture *fx)
 static void call_wait(struct call *call)
 {
     struct timespec deadline = fl_deadline_in(10000);
-    assert_int_equal(sem_clockwait(&call->finished, CLOCK_MONOTONIC, &deadline), 0);
+    pthread_mutex_lock(&call->lock);
+    while (!call->finished &&
+           pthread_cond_clockwait(&call->finished_changed, &call->lock, CLOCK_MONOTONIC,
+                                  &deadline) == 0)
+        ;
+    bool finished = call->finished;
+    pthread_mutex_unlock(&call->lock);
+    assert_true(finished);
     usleep(1000); /* a second `done` would come now */
     assert_int_equal(atomic_load(&call->misuse), 0);
 }
 
 static void call_free(struct call *call)
 {
-    sem_destroy(&call->finished);
+    pthread_cond_destroy(&call->finished_changed);
+    pthread_mutex_destroy(&call->lock);
     free(call);
 }
 

@@ -23,7 +23,6 @@
 #define FL_CORE_CLUSTER_INTERNAL_H
 
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdatomic.h>
 
 #include "common/evloop.h"
@@ -51,13 +50,13 @@ struct tag_use {
     uint64_t last_ms; /* when a call started or ended */
 };
 
-/* A push waiting for its ACK (push.c). */
+/* A push waiting for its ACK (push.c); its fields are under its Worker's acks_lock. */
 struct push_ack {
     uint32_t id;
     bool done, lost;
     uint32_t status;
     char detail[256];
-    sem_t answered; /* posted once `done` */
+    pthread_cond_t answered; /* signalled once `done` */
     struct push_ack *next;
 };
 

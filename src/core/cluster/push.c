@@ -32,7 +32,7 @@ void push_ack(struct cworker *w, const struct proto_msg *m)
             snprintf(a->detail, sizeof(a->detail), "%.255s", m->u.ack.detail);
             a->done = true;
             ack_unlink(w, a);
-            sem_post(&a->answered); /* `a` is its waiter's from here */
+            pthread_cond_signal(&a->answered);
             break;
         }
     fl_mutex_unlock(&w->acks_lock);
@@ -44,7 +44,7 @@ void push_fail_all(struct cworker *w)
     for (struct push_ack *a = w->acks, *next; a; a = next) {
         next = a->next;
         a->done = a->lost = true;
-        sem_post(&a->answered);
+        pthread_cond_signal(&a->answered);
     }
     w->acks = NULL;
     fl_mutex_unlock(&w->acks_lock);
@@ -68,11 +68,9 @@ static bool push_send(struct cworker *w, struct push_ack *ack, const struct fl_b
         return true;
     if (ack) {
         fl_mutex_lock(&w->acks_lock);
-        if (!ack->done)
+        if (!ack->done) /* else push_fail_all took it off the list already */
             ack_unlink(w, ack);
         fl_mutex_unlock(&w->acks_lock);
-        if (ack->done) /* failed meanwhile: its post is consumed here */
-            sem_wait(&ack->answered);
     }
     return false;
 }
@@ -81,19 +79,14 @@ static bool push_send(struct cworker *w, struct push_ack *ack, const struct fl_b
 static bool push_wait_one(struct cworker *w, struct push_ack *ack, uint64_t timeout_ms)
 {
     struct timespec deadline = fl_deadline_in(timeout_ms);
-    while (sem_clockwait(&ack->answered, CLOCK_MONOTONIC, &deadline) != 0) {
-        if (errno != ETIMEDOUT)
-            continue; /* EINTR */
-        fl_mutex_lock(&w->acks_lock);
-        bool done = ack->done; /* answered just now: it is ours after all */
-        if (!done)
-            ack_unlink(w, ack);
-        fl_mutex_unlock(&w->acks_lock);
-        if (done)
-            sem_wait(&ack->answered);
-        return done;
-    }
-    return true;
+    fl_mutex_lock(&w->acks_lock);
+    while (!ack->done && fl_cond_clockwait(&ack->answered, &w->acks_lock, &deadline) != ETIMEDOUT)
+        ;
+    bool done = ack->done;
+    if (!done)
+        ack_unlink(w, ack);
+    fl_mutex_unlock(&w->acks_lock);
+    return done;
 }
 
 /* One Worker a push goes to. */
@@ -159,7 +152,7 @@ static enum fl_err cluster_push(struct cluster *c, enum push_kind kind, const ch
     bool built = true;
     for (size_t i = 0; i < n && built; i++) {
         t[i].ack.id = cluster_new_id(c);
-        sem_init(&t[i].ack.answered, 0, 0);
+        pthread_cond_init(&t[i].ack.answered, NULL);
         built = push_frame(&frame, kind, t[i].ack.id, module, name, hash, code, len);
         t[i].sent = built && push_send(t[i].w, wait ? &t[i].ack : NULL, &frame);
     }
@@ -178,7 +171,7 @@ static enum fl_err cluster_push(struct cluster *c, enum push_kind kind, const ch
     fl_mutex_unlock(&c->lock);
     for (size_t i = 0; i < n; i++)
         if (t[i].ack.id)
-            sem_destroy(&t[i].ack.answered);
+            pthread_cond_destroy(&t[i].ack.answered);
     free(t);
     fl_buf_deinit(&frame);
     return err;
