@@ -37,7 +37,14 @@ LUA
 curl -sf -H "$auth" -d '{"args":{"name":"warm"}}' "$api/v1/fn/_/hello" >/dev/null
 sleep 2 # tier 1 is built in the background: measure warm code
 rps() { wrk -t1 -c16 -d5s "$@" | awk '/Requests\/sec/ {print $2}'; }
-inv1=$(rps -s "$tmp/post.lua" "$api/v1/fn/_/hello")
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime
+# the first run also measures the CPU each process spends per invocation
+core_t0=$(cpu_ticks $core) worker_t0=$(cpu_ticks $worker)
+first=$(wrk -t1 -c16 -d5s -s "$tmp/post.lua" "$api/v1/fn/_/hello")
+core_t1=$(cpu_ticks $core) worker_t1=$(cpu_ticks $worker)
+inv1=$(echo "$first" | awk '/Requests\/sec/ {print $2}')
+calls=$(echo "$first" | awk '/requests in/ {print $1}')
+hz=$(getconf CLK_TCK)
 st1=$(rps "http://127.0.0.1:$static_port/")
 inv2=$(rps -s "$tmp/post.lua" "$api/v1/fn/_/hello")
 st2=$(rps "http://127.0.0.1:$static_port/")
@@ -54,5 +61,6 @@ echo "warm invoke of hello through HTTP (Core + Worker processes), wrk -t1 -c16 
 echo "  invoke ${inv1} and ${inv2} req/s; static C reply (libmicrohttpd) ${st1} and ${st2} req/s"
 python3 -c "print('  ratio invoke/static = %.2f (target >= 0.35)' % ((${inv1}+${inv2})/(${st1}+${st2})))"
 echo "  latency at 1 connection: p50 ${p50}, p99 ${p99} (targets: p50 <= 150us, p99 <= 1ms)"
+python3 -c "print('  CPU per invocation: Core %.1f us, Worker %.1f us' % ((${core_t1}-${core_t0})*1e6/${hz}/${calls}, (${worker_t1}-${worker_t0})*1e6/${hz}/${calls}))"
 echo "cold path, unseen $(stat -c %s "$dir/bench/big.wasm") byte module: POST to first successful invoke ${cold_ms} ms (target <= 500 ms)"
 echo "idle RSS of Core + Worker: $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) MB (target <= 24 MB)"

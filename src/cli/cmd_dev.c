@@ -21,6 +21,7 @@
 
 #include "cli/cli.h"
 #include "common/options.h"
+#include "common/util.h"
 #include "fl/config.h"
 
 enum { READY_WAIT_MS = 10000 };
@@ -261,7 +262,7 @@ int cmd_dev(int argc, char **argv)
         {"--no-fl-config", NULL, FL_OPT_FLAG, &opt.no_fl_config, NULL, 0, 0,
          "do not write the API URL and tokens to ~/.fl/config"},
     };
-    const size_t count = sizeof(options) / sizeof(options[0]);
+    const size_t count = ARRAY_SIZE(options);
     char err[256], *positional[1];
     size_t npositional;
     bool help;

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "common/buf.h"
 #include "common/options.h"
+#include "common/util.h"
 #include "engine/engine.h"
 
 enum { RUN_MAX_MODULE_BYTES = 256 << 20, RUN_MAX_INPUT_BYTES = 1 << 20 };
@@ -241,7 +242,7 @@ int cmd_run(int argc, char **argv)
         {"--wait-tier1", NULL, FL_OPT_FLAG, &opt.wait_tier1, "true", 0, 0,
          "after the result, wait for the optimized build to fill the cache"},
     };
-    const size_t count = sizeof(options) / sizeof(options[0]);
+    const size_t count = ARRAY_SIZE(options);
     char *positional[1], err[256];
     size_t npositional;
     bool help;

@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "core/core.h"
+#include "common/util.h"
 #include "worker/worker.h"
 
 #ifndef FUNLESS_VERSION
@@ -28,7 +29,7 @@ static const struct command commands[] = {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: funless COMMAND [OPTIONS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\n`funless COMMAND --help` describes a command's options.\n");
 }
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
         printf("funless %s\n", FUNLESS_VERSION);
         return CLI_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "funless: unknown command '%s'\n", argv[1]);

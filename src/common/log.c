@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/util.h"
 
 enum { LOG_LINE_MAX = 65536, LOG_VALUE_MAX = 2048 };
 
@@ -39,7 +40,7 @@ bool fl_log_parse_format(const char *text, enum fl_log_format *format)
 
 bool fl_log_parse_level(const char *text, enum fl_log_level *level)
 {
-    for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(level_names); i++)
         if (strcmp(text, level_names[i]) == 0) {
             *level = (enum fl_log_level)i;
             return true;

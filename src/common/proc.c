@@ -1,4 +1,5 @@
 #include "common/proc.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,13 +12,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t proc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static void proc_child(const char *const argv[], int stdin_fd, int out_fd,
@@ -52,7 +46,7 @@ static bool proc_drain(int fd, int64_t deadline_ms, struct fl_buf *output)
     for (;;) {
         int wait_ms = -1;
         if (deadline_ms) {
-            int64_t left = deadline_ms - proc_now_ms();
+            int64_t left = deadline_ms - (int64_t)fl_now_ms();
             if (left <= 0)
                 return false;
             wait_ms = (int)left;
@@ -113,7 +107,7 @@ enum fl_err proc_run(const char *const argv[], int stdin_fd, const struct proc_l
         proc_child(argv, stdin_fd, pipefd[1], limits);
     proc_track(pid, 0);
     close(pipefd[1]);
-    int64_t deadline = limits && limits->timeout_ms ? proc_now_ms() + limits->timeout_ms : 0;
+    int64_t deadline = limits && limits->timeout_ms ? (int64_t)fl_now_ms() + limits->timeout_ms : 0;
     bool finished = proc_drain(pipefd[0], deadline, output);
     close(pipefd[0]);
     if (!finished)

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/options.h"
 #include "common/secret.h"
+#include "common/util.h"
 #include "core/api/api.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
@@ -230,7 +231,7 @@ int core_main(int argc, char **argv)
         {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,
          "the least level logged: debug, info, warn or error"},
     };
-    const size_t count = sizeof(options) / sizeof(options[0]);
+    const size_t count = ARRAY_SIZE(options);
     char err[256], *positional[1];
     size_t npositional;
     bool help;

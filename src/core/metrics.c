@@ -1,3 +1,4 @@
+#include "common/util.h"
 #include "core/metrics.h"
 
 #include <pthread.h>
@@ -39,7 +40,7 @@ static struct series *metrics_series(const char *route, const char *method, int 
     /* methods come from the client: keep the known ones, fold the rest */
     static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"};
     snprintf(s->method, sizeof(s->method), "other");
-    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(known); i++)
         if (strcmp(method, known[i]) == 0)
             snprintf(s->method, sizeof(s->method), "%s", known[i]);
     s->status = status;

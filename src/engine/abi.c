@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "engine/host.h"
 
 uint8_t *call_guest_ptr(struct engine_call *call, uint32_t ptr, uint64_t len)
@@ -109,7 +110,7 @@ const struct host_import_def *host_import_find(const char *module, const char *n
 {
     if (strcmp(module, "wasi_snapshot_preview1") == 0)
         return wasi_import_find(name);
-    for (size_t i = 0; i < sizeof(abi_imports) / sizeof(abi_imports[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(abi_imports); i++)
         if (strcmp(abi_imports[i].module, module) == 0 && strcmp(abi_imports[i].name, name) == 0)
             return &abi_imports[i];
     return NULL;

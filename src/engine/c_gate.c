@@ -1,3 +1,4 @@
+#include "common/util.h"
 #include "engine/c_gate.h"
 
 #include <stdint.h>
@@ -83,7 +84,7 @@ static const char *const c_gate_vocabulary[] = {
     "v", "val", "x", "xref", "xtab", "y", "r_", "tcopy_r", "tcopy_x", "tfill_r", "tfill_x",
     "tget_r", "tget_x", "tset_r", "tset_x", "divs64", "rems32", "rems64", "remu64", "uintptr_t"};
 
-enum { C_GATE_VOCABULARY_SIZE = sizeof(c_gate_vocabulary) / sizeof(c_gate_vocabulary[0]) };
+enum { C_GATE_VOCABULARY_SIZE = ARRAY_SIZE(c_gate_vocabulary) };
 
 /* The vocabulary as an open-addressing hash set (a name is looked up per identifier of
  * megabytes of C: this is the gate's hot path). */
@@ -269,12 +270,12 @@ static bool c_gate_generated_name(const char *p, size_t len)
         return true; /* the translator's l3, s12, to1: by far the most common */
     if (p[0] != 'w' && p[0] != 'Z' && p[0] != 'd' && p[0] != 'e' && p[0] != 'f')
         return false;
-    for (size_t i = 0; i < sizeof(open_prefixes) / sizeof(open_prefixes[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(open_prefixes); i++)
         if (c_gate_has_prefix(p, len, open_prefixes[i], &rest))
             return true;
     if (c_gate_has_prefix(p, len, "wasm_multi_", &rest))
         return c_gate_all(p + rest, end, "ijfdre");
-    for (size_t i = 0; i < sizeof(numbered_prefixes) / sizeof(numbered_prefixes[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(numbered_prefixes); i++)
         if (c_gate_has_prefix(p, len, numbered_prefixes[i], &rest))
             return c_gate_all_digits(p + rest, end);
     return false;

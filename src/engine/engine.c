@@ -23,6 +23,7 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/path.h"
+#include "common/util.h"
 #include "engine/compile.h"
 #include "engine/engine_internal.h"
 #include "engine/rt.h"
@@ -66,13 +67,6 @@ static struct {
     pthread_mutex_t lock;
     struct engine_stats stats;
 } engine_counters = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static double engine_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void engine_count(enum engine_tier tier, bool ok, double seconds)
 {
@@ -140,7 +134,7 @@ static void tier1_build(struct engine_module *m)
 {
     char detail[256];
     struct compiled *code = NULL;
-    double started = engine_now();
+    double started = fl_now_s();
     if (compile_translate(m->dir, m->wasm, m->wasm_len, &m->desc,
                           engine.config.translate_split_min_bytes, detail,
                           sizeof(detail)) != FL_OK ||
@@ -153,7 +147,7 @@ static void tier1_build(struct engine_module *m)
     } else {
         compile_cache_trim(engine.cache_dir, engine.config.cache_max_bytes, m->dir);
     }
-    engine_count(ENGINE_TIER1, code != NULL, engine_now() - started);
+    engine_count(ENGINE_TIER1, code != NULL, fl_now_s() - started);
     tier1_finish(m, code);
 }
 
@@ -365,11 +359,11 @@ static enum fl_err module_compile(struct engine_module *m, char *detail, size_t 
         m->wasm = NULL;
         return FL_OK;
     }
-    double started = engine_now();
+    double started = fl_now_s();
     enum fl_err err = module_tier0(m, detail, detail_len);
     if (err != FL_OK)
         return err;
-    engine_count(ENGINE_TIER0, true, engine_now() - started);
+    engine_count(ENGINE_TIER0, true, fl_now_s() - started);
     atomic_store(&m->best, m->tier0);
     if (engine.tier1_running)
         tier1_enqueue(m);

@@ -8,6 +8,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "common/util.h"
 #include "engine/host.h"
 
 enum {
@@ -377,7 +378,7 @@ static const struct host_import_def wasi_imports[] = {
 
 const struct host_import_def *wasi_import_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof(wasi_imports) / sizeof(wasi_imports[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(wasi_imports); i++)
         if (strcmp(wasi_imports[i].name, name) == 0)
             return &wasi_imports[i];
     return NULL;

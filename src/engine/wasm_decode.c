@@ -1,3 +1,4 @@
+#include "common/util.h"
 #include "engine/wasm_decode.h"
 
 #include <stdlib.h>
@@ -734,7 +735,7 @@ static bool rd_section(struct reader *rd, uint8_t id, struct wasm_desc *desc)
 static int section_rank(uint8_t id)
 {
     static const int rank[] = {0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 12, 13, 11, 6};
-    return id < sizeof(rank) / sizeof(rank[0]) ? rank[id] : 99;
+    return id < ARRAY_SIZE(rank) ? rank[id] : 99;
 }
 
 enum fl_err wasm_decode(const uint8_t *bytes, size_t len, struct wasm_desc *desc, char *detail,

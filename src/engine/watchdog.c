@@ -1,3 +1,4 @@
+#include "common/util.h"
 #include "engine/watchdog.h"
 
 #include <signal.h>
@@ -14,17 +15,10 @@ static struct {
     atomic_bool sleeping;
 } wd = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static uint64_t watchdog_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Under wd.lock: signals expired slots; true if any slot is armed. */
 static bool watchdog_scan(void)
 {
-    uint64_t now = watchdog_now_ns();
+    uint64_t now = fl_now_ns();
     bool armed = false;
     for (struct watchdog_slot *s = wd.slots; s; s = s->next) {
         uint64_t deadline = atomic_load(&s->deadline_ns);
@@ -118,7 +112,7 @@ void watchdog_arm(struct watchdog_slot *slot, uint32_t timeout_ms, const atomic_
     atomic_fetch_add(&slot->call_seq, 1);
     atomic_store(&slot->cancel, cancel);
     atomic_store(&slot->deadline_ns,
-                 timeout_ms ? watchdog_now_ns() + (uint64_t)timeout_ms * 1000000u : UINT64_MAX);
+                 timeout_ms ? fl_now_ns() + (uint64_t)timeout_ms * 1000000u : UINT64_MAX);
     if (atomic_load(&wd.sleeping)) {
         pthread_mutex_lock(&wd.lock);
         pthread_cond_signal(&wd.wake);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "fl/fl.h"
 
 enum { MAX_ARGS = 256, MAX_FILE_BYTES = 256 << 20 };
@@ -425,7 +426,7 @@ int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : "";
     const struct fn_verb *v = NULL;
-    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
         if (strcmp(verbs[i].name, verb) == 0)
             v = &verbs[i];
     if (!v)

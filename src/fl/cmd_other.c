@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "fl/config.h"
 #include "fl/fl.h"
 
@@ -124,7 +125,7 @@ int fl_cmd_mod(struct fl_ctx *ctx, int argc, char **argv)
         {"update", "fl mod update NAME NEW_NAME", 2, mod_update},
         {"delete", "fl mod delete NAME", 1, mod_delete},
     };
-    return dispatch(ctx, argc, argv, 2, verbs, sizeof(verbs) / sizeof(verbs[0]),
+    return dispatch(ctx, argc, argv, 2, verbs, ARRAY_SIZE(verbs),
                     "fl mod takes list, get, create, update or delete");
 }
 
@@ -215,7 +216,7 @@ int fl_cmd_app(struct fl_ctx *ctx, int argc, char **argv)
         {"update", "fl app update NAME FILE.yaml", 2, app_update},
         {"delete", "fl app delete NAME", 1, app_delete},
     };
-    return dispatch(ctx, argc, argv, 2, verbs, sizeof(verbs) / sizeof(verbs[0]),
+    return dispatch(ctx, argc, argv, 2, verbs, ARRAY_SIZE(verbs),
                     "fl app takes list, get, upload, update or delete");
 }
 

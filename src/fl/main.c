@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "fl/config.h"
 #include "fl/fl.h"
 
@@ -121,7 +122,7 @@ static void load_settings(struct fl_ctx *ctx)
         {"FL_API_TOKEN", "api_token", ctx->api_token, sizeof(ctx->api_token), ""},
         {"FL_ADMIN_TOKEN", "admin_token", ctx->admin_token, sizeof(ctx->admin_token), ""},
     };
-    for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(settings); i++) {
         const char *env = getenv(settings[i].env);
         if (env && env[0])
             copy_setting(settings[i].dst, settings[i].len, env);
@@ -164,7 +165,7 @@ int main(int argc, char **argv)
         fputs(usage_text, stdout);
         return FLX_OK;
     }
-    for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(groups); i++)
         if (strcmp(command, groups[i].name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;

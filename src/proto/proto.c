@@ -2,17 +2,22 @@
 
 #include <string.h>
 
+#include "common/util.h"
+
 /* ---- encoding ---- */
 
 static bool put_u32(struct fl_buf *out, uint32_t v)
 {
-    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    return fl_buf_append(out, b, 4);
+    uint8_t b[4];
+    fl_put_le32(b, v);
+    return fl_buf_append(out, b, sizeof(b));
 }
 
 static bool put_u64(struct fl_buf *out, uint64_t v)
 {
-    return put_u32(out, (uint32_t)v) && put_u32(out, (uint32_t)(v >> 32));
+    uint8_t b[8];
+    fl_put_le64(b, v);
+    return fl_buf_append(out, b, sizeof(b));
 }
 
 static bool put_bytes(struct fl_buf *out, const void *data, size_t len)
@@ -31,14 +36,8 @@ static bool put_str(struct fl_buf *out, const char *s)
 static size_t proto_begin(struct fl_buf *out, enum proto_type type, uint32_t id, bool *ok)
 {
     size_t start = out->len;
-    uint8_t h[8] = {'F',
-                    'L',
-                    PROTO_VERSION,
-                    (uint8_t)type,
-                    (uint8_t)id,
-                    (uint8_t)(id >> 8),
-                    (uint8_t)(id >> 16),
-                    (uint8_t)(id >> 24)};
+    uint8_t h[8] = {'F', 'L', PROTO_VERSION, (uint8_t)type};
+    fl_put_le32(h + 4, id);
     *ok = fl_buf_append(out, h, sizeof(h)) && put_u32(out, 0) && put_u32(out, 0);
     return start;
 }
@@ -50,9 +49,7 @@ static bool proto_end(struct fl_buf *out, size_t start, bool ok)
         out->len = start; /* nothing half-written stays behind */
         return false;
     }
-    uint8_t *p = (uint8_t *)out->data + start + 8;
-    p[0] = (uint8_t)length, p[1] = (uint8_t)(length >> 8), p[2] = (uint8_t)(length >> 16),
-    p[3] = (uint8_t)(length >> 24);
+    fl_put_le32((uint8_t *)out->data + start + 8, (uint32_t)length);
     return true;
 }
 
@@ -155,8 +152,7 @@ static uint32_t get_u32(struct cursor *c)
         c->ok = false;
         return 0;
     }
-    uint32_t v = (uint32_t)c->p[0] | (uint32_t)c->p[1] << 8 | (uint32_t)c->p[2] << 16 |
-                 (uint32_t)c->p[3] << 24;
+    uint32_t v = fl_get_le32(c->p);
     c->p += 4;
     return v;
 }

@@ -16,19 +16,20 @@
  * Payload fields, in order, per type (u32/u64 little-endian; "bytes" is a
  * u32 length and the bytes; "str" is bytes that must be UTF-8 without NUL):
  *
- * | type        | dir  | fields                                                       |
- * |-------------|------|--------------------------------------------------------------|
- * | HELLO       | W->C | str name, u32 threads, u32 queue_max, u64 total_mem, bytes nonce (empty:
- * no secret) | | AUTH        | C->W | bytes nonce, bytes mac = HMAC(secret, "core", worker nonce,
- * nonce) | | AUTH_OK     | W->C | bytes mac = HMAC(secret, "worker", core nonce, worker nonce) | |
- * HEARTBEAT   | W->C | u64 free_mem, u64 total_mem, u32 load_milli, u32 in_flight, u32 queued | |
- * CODE_PUT    | C->W | str module, str name, str hash, bytes code                   | | CODE_DROP
- * | C->W | str module, str name                                         | | ACK         | W->C |
- * u32 status (enum fl_err), str detail                         | | INVOKE      | C->W | str module,
- * str name, str hash, u32 memory_mb, u32 timeout_ms, bytes args, bytes code (empty: use the cache)
- * | | RESULT      | W->C | u32 status (enum fl_err), bytes output, bytes logs, str detail | |
- * NO_CODE     | W->C | (empty) the Worker lacks the code: resend INVOKE with it     | | BUSY | W->C
- * | (empty) the Worker's queue is full |
+ *   HELLO      W->C  str name, u32 threads, u32 queue_max, u64 total_mem,
+ *                    bytes nonce (empty: no secret)
+ *   AUTH       C->W  bytes nonce, bytes mac = HMAC(secret, "core", worker nonce, nonce)
+ *   AUTH_OK    W->C  bytes mac = HMAC(secret, "worker", core nonce, worker nonce)
+ *   HEARTBEAT  W->C  u64 free_mem, u64 total_mem, u32 load_milli, u32 in_flight, u32 queued
+ *   CODE_PUT   C->W  str module, str name, str hash, bytes code
+ *   CODE_DROP  C->W  str module, str name
+ *   ACK        W->C  u32 status (enum fl_err), str detail
+ *   INVOKE     C->W  str module, str name, str hash, u32 memory_mb, u32 timeout_ms,
+ *                    bytes args, bytes code (empty: use the cache)
+ *   RESULT     W->C  u32 status (enum fl_err), bytes output, bytes logs, str detail
+ *   NO_CODE    W->C  (empty) the Worker lacks the code: resend INVOKE with it
+ *   BUSY       W->C  (empty) the Worker's queue is full
+ *   CANCEL     C->W  (empty) stop the INVOKE of this id
  *
  * Replies carry the id of their request. Many requests may be in flight on one
  * connection; replies come in any order.

@@ -1,3 +1,4 @@
+#include "common/util.h"
 #include "worker/sandbox.h"
 
 #include <errno.h>
@@ -104,8 +105,7 @@ enum fl_err sandbox_worker(const char *cache_dir, struct sandbox_report *report,
 {
     const char *tmp = getenv("TMPDIR");
     const char *writable[] = {cache_dir, tmp && *tmp ? tmp : "/tmp", "/dev/null"};
-    return sandbox_apply(writable, sizeof(writable) / sizeof(writable[0]), report, detail,
-                         detail_len);
+    return sandbox_apply(writable, ARRAY_SIZE(writable), report, detail, detail_len);
 }
 
 void sandbox_describe(const struct sandbox_report *report, const char *cache_dir, char *out,

@@ -35,6 +35,7 @@
 #include "common/options.h"
 #include "common/proc.h"
 #include "common/secret.h"
+#include "common/util.h"
 #include "proto/announce.h"
 #include "proto/link.h"
 #include "worker/announcer.h"
@@ -275,13 +276,6 @@ static void worker_run_put(struct worker *w, struct job *job)
     fl_buf_deinit(&frame);
 }
 
-static double worker_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void worker_run_invoke(struct executor *ex, struct job *job)
 {
     struct worker *w = ex->worker;
@@ -307,11 +301,11 @@ static void worker_run_invoke(struct executor *ex, struct job *job)
         limits.max_log_bytes = LOG_BYTES;
         limits.cancel = &ex->cancel;
         struct engine_result res;
-        double started = worker_now();
+        double started = fl_now_s();
         engine_invoke(module, (const char *)job->args, job->args_len, &limits, &res);
         bool cancelled = atomic_load(&ex->cancel);
         metrics_observe_invocation(job->module, job->name, res.status, cancelled,
-                                   worker_now() - started);
+                                   fl_now_s() - started);
         if (!cancelled) /* else nobody waits for the answer */
             proto_put_result(&frame, job->id, res.status, res.output,
                              res.output ? res.output_len : 0, res.logs, res.logs ? res.logs_len : 0,
@@ -862,7 +856,7 @@ int worker_main(int argc, char **argv)
         {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,
          "the least level logged: debug, info, warn or error"},
     };
-    const size_t count = sizeof(options) / sizeof(options[0]);
+    const size_t count = ARRAY_SIZE(options);
     char err[256], detail[256], engine_dir[4200], *positional[1];
     size_t npositional;
     bool help;

@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "core/api/api_internal.h"
+#include "common/util.h"
 #include "core/api/validate.h"
 #include "core/metrics.h"
 
@@ -399,14 +400,14 @@ static int api_split(char *path, char **segs, int max)
 /* Route patterns, split once. */
 static struct {
     pthread_once_t once;
-    char text[sizeof(api_routes) / sizeof(api_routes[0])][64];
-    char *segs[sizeof(api_routes) / sizeof(api_routes[0])][ROUTE_MAX_SEGMENTS];
-    int count[sizeof(api_routes) / sizeof(api_routes[0])];
+    char text[ARRAY_SIZE(api_routes)][64];
+    char *segs[ARRAY_SIZE(api_routes)][ROUTE_MAX_SEGMENTS];
+    int count[ARRAY_SIZE(api_routes)];
 } api_patterns = {.once = PTHREAD_ONCE_INIT};
 
 static void api_split_patterns(void)
 {
-    for (size_t r = 0; r < sizeof(api_routes) / sizeof(api_routes[0]); r++) {
+    for (size_t r = 0; r < ARRAY_SIZE(api_routes); r++) {
         snprintf(api_patterns.text[r], sizeof(api_patterns.text[r]), "%s", api_routes[r].pattern);
         api_patterns.count[r] =
             api_split(api_patterns.text[r], api_patterns.segs[r], ROUTE_MAX_SEGMENTS);
@@ -420,7 +421,7 @@ static const struct route *api_match(const char *url, struct route_args *args, c
     pthread_once(&api_patterns.once, api_split_patterns);
     snprintf(copy, copy_len, "%s", url);
     int n = api_split(copy, segs, ROUTE_MAX_SEGMENTS);
-    for (size_t r = 0; n >= 0 && r < sizeof(api_routes) / sizeof(api_routes[0]); r++) {
+    for (size_t r = 0; n >= 0 && r < ARRAY_SIZE(api_routes); r++) {
         if (api_patterns.count[r] != n)
             continue;
         args->count = 0;

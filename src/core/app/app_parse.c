@@ -9,6 +9,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "common/util.h"
 #include "core/api/validate.h"
 #include "core/app/app.h"
 
@@ -132,7 +133,7 @@ static enum fl_err strategy_value(struct parser *p, yaml_node_t *node, struct ap
 {
     static const char *const names[] = {"best-first", "random", "platform"};
     const char *text = scalar(node);
-    for (size_t i = 0; text && i < sizeof(names) / sizeof(names[0]); i++)
+    for (size_t i = 0; text && i < ARRAY_SIZE(names); i++)
         if (strcmp(text, names[i]) == 0) {
             b->strategy = (enum app_strategy)i;
             return FL_OK;

@@ -1,3 +1,4 @@
+#include "common/util.h"
 #include "core/db/db.h"
 
 #include <string.h>
@@ -33,7 +34,7 @@ const struct db_migration db_migrations[] = {
         "  admin INTEGER NOT NULL,"
         "  created_at TEXT NOT NULL);"},
 };
-const int db_migration_count = sizeof(db_migrations) / sizeof(db_migrations[0]);
+const int db_migration_count = ARRAY_SIZE(db_migrations);
 
 enum fl_err db_open(const char *url, struct db **out, char *detail, size_t detail_len)
 {

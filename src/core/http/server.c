@@ -84,11 +84,6 @@ struct http_exchange {
     atomic_int resume;
 };
 
-static double server_now(void)
-{
-    return fl_now_s();
-}
-
 static void server_add_header(struct MHD_Response *r, const char *name, const char *value)
 {
     if (value)
@@ -124,7 +119,7 @@ static enum MHD_Result server_reply(struct http_server *s, struct MHD_Connection
 {
     enum MHD_Result ok = server_send(conn, res, st->req.id);
     metrics_observe_request(res->route ? res->route : "unknown", method, res->status,
-                            server_now() - st->started);
+                            fl_now_s() - st->started);
     (void)s;
     fl_buf_deinit(&res->body);
     return ok;
@@ -254,7 +249,7 @@ static struct http_exchange *server_exchange_new(struct http_server *s, struct M
     x->conn = conn;
     fl_buf_init(&x->body, s->config.max_body_bytes);
     fl_buf_init(&x->res.body, (size_t)64 << 20);
-    x->started = server_now();
+    x->started = fl_now_s();
     x->too_large = server_body_too_large(s, conn);
     atomic_init(&x->resume, RESUME_RUNNING);
     return x;
@@ -329,10 +324,8 @@ static void server_notify_connection(void *cls, struct MHD_Connection *conn, voi
             free(t);
             return;
         }
-        *t = (struct conn_track){.fd = info->connect_fd,
-                                 .phase = CONN_HEADERS,
-                                 .since = server_now(),
-                                 .next = s->tracks};
+        *t = (struct conn_track){
+            .fd = info->connect_fd, .phase = CONN_HEADERS, .since = fl_now_s(), .next = s->tracks};
         if (s->tracks)
             s->tracks->prev = t;
         s->tracks = t;
@@ -361,7 +354,7 @@ static void server_track_phase(struct MHD_Connection *conn, enum conn_phase phas
     struct conn_track *t = server_track(conn);
     if (t) {
         t->phase = phase;
-        t->since = server_now();
+        t->since = fl_now_s();
         t->body_bytes = 0;
     }
 }
@@ -373,7 +366,7 @@ static void server_track_phase(struct MHD_Connection *conn, enum conn_phase phas
  */
 static void server_sweep(struct http_server *s)
 {
-    double now = server_now();
+    double now = fl_now_s();
     double timeout = s->config.header_timeout_s ? s->config.header_timeout_s : 10;
     double rate = s->config.min_body_bytes_per_s ? s->config.min_body_bytes_per_s : 16 << 10;
     s->last_sweep = now;
@@ -527,7 +520,7 @@ static void server_completed(void *cls, struct MHD_Connection *conn, void **con_
  */
 static void server_run(struct http_server *s)
 {
-    s->last_run = server_now();
+    s->last_run = fl_now_s();
     for (int i = 0; i < 16; i++) {
         MHD_run(s->daemon);
         MHD_UNSIGNED_LONG_LONG ms;
@@ -548,9 +541,9 @@ static void server_ready(struct evloop_source *source)
 static void server_round_end(void *arg)
 {
     struct http_server *s = arg;
-    if (atomic_exchange(&s->run_pending, false) || server_now() - s->last_run >= 1.0)
+    if (atomic_exchange(&s->run_pending, false) || fl_now_s() - s->last_run >= 1.0)
         server_run(s);
-    if (server_now() - s->last_sweep >= 0.5)
+    if (fl_now_s() - s->last_sweep >= 0.5)
         server_sweep(s);
 }
 
