@@ -55,7 +55,7 @@ struct evloop_task {
  * order posted. False once the loop has stopped (the task will not run). */
 bool evloop_post(struct evloop *loop, struct evloop_task *task);
 /* On the loop's thread: the next round starts at once rather than when a socket is ready (a
- * handler left work for a round-end hook that has already run this round). */
+ * handler left work for a round-end hook that has already run this round). Elsewhere, nothing. */
 void evloop_again(struct evloop *loop);
 
 /* Runs `fn(arg)` on the loop's thread and returns once it has run (at once if the caller is

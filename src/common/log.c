@@ -48,6 +48,21 @@ bool fl_log_parse_level(const char *text, enum fl_log_level *level)
     return false;
 }
 
+bool fl_log_setup_from_options(const char *program, const char *component, const char *format,
+                               const char *level)
+{
+    enum fl_log_format f;
+    enum fl_log_level l;
+    if (!fl_log_parse_format(format, &f) || !fl_log_parse_level(level, &l)) {
+        fprintf(stderr,
+                "%s: --log-format is kv or json; --log-level is debug, info, warn or error\n",
+                program);
+        return false;
+    }
+    fl_log_setup(component, f, l);
+    return true;
+}
+
 /* A value in a key=value line: bare when it is plain, else quoted with '"' and '\' escaped and
  * every byte outside printable ASCII as \xHH (a newline cannot start a forged line). */
 static void log_put_kv_value(struct fl_buf *line, const char *value)

@@ -27,6 +27,10 @@ void fl_log_setup(const char *component, enum fl_log_format format, enum fl_log_
 /* "kv" or "json"; "debug", "info", "warn" or "error". False for anything else. */
 bool fl_log_parse_format(const char *text, enum fl_log_format *format);
 bool fl_log_parse_level(const char *text, enum fl_log_level *level);
+/* fl_log_setup from the --log-format and --log-level options' text; false (nothing set, and a
+ * line on stderr naming `program` and what the options take) when either is not known. */
+bool fl_log_setup_from_options(const char *program, const char *component, const char *format,
+                               const char *level);
 
 /* One event; thread-safe (a line is written whole). */
 void fl_log(enum fl_log_level level, const char *event, const char *fields, ...)

@@ -242,15 +242,8 @@ int core_main(int argc, char **argv)
     }
     if (help)
         return core_usage(options, count, true);
-    enum fl_log_format log_format;
-    enum fl_log_level log_level;
-    if (!fl_log_parse_format(opt.log_format, &log_format) ||
-        !fl_log_parse_level(opt.log_level, &log_level)) {
-        fprintf(stderr, "funless core: --log-format is kv or json; --log-level is debug, info, "
-                        "warn or error\n");
+    if (!fl_log_setup_from_options("funless core", "core", opt.log_format, opt.log_level))
         return 64;
-    }
-    fl_log_setup("core", log_format, log_level);
     /* Signals: handled by sigwait in the main thread; every thread started later inherits the mask.
      */
     sigset_t signals;

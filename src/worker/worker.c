@@ -872,15 +872,8 @@ int worker_main(int argc, char **argv)
                               options, count);
         return 0;
     }
-    enum fl_log_format log_format;
-    enum fl_log_level log_level;
-    if (!fl_log_parse_format(opt.log_format, &log_format) ||
-        !fl_log_parse_level(opt.log_level, &log_level)) {
-        fprintf(stderr, "funless worker: --log-format is kv or json; --log-level is debug, info, "
-                        "warn or error\n");
+    if (!fl_log_setup_from_options("funless worker", "worker", opt.log_format, opt.log_level))
         return 64;
-    }
-    fl_log_setup("worker", log_format, log_level);
     if (!fl_worker_name_valid(opt.name)) {
         fprintf(stderr, "funless worker: --name takes 1 to 63 letters, digits, '.', '_' or '-'\n");
         return 64;

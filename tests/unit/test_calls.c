@@ -161,6 +161,8 @@ static void fake_stop(struct fake_worker *f)
 struct fixture {
     struct evloop *loop;
     struct cluster *cluster;
+    struct fake_worker *fakes[2];
+    size_t fake_count;
     atomic_uint code_reads;
     size_t code_len; /* what the code reader returns */
     bool code_fails;
@@ -195,17 +197,24 @@ static void fixture_free(struct fixture *fx)
 {
     cluster_free(fx->cluster);
     evloop_free(fx->loop);
+    for (size_t i = 0; i < fx->fake_count; i++)
+        fake_stop(fx->fakes[i]);
     free(fx);
 }
 
-static void connect_worker(struct fixture *fx, struct fake_worker *f, size_t expected)
+/* A fake Worker the cluster has joined. */
+static struct fake_worker *fixture_add_worker(struct fixture *fx, const char *name,
+                                              enum fake_mode mode)
 {
+    struct fake_worker *f = fake_start(name, mode);
+    fx->fakes[fx->fake_count++] = f;
     char address[64];
     snprintf(address, sizeof(address), "127.0.0.1:%u", f->port);
     assert_int_equal(cluster_add_worker(fx->cluster, address), FL_OK);
-    for (int i = 0; i < 200 && cluster_connected(fx->cluster) < expected; i++)
+    for (int i = 0; i < 200 && cluster_connected(fx->cluster) < fx->fake_count; i++)
         usleep(10 * 1000);
-    assert_int_equal(cluster_connected(fx->cluster), expected);
+    assert_int_equal(cluster_connected(fx->cluster), fx->fake_count);
+    return f;
 }
 
 /* One call from start to outcome, as the API makes it. */
@@ -214,7 +223,7 @@ struct call {
     struct fn_def def;
     struct invocation *invocation;
     atomic_bool done;
-    atomic_uint misuse; /* `done` twice, or inside start or cancel */
+    atomic_uint misuse;   /* `done` twice, or inside start or cancel */
     pthread_mutex_t lock; /* the outcome's fields, `finished` */
     pthread_cond_t finished_changed;
     bool finished;
@@ -283,9 +292,8 @@ static void call_wait(struct call *call)
 {
     struct timespec deadline = fl_deadline_in(10000);
     pthread_mutex_lock(&call->lock);
-    while (!call->finished &&
-           pthread_cond_clockwait(&call->finished_changed, &call->lock, CLOCK_MONOTONIC,
-                                  &deadline) == 0)
+    while (!call->finished && pthread_cond_clockwait(&call->finished_changed, &call->lock,
+                                                     CLOCK_MONOTONIC, &deadline) == 0)
         ;
     bool finished = call->finished;
     pthread_mutex_unlock(&call->lock);
@@ -307,8 +315,7 @@ static void test_result(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *w = fake_start("w1", FAKE_RESULT);
-    connect_worker(fx, w, 1);
+    fixture_add_worker(fx, "w1", FAKE_RESULT);
     struct call *call = call_start(fx);
     call_wait(call);
     assert_int_equal(call->status, FL_OK);
@@ -317,17 +324,14 @@ static void test_result(void **state)
     assert_int_equal(call->attempts, 1);
     call_free(call);
     fixture_free(fx);
-    fake_stop(w);
 }
 
 static void test_busy_goes_to_the_next_worker(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *busy = fake_start("a_busy", FAKE_BUSY);
-    struct fake_worker *free_one = fake_start("b_free", FAKE_RESULT);
-    connect_worker(fx, busy, 1);
-    connect_worker(fx, free_one, 2);
+    struct fake_worker *busy = fixture_add_worker(fx, "a_busy", FAKE_BUSY);
+    fixture_add_worker(fx, "b_free", FAKE_RESULT);
     for (int i = 0; i < 8; i++) { /* whichever is placed first, the free one answers */
         struct call *call = call_start(fx);
         call_wait(call);
@@ -338,25 +342,20 @@ static void test_busy_goes_to_the_next_worker(void **state)
     }
     assert_true(atomic_load(&busy->invokes) >= 1);
     fixture_free(fx);
-    fake_stop(busy);
-    fake_stop(free_one);
 }
 
 static void test_all_busy_is_busy(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *a = fake_start("a", FAKE_BUSY), *b = fake_start("b", FAKE_BUSY);
-    connect_worker(fx, a, 1);
-    connect_worker(fx, b, 2);
+    fixture_add_worker(fx, "a", FAKE_BUSY);
+    fixture_add_worker(fx, "b", FAKE_BUSY);
     struct call *call = call_start(fx);
     call_wait(call);
     assert_int_equal(call->status, FL_ERR_BUSY);
     assert_int_equal(call->attempts, 2);
     call_free(call);
     fixture_free(fx);
-    fake_stop(a);
-    fake_stop(b);
 }
 
 static void test_no_worker_is_unavailable(void **state)
@@ -378,8 +377,7 @@ static void test_no_code_reads_once_and_resends(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *w = fake_start("w", FAKE_NO_CODE);
-    connect_worker(fx, w, 1);
+    struct fake_worker *w = fixture_add_worker(fx, "w", FAKE_NO_CODE);
     struct call *calls[6];
     for (size_t i = 0; i < ARRAY_SIZE(calls); i++)
         calls[i] = call_start(fx);
@@ -392,7 +390,6 @@ static void test_no_code_reads_once_and_resends(void **state)
     assert_int_equal(atomic_load(&fx->code_reads), 1);
     assert_int_equal(atomic_load(&w->invokes_with_code), ARRAY_SIZE(calls));
     fixture_free(fx);
-    fake_stop(w);
 }
 
 static void test_no_code_store_failure(void **state)
@@ -400,15 +397,13 @@ static void test_no_code_store_failure(void **state)
     (void)state;
     struct fixture *fx = fixture_new();
     fx->code_fails = true;
-    struct fake_worker *w = fake_start("w", FAKE_NO_CODE);
-    connect_worker(fx, w, 1);
+    fixture_add_worker(fx, "w", FAKE_NO_CODE);
     struct call *call = call_start(fx);
     call_wait(call);
     assert_int_equal(call->status, FL_ERR_STORE);
     assert_non_null(strstr(call->detail, "cannot read the code"));
     call_free(call);
     fixture_free(fx);
-    fake_stop(w);
 }
 
 /* Code and arguments past a frame: a clear error at once, not a wait for the time limit. */
@@ -417,8 +412,7 @@ static void test_code_too_large_for_a_frame(void **state)
     (void)state;
     struct fixture *fx = fixture_new();
     fx->code_len = (size_t)PROTO_MAX_PAYLOAD + 1;
-    struct fake_worker *w = fake_start("w", FAKE_NO_CODE);
-    connect_worker(fx, w, 1);
+    fixture_add_worker(fx, "w", FAKE_NO_CODE);
     uint64_t started = fl_now_ms();
     struct call *call = call_start(fx);
     call_wait(call);
@@ -426,22 +420,19 @@ static void test_code_too_large_for_a_frame(void **state)
     assert_true(fl_now_ms() - started < 5000);
     call_free(call);
     fixture_free(fx);
-    fake_stop(w);
 }
 
 static void test_worker_lost_mid_call(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *w = fake_start("w", FAKE_HANG_UP);
-    connect_worker(fx, w, 1);
+    fixture_add_worker(fx, "w", FAKE_HANG_UP);
     struct call *call = call_start(fx);
     call_wait(call);
     assert_int_equal(call->status, FL_ERR_WORKER_LOST);
     assert_non_null(strstr(call->detail, "lost during invocation"));
     call_free(call);
     fixture_free(fx);
-    fake_stop(w);
 }
 
 /* The caller goes away: the Worker gets CANCEL for that call, and `done` comes once. */
@@ -449,8 +440,7 @@ static void test_cancel_tells_the_worker(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *w = fake_start("w", FAKE_SILENT);
-    connect_worker(fx, w, 1);
+    struct fake_worker *w = fixture_add_worker(fx, "w", FAKE_SILENT);
     struct call *call = call_start(fx);
     for (int i = 0; i < 200 && !atomic_load(&w->invokes); i++)
         usleep(10 * 1000);
@@ -463,7 +453,6 @@ static void test_cancel_tells_the_worker(void **state)
     assert_int_equal(atomic_load(&w->cancels), 1);
     call_free(call);
     fixture_free(fx);
-    fake_stop(w);
 }
 
 /* At shutdown, calls still out end (502) instead of waiting for their Worker. */
@@ -471,8 +460,7 @@ static void test_fail_calls_at_shutdown(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *w = fake_start("w", FAKE_SILENT);
-    connect_worker(fx, w, 1);
+    struct fake_worker *w = fixture_add_worker(fx, "w", FAKE_SILENT);
     struct call *call = call_start(fx);
     for (int i = 0; i < 200 && !atomic_load(&w->invokes); i++)
         usleep(10 * 1000);
@@ -482,7 +470,6 @@ static void test_fail_calls_at_shutdown(void **state)
     assert_non_null(strstr(call->detail, "shutting down"));
     call_free(call);
     fixture_free(fx);
-    fake_stop(w);
 }
 
 /* A push whose frame cannot be built fails, with `wait` or without (it used to say yes). */
@@ -490,8 +477,7 @@ static void test_push_too_large_fails(void **state)
 {
     (void)state;
     struct fixture *fx = fixture_new();
-    struct fake_worker *w = fake_start("w", FAKE_RESULT);
-    connect_worker(fx, w, 1);
+    struct fake_worker *w = fixture_add_worker(fx, "w", FAKE_RESULT);
     size_t len = (size_t)PROTO_MAX_PAYLOAD + 1;
     uint8_t *code = calloc(1, len);
     char detail[256] = "";
@@ -508,7 +494,6 @@ static void test_push_too_large_fails(void **state)
     assert_int_equal(atomic_load(&w->code_puts), 1);
     free(code);
     fixture_free(fx);
-    fake_stop(w);
 }
 
 int main(void)
