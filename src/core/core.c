@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/options.h"
 #include "common/secret.h"
+#include "core/activations.h"
 #include "common/util.h"
 #include "core/api/api.h"
 #include "core/auth.h"
@@ -44,7 +45,32 @@ struct core_options {
     uint64_t max_capacity_mb;
     bool metrics;
     const char *log_format, *log_level;
+    const char *activations;
+    uint64_t activation_keep_hours, activation_max, activation_result_kb, activation_log_kb;
 };
+
+/* The activation records' settings from the options; false for an unknown --activations. */
+static bool core_activations_config(const struct core_options *opt,
+                                    struct activations_config *config)
+{
+    *config = (struct activations_config){
+        .keep_hours = opt->activation_keep_hours,
+        .max_records = opt->activation_max,
+        .result_max_bytes = opt->activation_result_kb << 10,
+        .log_max_bytes = opt->activation_log_kb << 10,
+        .log_max_lines = 1000,
+        .buffer_max_bytes = (size_t)64 << 20,
+    };
+    if (strcmp(opt->activations, "all") == 0)
+        config->keep = ACTIVATIONS_ALL;
+    else if (strcmp(opt->activations, "errors") == 0)
+        config->keep = ACTIVATIONS_ERRORS;
+    else if (strcmp(opt->activations, "off") == 0)
+        config->keep = ACTIVATIONS_OFF;
+    else
+        return false;
+    return true;
+}
 
 static int core_usage(const struct fl_option *options, size_t count, bool help)
 {
@@ -133,6 +159,15 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     }
     api.auth = auth;
     api.cluster = cluster;
+    struct activations_config records;
+    if (!core_activations_config(opt, &records)) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "--activations is all, errors or off");
+        goto out;
+    }
+    if (records.keep != ACTIVATIONS_OFF && !(api.activations = activations_start(db, &records))) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "cannot start the activation writer");
+        goto out;
+    }
     struct discovery_config found = {.methods = opt->discover,
                                      .interface = opt->discover_interface,
                                      .dns_server = opt->dns_server,
@@ -175,6 +210,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
 out:
     discovery_stop(discovery); /* before the cluster they feed */
     prometheus_stop(prometheus);
+    activations_stop(api.activations); /* what is buffered is written first */
     cluster_free(cluster);
     evloop_free(loop); /* after the cluster: its links end on the loop */
     auth_free(auth);
@@ -226,6 +262,17 @@ int core_main(int argc, char **argv)
          "largest JSON body, invocations included (413 above; with the largest upload it fits in "
          "one frame to a Worker)"},
         {"--metrics", "FUNLESS_METRICS", FL_OPT_FLAG, &opt.metrics, "true", 0, 0, "serve /metrics"},
+        {"--activations", "FUNLESS_ACTIVATIONS", FL_OPT_STRING, &opt.activations, "all", 0, 0,
+         "which invocations leave a record: all, errors (failures only) or off"},
+        {"--activation-keep-hours", "FUNLESS_ACTIVATION_KEEP_HOURS", FL_OPT_UINT,
+         &opt.activation_keep_hours, "24", 1, 24 * 3650, "records older than this are deleted"},
+        {"--activation-max", "FUNLESS_ACTIVATION_MAX", FL_OPT_UINT, &opt.activation_max, "1000000",
+         1, (uint64_t)1 << 40, "records kept at most (the oldest go first)"},
+        {"--activation-result-kb", "FUNLESS_ACTIVATION_RESULT_KB", FL_OPT_UINT,
+         &opt.activation_result_kb, "64", 0, 65536,
+         "a result up to this is kept in its record (a larger one: result_truncated)"},
+        {"--activation-log-kb", "FUNLESS_ACTIVATION_LOG_KB", FL_OPT_UINT, &opt.activation_log_kb,
+         "64", 0, 65536, "log bytes kept per record (and 1,000 lines at most)"},
         {"--log-format", "FUNLESS_LOG_FORMAT", FL_OPT_STRING, &opt.log_format, "kv", 0, 0,
          "log lines as key=value pairs (kv) or JSON objects (json)"},
         {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,

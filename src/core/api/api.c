@@ -79,6 +79,9 @@ static const struct route api_routes[] = {
      {{"GET", api_script_get, false},
       {"PUT", api_script_update, false},
       {"DELETE", api_script_delete, false}}},
+    {"/v1/activations", ACCESS_USER, {{"GET", api_activations_list, false}}},
+    {"/v1/activations/*", ACCESS_USER, {{"GET", api_activation_get, false}}},
+    {"/v1/activations/*/logs", ACCESS_USER, {{"GET", api_activation_logs, false}}},
     {"/v1/admin/subjects",
      ACCESS_ADMIN,
      {{"GET", api_subjects_list, false}, {"POST", api_subject_create, false}}},
@@ -100,9 +103,14 @@ static const char *const api_route_labels[] = {
     "/v1/scripts/app/{name}",
     "/v1/app",
     "/v1/app/{name}",
+    "/v1/activations",
+    "/v1/activations/{id}",
+    "/v1/activations/{id}/logs",
     "/v1/admin/subjects",
     "/v1/admin/workers",
 };
+
+_Static_assert(ARRAY_SIZE(api_route_labels) == ARRAY_SIZE(api_routes), "a label per route");
 
 /* ---- helpers ---- */
 
@@ -299,6 +307,17 @@ static void api_metrics(struct api *api, const struct route_args *args,
     res->status = 200;
     res->content_type = "text/plain; version=0.0.4; charset=utf-8";
     metrics_render(&res->body, catalogue_function_count(api->catalogue), modules);
+    uint64_t written, dropped;
+    activations_counts(api->activations, &written, &dropped);
+    fl_buf_printf(&res->body,
+                  "# HELP funless_core_activations_written_total Activation records written.\n"
+                  "# TYPE funless_core_activations_written_total counter\n"
+                  "funless_core_activations_written_total %llu\n"
+                  "# HELP funless_core_activations_dropped_total Activation records dropped "
+                  "(the store was behind or failed).\n"
+                  "# TYPE funless_core_activations_dropped_total counter\n"
+                  "funless_core_activations_dropped_total %llu\n",
+                  (unsigned long long)written, (unsigned long long)dropped);
 }
 
 cJSON *api_name_list(char **names, size_t count)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/activations.h"
 #include "core/app/scripts.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
@@ -22,6 +23,7 @@ struct api {
     struct app_scripts *scripts; /* parsed APP scripts, in step with the store */
     struct auth *auth;
     struct cluster *cluster;
+    struct activations *activations; /* NULL: no records */
     size_t max_upload_bytes;  /* multipart uploads */
     size_t max_json_bytes;    /* JSON bodies, invocation arguments included */
     uint32_t max_capacity_mb; /* the most memory a function may declare */

@@ -6,9 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
 #include "core/cluster/invocation.h"
@@ -532,6 +534,10 @@ static void api_invoke_reply(const struct fn_def *def, const struct invocation_o
  * invocation is done (invocation.h). */
 struct invoke_state {
     struct fn_def def;
+    char activation[ACTIVATION_ID_CHARS + 1];
+    int64_t start_wall_ms; /* accepted at (the record's `start`) */
+    uint64_t start_ms;     /* the same on the monotonic clock (its duration) */
+    struct api *api;
     char *input;
     struct app_script *policy;
     struct invocation *invocation; /* out, not done yet */
@@ -549,11 +555,47 @@ static void invoke_state_free(void *arg)
 }
 
 /* invocation_done_fn, on the loop's thread. */
+/* The invocation's record (core/activations.h), once its reply is known. */
+static void invoke_record(struct invoke_state *st, const struct invocation_outcome *o)
+{
+    const struct http_response *res = st->res;
+    char error[512] = "";
+    if (o->status != FL_OK) { /* the reply's own detail: {"errors":{"detail":"..."}} */
+        cJSON *reply = cJSON_ParseWithLength(res->body.data ? res->body.data : "", res->body.len);
+        const cJSON *detail = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(reply, "errors"), "detail");
+        snprintf(error, sizeof(error), "%s",
+                 cJSON_IsString(detail) ? detail->valuestring : o->detail);
+        cJSON_Delete(reply);
+    }
+    struct activation_record record = {
+        .id = st->activation,
+        .module = st->def.module,
+        .function = st->def.name,
+        .hash = st->def.hash,
+        .trigger = "http",
+        .outcome = o->status == FL_OK && o->output_len == 0 ? FL_ERR_BAD_OUTPUT : o->status,
+        .http_status = res->status,
+        .worker = o->worker,
+        .start_ms = st->start_wall_ms,
+        .duration_ms = fl_ms_since(fl_now_ms(), st->start_ms),
+        .attempts = o->attempts,
+        .result = o->status == FL_OK && o->output_len ? o->output : NULL,
+        .result_len = o->output_len,
+        .error = o->status != FL_OK ? error : NULL,
+        .logs = o->logs,
+        .logs_len = o->logs_len,
+    };
+    activations_record(st->api->activations, &record);
+}
+
 static void invoke_done(void *arg, const struct invocation_outcome *outcome)
 {
     struct invoke_state *st = arg;
     st->invocation = NULL;
     api_invoke_reply(&st->def, outcome, st->res);
+    snprintf(st->res->activation, sizeof(st->res->activation), "%s", st->activation);
+    invoke_record(st, outcome);
     http_resume(st->exchange);
 }
 
@@ -580,6 +622,15 @@ void api_function_invoke(struct api *api, const struct route_args *args,
         return;
     st->res = res;
     st->exchange = req->exchange;
+    st->api = api;
+    if (!activation_new_id(st->activation)) {
+        http_error(res, FL_ERR_IO, "no random bytes for the activation id");
+        return;
+    }
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    st->start_wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    st->start_ms = fl_now_ms();
     struct invocation_request call = {
         .def = &st->def,
         .args = st->input,

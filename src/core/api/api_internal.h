@@ -69,6 +69,12 @@ void api_workers_list(struct api *, const struct route_args *, const struct http
                       struct http_response *);
 void api_worker_connect(struct api *, const struct route_args *, const struct http_request *,
                         struct http_response *);
+void api_activations_list(struct api *, const struct route_args *, const struct http_request *,
+                          struct http_response *);
+void api_activation_get(struct api *, const struct route_args *, const struct http_request *,
+                        struct http_response *);
+void api_activation_logs(struct api *, const struct route_args *, const struct http_request *,
+                         struct http_response *);
 void api_scripts_list(struct api *, const struct route_args *, const struct http_request *,
                       struct http_response *);
 void api_script_create(struct api *, const struct route_args *, const struct http_request *,

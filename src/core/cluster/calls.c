@@ -123,12 +123,15 @@ static void call_free(struct invocation *inv)
 
 /* ---- finishing ---- */
 
-static void call_done(struct invocation *inv, const char *output, size_t output_len)
+static void call_done(struct invocation *inv, const char *output, size_t output_len,
+                      const char *logs, size_t logs_len)
 {
     struct invocation_outcome outcome = {
         .status = inv->status,
         .output = output ? output : "",
         .output_len = output ? output_len : 0,
+        .logs = logs ? logs : "",
+        .logs_len = logs ? logs_len : 0,
         .detail = inv->detail,
         .worker = inv->worker_name,
         .attempts = inv->attempts,
@@ -271,7 +274,8 @@ static void call_result(struct invocation *inv, const struct proto_msg *m)
     inv->status = status < FL_ERR_BUSY ? (enum fl_err)status : FL_ERR_WORKER_LOST;
     snprintf(inv->detail, sizeof(inv->detail), "%.255s",
              status < FL_ERR_BUSY ? m->u.result.detail : "the worker answered an unknown status");
-    call_done(inv, (const char *)m->u.result.output.data, m->u.result.output.len);
+    call_done(inv, (const char *)m->u.result.output.data, m->u.result.output.len,
+              (const char *)m->u.result.logs.data, m->u.result.logs.len);
 }
 
 /* The Worker had no code: it is read from the store, then sent with the call. */
@@ -378,7 +382,7 @@ void calls_round_end(struct cluster *c)
     c->ready_tail = &c->ready;
     while (inv) {
         struct invocation *next = inv->next;
-        call_done(inv, NULL, 0);
+        call_done(inv, NULL, 0, NULL, 0);
         inv = next;
     }
 }

@@ -37,6 +37,8 @@ struct invocation_outcome {
     enum fl_err status;
     const char *output; /* the result JSON, or the function's error text ("" if none) */
     size_t output_len;
+    const char *logs; /* the function's log lines, '\n'-separated ("" if none) */
+    size_t logs_len;
     const char *detail; /* one sentence on what went wrong ("" on success) */
     const char *worker; /* where it ran last ("" when nowhere) */
     unsigned attempts;  /* INVOKE frames sent */

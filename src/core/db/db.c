@@ -1,6 +1,7 @@
 #include "common/util.h"
 #include "core/db/db.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /*
@@ -33,8 +34,100 @@ const struct db_migration db_migrations[] = {
         "  token_hash TEXT NOT NULL UNIQUE,"
         "  admin INTEGER NOT NULL,"
         "  created_at TEXT NOT NULL);"},
+    /* activation records (docs/activations.md); times in ms since the epoch order them */
+    {2, "CREATE TABLE activations ("
+        "  id TEXT PRIMARY KEY,"
+        "  module TEXT NOT NULL,"
+        "  fname TEXT NOT NULL,"
+        "  hash TEXT NOT NULL,"
+        "  trigger_kind TEXT NOT NULL,"
+        "  status TEXT NOT NULL,"
+        "  http_status INTEGER NOT NULL,"
+        "  worker TEXT NOT NULL,"
+        "  start_text TEXT NOT NULL,"
+        "  start_ms BIGINT NOT NULL,"
+        "  duration_ms BIGINT NOT NULL,"
+        "  attempts INTEGER NOT NULL,"
+        "  result TEXT NOT NULL,"
+        "  result_truncated INTEGER NOT NULL,"
+        "  error TEXT NOT NULL,"
+        "  logs TEXT NOT NULL,"
+        "  logs_truncated INTEGER NOT NULL);"
+        "CREATE INDEX activations_by_time ON activations (start_ms, id);"
+        "CREATE INDEX activations_by_function ON activations (module, fname, start_ms, id);"},
 };
 const int db_migration_count = ARRAY_SIZE(db_migrations);
+
+#define ACTIVATION_COLUMNS                                                                         \
+    "id, module, fname, hash, trigger_kind, status, http_status, worker, start_text, start_ms, "   \
+    "duration_ms, attempts, result, result_truncated, error, logs, logs_truncated"
+
+/* SQLite reads $N as the N-th parameter when they appear in order, as PostgreSQL does. */
+const char db_activation_upsert_sql[] =
+    "INSERT INTO activations (" ACTIVATION_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "$9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO UPDATE SET "
+    "status = excluded.status, http_status = excluded.http_status, worker = excluded.worker, "
+    "duration_ms = excluded.duration_ms, attempts = excluded.attempts, result = excluded.result, "
+    "result_truncated = excluded.result_truncated, error = excluded.error, logs = excluded.logs, "
+    "logs_truncated = excluded.logs_truncated";
+
+const char db_activation_query_sql[] =
+    "SELECT " ACTIVATION_COLUMNS " FROM activations WHERE ($1 = '' OR id = $1) AND "
+    "($2 = '' OR module = $2) AND ($3 = '' OR fname = $3) AND ($4 = '' OR status = $4) AND "
+    "($5 = '' OR (start_ms, id) < (SELECT start_ms, id FROM activations WHERE id = $5)) "
+    "ORDER BY start_ms DESC, id DESC LIMIT CAST($6 AS INTEGER)";
+
+const char db_activation_prune_age_sql[] =
+    "DELETE FROM activations WHERE start_ms < CAST($1 AS BIGINT)";
+
+/* All but the newest $1 (nothing when there are not that many). */
+const char db_activation_prune_count_sql[] =
+    "DELETE FROM activations WHERE (start_ms, id) < (SELECT start_ms, id FROM activations "
+    "ORDER BY start_ms DESC, id DESC LIMIT 1 OFFSET CAST($1 AS INTEGER) - 1)";
+
+void db_activation_query_args(const struct db_activation_query *q, char limit[16],
+                              const char *args[6])
+{
+    snprintf(limit, 16, "%u", q->limit);
+    const char *values[] = {q->id, q->module, q->function, q->status, q->before, limit};
+    for (int i = 0; i < 6; i++)
+        args[i] = values[i] ? values[i] : "";
+}
+
+void db_activation_args(const struct db_activation *r, const char *args[DB_ACTIVATION_FIELDS])
+{
+    const char *values[DB_ACTIVATION_FIELDS] = {r->id,          r->module,           r->function,
+                                                r->hash,        r->trigger,          r->status,
+                                                r->http_status, r->worker,           r->start,
+                                                r->start_ms,    r->duration_ms,      r->attempts,
+                                                r->result,      r->result_truncated, r->error,
+                                                r->logs,        r->logs_truncated};
+    for (int i = 0; i < DB_ACTIVATION_FIELDS; i++)
+        args[i] = values[i] ? values[i] : "";
+}
+
+struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_FIELDS])
+{
+    return (struct db_activation){
+        .id = c[0],
+        .module = c[1],
+        .function = c[2],
+        .hash = c[3],
+        .trigger = c[4],
+        .status = c[5],
+        .http_status = c[6],
+        .worker = c[7],
+        .start = c[8],
+        .start_ms = c[9],
+        .duration_ms = c[10],
+        .attempts = c[11],
+        .result = c[12],
+        .result_truncated = c[13],
+        .error = c[14],
+        .logs = c[15],
+        .logs_truncated = c[16],
+    };
+}
 
 enum fl_err db_open(const char *url, struct db **out, char *detail, size_t detail_len)
 {

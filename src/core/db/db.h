@@ -49,10 +49,41 @@ struct db_subject {
     const char *created_at;
 };
 
+/* One invocation's record (docs/activations.md). Every field is text, as stored; "" stands for
+ * absent (no result, no error). */
+struct db_activation {
+    const char *id; /* 32 lower-case hex */
+    const char *module, *function, *hash;
+    const char *trigger; /* http, async, event, cron */
+    const char
+        *status; /* queued, running, success, error, trap, timeout, unavailable, busy, lost */
+    const char *http_status;
+    const char *worker;
+    const char *start;    /* RFC 3339 UTC with milliseconds */
+    const char *start_ms; /* the same in milliseconds since the epoch: order and retention */
+    const char *duration_ms;
+    const char *attempts;
+    const char *result; /* JSON text, "" when none (or past its bound: result_truncated) */
+    const char *result_truncated; /* "1" or "0" */
+    const char *error;
+    const char *logs; /* a JSON array of strings */
+    const char *logs_truncated;
+};
+enum { DB_ACTIVATION_FIELDS = 17 };
+
+/* Which records a query returns, newest first (start, then id): "" matches any. */
+struct db_activation_query {
+    const char *id;
+    const char *module, *function, *status;
+    const char *before; /* an id: only records older than it (a cursor) */
+    unsigned limit;
+};
+
 typedef void (*db_name_cb)(void *arg, const char *name);
 typedef void (*db_function_cb)(void *arg, const struct db_function *row);
 typedef void (*db_script_cb)(void *arg, const struct db_script *row);
 typedef void (*db_subject_cb)(void *arg, const struct db_subject *row);
+typedef void (*db_activation_cb)(void *arg, const struct db_activation *row);
 
 struct db;
 
@@ -94,6 +125,16 @@ struct db_ops {
                                   size_t detail_len);
     enum fl_err (*subject_list)(struct db *db, db_subject_cb cb, void *arg, char *detail,
                                 size_t detail_len);
+
+    /* Inserts or replaces `count` records in one transaction (group commit). */
+    enum fl_err (*activation_write)(struct db *db, const struct db_activation *rows, size_t count,
+                                    char *detail, size_t detail_len);
+    enum fl_err (*activation_query)(struct db *db, const struct db_activation_query *query,
+                                    db_activation_cb cb, void *arg, char *detail,
+                                    size_t detail_len);
+    /* Deletes records that started before `before_ms`, and all but the newest `keep`. */
+    enum fl_err (*activation_prune)(struct db *db, int64_t before_ms, uint64_t keep, char *detail,
+                                    size_t detail_len);
 };
 
 struct db {
@@ -118,5 +159,18 @@ struct db_migration {
 };
 extern const struct db_migration db_migrations[];
 extern const int db_migration_count;
+
+/* Activation statements both backends run as they are ($N parameters, all text). */
+extern const char db_activation_upsert_sql[];
+extern const char db_activation_query_sql[];
+extern const char db_activation_prune_age_sql[];
+extern const char db_activation_prune_count_sql[];
+/* The query's parameters, in the order the query SQL numbers them ($1..$6). */
+void db_activation_query_args(const struct db_activation_query *query, char limit[16],
+                              const char *args[6]);
+/* A record's fields in the order of the upsert's parameters ($1..$17). */
+void db_activation_args(const struct db_activation *row, const char *args[DB_ACTIVATION_FIELDS]);
+/* The record from the query's columns (in the same order). */
+struct db_activation db_activation_from(const char *const columns[DB_ACTIVATION_FIELDS]);
 
 #endif

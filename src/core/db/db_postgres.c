@@ -48,9 +48,9 @@ static enum fl_err pg_fail(struct db_pg *p, PGresult *res, char *detail, size_t 
 /* Lengths and formats for parameters: text unless a length is given (binary). */
 struct pg_params {
     int n;
-    const char *values[10];
-    int lengths[10];
-    int formats[10];
+    const char *values[DB_ACTIVATION_FIELDS];
+    int lengths[DB_ACTIVATION_FIELDS];
+    int formats[DB_ACTIVATION_FIELDS];
 };
 
 static void pg_text(struct pg_params *pp, const char *value)
@@ -449,6 +449,74 @@ static enum fl_err pg_subject_list(struct db *db, db_subject_cb cb, void *arg, c
                    NULL, pg_subject_row, &a, detail, detail_len);
 }
 
+/* ---- activations ---- */
+
+static enum fl_err pg_activation_write(struct db *db, const struct db_activation *rows,
+                                       size_t count, char *detail, size_t detail_len)
+{
+    struct db_pg *p = PG(db);
+    enum fl_err err = pg_begin(p, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    for (size_t i = 0; err == FL_OK && i < count; i++) {
+        const char *args[DB_ACTIVATION_FIELDS];
+        struct pg_params pp = {0};
+        db_activation_args(&rows[i], args);
+        for (int k = 0; k < DB_ACTIVATION_FIELDS; k++)
+            pg_text(&pp, args[k]);
+        err = pg_change(p, db_activation_upsert_sql, &pp, false, detail, detail_len);
+    }
+    return pg_end(p, err, detail, detail_len);
+}
+
+struct pg_activation_arg {
+    db_activation_cb cb;
+    void *arg;
+};
+
+static void pg_activation_row(PGresult *res, int row, void *arg)
+{
+    struct pg_activation_arg *a = arg;
+    const char *columns[DB_ACTIVATION_FIELDS];
+    for (int i = 0; i < DB_ACTIVATION_FIELDS; i++)
+        columns[i] = PQgetvalue(res, row, i);
+    struct db_activation record = db_activation_from(columns);
+    a->cb(a->arg, &record);
+}
+
+static enum fl_err pg_activation_query(struct db *db, const struct db_activation_query *query,
+                                       db_activation_cb cb, void *arg, char *detail,
+                                       size_t detail_len)
+{
+    char limit[16];
+    const char *args[6];
+    struct pg_params pp = {0};
+    db_activation_query_args(query, limit, args);
+    for (int i = 0; i < 6; i++)
+        pg_text(&pp, args[i]);
+    struct pg_activation_arg a = {cb, arg};
+    return pg_read(db, db_activation_query_sql, &pp, pg_activation_row, &a, detail, detail_len);
+}
+
+static enum fl_err pg_activation_prune(struct db *db, int64_t before_ms, uint64_t keep,
+                                       char *detail, size_t detail_len)
+{
+    struct db_pg *p = PG(db);
+    char age[32], count[32];
+    snprintf(age, sizeof(age), "%lld", (long long)before_ms);
+    snprintf(count, sizeof(count), "%llu", (unsigned long long)keep);
+    struct pg_params age_params = {0}, count_params = {0};
+    pg_text(&age_params, age);
+    pg_text(&count_params, count);
+    enum fl_err err = pg_begin(p, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    err = pg_change(p, db_activation_prune_age_sql, &age_params, false, detail, detail_len);
+    if (err == FL_OK && keep)
+        err = pg_change(p, db_activation_prune_count_sql, &count_params, false, detail, detail_len);
+    return pg_end(p, err, detail, detail_len);
+}
+
 static const struct db_ops pg_ops = {
     .migrate = pg_migrate,
     .ping = pg_ping,
@@ -467,6 +535,9 @@ static const struct db_ops pg_ops = {
     .script_list = pg_script_list,
     .subject_create = pg_subject_create,
     .subject_list = pg_subject_list,
+    .activation_write = pg_activation_write,
+    .activation_query = pg_activation_query,
+    .activation_prune = pg_activation_prune,
 };
 
 enum fl_err db_postgres_open(const char *url, struct db **out, char *detail, size_t detail_len)

@@ -429,6 +429,74 @@ static enum fl_err sq_subject_list(struct db *db, db_subject_cb cb, void *arg, c
     return err;
 }
 
+/* ---- activations ---- */
+
+static enum fl_err sq_activation_write(struct db *db, const struct db_activation *rows,
+                                       size_t count, char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    sqlite3_stmt *st = NULL; /* one statement, bound again for each record */
+    if (sqlite3_prepare_v2(s->conn, db_activation_upsert_sql, -1, &st, NULL) != SQLITE_OK)
+        err = sq_fail(s, detail, detail_len);
+    for (size_t i = 0; err == FL_OK && i < count; i++) {
+        const char *args[DB_ACTIVATION_FIELDS];
+        db_activation_args(&rows[i], args);
+        for (int k = 0; k < DB_ACTIVATION_FIELDS; k++)
+            sqlite3_bind_text(st, k + 1, args[k], -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            err = sq_fail(s, detail, detail_len);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return sq_end(s, err, detail, detail_len);
+}
+
+static enum fl_err sq_activation_query(struct db *db, const struct db_activation_query *query,
+                                       db_activation_cb cb, void *arg, char *detail,
+                                       size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    char limit[16];
+    const char *args[6];
+    db_activation_query_args(query, limit, args);
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = sq_prepare(s, db_activation_query_sql, 6, args);
+    int rc = SQLITE_ERROR;
+    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *columns[DB_ACTIVATION_FIELDS];
+        for (int i = 0; i < DB_ACTIVATION_FIELDS; i++)
+            columns[i] = sq_text(st, i);
+        struct db_activation row = db_activation_from(columns);
+        cb(arg, &row);
+    }
+    sqlite3_finalize(st);
+    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
+    pthread_mutex_unlock(&s->lock);
+    return err;
+}
+
+static enum fl_err sq_activation_prune(struct db *db, int64_t before_ms, uint64_t keep,
+                                       char *detail, size_t detail_len)
+{
+    struct db_sqlite *s = SQ(db);
+    char age[32], count[32];
+    snprintf(age, sizeof(age), "%lld", (long long)before_ms);
+    snprintf(count, sizeof(count), "%llu", (unsigned long long)keep);
+    const char *age_args[] = {age}, *count_args[] = {count};
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    err = sq_change(s, sq_prepare(s, db_activation_prune_age_sql, 1, age_args), false, detail,
+                    detail_len);
+    if (err == FL_OK && keep)
+        err = sq_change(s, sq_prepare(s, db_activation_prune_count_sql, 1, count_args), false,
+                        detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
 static const struct db_ops sq_ops = {
     .migrate = sq_migrate,
     .ping = sq_ping,
@@ -447,6 +515,9 @@ static const struct db_ops sq_ops = {
     .script_list = sq_script_list,
     .subject_create = sq_subject_create,
     .subject_list = sq_subject_list,
+    .activation_write = sq_activation_write,
+    .activation_query = sq_activation_query,
+    .activation_prune = sq_activation_prune,
 };
 
 enum fl_err db_sqlite_open(const char *path, struct db **out, char *detail, size_t detail_len)

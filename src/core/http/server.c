@@ -102,6 +102,7 @@ static enum MHD_Result server_send(struct MHD_Connection *conn, struct http_resp
     server_add_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
     server_add_header(r, "X-Funless-Worker", res->worker[0] ? res->worker : NULL);
     server_add_header(r, "X-Request-Id", request_id);
+    server_add_header(r, "X-Funless-Activation", res->activation[0] ? res->activation : NULL);
     if (res->retry_after_s) {
         char value[16];
         snprintf(value, sizeof(value), "%u", res->retry_after_s);
@@ -197,6 +198,11 @@ static void server_wait_for_resume(struct http_exchange *x)
         atomic_store(&x->resume, RESUME_RUNNING);
         server_resume(x);
     }
+}
+
+const char *http_query(const struct http_request *req, const char *key)
+{
+    return MHD_lookup_connection_value(req->exchange->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 void http_resume(struct http_exchange *x)

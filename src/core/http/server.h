@@ -68,8 +68,9 @@ struct http_response {
     struct fl_buf body;
     const char *route; /* the route pattern, for metrics ("unknown" if none) */
     unsigned retry_after_s;
-    const char *allow; /* Allow header on 405 */
-    char worker[128];  /* X-Funless-Worker: where an invocation ran ("" for other replies) */
+    const char *allow;   /* Allow header on 405 */
+    char worker[128];    /* X-Funless-Worker: where an invocation ran ("" for other replies) */
+    char activation[33]; /* X-Funless-Activation: the invocation's record ("" for others) */
 };
 
 enum { HTTP_RUN_BLOCKING = -1, HTTP_RUN_LATER = -2 };
@@ -83,6 +84,9 @@ typedef void (*http_handler)(void *arg, const struct http_request *req, struct h
  * spent on a client before its token is checked.
  */
 typedef bool (*http_admit)(void *arg, struct http_request *req, struct http_response *res);
+
+/* The value of `key` in the request's query string (decoded), or NULL. */
+const char *http_query(const struct http_request *req, const char *key);
 
 /* After HTTP_RUN_LATER, from any thread, once, with the answer in the handler's `res`: it is
  * sent. */

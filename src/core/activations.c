@@ -1,0 +1,376 @@
+#include "core/activations.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/secret.h"
+#include "common/util.h"
+#include "core/db/db.h"
+
+enum {
+    BATCH_MAX = 512,        /* records to a transaction at most */
+    FLUSH_EVERY_MS = 20,    /* a record waits at most this long for its batch */
+    PRUNE_EVERY_MS = 60000, /* retention is applied this often */
+    SYNC_TIMEOUT_MS = 5000, /* activations_sync gives up after this */
+    STORE_RETRY_MS = 1000,  /* a failed batch is tried again after this, then dropped */
+};
+
+/* A record waiting for the store: its own copy of everything (one allocation). */
+struct pending {
+    struct pending *next;
+    uint64_t seq;
+    size_t bytes;
+    struct activation_record r;
+    char strings[];
+};
+
+struct activations {
+    struct db *db;
+    struct activations_config config;
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards the fields below */
+    pthread_cond_t work, written_changed;
+    struct pending *head, **tail;
+    size_t pending_count, pending_bytes;
+    uint64_t enqueued_seq, written_seq; /* records handed over, and settled (written or dropped) */
+    bool stopping;
+    atomic_uint_fast64_t written, dropped;
+};
+
+bool activation_new_id(char id[ACTIVATION_ID_CHARS + 1])
+{
+    uint8_t bytes[ACTIVATION_ID_CHARS / 2];
+    if (!fl_random_bytes(bytes, sizeof(bytes)))
+        return false;
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        snprintf(id + 2 * i, 3, "%02x", bytes[i]);
+    return true;
+}
+
+const char *activation_status_of(enum fl_err outcome)
+{
+    switch (outcome) {
+    case FL_OK:
+        return "success";
+    case FL_ERR_TRAP:
+    case FL_ERR_MEMORY_LIMIT:
+        return "trap";
+    case FL_ERR_TIMEOUT:
+        return "timeout";
+    case FL_ERR_UNAVAILABLE:
+        return "unavailable";
+    case FL_ERR_BUSY:
+        return "busy";
+    case FL_ERR_WORKER_LOST:
+        return "lost";
+    default: /* the function's own error, invalid output, the code unreadable, cancelled */
+        return "error";
+    }
+}
+
+/* ---- handing over (the event loop) ---- */
+
+static size_t text_len(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+/* Copies `len` bytes of `from` into *cursor (NUL-terminated); NULL stays NULL. */
+static const char *copy_into(char **cursor, const char *from, size_t len)
+{
+    if (!from)
+        return NULL;
+    char *to = *cursor;
+    memcpy(to, from, len);
+    to[len] = '\0';
+    *cursor += len + 1;
+    return to;
+}
+
+static struct pending *pending_copy(const struct activation_record *r, size_t result_max,
+                                    size_t logs_max)
+{
+    size_t result_len = r->result && r->result_len <= result_max ? r->result_len : 0;
+    size_t logs_len = r->logs_len < logs_max ? r->logs_len : logs_max;
+    size_t bytes = text_len(r->id) + text_len(r->module) + text_len(r->function) +
+                   text_len(r->hash) + text_len(r->trigger) + text_len(r->worker) +
+                   text_len(r->error) + result_len + 1 + logs_len + 1;
+    struct pending *p = malloc(sizeof(*p) + bytes);
+    if (!p)
+        return NULL;
+    p->bytes = sizeof(*p) + bytes;
+    char *cursor = p->strings;
+    p->r = *r;
+    p->r.id = copy_into(&cursor, r->id, strlen(r->id));
+    p->r.module = copy_into(&cursor, r->module, strlen(r->module));
+    p->r.function = copy_into(&cursor, r->function, strlen(r->function));
+    p->r.hash = copy_into(&cursor, r->hash, strlen(r->hash));
+    p->r.trigger = copy_into(&cursor, r->trigger, strlen(r->trigger));
+    p->r.worker = copy_into(&cursor, r->worker ? r->worker : "", r->worker ? strlen(r->worker) : 0);
+    p->r.error = copy_into(&cursor, r->error, r->error ? strlen(r->error) : 0);
+    /* a result past its bound is not kept (a cut JSON text would not be JSON): truncated */
+    p->r.result = r->result ? copy_into(&cursor, r->result, result_len) : NULL;
+    p->r.result_len = r->result && r->result_len > result_max ? SIZE_MAX : result_len;
+    p->r.logs = copy_into(&cursor, r->logs ? r->logs : "", r->logs ? logs_len : 0);
+    p->r.logs_len = r->logs_len > logs_max ? SIZE_MAX : logs_len; /* SIZE_MAX: cut */
+    return p;
+}
+
+void activations_record(struct activations *a, const struct activation_record *r)
+{
+    if (!a || a->config.keep == ACTIVATIONS_OFF ||
+        (a->config.keep == ACTIVATIONS_ERRORS && r->outcome == FL_OK))
+        return;
+    struct pending *p = pending_copy(r, a->config.result_max_bytes, a->config.log_max_bytes);
+    pthread_mutex_lock(&a->lock);
+    if (p && a->pending_bytes + p->bytes > a->config.buffer_max_bytes) {
+        free(p); /* the store is behind: the record goes, never the call */
+        p = NULL;
+    }
+    if (!p) {
+        pthread_mutex_unlock(&a->lock);
+        atomic_fetch_add(&a->dropped, 1);
+        return;
+    }
+    p->next = NULL;
+    a->pending_bytes += p->bytes;
+    p->seq = ++a->enqueued_seq;
+    *a->tail = p;
+    a->tail = &p->next;
+    if (++a->pending_count >= BATCH_MAX)
+        pthread_cond_signal(&a->work);
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- writing (the writer's thread) ---- */
+
+/* The logs as a JSON array of lines, at most `max_lines`; *cut when lines or bytes were cut. */
+static char *logs_json(const struct activation_record *r, unsigned max_lines, bool *cut)
+{
+    cJSON *lines = cJSON_CreateArray();
+    *cut = r->logs_len == SIZE_MAX;
+    const char *text = r->logs, *end = text + strlen(text);
+    unsigned count = 0;
+    for (const char *line = text; lines && line < end;) {
+        const char *nl = memchr(line, '\n', (size_t)(end - line));
+        size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+        if (count == max_lines) {
+            *cut = true;
+            break;
+        }
+        char *copy = strndup(line, len);
+        cJSON_AddItemToArray(lines, cJSON_CreateString(copy ? copy : ""));
+        free(copy);
+        count++;
+        line += len + (nl ? 1 : 0);
+    }
+    char *json = lines ? cJSON_PrintUnformatted(lines) : NULL;
+    cJSON_Delete(lines);
+    return json;
+}
+
+/* A record's row: its numbers and JSON as text in `scratch` (freed by the caller). */
+static void row_of(const struct activation_record *r, unsigned max_lines, struct db_activation *row,
+                   char numbers[4][32], char start[32], char **logs)
+{
+    bool logs_cut;
+    *logs = logs_json(r, max_lines, &logs_cut);
+    time_t seconds = (time_t)(r->start_ms / 1000);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    size_t n = strftime(start, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(start + n, 32 - n, ".%03dZ", (int)(r->start_ms % 1000));
+    snprintf(numbers[0], 32, "%d", r->http_status);
+    snprintf(numbers[1], 32, "%lld", (long long)r->start_ms);
+    snprintf(numbers[2], 32, "%llu", (unsigned long long)r->duration_ms);
+    snprintf(numbers[3], 32, "%u", r->attempts);
+    *row = (struct db_activation){
+        .id = r->id,
+        .module = r->module,
+        .function = r->function,
+        .hash = r->hash,
+        .trigger = r->trigger,
+        .status = activation_status_of(r->outcome),
+        .http_status = numbers[0],
+        .worker = r->worker,
+        .start = start,
+        .start_ms = numbers[1],
+        .duration_ms = numbers[2],
+        .attempts = numbers[3],
+        .result = r->result ? r->result : "",
+        .result_truncated = r->result_len == SIZE_MAX ? "1" : "0",
+        .error = r->error ? r->error : "",
+        .logs = *logs ? *logs : "[]",
+        .logs_truncated = logs_cut ? "1" : "0",
+    };
+}
+
+/* Writes one batch in one transaction; false when the store failed. */
+static bool write_batch(struct activations *a, struct pending *batch, size_t count)
+{
+    struct db_activation *rows = calloc(count, sizeof(*rows));
+    char(*numbers)[4][32] = calloc(count, sizeof(*numbers));
+    char(*starts)[32] = calloc(count, sizeof(*starts));
+    char **logs = calloc(count, sizeof(*logs));
+    bool ok = rows && numbers && starts && logs;
+    size_t i = 0;
+    for (struct pending *p = batch; ok && p; p = p->next, i++)
+        row_of(&p->r, a->config.log_max_lines, &rows[i], numbers[i], starts[i], &logs[i]);
+    char detail[256] = "";
+    ok = ok && a->db->ops->activation_write(a->db, rows, count, detail, sizeof(detail)) == FL_OK;
+    if (!ok)
+        fl_log(FL_LOG_WARN, "activations_not_written", "records=%zu detail=%s", count, detail);
+    for (size_t k = 0; logs && k < count; k++)
+        cJSON_free(logs[k]);
+    free(rows);
+    free(numbers);
+    free(starts);
+    free(logs);
+    return ok;
+}
+
+static void prune(struct activations *a)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t before_ms = now_ms - (int64_t)a->config.keep_hours * 3600 * 1000;
+    char detail[256];
+    if (a->db->ops->activation_prune(a->db, before_ms, a->config.max_records, detail,
+                                     sizeof(detail)) != FL_OK)
+        fl_log(FL_LOG_WARN, "activations_not_pruned", "detail=%s", detail);
+}
+
+/* Takes what is pending (at most BATCH_MAX records), waiting up to FLUSH_EVERY_MS for it. */
+static struct pending *take_batch(struct activations *a, size_t *count, uint64_t *last_seq)
+{
+    pthread_mutex_lock(&a->lock);
+    if (a->pending_count < BATCH_MAX && !a->stopping) {
+        struct timespec deadline = fl_deadline_in(FLUSH_EVERY_MS);
+        pthread_cond_clockwait(&a->work, &a->lock, CLOCK_MONOTONIC, &deadline);
+    }
+    struct pending *batch = a->head, *last = NULL;
+    size_t n = 0;
+    for (struct pending *p = batch; p && n < BATCH_MAX; p = p->next, n++) {
+        last = p;
+        a->pending_bytes -= p->bytes;
+    }
+    if (last) {
+        a->head = last->next;
+        if (!a->head)
+            a->tail = &a->head;
+        last->next = NULL;
+        a->pending_count -= n;
+        *last_seq = last->seq;
+    }
+    pthread_mutex_unlock(&a->lock);
+    *count = n;
+    return n ? batch : NULL;
+}
+
+static void settle(struct activations *a, struct pending *batch, uint64_t last_seq)
+{
+    while (batch) {
+        struct pending *next = batch->next;
+        free(batch);
+        batch = next;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->written_seq = last_seq;
+    pthread_cond_broadcast(&a->written_changed);
+    pthread_mutex_unlock(&a->lock);
+}
+
+static void *writer_main(void *arg)
+{
+    struct activations *a = arg;
+    uint64_t pruned_ms = 0;
+    for (;;) {
+        size_t count;
+        uint64_t last_seq = 0;
+        struct pending *batch = take_batch(a, &count, &last_seq);
+        if (batch) {
+            bool ok = write_batch(a, batch, count);
+            if (!ok && !a->stopping) { /* once more, after a pause: then it is dropped */
+                struct timespec pause = {STORE_RETRY_MS / 1000, 0};
+                nanosleep(&pause, NULL);
+                ok = write_batch(a, batch, count);
+            }
+            atomic_fetch_add(ok ? &a->written : &a->dropped, count);
+            settle(a, batch, last_seq);
+        }
+        if (fl_ms_since(fl_now_ms(), pruned_ms) >= PRUNE_EVERY_MS) {
+            pruned_ms = fl_now_ms();
+            prune(a);
+        }
+        pthread_mutex_lock(&a->lock);
+        bool done = a->stopping && !a->head;
+        pthread_mutex_unlock(&a->lock);
+        if (done)
+            return NULL;
+    }
+}
+
+struct activations *activations_start(struct db *db, const struct activations_config *config)
+{
+    struct activations *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->db = db;
+    a->config = *config;
+    a->tail = &a->head;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->work, NULL);
+    pthread_cond_init(&a->written_changed, NULL);
+    if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+        pthread_cond_destroy(&a->written_changed);
+        pthread_cond_destroy(&a->work);
+        pthread_mutex_destroy(&a->lock);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+void activations_stop(struct activations *a)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->lock);
+    a->stopping = true;
+    pthread_cond_signal(&a->work);
+    pthread_mutex_unlock(&a->lock);
+    pthread_join(a->thread, NULL);
+    pthread_cond_destroy(&a->written_changed);
+    pthread_cond_destroy(&a->work);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+enum fl_err activations_sync(struct activations *a, char *detail, size_t detail_len)
+{
+    struct timespec deadline = fl_deadline_in(SYNC_TIMEOUT_MS);
+    pthread_mutex_lock(&a->lock);
+    uint64_t wanted = a->enqueued_seq;
+    pthread_cond_signal(&a->work); /* no need to wait for the batch to fill */
+    int rc = 0;
+    while (a->written_seq < wanted && rc == 0)
+        rc = pthread_cond_clockwait(&a->written_changed, &a->lock, CLOCK_MONOTONIC, &deadline);
+    bool caught_up = a->written_seq >= wanted;
+    pthread_mutex_unlock(&a->lock);
+    return caught_up ? FL_OK
+                     : fl_fail(FL_ERR_STORE_DOWN, detail, detail_len,
+                               "the activation records are not written yet");
+}
+
+void activations_counts(struct activations *a, uint64_t *written, uint64_t *dropped)
+{
+    *written = a ? atomic_load(&a->written) : 0;
+    *dropped = a ? atomic_load(&a->dropped) : 0;
+}

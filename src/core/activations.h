@@ -1,0 +1,75 @@
+/*
+ * activations — the record of every invocation (docs/activations.md): what ran, where, how it
+ * ended, its result and its logs.
+ *
+ * A record is handed over when the call ends (activations_record, on the event loop: it copies
+ * and never waits) and written to the store by a thread of its own, many records to a
+ * transaction (group commit). A slow or stalled store never holds up a call: past a bounded
+ * buffer, records are dropped and counted (the metrics say how many), never the calls.
+ * The same thread prunes what is past the retention limits.
+ */
+#ifndef FL_CORE_ACTIVATIONS_H
+#define FL_CORE_ACTIVATIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+struct db;
+
+enum activation_keep { ACTIVATIONS_ALL, ACTIVATIONS_ERRORS, ACTIVATIONS_OFF };
+
+struct activations_config {
+    enum activation_keep keep;
+    uint64_t keep_hours;  /* records older than this are pruned */
+    uint64_t max_records; /* and all but the newest this many */
+    size_t result_max_bytes;
+    size_t log_max_bytes;
+    unsigned log_max_lines;
+    size_t buffer_max_bytes; /* records waiting for the store at most (past it: dropped) */
+};
+
+enum { ACTIVATION_ID_CHARS = 32 };
+
+/* A finished call, as the API saw it; the strings are copied. */
+struct activation_record {
+    const char *id;
+    const char *module, *function, *hash;
+    const char *trigger; /* "http" */
+    enum fl_err outcome; /* the invocation's status (invocation.h) */
+    int http_status;
+    const char *worker;
+    int64_t start_ms; /* wall clock, ms since the epoch, when it was accepted */
+    uint64_t duration_ms;
+    unsigned attempts;
+    const char *result; /* JSON on success, else NULL */
+    size_t result_len;
+    const char *error; /* the reply's detail when not a success, else NULL */
+    const char *logs;  /* the function's log lines, '\n'-separated */
+    size_t logs_len;
+};
+
+struct activations;
+
+/* Starts the writer; NULL when out of memory or threads. */
+struct activations *activations_start(struct db *db, const struct activations_config *config);
+/* Writes what is buffered, stops the writer, frees everything. */
+void activations_stop(struct activations *activations);
+
+/* A fresh id: 32 lower-case hex characters from the system's random source. */
+bool activation_new_id(char id[ACTIVATION_ID_CHARS + 1]);
+/* The record's `status` word for an invocation outcome (success, error, trap, ...). */
+const char *activation_status_of(enum fl_err outcome);
+
+/* Hands a record to the writer (kept or not as --activations says); never waits. */
+void activations_record(struct activations *activations, const struct activation_record *record);
+/* Waits (a bounded time) until every record handed over before the call is in the store, so
+ * that a read right after a call finds it. */
+enum fl_err activations_sync(struct activations *activations, char *detail, size_t detail_len);
+
+/* For the metrics: records written and dropped since start. */
+void activations_counts(struct activations *activations, uint64_t *written, uint64_t *dropped);
+
+#endif
