@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Activation records end to end, with real Core and Worker processes: ids on every reply of an
+# accepted call, records of successes, traps, time limits and a missing Worker with the status
+# the caller got, logs in order, lists with filters and a cursor, retention, --activations errors.
+# The store is SQLite, or PostgreSQL when run inside with_postgres.sh (FUNLESS_TEST_DB).
+#
+# usage: [with_postgres.sh] test_activations.sh FUNLESS_BINARY   (env: FIXTURES_DIR)
+set -u
+FUNLESS=$1
+FX=${FIXTURES_DIR:?}
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../multihost/lib.sh"
+TMP=$(mktemp -d /tmp/funless-test-activations-XXXXXX)
+RUN=
+DATA=$TMP/data
+STORE=()
+[ -n "${FUNLESS_TEST_DB:-}" ] && STORE=(--db "$FUNLESS_TEST_DB")
+core= worker=
+cleanup() {
+    [ -n "$core" ] && kill "$core" 2>/dev/null
+    [ -n "$worker" ] && kill "$worker" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+start_worker() {
+    "$FUNLESS" worker --name w1 --listen 127.0.0.1:0 --cache-dir "$TMP/cache" --metrics off \
+        --announce off >"$TMP/worker.out" 2>"$TMP/worker.err" &
+    worker=$!
+    wait_until 10 grep -q listening "$TMP/worker.out" || bad "the Worker did not start"
+    WORKER_PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/worker.out" | grep -o '[0-9]*$')
+}
+start_core() { # [options]
+    "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$DATA" "${STORE[@]}" \
+        --workers "127.0.0.1:$WORKER_PORT" "$@" >"$TMP/core.out" 2>>"$TMP/core.err" &
+    core=$!
+    wait_until 10 grep -q listening "$TMP/core.out" || bad "the Core did not start"
+    API=http://127.0.0.1:$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/core.out" | grep -o '[0-9]*$')
+}
+stop_core() { kill "$core"; wait "$core" 2>/dev/null; core=; }
+# invoke FUNCTION BODY: the status in $status, the activation id in $id
+invoke() {
+    status=$(curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X POST \
+        -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" -d "$2" "$API/v1/fn/_/$1")
+    id=$(awk 'tolower($1)=="x-funless-activation:" {print $2}' "$TMP/headers" | tr -d '\r')
+}
+# field ID PYTHON-EXPRESSION-ON-r: prints it (r is the record's "data")
+field() { api GET "/v1/activations/$1" | python3 -c "import json,sys; r=json.load(sys.stdin)['data']; print($2)"; }
+get_status() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" "$API$1"; }
+
+start_worker
+start_core
+wait_until 10 workers_are w1 || bad "the Worker did not join"
+deploy tour "$FX/c_wasi_tour.wasm"
+deploy hello "$FX/c_hello.wasm"
+deploy trap "$FX/wat_unreachable.wasm"
+api POST /v1/fn/_ -F name=loop -F "code=@$FX/wat_loop.wasm" -F 'metadata={"timeout_ms":300}' \
+    -F wait_for_workers=true >/dev/null
+
+# ---- a success, with its logs ----
+invoke tour '{}'
+expect "a call answers 200 with an activation id (got $status, '$id')" \
+    bash -c "[ $status = 200 ] && [[ '$id' =~ ^[0-9a-f]{32}$ ]]"
+expect "its record says success and 200" test "$(field "$id" 'r["status"], r["http_status"]')" = "success 200"
+expect "... the Worker, one attempt, the trigger" test "$(field "$id" 'r["worker"], r["attempts"], r["trigger"]')" = "w1 1 http"
+expect "... the result" test "$(field "$id" 'json.dumps(r["result"], sort_keys=True)')" = "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["data"], sort_keys=True))' "$TMP/body")"
+expect "... the logs, in order" test "$(field "$id" 'r["logs"]')" = "['to stdout', 'to stderr']"
+expect "... the code's hash" test "$(field "$id" 'r["hash"]')" = "$(api GET /v1/fn/_/tour | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["hash"])')"
+expect "... a start in RFC 3339 with milliseconds" bash -c "[[ '$(field "$id" 'r["start"]')' =~ ^20[0-9-]{8}T[0-9:]{8}\.[0-9]{3}Z$ ]]"
+expect "GET .../logs is the lines as text" test "$(api GET "/v1/activations/$id/logs")" = "$(printf 'to stdout\nto stderr')"
+
+# ---- failures keep what the caller got ----
+invoke trap '{}'
+expect "a trap: 500 with an id" test "$status" = 500 -a -n "$id"
+expect "... recorded as a trap with 500 and the reason" test "$(field "$id" 'r["status"], r["http_status"], "trapped" in r["error"]')" = "trap 500 True"
+invoke loop '{}'
+expect "a time limit: 504" test "$status" = 504
+expect "... recorded as timeout with 504" test "$(field "$id" 'r["status"], r["http_status"]')" = "timeout 504"
+invoke nothing_here '{}'
+expect "an unknown function: 404 and no id" test "$status:$id" = "404:"
+invoke hello '{"args":'
+expect "a malformed body: 400 and no id" test "$status:$id" = "400:"
+expect "an unknown id: 404" test "$(get_status /v1/activations/0123456789abcdef0123456789abcdef)" = 404
+expect "a malformed id: 404" test "$(get_status '/v1/activations/xyz')" = 404
+expect "the logs of an unknown id: 404" test "$(get_status /v1/activations/0123456789abcdef0123456789abcdef/logs)" = 404
+
+# ---- lists: filters, order, a cursor ----
+for _ in $(seq 120); do invoke hello '{"args":{"name":"list"}}'; done
+last=$id
+expect "filters: function=trap lists the one trap" test "$(api GET '/v1/activations?function=trap' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))')" = 1
+expect "filters: status=timeout" test "$(api GET '/v1/activations?status=timeout' | python3 -c 'import json,sys; d=json.load(sys.stdin)["data"]; print(len(d), d[0]["function"])')" = "1 loop"
+expect "the newest comes first" test "$(api GET '/v1/activations?limit=1' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')" = "$last"
+expect "paging with before= walks 120 calls of hello without a gap or a repeat" python3 - "$API" "$(grep Admin "$DATA/tokens" | cut -d= -f2)" <<'PY'
+import json, sys, urllib.request
+api, token = sys.argv[1], sys.argv[2]
+def page(before):
+    url = api + "/v1/activations?function=hello&limit=50" + ("&before=" + before if before else "")
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+    return json.load(urllib.request.urlopen(req))["data"]
+seen, before = [], None
+while True:
+    rows = page(before)
+    if not rows:
+        break
+    seen += rows
+    before = rows[-1]["id"]
+ids = [r["id"] for r in seen]
+starts = [r["start"] for r in seen]
+assert len(ids) == 120 and len(set(ids)) == 120, len(ids)
+assert starts == sorted(starts, reverse=True)
+assert all("result" not in r and "logs" not in r for r in seen)  # summaries
+PY
+for query in 'limit=0' 'limit=1001' 'limit=x' 'status=done' 'module=a-b' 'before=zz' 'before=0123456789abcdef0123456789abcdef'; do
+    expect "a bad parameter ($query): 400" test "$(get_status "/v1/activations?$query")" = 400
+done
+expect "the metrics count the records written" \
+    bash -c "curl -s '$API/metrics' | grep -qE '^funless_core_activations_written_total [1-9]'"
+
+# ---- no Worker: the record says unavailable, with the 503 the caller got ----
+kill "$worker"
+wait "$worker" 2>/dev/null
+worker=
+wait_until 10 workers_are "" || bad "the Worker did not leave"
+invoke hello '{}'
+expect "no Worker: 503 with an id" test "$status" = 503 -a -n "$id"
+expect "... recorded as unavailable with 503" test "$(field "$id" 'r["status"], r["http_status"], r["worker"]')" = "unavailable 503 "
+
+# ---- retention, and --activations errors ----
+stop_core
+start_worker
+start_core --activation-max 10
+wait_until 10 workers_are w1 || bad "the Worker did not join again"
+count() { api GET '/v1/activations?limit=1000' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))'; }
+expect "--activation-max 10 keeps the newest 10 (got $(count))" test "$(count)" = 10
+stop_core
+start_core --activations errors
+wait_until 10 workers_are w1 || bad "the Worker did not join again"
+invoke hello '{"args":{"name":"kept"}}'
+ok_id=$id
+expect "--activations errors: a success answers 200 (got $status)" test "$status" = 200
+invoke trap '{}'
+trap_id=$id
+expect "--activations errors: a success still gets an id" test -n "$ok_id"
+expect "... but no record (got $(get_status "/v1/activations/$ok_id") $(field "$ok_id" 'r["status"]' 2>/dev/null))" test "$(get_status "/v1/activations/$ok_id")" = 404
+expect "... and a trap has one" test "$(get_status "/v1/activations/$trap_id")" = 200
+stop_core
+finish
