@@ -11,7 +11,7 @@
 
 #include "common/util.h"
 
-enum { MAX_HOOKS = 4, MAX_EVENTS = 64 };
+enum { MAX_HOOKS = 8, MAX_EVENTS = 64 };
 
 /* The loop whose thread this is (NULL on other threads). */
 static _Thread_local const struct evloop *current_loop;

@@ -100,7 +100,8 @@ static struct pending *pending_copy(const struct activation_record *r, size_t re
     size_t logs_len = r->logs_len < logs_max ? r->logs_len : logs_max;
     size_t bytes = text_len(r->id) + text_len(r->module) + text_len(r->function) +
                    text_len(r->hash) + text_len(r->trigger) + text_len(r->worker) +
-                   text_len(r->error) + result_len + 1 + logs_len + 1;
+                   text_len(r->error) + text_len(r->status) + text_len(r->args) +
+                   text_len(r->script) + result_len + 1 + logs_len + 1;
     struct pending *p = malloc(sizeof(*p) + bytes);
     if (!p)
         return NULL;
@@ -114,6 +115,9 @@ static struct pending *pending_copy(const struct activation_record *r, size_t re
     p->r.trigger = copy_into(&cursor, r->trigger, strlen(r->trigger));
     p->r.worker = copy_into(&cursor, r->worker ? r->worker : "", r->worker ? strlen(r->worker) : 0);
     p->r.error = copy_into(&cursor, r->error, r->error ? strlen(r->error) : 0);
+    p->r.status = copy_into(&cursor, r->status, r->status ? strlen(r->status) : 0);
+    p->r.args = copy_into(&cursor, r->args, r->args ? strlen(r->args) : 0);
+    p->r.script = copy_into(&cursor, r->script, r->script ? strlen(r->script) : 0);
     /* a result past its bound is not kept (a cut JSON text would not be JSON): truncated */
     p->r.result = r->result ? copy_into(&cursor, r->result, result_len) : NULL;
     p->r.result_len = r->result && r->result_len > result_max ? SIZE_MAX : result_len;
@@ -124,8 +128,9 @@ static struct pending *pending_copy(const struct activation_record *r, size_t re
 
 void activations_record(struct activations *a, const struct activation_record *r)
 {
-    if (!a || a->config.keep == ACTIVATIONS_OFF ||
-        (a->config.keep == ACTIVATIONS_ERRORS && r->outcome == FL_OK))
+    bool queued_call = strcmp(r->trigger, "async") == 0;
+    if (!a || (!queued_call && (a->config.keep == ACTIVATIONS_OFF ||
+                                (a->config.keep == ACTIVATIONS_ERRORS && r->outcome == FL_OK))))
         return;
     struct pending *p = pending_copy(r, a->config.result_max_bytes, a->config.log_max_bytes);
     pthread_mutex_lock(&a->lock);
@@ -196,7 +201,7 @@ static void row_of(const struct activation_record *r, unsigned max_lines, struct
         .function = r->function,
         .hash = r->hash,
         .trigger = r->trigger,
-        .status = activation_status_of(r->outcome),
+        .status = r->status ? r->status : activation_status_of(r->outcome),
         .http_status = numbers[0],
         .worker = r->worker,
         .start = start,
@@ -208,6 +213,8 @@ static void row_of(const struct activation_record *r, unsigned max_lines, struct
         .error = r->error ? r->error : "",
         .logs = *logs ? *logs : "[]",
         .logs_truncated = logs_cut ? "1" : "0",
+        .args = r->args ? r->args : "",
+        .script = r->script ? r->script : "",
     };
 }
 
@@ -233,6 +240,19 @@ static bool write_batch(struct activations *a, struct pending *batch, size_t cou
     free(starts);
     free(logs);
     return ok;
+}
+
+enum fl_err activations_write_now(struct activations *a, const struct activation_record *r,
+                                  char *detail, size_t detail_len)
+{
+    struct activation_record copy = *r;
+    copy.logs = r->logs ? r->logs : "";
+    struct db_activation row;
+    char numbers[4][32], start[32], *logs = NULL;
+    row_of(&copy, a->config.log_max_lines, &row, numbers, start, &logs);
+    enum fl_err err = a->db->ops->activation_write(a->db, &row, 1, detail, detail_len);
+    cJSON_free(logs);
+    return err;
 }
 
 static void prune(struct activations *a)

@@ -37,7 +37,8 @@ enum { ACTIVATION_ID_CHARS = 32 };
 struct activation_record {
     const char *id;
     const char *module, *function, *hash;
-    const char *trigger; /* "http" */
+    const char *trigger; /* "http" or "async" */
+    const char *status;  /* "queued" or "running"; NULL: from `outcome` */
     enum fl_err outcome; /* the invocation's status (invocation.h) */
     int http_status;
     const char *worker;
@@ -49,6 +50,8 @@ struct activation_record {
     const char *error; /* the reply's detail when not a success, else NULL */
     const char *logs;  /* the function's log lines, '\n'-separated */
     size_t logs_len;
+    const char *args;   /* an asynchronous call's arguments (its queue entry), else NULL */
+    const char *script; /* its APP script's name, else NULL */
 };
 
 struct activations;
@@ -63,7 +66,13 @@ bool activation_new_id(char id[ACTIVATION_ID_CHARS + 1]);
 /* The record's `status` word for an invocation outcome (success, error, trap, ...). */
 const char *activation_status_of(enum fl_err outcome);
 
-/* Hands a record to the writer (kept or not as --activations says); never waits. */
+/* Writes one record now, on the caller's thread (an asynchronous call is accepted only once
+ * it is in the store). */
+enum fl_err activations_write_now(struct activations *activations,
+                                  const struct activation_record *record, char *detail,
+                                  size_t detail_len);
+/* Hands a record to the writer (kept or not as --activations says; an asynchronous call's
+ * always, as the store is its queue); never waits. */
 void activations_record(struct activations *activations, const struct activation_record *record);
 /* Waits (a bounded time) until every record handed over before the call is in the store, so
  * that a read right after a call finds it. */

@@ -13,6 +13,7 @@
 #include "common/options.h"
 #include "common/secret.h"
 #include "core/activations.h"
+#include "core/async.h"
 #include "common/util.h"
 #include "core/api/api.h"
 #include "core/auth.h"
@@ -47,6 +48,7 @@ struct core_options {
     const char *log_format, *log_level;
     const char *activations;
     uint64_t activation_keep_hours, activation_max, activation_result_kb, activation_log_kb;
+    uint64_t async_retries, async_queue_max, async_concurrency;
 };
 
 /* The activation records' settings from the options; false for an unknown --activations. */
@@ -164,8 +166,18 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "--activations is all, errors or off");
         goto out;
     }
-    if (records.keep != ACTIVATIONS_OFF && !(api.activations = activations_start(db, &records))) {
+    /* the writer runs even with --activations off: asynchronous calls keep their records */
+    if (!(api.activations = activations_start(db, &records))) {
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "cannot start the activation writer");
+        goto out;
+    }
+    struct async_config queue = {.concurrency = (unsigned)opt->async_concurrency,
+                                 .retries = (unsigned)opt->async_retries,
+                                 .queue_max = opt->async_queue_max};
+    if (!(api.async = async_new(&queue, loop, cluster, catalogue, scripts, api.activations)) ||
+        async_load(api.async, db, detail, sizeof(detail)) != FL_OK) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s",
+               api.async ? detail : "cannot start the queue of asynchronous calls");
         goto out;
     }
     struct discovery_config found = {.methods = opt->discover,
@@ -204,15 +216,18 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
            opt->db_url && strncmp(opt->db_url, "postgres", 8) == 0 ? "postgres" : db_url);
     fflush(stdout);
     core_wait_for_signal(signals);
+    async_stop(api.async);       /* asynchronous calls out stay queued in the store */
     cluster_fail_calls(cluster); /* invocations out answer 502 now, so the server can stop */
     http_stop(server);
     rc = 0;
 out:
     discovery_stop(discovery); /* before the cluster they feed */
     prometheus_stop(prometheus);
+    async_stop(api.async);
+    cluster_free(cluster); /* the last calls' outcomes are recorded here */
+    async_free(api.async);
     activations_stop(api.activations); /* what is buffered is written first */
-    cluster_free(cluster);
-    evloop_free(loop); /* after the cluster: its links end on the loop */
+    evloop_free(loop);                 /* after the cluster: its links end on the loop */
     auth_free(auth);
     db_close(db);
     catalogue_free(catalogue);
@@ -273,6 +288,13 @@ int core_main(int argc, char **argv)
          "a result up to this is kept in its record (a larger one: result_truncated)"},
         {"--activation-log-kb", "FUNLESS_ACTIVATION_LOG_KB", FL_OPT_UINT, &opt.activation_log_kb,
          "64", 0, 65536, "log bytes kept per record (and 1,000 lines at most)"},
+        {"--async-retries", "FUNLESS_ASYNC_RETRIES", FL_OPT_UINT, &opt.async_retries, "3", 0, 100,
+         "an asynchronous call that fails for the platform (no Worker, busy, lost) is retried "
+         "this many times"},
+        {"--async-queue-max", "FUNLESS_ASYNC_QUEUE_MAX", FL_OPT_UINT, &opt.async_queue_max,
+         "100000", 1, 100000000, "asynchronous calls accepted and not ended at most (429 past it)"},
+        {"--async-concurrency", "FUNLESS_ASYNC_CONCURRENCY", FL_OPT_UINT, &opt.async_concurrency,
+         "8", 1, 4096, "asynchronous calls running at once (synchronous ones are not counted)"},
         {"--log-format", "FUNLESS_LOG_FORMAT", FL_OPT_STRING, &opt.log_format, "kv", 0, 0,
          "log lines as key=value pairs (kv) or JSON objects (json)"},
         {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,

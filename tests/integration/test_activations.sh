@@ -23,8 +23,10 @@ cleanup() {
     rm -rf "$TMP"
 }
 trap cleanup EXIT
+[ -n "${KEEP_TMP:-}" ] && trap - EXIT
 
 start_worker() {
+    rm -f "$TMP/worker.out" # else the wait below may read the previous process's line
     "$FUNLESS" worker --name w1 --listen 127.0.0.1:0 --cache-dir "$TMP/cache" --metrics off \
         --announce off >"$TMP/worker.out" 2>"$TMP/worker.err" &
     worker=$!
@@ -32,6 +34,7 @@ start_worker() {
     WORKER_PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/worker.out" | grep -o '[0-9]*$')
 }
 start_core() { # [options]
+    rm -f "$TMP/core.out" # else the wait below may read the previous process's line
     "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$DATA" "${STORE[@]}" \
         --workers "127.0.0.1:$WORKER_PORT" "$@" >"$TMP/core.out" 2>>"$TMP/core.err" &
     core=$!
@@ -117,6 +120,84 @@ done
 expect "the metrics count the records written" \
     bash -c "curl -s '$API/metrics' | grep -qE '^funless_core_activations_written_total [1-9]'"
 
+# ---- asynchronous calls ----
+status=$(curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X POST \
+    -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" \
+    -d '{"args":{"name":"later"}}' "$API/v1/fn/_/hello?async=true")
+aid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["activation_id"])' "$TMP/body")
+expect "async=true: 202 with the id (got $status)" test "$status" = 202
+expect "... and Location: /v1/activations/ID" grep -qi "^location: /v1/activations/$aid" "$TMP/headers"
+final() { [[ "$(field "$1" 'r["status"]')" =~ ^(success|error|trap|timeout|unavailable|busy|lost)$ ]]; }
+wait_until 10 final "$aid" || bad "the asynchronous call did not end"
+expect "... it ran: success, its result in the record" test "$(field "$aid" 'r["status"], r["trigger"], r["result"]')" = "success async {'payload': 'Hello later!'}"
+expect "async=maybe: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" "$API/v1/fn/_/hello?async=maybe")" = 400
+status=$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" -d '{}' "$API/v1/fn/_/trap?async=true")
+tid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["activation_id"])' "$TMP/body")
+wait_until 10 final "$tid" || bad "the asynchronous trap did not end"
+expect "a function's own failure is final, never retried" test "$(field "$tid" 'r["status"], r["attempts"], r["http_status"]')" = "trap 1 500"
+
+# 1,000 accepted calls, the Core killed (-9) while they run, then started again: every id ends,
+# with the right result
+deploy spin "$FX/c_spin.wasm"
+python3 - "$API" "$(grep Admin "$DATA/tokens" | cut -d= -f2)" "$TMP/accepted" <<'PY'
+import json, sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+api, token, out = sys.argv[1:4]
+def submit(i):
+    req = urllib.request.Request(api + "/v1/fn/_/spin?async=true", method="POST",
+                                 data=json.dumps({"args": {"ms": i % 7}}).encode(),
+                                 headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 202
+        return json.load(r)["data"]["activation_id"], i % 7
+with ThreadPoolExecutor(16) as pool:
+    accepted = list(pool.map(submit, range(1000)))
+json.dump(accepted, open(out, "w"))
+PY
+expect "1,000 asynchronous calls accepted" test "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$TMP/accepted")" = 1000
+kill -9 "$core"
+wait "$core" 2>/dev/null
+core=
+start_core
+wait_until 10 workers_are w1 || bad "the Worker did not join the new Core"
+all_final() {
+    python3 - "$API" "$(grep Admin "$DATA/tokens" | cut -d= -f2)" "$TMP/accepted" <<'PY'
+import json, sys, urllib.request
+api, token, accepted = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
+def get(i):
+    req = urllib.request.Request(api + "/v1/activations/" + i, headers={"Authorization": "Bearer " + token})
+    return json.load(urllib.request.urlopen(req))["data"]
+for aid, ms in accepted:
+    r = get(aid)
+    if r["status"] in ("queued", "running"):
+        sys.exit(1)
+    assert r["status"] == "success" and r["result"] == {"spun": ms}, r
+PY
+}
+expect "after kill -9 and a restart, every accepted call ends, with its result" wait_until 60 all_final
+
+# a Worker killed during a call: the call is retried on another Worker
+"$FUNLESS" worker --name w2 --listen 127.0.0.1:0 --cache-dir "$TMP/cache2" --metrics off \
+    --announce off >"$TMP/worker2.out" 2>"$TMP/worker2.err" &
+worker2=$!
+wait_until 10 grep -q listening "$TMP/worker2.out"
+api POST /v1/admin/workers -H 'Content-Type: application/json' \
+    -d "{\"address\":\"127.0.0.1:$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/worker2.out" | grep -o '[0-9]*$')\"}" >/dev/null
+wait_until 10 workers_are "w1 w2" || bad "the second Worker did not join"
+status=$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" -d '{"args":{"ms":3000}}' "$API/v1/fn/_/spin?async=true")
+sid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["activation_id"])' "$TMP/body")
+running_on() { [ "$(field "$sid" 'r["status"]')" = running ]; }
+wait_until 10 running_on || bad "the long call did not start"
+sleep 0.3
+# the record says where it runs only at the end: kill the Worker that has a call in flight
+victim=$(api GET /v1/admin/workers | python3 -c 'import json,sys; print([w["name"] for w in json.load(sys.stdin)["data"] if w["in_flight"]][0])')
+if [ "$victim" = w1 ]; then kill -9 "$worker"; worker=; else kill -9 "$worker2"; worker2=; fi
+wait_until 20 final "$sid" || bad "the retried call did not end"
+expect "a Worker lost mid-call: retried on the other, success after 2 attempts ($victim died)" \
+    test "$(field "$sid" 'r["status"], r["attempts"], r["worker"] != "'"$victim"'"')" = "success 2 True"
+[ -n "${worker2:-}" ] && kill "$worker2" 2>/dev/null
+[ -z "$worker" ] && start_worker
+
 # ---- no Worker: the record says unavailable, with the 503 the caller got ----
 kill "$worker"
 wait "$worker" 2>/dev/null
@@ -126,10 +207,20 @@ invoke hello '{}'
 expect "no Worker: 503 with an id" test "$status" = 503 -a -n "$id"
 expect "... recorded as unavailable with 503" test "$(field "$id" 'r["status"], r["http_status"], r["worker"]')" = "unavailable 503 "
 
-# ---- retention, and --activations errors ----
+# ---- a full queue answers 429 ----
 stop_core
 start_worker
+start_core --async-queue-max 2 --async-concurrency 1
+wait_until 10 workers_are w1 || bad "the Worker did not join again"
+for i in 1 2 3; do
+    got[$i]=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" -d '{"args":{"ms":1500}}' "$API/v1/fn/_/spin?async=true")
+done
+expect "--async-queue-max 2: two accepted, the third 429 (got ${got[*]})" test "${got[*]}" = "202 202 429"
+
+# ---- retention, and --activations errors ----
+stop_core
 start_core --activation-max 10
+sleep 4 # the two long calls of the full queue end first (their records are newer)
 wait_until 10 workers_are w1 || bad "the Worker did not join again"
 count() { api GET '/v1/activations?limit=1000' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))'; }
 expect "--activation-max 10 keeps the newest 10 (got $(count))" test "$(count)" = 10
@@ -145,4 +236,6 @@ expect "--activations errors: a success still gets an id" test -n "$ok_id"
 expect "... but no record (got $(get_status "/v1/activations/$ok_id") $(field "$ok_id" 'r["status"]' 2>/dev/null))" test "$(get_status "/v1/activations/$ok_id")" = 404
 expect "... and a trap has one" test "$(get_status "/v1/activations/$trap_id")" = 200
 stop_core
+expect "no sanitizer report from the Cores and Workers" \
+    bash -c "! grep -q 'Sanitizer\|runtime error' '$TMP'/*.err"
 finish

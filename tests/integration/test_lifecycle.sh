@@ -20,6 +20,7 @@ cleanup() {
 trap cleanup EXIT
 
 start_worker() { # NAME: sets worker, WORKER_PORT
+    rm -f "$TMP/$1.out" # else the wait below may read the previous process's line
     "$FUNLESS" worker --name "$1" --listen 127.0.0.1:0 --cache-dir "$TMP/cache-$1" --metrics off \
         --announce off --threads 1 --queue 8 >"$TMP/$1.out" 2>"$TMP/$1.err" &
     worker=$!
@@ -29,6 +30,7 @@ start_worker() { # NAME: sets worker, WORKER_PORT
 }
 start_core() { # [core options]: sets core, API, DATA
     DATA=$TMP/data
+    rm -f "$TMP/core.out" # else the wait below may read the previous process's line
     "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$DATA" "$@" >"$TMP/core.out" 2>"$TMP/core.err" &
     core=$!
     pids+=("$core")

@@ -22,6 +22,7 @@ trap cleanup EXIT
 start_core() { # DATA_DIR [core options]: sets core, API, TOKEN
     local data=$1
     shift
+    rm -f "$TMP/core.out" # else the wait below may read the previous process's line
     "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$data" "$@" >"$TMP/core.out" 2>>"$TMP/core.err" &
     core=$!
     wait_until 10 grep -q listening "$TMP/core.out" || { bad "the Core did not start"; return 1; }

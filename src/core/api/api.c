@@ -318,6 +318,17 @@ static void api_metrics(struct api *api, const struct route_args *args,
                   "# TYPE funless_core_activations_dropped_total counter\n"
                   "funless_core_activations_dropped_total %llu\n",
                   (unsigned long long)written, (unsigned long long)dropped);
+    fl_buf_printf(&res->body,
+                  "# HELP funless_core_async_queue_depth Asynchronous calls accepted and not "
+                  "ended.\n"
+                  "# TYPE funless_core_async_queue_depth gauge\n"
+                  "funless_core_async_queue_depth %llu\n"
+                  "# HELP funless_core_async_retries_total Asynchronous calls retried after a "
+                  "platform failure.\n"
+                  "# TYPE funless_core_async_retries_total counter\n"
+                  "funless_core_async_retries_total %llu\n",
+                  (unsigned long long)async_depth(api->async),
+                  (unsigned long long)async_retries(api->async));
 }
 
 cJSON *api_name_list(char **names, size_t count)

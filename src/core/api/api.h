@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "core/activations.h"
+#include "core/async.h"
 #include "core/app/scripts.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
@@ -23,7 +24,8 @@ struct api {
     struct app_scripts *scripts; /* parsed APP scripts, in step with the store */
     struct auth *auth;
     struct cluster *cluster;
-    struct activations *activations; /* NULL: no records */
+    struct activations *activations; /* the records' writer */
+    struct async_queue *async;       /* asynchronous calls (NULL: none) */
     size_t max_upload_bytes;  /* multipart uploads */
     size_t max_json_bytes;    /* JSON bodies, invocation arguments included */
     uint32_t max_capacity_mb; /* the most memory a function may declare */

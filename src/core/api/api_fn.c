@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
+#include "core/async.h"
 #include "core/cluster/invocation.h"
 #include "engine/engine.h"
 
@@ -451,7 +452,7 @@ enum fl_err api_code_from_store(void *arg, const struct fn_def *def, struct fl_b
 
 /* The script named by {"language":"app","script":NAME}; answers 400/404/422 itself. */
 static bool api_invoke_script(struct api *api, const cJSON *scheduling, struct app_script **policy,
-                              struct http_response *res)
+                              char script_name[FL_NAME_MAX + 1], struct http_response *res)
 {
     const cJSON *language = cJSON_GetObjectItemCaseSensitive(scheduling, "language");
     const cJSON *script = cJSON_GetObjectItemCaseSensitive(scheduling, "script");
@@ -476,15 +477,19 @@ static bool api_invoke_script(struct api *api, const cJSON *scheduling, struct a
         return false;
     if (!(*policy = app_scripts_get(api->scripts, script->valuestring)))
         http_error(res, FL_ERR_NOT_FOUND, "script %s not found", script->valuestring);
+    else
+        snprintf(script_name, FL_NAME_MAX + 1, "%s", script->valuestring);
     return *policy != NULL;
 }
 
 /* The invocation's arguments as JSON text (the body's "args", default {}) and its APP script
  * (NULL: the default policy); answers the error itself and returns NULL on failure. */
 static char *api_invoke_args(struct api *api, const struct http_request *req,
-                             struct app_script **policy, struct http_response *res)
+                             struct app_script **policy, char script_name[FL_NAME_MAX + 1],
+                             struct http_response *res)
 {
     *policy = NULL;
+    script_name[0] = '\0';
     if (!req->body_len)
         return strdup("{}");
     cJSON *body = api_json_body(api, req, res);
@@ -493,7 +498,7 @@ static char *api_invoke_args(struct api *api, const struct http_request *req,
     const cJSON *scheduling = cJSON_GetObjectItemCaseSensitive(body, "scheduling");
     char *args = NULL;
     if (!scheduling || cJSON_IsNull(scheduling) ||
-        api_invoke_script(api, scheduling, policy, res)) {
+        api_invoke_script(api, scheduling, policy, script_name, res)) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(body, "args");
         args = a ? cJSON_PrintUnformatted(a) : strdup("{}");
     }
@@ -534,6 +539,7 @@ static void api_invoke_reply(const struct fn_def *def, const struct invocation_o
  * invocation is done (invocation.h). */
 struct invoke_state {
     struct fn_def def;
+    char script[FL_NAME_MAX + 1]; /* its APP script's name, "" for the default policy */
     char activation[ACTIVATION_ID_CHARS + 1];
     int64_t start_wall_ms; /* accepted at (the record's `start`) */
     uint64_t start_ms;     /* the same on the monotonic clock (its duration) */
@@ -607,9 +613,88 @@ static void invoke_gone(void *arg)
         invocation_cancel(st->invocation);
 }
 
+/* The time now on the wall clock, in ms since the epoch (a record's `start`). */
+static int64_t api_wall_ms(void)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    return (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+}
+
+/*
+ * POST .../{f}?async=true, on a thread of its own: the call is written to the store as a
+ * queued record (docs/activations.md) and answered 202 only then; the queue runs it.
+ */
+static void api_function_invoke_async(struct api *api, const struct route_args *args,
+                                      const struct http_request *req, struct http_response *res)
+{
+    struct fn_def def;
+    struct app_script *policy = NULL;
+    char script[FL_NAME_MAX + 1], id[ACTIVATION_ID_CHARS + 1], *input = NULL;
+    if (!api_function_lookup(api, args, res, &def) ||
+        !(input = api_invoke_args(api, req, &policy, script, res)))
+        return;
+    app_release(policy); /* looked up again when the call runs */
+    if (!api->async || !activation_new_id(id)) {
+        http_error(res, FL_ERR_UNAVAILABLE, "asynchronous calls are not available");
+    } else if (!async_reserve(api->async)) {
+        http_error(res, FL_ERR_BUSY, "the queue of asynchronous calls is full, retry later");
+        res->retry_after_s = 1;
+    } else {
+        struct activation_record queued = {.id = id,
+                                           .module = def.module,
+                                           .function = def.name,
+                                           .hash = def.hash,
+                                           .trigger = "async",
+                                           .status = "queued",
+                                           .worker = "",
+                                           .start_ms = api_wall_ms(),
+                                           .args = input,
+                                           .script = script};
+        char detail[256];
+        enum fl_err err = activations_write_now(api->activations, &queued, detail, sizeof(detail));
+        if (err != FL_OK) {
+            async_unreserve(api->async);
+            api_store_error(res, err, "queue the call", detail);
+        } else {
+            struct async_entry entry = {id,     def.module,      def.name, input,
+                                        script, queued.start_ms, 0};
+            async_submit(api->async, &entry);
+            cJSON *data = cJSON_CreateObject();
+            cJSON_AddStringToObject(data, "activation_id", id);
+            api_reply(res, 202, data);
+            snprintf(res->location, sizeof(res->location), "/v1/activations/%s", id);
+            snprintf(res->activation, sizeof(res->activation), "%s", id);
+        }
+    }
+    free(input);
+}
+
+/* ?async=true or false (absent: false); -1 after answering 400. */
+static int api_async_wanted(const struct http_request *req, struct http_response *res)
+{
+    const char *async = http_query(req, "async");
+    if (!async || strcmp(async, "false") == 0)
+        return 0;
+    if (strcmp(async, "true") == 0)
+        return 1;
+    http_error(res, FL_ERR_BAD_REQUEST, "async must be true or false");
+    return -1;
+}
+
 void api_function_invoke(struct api *api, const struct route_args *args,
                          const struct http_request *req, struct http_response *res)
 {
+    int async = api_async_wanted(req, res);
+    if (async < 0)
+        return;
+    if (async) { /* the queued record is written first: not on the event loop */
+        if (req->may_block)
+            api_function_invoke_async(api, args, req, res);
+        else
+            res->status = HTTP_RUN_BLOCKING;
+        return;
+    }
     struct invoke_state *st = calloc(1, sizeof(*st));
     if (!st) {
         http_error(res, FL_ERR_NOMEM, "out of memory");
@@ -618,7 +703,7 @@ void api_function_invoke(struct api *api, const struct route_args *args,
     *req->state = st;
     *req->state_free = invoke_state_free;
     if (!api_function_lookup(api, args, res, &st->def) ||
-        !(st->input = api_invoke_args(api, req, &st->policy, res)))
+        !(st->input = api_invoke_args(api, req, &st->policy, st->script, res)))
         return;
     st->res = res;
     st->exchange = req->exchange;
@@ -627,9 +712,7 @@ void api_function_invoke(struct api *api, const struct route_args *args,
         http_error(res, FL_ERR_IO, "no random bytes for the activation id");
         return;
     }
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    st->start_wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+    st->start_wall_ms = api_wall_ms();
     st->start_ms = fl_now_ms();
     struct invocation_request call = {
         .def = &st->def,

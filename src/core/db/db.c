@@ -55,17 +55,21 @@ const struct db_migration db_migrations[] = {
         "  logs_truncated INTEGER NOT NULL);"
         "CREATE INDEX activations_by_time ON activations (start_ms, id);"
         "CREATE INDEX activations_by_function ON activations (module, fname, start_ms, id);"},
+    /* asynchronous calls: the store is their queue (docs/activations.md) */
+    {3, "ALTER TABLE activations ADD COLUMN args TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE activations ADD COLUMN script TEXT NOT NULL DEFAULT '';"
+        "CREATE INDEX activations_by_status ON activations (status, start_ms, id);"},
 };
 const int db_migration_count = ARRAY_SIZE(db_migrations);
 
 #define ACTIVATION_COLUMNS                                                                         \
     "id, module, fname, hash, trigger_kind, status, http_status, worker, start_text, start_ms, "   \
-    "duration_ms, attempts, result, result_truncated, error, logs, logs_truncated"
+    "duration_ms, attempts, result, result_truncated, error, logs, logs_truncated, args, script"
 
 /* SQLite reads $N as the N-th parameter when they appear in order, as PostgreSQL does. */
 const char db_activation_upsert_sql[] =
     "INSERT INTO activations (" ACTIVATION_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
-    "$9, $10, $11, $12, $13, $14, $15, $16, $17) ON CONFLICT (id) DO UPDATE SET "
+    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO UPDATE SET "
     "status = excluded.status, http_status = excluded.http_status, worker = excluded.worker, "
     "duration_ms = excluded.duration_ms, attempts = excluded.attempts, result = excluded.result, "
     "result_truncated = excluded.result_truncated, error = excluded.error, logs = excluded.logs, "
@@ -101,7 +105,8 @@ void db_activation_args(const struct db_activation *r, const char *args[DB_ACTIV
                                                 r->http_status, r->worker,           r->start,
                                                 r->start_ms,    r->duration_ms,      r->attempts,
                                                 r->result,      r->result_truncated, r->error,
-                                                r->logs,        r->logs_truncated};
+                                                r->logs,        r->logs_truncated,   r->args,
+                                                r->script};
     for (int i = 0; i < DB_ACTIVATION_FIELDS; i++)
         args[i] = values[i] ? values[i] : "";
 }
@@ -125,7 +130,7 @@ struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_FIELDS
         .result_truncated = c[13],
         .error = c[14],
         .logs = c[15],
-        .logs_truncated = c[16],
+        .logs_truncated = c[16], .args = c[17], .script = c[18],
     };
 }
 

@@ -68,8 +68,10 @@ struct db_activation {
     const char *error;
     const char *logs; /* a JSON array of strings */
     const char *logs_truncated;
+    const char *args;   /* an asynchronous call's arguments (JSON), "" for others */
+    const char *script; /* the APP script it is placed with, "" for the default policy */
 };
-enum { DB_ACTIVATION_FIELDS = 17 };
+enum { DB_ACTIVATION_FIELDS = 19 };
 
 /* Which records a query returns, newest first (start, then id): "" matches any. */
 struct db_activation_query {
@@ -168,7 +170,7 @@ extern const char db_activation_prune_count_sql[];
 /* The query's parameters, in the order the query SQL numbers them ($1..$6). */
 void db_activation_query_args(const struct db_activation_query *query, char limit[16],
                               const char *args[6]);
-/* A record's fields in the order of the upsert's parameters ($1..$17). */
+/* A record's fields in the order of the upsert's parameters ($1..$19). */
 void db_activation_args(const struct db_activation *row, const char *args[DB_ACTIVATION_FIELDS]);
 /* The record from the query's columns (in the same order). */
 struct db_activation db_activation_from(const char *const columns[DB_ACTIVATION_FIELDS]);

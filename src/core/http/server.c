@@ -100,6 +100,7 @@ static enum MHD_Result server_send(struct MHD_Connection *conn, struct http_resp
     server_add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                       res->content_type ? res->content_type : "application/json");
     server_add_header(r, MHD_HTTP_HEADER_ALLOW, res->allow);
+    server_add_header(r, MHD_HTTP_HEADER_LOCATION, res->location[0] ? res->location : NULL);
     server_add_header(r, "X-Funless-Worker", res->worker[0] ? res->worker : NULL);
     server_add_header(r, "X-Request-Id", request_id);
     server_add_header(r, "X-Funless-Activation", res->activation[0] ? res->activation : NULL);

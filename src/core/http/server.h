@@ -69,6 +69,7 @@ struct http_response {
     const char *route; /* the route pattern, for metrics ("unknown" if none) */
     unsigned retry_after_s;
     const char *allow;   /* Allow header on 405 */
+    char location[64];   /* Location header ("" for none) */
     char worker[128];    /* X-Funless-Worker: where an invocation ran ("" for other replies) */
     char activation[33]; /* X-Funless-Activation: the invocation's record ("" for others) */
 };
