@@ -21,7 +21,7 @@ enum fn_flag {
     F_INVOKE = 1 << 4,   /* -a -j --script */
 };
 
-enum { OPT_MEMORY = 2000, OPT_TIMEOUT, OPT_TAG, OPT_NO_WAIT, OPT_SCRIPT };
+enum { OPT_MEMORY = 2000, OPT_TIMEOUT, OPT_TAG, OPT_NO_WAIT, OPT_SCRIPT, OPT_ASYNC };
 
 struct fn_args {
     const char *positional[3];
@@ -31,6 +31,7 @@ struct fn_args {
     bool no_wait;
     const char *language, *out_file;
     const char *json, *script;
+    bool async;
     const char *pairs[MAX_ARGS];
     int pair_count;
 };
@@ -263,13 +264,20 @@ static int fn_invoke(struct fl_ctx *ctx, const struct fn_args *a)
     cJSON_Delete(body);
     char path[1100];
     function_path(a, path, sizeof(path));
+    if (a->async) /* queued: the reply is the activation id (docs/activations.md) */
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "?async=true");
     struct fl_request req = {.method = "POST", .path = path, .json = json};
     struct fl_reply reply;
     rc = fl_call(ctx, &req, &reply);
     free(json);
     if (rc != FLX_OK)
         return rc;
-    if (reply.status == 200) {
+    if (reply.status == 202 && ctx->output == FL_OUT_JSON) {
+        fl_print_json(fl_reply_data(&reply));
+    } else if (reply.status == 202) {
+        puts(cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(fl_reply_data(&reply), "activation_id")));
+    } else if (reply.status == 200) {
         fl_print_json(fl_reply_data(&reply));
     } else {
         rc = fl_reply_error(&reply, true);
@@ -340,7 +348,7 @@ static const struct fn_verb verbs[] = {
     {"delete", "fl fn delete NAME [-m MODULE]", F_MODULE, 1, fn_delete},
     {"invoke",
      "fl fn invoke NAME [-m MODULE] [-a KEY=VALUE ...] [-j JSON | -j @FILE | -j -] "
-     "[--script APP]",
+     "[--script APP] [--async]",
      F_MODULE | F_INVOKE, 1, fn_invoke},
     {"build", "fl fn build NAME SRC [-l c|rust] [-o OUT.wasm]", F_LANG | F_OUT_FILE, 2, fn_build},
     {"create",
@@ -366,6 +374,7 @@ static bool flag_allowed(const struct fn_verb *v, int opt)
     case 'a':
     case 'j':
     case OPT_SCRIPT:
+    case OPT_ASYNC:
         return v->flags & F_INVOKE;
     default:
         return true;
@@ -404,6 +413,9 @@ static bool take_flag(struct fl_ctx *ctx, const struct fn_verb *v, int opt, cons
     case OPT_SCRIPT:
         a->script = arg;
         return true;
+    case OPT_ASYNC:
+        a->async = true;
+        return true;
     case 'a':
         if (a->pair_count == MAX_ARGS) {
             fl_usage_error(v->usage, "at most %d -a", MAX_ARGS);
@@ -425,13 +437,15 @@ static bool take_flag(struct fl_ctx *ctx, const struct fn_verb *v, int opt, cons
 int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv)
 {
     const char *verb = argc > 1 ? argv[1] : "";
+    if (strcmp(verb, "logs") == 0)
+        return fl_fn_logs(ctx, argc - 1, argv + 1);
     const struct fn_verb *v = NULL;
     for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
         if (strcmp(verbs[i].name, verb) == 0)
             v = &verbs[i];
     if (!v)
         return fl_usage_error(NULL, "fl fn takes upload, update, get, list, delete, invoke, "
-                                    "build, create or new");
+                                    "logs, build, create or new");
     static const struct option longopts[] = {
         FL_GLOBAL_LONG,
         {"module", 1, 0, 'm'},
@@ -443,6 +457,7 @@ int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv)
         {"arg", 1, 0, 'a'},
         {"json", 1, 0, 'j'},
         {"script", 1, 0, OPT_SCRIPT},
+        {"async", 0, 0, OPT_ASYNC},
         {0, 0, 0, 0},
     };
     struct fn_args a = {.module = "_"};

@@ -126,6 +126,9 @@ int fl_cmd_mod(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_app(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_admin(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_cfg(struct fl_ctx *ctx, int argc, char **argv);
+int fl_cmd_activation(struct fl_ctx *ctx, int argc, char **argv);
+/* `fl fn logs` (cmd_activation.c): argv[0] is "logs". */
+int fl_fn_logs(struct fl_ctx *ctx, int argc, char **argv);
 
 /* fn build / new / create's build step (cmd_build.c). */
 int fl_build(const char *name, const char *source, const char *language, const char *out_path,

@@ -27,6 +27,8 @@ static const char usage_text[] =
     "  fn update NAME FILE.wasm [same options]\n"
     "  fn get|delete NAME [-m MODULE]       fn list [-m MODULE]\n"
     "  fn invoke NAME [-m MODULE] [-a KEY=VALUE ...] [-j JSON | -j @FILE | -j -] [--script APP]\n"
+    "            [--async]                   (--async: queued; prints the activation id)\n"
+    "  fn logs NAME [-m MODULE] [-n N] [--follow]   (the logs of its last N calls)\n"
     "  fn build NAME SRC [-l c|rust] [-o OUT.wasm]   (SRC: a .c/.rs file or a folder with one)\n"
     "  fn create NAME SRC [-l c|rust] [upload options]   (build, then upload)\n"
     "  fn new NAME -l c|rust                 (a starter function in ./NAME/)\n"
@@ -35,6 +37,8 @@ static const char usage_text[] =
     "  admin user create NAME | admin user list\n"
     "  admin worker list | admin worker connect HOST:PORT\n"
     "  cfg set KEY VALUE | cfg get KEY       (keys: api_host, api_token, admin_token)\n"
+    "  activation list [-m MODULE] [-f FUNCTION] [--status S] [--limit N] [--before ID]\n"
+    "  activation get ID | activation logs ID\n"
     "  version\n"
     "\n"
     "global options (anywhere on the line):\n"
@@ -139,7 +143,7 @@ struct group {
 
 static const struct group groups[] = {
     {"fn", fl_cmd_fn},       {"mod", fl_cmd_mod}, {"app", fl_cmd_app},
-    {"admin", fl_cmd_admin}, {"cfg", fl_cmd_cfg},
+    {"admin", fl_cmd_admin}, {"cfg", fl_cmd_cfg}, {"activation", fl_cmd_activation},
 };
 
 int main(int argc, char **argv)

@@ -98,6 +98,27 @@ check invoke_override 0 '{"payload":"Hello Cy!"}' -- fl fn invoke hello -j '{"na
 check invoke_fn_error 1 "Error: missing field" -- fl fn invoke hello -j '{}'
 check invoke_bad_json 2 "not valid JSON" -- fl fn invoke hello -j '{oops'
 check invoke_bad_pair 2 "KEY=VALUE" -- fl fn invoke hello -a name
+
+# ---- activations: asynchronous calls, records and logs ----
+check invoke_async 0 "" -- fl fn invoke hello -a name=Later --async
+AID=$LAST
+if [[ "$AID" =~ ^[0-9a-f]{32}$ ]]; then ok; else bad "invoke_async: not an id: '$AID'"; fi
+for _ in $(seq 50); do fl activation get "$AID" -o json 2>/dev/null | grep -q '"status":"success"' && break; sleep 0.1; done
+check activation_get 0 "success" -- fl activation get "$AID"
+check activation_get_json 0 "" -- fl activation get "$AID" -o json
+check_json activation_result 'd["result"]["payload"]' "Hello Later!"
+check activation_list 0 "$AID" -- fl activation list -f hello --limit 3
+check activation_list_status 0 "" -- fl activation list --status error -o json
+check_json activation_list_errors 'all(r["status"] == "error" for r in d) and len(d) >= 1' "True"
+check activation_logs_none 0 "" -- fl activation logs "$AID"
+check activation_unknown 3 "not found" -- fl activation get 0123456789abcdef0123456789abcdef
+check activation_bad_limit 8 "limit must be" -- fl activation list --limit 0
+check activation_usage 2 "fl activation takes" -- fl activation bogus
+check fn_logs 0 "== " -- fl fn logs hello -n 2
+check invoke_async_fn_error 0 "" -- fl fn invoke hello -j '{}' --async
+EID=$LAST
+for _ in $(seq 50); do fl activation get "$EID" -o json 2>/dev/null | grep -q '"status":"error"' && break; sleep 0.1; done
+check activation_error 0 "missing field" -- fl activation get "$EID"
 check invoke_missing 3 "function _/nope not found" -- fl fn invoke nope
 echo "just some text" >notes.txt
 check upload_text 2 "notes.txt is not a WebAssembly binary" -- fl fn upload notwasm notes.txt
