@@ -28,8 +28,17 @@ void call_fail(struct engine_call *call, enum fl_err err, const char *fmt, ...)
 void call_append(struct engine_call *call, struct fl_buf *buf, const void *bytes, size_t len,
                  const char *what)
 {
-    if (!fl_buf_append(buf, bytes, len))
+    if (fl_buf_append(buf, bytes, len))
+        return;
+    if (buf != &call->logs) { /* a result or an error past its bound fails the call */
         call_fail(call, FL_ERR_BAD_OUTPUT, "function %s exceeds %zu bytes", what, buf->max);
+        return;
+    }
+    /* logs past their bound are cut, not the call: what fits is kept, the rest counted */
+    size_t room = buf->max > buf->len ? buf->max - buf->len : 0;
+    if (room)
+        fl_buf_append(buf, bytes, room);
+    call->logs_dropped += len - room;
 }
 
 static void abi_get_input_data(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,

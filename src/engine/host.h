@@ -31,6 +31,7 @@ struct engine_call {
     struct fl_buf response; /* ABI v1: __insert_response; ABI v0: stdout */
     struct fl_buf error;    /* ABI v1: __insert_error */
     struct fl_buf logs;     /* console_log, stderr (and stdout in ABI v1) */
+    uint64_t logs_dropped;  /* log bytes past the bound: cut, the call goes on */
     bool response_set;
     bool error_set;
     int exit_code;

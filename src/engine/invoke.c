@@ -204,6 +204,8 @@ static void invocation_deinit(struct invocation *inv)
     fl_buf_deinit(&inv->call.logs);
 }
 
+enum { LOGS_CUT_NOTE_BYTES = 96 };
+
 enum fl_err engine_invoke(struct engine_module *m, const char *input, size_t input_len,
                           const struct engine_limits *limits, struct engine_result *res)
 {
@@ -235,6 +237,11 @@ enum fl_err engine_invoke(struct engine_module *m, const char *input, size_t inp
                                                        : outcome_v0(&inv, res);
     else
         outcome_trap(&inv, code, limits, res);
+    if (inv.call.logs_dropped) { /* said at the end, past the bound (its room was reserved) */
+        inv.call.logs.max += LOGS_CUT_NOTE_BYTES;
+        fl_buf_printf(&inv.call.logs, "\n[funless: %llu more bytes of logs were dropped]\n",
+                      (unsigned long long)inv.call.logs_dropped);
+    }
     res->logs = fl_buf_steal(&inv.call.logs, &res->logs_len);
     invocation_deinit(&inv);
     return res->status;

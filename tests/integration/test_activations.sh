@@ -30,7 +30,7 @@ start_worker() {
     "$FUNLESS" worker --name w1 --listen 127.0.0.1:0 --cache-dir "$TMP/cache" --metrics off \
         --announce off >"$TMP/worker.out" 2>"$TMP/worker.err" &
     worker=$!
-    wait_until 10 grep -q listening "$TMP/worker.out" || bad "the Worker did not start"
+    wait_until 10 grep -qs listening "$TMP/worker.out" || bad "the Worker did not start"
     WORKER_PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/worker.out" | grep -o '[0-9]*$')
 }
 start_core() { # [options]
@@ -38,7 +38,7 @@ start_core() { # [options]
     "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$DATA" "${STORE[@]}" \
         --workers "127.0.0.1:$WORKER_PORT" "$@" >"$TMP/core.out" 2>>"$TMP/core.err" &
     core=$!
-    wait_until 10 grep -q listening "$TMP/core.out" || bad "the Core did not start"
+    wait_until 10 grep -qs listening "$TMP/core.out" || bad "the Core did not start"
     API=http://127.0.0.1:$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/core.out" | grep -o '[0-9]*$')
 }
 stop_core() { kill "$core"; wait "$core" 2>/dev/null; core=; }
@@ -120,6 +120,28 @@ done
 expect "the metrics count the records written" \
     bash -c "curl -s '$API/metrics' | grep -qE '^funless_core_activations_written_total [1-9]'"
 
+# ---- logs that cannot hurt: 100 MB of them ----
+deploy flood "$FX/c_log_flood.wasm"
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$worker/status"; }
+invoke flood '{}' # warm: compiled, its memory touched once
+before=$(rss_kb)
+invoke flood '{}' &
+flood_call=$!
+sleep 0.05
+started=$(now_ms)
+invoke hello '{"args":{"name":"beside"}}'
+took=$(($(now_ms) - started))
+wait $flood_call
+expect "a normal call beside a 100 MB log flood answers 200 in under a second (${took} ms)" \
+    test "$status" = 200 -a "$took" -lt 1000
+invoke flood '{}'
+expect "the flooding call itself succeeds" test "$status" = 200
+expect "its record keeps 64 KiB of logs, marked truncated" \
+    test "$(field "$id" 'len("\n".join(r["logs"])) <= 65536, r["logs_truncated"]')" = "True True"
+after=$(rss_kb)
+expect "the Worker's memory did not grow by the flood (${before} -> ${after} KiB)" \
+    test $((after - before)) -lt 16384
+
 # ---- asynchronous calls ----
 status=$(curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X POST \
     -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" \
@@ -180,7 +202,7 @@ expect "after kill -9 and a restart, every accepted call ends, with its result" 
 "$FUNLESS" worker --name w2 --listen 127.0.0.1:0 --cache-dir "$TMP/cache2" --metrics off \
     --announce off >"$TMP/worker2.out" 2>"$TMP/worker2.err" &
 worker2=$!
-wait_until 10 grep -q listening "$TMP/worker2.out"
+wait_until 10 grep -qs listening "$TMP/worker2.out"
 api POST /v1/admin/workers -H 'Content-Type: application/json' \
     -d "{\"address\":\"127.0.0.1:$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/worker2.out" | grep -o '[0-9]*$')\"}" >/dev/null
 wait_until 10 workers_are "w1 w2" || bad "the second Worker did not join"

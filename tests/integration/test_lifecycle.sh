@@ -25,7 +25,7 @@ start_worker() { # NAME: sets worker, WORKER_PORT
         --announce off --threads 1 --queue 8 >"$TMP/$1.out" 2>"$TMP/$1.err" &
     worker=$!
     pids+=("$worker")
-    wait_until 10 grep -q listening "$TMP/$1.out" || { bad "the Worker did not start"; return 1; }
+    wait_until 10 grep -qs listening "$TMP/$1.out" || { bad "the Worker did not start"; return 1; }
     WORKER_PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/$1.out" | grep -o '[0-9]*$')
 }
 start_core() { # [core options]: sets core, API, DATA
@@ -34,7 +34,7 @@ start_core() { # [core options]: sets core, API, DATA
     "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$DATA" "$@" >"$TMP/core.out" 2>"$TMP/core.err" &
     core=$!
     pids+=("$core")
-    wait_until 10 grep -q listening "$TMP/core.out" || { bad "the Core did not start"; return 1; }
+    wait_until 10 grep -qs listening "$TMP/core.out" || { bad "the Core did not start"; return 1; }
     API=http://127.0.0.1:$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/core.out" | grep -o '[0-9]*$')
 }
 # Waits up to SECONDS for PID to exit; true when its status was 0.

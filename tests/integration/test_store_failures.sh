@@ -25,7 +25,7 @@ start_core() { # DATA_DIR [core options]: sets core, API, TOKEN
     rm -f "$TMP/core.out" # else the wait below may read the previous process's line
     "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$data" "$@" >"$TMP/core.out" 2>>"$TMP/core.err" &
     core=$!
-    wait_until 10 grep -q listening "$TMP/core.out" || { bad "the Core did not start"; return 1; }
+    wait_until 10 grep -qs listening "$TMP/core.out" || { bad "the Core did not start"; return 1; }
     API=http://127.0.0.1:$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/core.out" | grep -o '[0-9]*$')
     TOKEN=$(grep Guest "$data/tokens" | cut -d= -f2)
 }

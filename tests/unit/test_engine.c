@@ -116,6 +116,20 @@ static void test_hello_logs(void **state)
     engine_module_release(m);
 }
 
+/* 100 MB of logs: cut at the bound with a note, the call still succeeds. */
+static void test_log_flood(void **state)
+{
+    (void)state;
+    struct engine_module *m = load("c_log_flood.wasm");
+    struct engine_result res;
+    assert_int_equal(invoke_with(m, "{}", 0, 0, &res), FL_OK);
+    assert_string_equal(res.output, "{\"flooded\":true}");
+    assert_true(res.logs_len > (64 << 10) && res.logs_len < (64 << 10) + 128);
+    assert_non_null(strstr(res.logs, "more bytes of logs were dropped"));
+    engine_result_deinit(&res);
+    engine_module_release(m);
+}
+
 static void test_hello_rust(void **state)
 {
     (void)state;
@@ -582,6 +596,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hello_c),
         cmocka_unit_test(test_hello_logs),
+        cmocka_unit_test(test_log_flood),
         cmocka_unit_test(test_hello_rust),
         cmocka_unit_test(test_function_error),
         cmocka_unit_test(test_abi_v0),
