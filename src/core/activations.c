@@ -26,6 +26,7 @@ struct pending {
     struct pending *next;
     uint64_t seq;
     size_t bytes;
+    struct activation_wait *wait; /* told when its batch is committed, or NULL */
     struct activation_record r;
     char strings[];
 };
@@ -38,6 +39,7 @@ struct activations {
     pthread_cond_t work, written_changed;
     struct pending *head, **tail;
     size_t pending_count, pending_bytes;
+    size_t waited_for; /* pending records a caller waits for: the batch does not wait to fill */
     uint64_t enqueued_seq, written_seq; /* records handed over, and settled (written or dropped) */
     bool stopping;
     atomic_uint_fast64_t written, dropped;
@@ -126,6 +128,49 @@ static struct pending *pending_copy(const struct activation_record *r, size_t re
     return p;
 }
 
+/* Queues `p` for the writer; false (and `p` freed) past the buffer's bound. */
+static bool pending_push(struct activations *a, struct pending *p)
+{
+    pthread_mutex_lock(&a->lock);
+    if (a->pending_bytes + p->bytes > a->config.buffer_max_bytes) {
+        pthread_mutex_unlock(&a->lock);
+        free(p);
+        return false;
+    }
+    p->next = NULL;
+    a->pending_bytes += p->bytes;
+    a->waited_for += p->wait != NULL;
+    p->seq = ++a->enqueued_seq;
+    *a->tail = p;
+    a->tail = &p->next;
+    if (++a->pending_count >= BATCH_MAX)
+        pthread_cond_signal(&a->work);
+    pthread_mutex_unlock(&a->lock);
+    return true;
+}
+
+static void wait_done(struct evloop_task *task)
+{
+    struct activation_wait *w = container_of(task, struct activation_wait, task);
+    w->done(w, w->err);
+}
+
+bool activations_record_durable(struct activations *a, const struct activation_record *r,
+                                struct activation_wait *wait)
+{
+    struct pending *p = pending_copy(r, a->config.result_max_bytes, a->config.log_max_bytes);
+    if (!p)
+        return false;
+    p->wait = wait;
+    wait->task.run = wait_done;
+    if (!pending_push(a, p))
+        return false;
+    pthread_mutex_lock(&a->lock);
+    pthread_cond_signal(&a->work); /* a caller waits: the batch does not wait to fill */
+    pthread_mutex_unlock(&a->lock);
+    return true;
+}
+
 void activations_record(struct activations *a, const struct activation_record *r)
 {
     bool queued_call = strcmp(r->trigger, "async") == 0;
@@ -133,24 +178,10 @@ void activations_record(struct activations *a, const struct activation_record *r
                                 (a->config.keep == ACTIVATIONS_ERRORS && r->outcome == FL_OK))))
         return;
     struct pending *p = pending_copy(r, a->config.result_max_bytes, a->config.log_max_bytes);
-    pthread_mutex_lock(&a->lock);
-    if (p && a->pending_bytes + p->bytes > a->config.buffer_max_bytes) {
-        free(p); /* the store is behind: the record goes, never the call */
-        p = NULL;
-    }
-    if (!p) {
-        pthread_mutex_unlock(&a->lock);
+    if (p)
+        p->wait = NULL;
+    if (!p || !pending_push(a, p)) /* the store is behind: the record goes, never the call */
         atomic_fetch_add(&a->dropped, 1);
-        return;
-    }
-    p->next = NULL;
-    a->pending_bytes += p->bytes;
-    p->seq = ++a->enqueued_seq;
-    *a->tail = p;
-    a->tail = &p->next;
-    if (++a->pending_count >= BATCH_MAX)
-        pthread_cond_signal(&a->work);
-    pthread_mutex_unlock(&a->lock);
 }
 
 /* ---- writing (the writer's thread) ---- */
@@ -242,19 +273,6 @@ static bool write_batch(struct activations *a, struct pending *batch, size_t cou
     return ok;
 }
 
-enum fl_err activations_write_now(struct activations *a, const struct activation_record *r,
-                                  char *detail, size_t detail_len)
-{
-    struct activation_record copy = *r;
-    copy.logs = r->logs ? r->logs : "";
-    struct db_activation row;
-    char numbers[4][32], start[32], *logs = NULL;
-    row_of(&copy, a->config.log_max_lines, &row, numbers, start, &logs);
-    enum fl_err err = a->db->ops->activation_write(a->db, &row, 1, detail, detail_len);
-    cJSON_free(logs);
-    return err;
-}
-
 static void prune(struct activations *a)
 {
     struct timespec now;
@@ -271,7 +289,7 @@ static void prune(struct activations *a)
 static struct pending *take_batch(struct activations *a, size_t *count, uint64_t *last_seq)
 {
     pthread_mutex_lock(&a->lock);
-    if (a->pending_count < BATCH_MAX && !a->stopping) {
+    if (a->pending_count < BATCH_MAX && !a->stopping && !a->waited_for) {
         struct timespec deadline = fl_deadline_in(FLUSH_EVERY_MS);
         pthread_cond_clockwait(&a->work, &a->lock, CLOCK_MONOTONIC, &deadline);
     }
@@ -280,6 +298,7 @@ static struct pending *take_batch(struct activations *a, size_t *count, uint64_t
     for (struct pending *p = batch; p && n < BATCH_MAX; p = p->next, n++) {
         last = p;
         a->pending_bytes -= p->bytes;
+        a->waited_for -= p->wait != NULL;
     }
     if (last) {
         a->head = last->next;
@@ -294,10 +313,15 @@ static struct pending *take_batch(struct activations *a, size_t *count, uint64_t
     return n ? batch : NULL;
 }
 
-static void settle(struct activations *a, struct pending *batch, uint64_t last_seq)
+static void settle(struct activations *a, struct pending *batch, uint64_t last_seq, bool written)
 {
     while (batch) {
         struct pending *next = batch->next;
+        if (batch->wait) { /* its caller learns the outcome on its loop */
+            batch->wait->err = written ? FL_OK : FL_ERR_STORE_DOWN;
+            if (!evloop_post(batch->wait->loop, &batch->wait->task))
+                batch->wait->done(batch->wait, batch->wait->err);
+        }
         free(batch);
         batch = next;
     }
@@ -323,7 +347,7 @@ static void *writer_main(void *arg)
                 ok = write_batch(a, batch, count);
             }
             atomic_fetch_add(ok ? &a->written : &a->dropped, count);
-            settle(a, batch, last_seq);
+            settle(a, batch, last_seq, ok);
         }
         if (fl_ms_since(fl_now_ms(), pruned_ms) >= PRUNE_EVERY_MS) {
             pruned_ms = fl_now_ms();

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "common/evloop.h"
 
 struct db;
 
@@ -66,11 +67,19 @@ bool activation_new_id(char id[ACTIVATION_ID_CHARS + 1]);
 /* The record's `status` word for an invocation outcome (success, error, trap, ...). */
 const char *activation_status_of(enum fl_err outcome);
 
-/* Writes one record now, on the caller's thread (an asynchronous call is accepted only once
- * it is in the store). */
-enum fl_err activations_write_now(struct activations *activations,
-                                  const struct activation_record *record, char *detail,
-                                  size_t detail_len);
+/* Waiting for a record to be in the store (an asynchronous call is accepted only then). */
+struct activation_wait {
+    struct evloop *loop;                                         /* where `done` runs */
+    void (*done)(struct activation_wait *wait, enum fl_err err); /* FL_OK: it is in the store */
+    struct evloop_task task;                                     /* the writer's */
+    enum fl_err err;
+};
+/* Hands a record to the writer like activations_record, and calls `wait->done` on its loop once
+ * the batch holding it is committed (or has failed): many such records share one commit.
+ * False, without a call, when the writer is too far behind to take it. */
+bool activations_record_durable(struct activations *activations,
+                                const struct activation_record *record,
+                                struct activation_wait *wait);
 /* Hands a record to the writer (kept or not as --activations says; an asynchronous call's
  * always, as the store is its queue); never waits. */
 void activations_record(struct activations *activations, const struct activation_record *record);

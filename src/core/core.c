@@ -130,7 +130,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     }
     /* One thread serves HTTP, reads the Workers' links and runs the invocations (evloop.h). */
     struct evloop *loop = evloop_new();
-    struct api api = {.catalogue = catalogue,
+    struct api api = {.loop = loop,
+                      .catalogue = catalogue,
                       .scripts = scripts,
                       .max_upload_bytes = opt->max_upload_mb << 20,
                       .max_json_bytes = opt->max_json_kb << 10,

@@ -26,6 +26,7 @@ struct api {
     struct cluster *cluster;
     struct activations *activations; /* the records' writer */
     struct async_queue *async;       /* asynchronous calls (NULL: none) */
+    struct evloop *loop;             /* the Core's event loop (the HTTP server's) */
     size_t max_upload_bytes;  /* multipart uploads */
     size_t max_json_bytes;    /* JSON bodies, invocation arguments included */
     uint32_t max_capacity_mb; /* the most memory a function may declare */

@@ -622,52 +622,95 @@ static int64_t api_wall_ms(void)
 }
 
 /*
- * POST .../{f}?async=true, on a thread of its own: the call is written to the store as a
- * queued record (docs/activations.md) and answered 202 only then; the queue runs it.
+ * POST .../{f}?async=true: the call is handed to the activations' writer as a queued record
+ * (docs/activations.md) and answered 202 once the batch holding it is committed — many accepts
+ * share one commit, and no thread waits for it; then the queue runs it.
  */
+struct async_accept {
+    struct activation_wait wait;
+    struct api *api;
+    struct fn_def def;
+    char id[ACTIVATION_ID_CHARS + 1], script[FL_NAME_MAX + 1];
+    char *input;
+    int64_t start_ms;
+    struct http_response *res;
+    struct http_exchange *exchange;
+};
+
+static void async_accept_free(void *arg)
+{
+    struct async_accept *acc = arg;
+    free(acc->input);
+    free(acc);
+}
+
+/* On the loop: the queued record is in the store (or could not be written). */
+static void async_accepted(struct activation_wait *wait, enum fl_err err)
+{
+    struct async_accept *acc = container_of(wait, struct async_accept, wait);
+    struct http_response *res = acc->res;
+    if (err != FL_OK) {
+        async_unreserve(acc->api->async);
+        api_store_error(res, err, "queue the call", "the batch holding it was not written");
+    } else {
+        struct async_entry entry = {
+            acc->id, acc->def.module, acc->def.name, acc->input, acc->script, acc->start_ms, 0};
+        async_submit(acc->api->async, &entry);
+        cJSON *data = cJSON_CreateObject();
+        cJSON_AddStringToObject(data, "activation_id", acc->id);
+        api_reply(res, 202, data);
+        snprintf(res->location, sizeof(res->location), "/v1/activations/%s", acc->id);
+        snprintf(res->activation, sizeof(res->activation), "%s", acc->id);
+    }
+    http_resume(acc->exchange);
+}
+
 static void api_function_invoke_async(struct api *api, const struct route_args *args,
                                       const struct http_request *req, struct http_response *res)
 {
-    struct fn_def def;
+    struct async_accept *acc = calloc(1, sizeof(*acc));
+    if (!acc) {
+        http_error(res, FL_ERR_NOMEM, "out of memory");
+        return;
+    }
+    *req->state = acc;
+    *req->state_free = async_accept_free;
     struct app_script *policy = NULL;
-    char script[FL_NAME_MAX + 1], id[ACTIVATION_ID_CHARS + 1], *input = NULL;
-    if (!api_function_lookup(api, args, res, &def) ||
-        !(input = api_invoke_args(api, req, &policy, script, res)))
+    if (!api_function_lookup(api, args, res, &acc->def) ||
+        !(acc->input = api_invoke_args(api, req, &policy, acc->script, res)))
         return;
     app_release(policy); /* looked up again when the call runs */
-    if (!api->async || !activation_new_id(id)) {
+    if (!api->async || !activation_new_id(acc->id)) {
         http_error(res, FL_ERR_UNAVAILABLE, "asynchronous calls are not available");
-    } else if (!async_reserve(api->async)) {
+        return;
+    }
+    if (!async_reserve(api->async)) {
         http_error(res, FL_ERR_BUSY, "the queue of asynchronous calls is full, retry later");
         res->retry_after_s = 1;
-    } else {
-        struct activation_record queued = {.id = id,
-                                           .module = def.module,
-                                           .function = def.name,
-                                           .hash = def.hash,
-                                           .trigger = "async",
-                                           .status = "queued",
-                                           .worker = "",
-                                           .start_ms = api_wall_ms(),
-                                           .args = input,
-                                           .script = script};
-        char detail[256];
-        enum fl_err err = activations_write_now(api->activations, &queued, detail, sizeof(detail));
-        if (err != FL_OK) {
-            async_unreserve(api->async);
-            api_store_error(res, err, "queue the call", detail);
-        } else {
-            struct async_entry entry = {id,     def.module,      def.name, input,
-                                        script, queued.start_ms, 0};
-            async_submit(api->async, &entry);
-            cJSON *data = cJSON_CreateObject();
-            cJSON_AddStringToObject(data, "activation_id", id);
-            api_reply(res, 202, data);
-            snprintf(res->location, sizeof(res->location), "/v1/activations/%s", id);
-            snprintf(res->activation, sizeof(res->activation), "%s", id);
-        }
+        return;
     }
-    free(input);
+    acc->api = api;
+    acc->start_ms = api_wall_ms();
+    acc->res = res;
+    acc->exchange = req->exchange;
+    acc->wait = (struct activation_wait){.loop = api->loop, .done = async_accepted};
+    struct activation_record queued = {.id = acc->id,
+                                       .module = acc->def.module,
+                                       .function = acc->def.name,
+                                       .hash = acc->def.hash,
+                                       .trigger = "async",
+                                       .status = "queued",
+                                       .worker = "",
+                                       .start_ms = acc->start_ms,
+                                       .args = acc->input,
+                                       .script = acc->script};
+    if (!activations_record_durable(api->activations, &queued, &acc->wait)) {
+        async_unreserve(api->async);
+        http_error(res, FL_ERR_BUSY, "the store is behind, retry later");
+        res->retry_after_s = 1;
+        return;
+    }
+    res->status = HTTP_RUN_LATER;
 }
 
 /* ?async=true or false (absent: false); -1 after answering 400. */
@@ -688,11 +731,8 @@ void api_function_invoke(struct api *api, const struct route_args *args,
     int async = api_async_wanted(req, res);
     if (async < 0)
         return;
-    if (async) { /* the queued record is written first: not on the event loop */
-        if (req->may_block)
-            api_function_invoke_async(api, args, req, res);
-        else
-            res->status = HTTP_RUN_BLOCKING;
+    if (async) {
+        api_function_invoke_async(api, args, req, res);
         return;
     }
     struct invoke_state *st = calloc(1, sizeof(*st));

@@ -57,8 +57,7 @@ const struct db_migration db_migrations[] = {
         "CREATE INDEX activations_by_function ON activations (module, fname, start_ms, id);"},
     /* asynchronous calls: the store is their queue (docs/activations.md) */
     {3, "ALTER TABLE activations ADD COLUMN args TEXT NOT NULL DEFAULT '';"
-        "ALTER TABLE activations ADD COLUMN script TEXT NOT NULL DEFAULT '';"
-        "CREATE INDEX activations_by_status ON activations (status, start_ms, id);"},
+        "ALTER TABLE activations ADD COLUMN script TEXT NOT NULL DEFAULT '';"},
 };
 const int db_migration_count = ARRAY_SIZE(db_migrations);
 
@@ -130,7 +129,9 @@ struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_FIELDS
         .result_truncated = c[13],
         .error = c[14],
         .logs = c[15],
-        .logs_truncated = c[16], .args = c[17], .script = c[18],
+        .logs_truncated = c[16],
+        .args = c[17],
+        .script = c[18],
     };
 }
 
