@@ -41,7 +41,7 @@ struct activations {
     size_t pending_count, pending_bytes;
     size_t waited_for; /* pending records a caller waits for: the batch does not wait to fill */
     uint64_t enqueued_seq, written_seq; /* records handed over, and settled (written or dropped) */
-    bool stopping;
+    atomic_bool stopping; /* written under the lock, read anywhere */
     atomic_uint_fast64_t written, dropped;
 };
 
