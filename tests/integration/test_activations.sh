@@ -89,12 +89,23 @@ expect "a malformed id: 404" test "$(get_status '/v1/activations/xyz')" = 404
 expect "the logs of an unknown id: 404" test "$(get_status /v1/activations/0123456789abcdef0123456789abcdef/logs)" = 404
 
 # ---- lists: filters, order, a cursor ----
-for _ in $(seq 120); do invoke hello '{"args":{"name":"list"}}'; done
+python3 - "$API" "$(grep Admin "$DATA/tokens" | cut -d= -f2)" <<'PY'
+import sys, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+api, token = sys.argv[1], sys.argv[2]
+def call(_):
+    req = urllib.request.Request(api + "/v1/fn/_/hello", method="POST", data=b'{"args":{"name":"list"}}',
+                                 headers={"Authorization": "Bearer " + token})
+    assert urllib.request.urlopen(req).status == 200
+with ThreadPoolExecutor(16) as pool:
+    list(pool.map(call, range(2499)))
+PY
+invoke hello '{"args":{"name":"list"}}'
 last=$id
 expect "filters: function=trap lists the one trap" test "$(api GET '/v1/activations?function=trap' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))')" = 1
 expect "filters: status=timeout" test "$(api GET '/v1/activations?status=timeout' | python3 -c 'import json,sys; d=json.load(sys.stdin)["data"]; print(len(d), d[0]["function"])')" = "1 loop"
 expect "the newest comes first" test "$(api GET '/v1/activations?limit=1' | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')" = "$last"
-expect "paging with before= walks 120 calls of hello without a gap or a repeat" python3 - "$API" "$(grep Admin "$DATA/tokens" | cut -d= -f2)" <<'PY'
+expect "paging with before= walks 2,500 calls of hello without a gap or a repeat" python3 - "$API" "$(grep Admin "$DATA/tokens" | cut -d= -f2)" <<'PY'
 import json, sys, urllib.request
 api, token = sys.argv[1], sys.argv[2]
 def page(before):
@@ -110,7 +121,7 @@ while True:
     before = rows[-1]["id"]
 ids = [r["id"] for r in seen]
 starts = [r["start"] for r in seen]
-assert len(ids) == 120 and len(set(ids)) == 120, len(ids)
+assert len(ids) == 2500 and len(set(ids)) == 2500, len(ids)
 assert starts == sorted(starts, reverse=True)
 assert all("result" not in r and "logs" not in r for r in seen)  # summaries
 PY
@@ -241,8 +252,28 @@ expect "--async-queue-max 2: two accepted, the third 429 (got ${got[*]})" test "
 
 # ---- retention, and --activations errors ----
 stop_core
+if [ -z "${FUNLESS_TEST_DB:-}" ]; then # SQLite: a record from two days ago, written by hand
+    python3 - "$DATA/funless.db" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1])
+now = int(time.time() * 1000)
+for rid, start in (("0dd0000000000000000000000000000a", now - 48 * 3600 * 1000),
+                   ("0dd0000000000000000000000000000b", now + 60 * 1000)):  # the newest
+    db.execute("INSERT INTO activations (id, module, fname, hash, trigger_kind, status, http_status, "
+               "worker, start_text, start_ms, duration_ms, attempts, result, result_truncated, "
+               "error, logs, logs_truncated) VALUES (?, '_', 'hello', 'h', 'http', 'success', 200, "
+               "'w1', '2020-01-01T00:00:00.000Z', ?, 1, 1, '{}', 0, '', '[]', 0)", (rid, start))
+db.commit()
+PY
+fi
 start_core --activation-max 10
 sleep 4 # the two long calls of the full queue end first (their records are newer)
+if [ -z "${FUNLESS_TEST_DB:-}" ]; then
+    expect "a record older than --activation-keep-hours (24) is gone at start" \
+        test "$(get_status /v1/activations/0dd0000000000000000000000000000a)" = 404
+    expect "... a recent one written the same way is there" \
+        test "$(get_status /v1/activations/0dd0000000000000000000000000000b)" = 200
+fi
 wait_until 10 workers_are w1 || bad "the Worker did not join again"
 count() { api GET '/v1/activations?limit=1000' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))'; }
 expect "--activation-max 10 keeps the newest 10 (got $(count))" test "$(count)" = 10
