@@ -108,6 +108,8 @@ static size_t http_collect(char *data, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+bool http_expect_continue;
+
 static struct http_reply http_perform(CURL *curl, const struct core_process *core,
                                       const char *method, const char *path, const char *token,
                                       struct curl_slist *headers)
@@ -119,13 +121,17 @@ static struct http_reply http_perform(CURL *curl, const struct core_process *cor
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
         headers = curl_slist_append(headers, auth);
     }
-    headers = curl_slist_append(headers, "Expect:");
+    headers = curl_slist_append(headers, http_expect_continue ? "Expect: 100-continue" : "Expect:");
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, http_collect);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+    /* with http_expect_continue, a body waits for "100 Continue" (or the early refusal that
+     * replaces it) this long before it is sent anyway: a slow Core (ThreadSanitizer) must not
+     * make curl race its own upload against the 413 that closes the connection */
+    curl_easy_setopt(curl, CURLOPT_EXPECT_100_TIMEOUT_MS, 10000L);
     struct curl_header *worker;
     if (curl_easy_perform(curl) == CURLE_OK) {
         curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &reply.status);

@@ -68,4 +68,8 @@ void http_reply_free(struct http_reply *reply);
  * otherwise. Frees the reply. (cmocka assertions stay in the test files.) */
 bool http_reply_is(struct http_reply reply, long status, const char *needle);
 
+/* Bodies wait for "100 Continue" (as curl does by default): how a client learns of an early
+ * refusal (413, 401) before it sends a large body. Off: the body goes at once. */
+extern bool http_expect_continue;
+
 #endif
