@@ -13,6 +13,7 @@
 #include "core/app/app.h"
 #include "core/app/scripts.h"
 #include "core/catalogue.h"
+#include "core/cluster/cluster.h"
 #include "core/cluster/invocation.h"
 #include "core/db/db.h"
 #include "core/http/server.h"
@@ -203,6 +204,10 @@ static void async_round_end(void *arg)
             }
         }
     }
+    /* with no Worker at all (the Core has just started, or lost them all) calls wait in line
+     * rather than spend their retries */
+    if (q->ready && q->running < q->config.concurrency && cluster_connected(q->cluster) == 0)
+        return;
     while (!q->stopping && q->ready && q->running < q->config.concurrency) {
         struct async_job *j = q->ready;
         if (!(q->ready = j->next))

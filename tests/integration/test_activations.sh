@@ -209,6 +209,37 @@ PY
 }
 expect "after kill -9 and a restart, every accepted call ends, with its result" wait_until 60 all_final
 
+# a call running when the Core dies runs again once it is back, and that attempt counts
+status=$(curl -s -o "$TMP/body" -w '%{http_code}' -X POST -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" -d '{"args":{"ms":2000}}' "$API/v1/fn/_/spin?async=true")
+rid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["activation_id"])' "$TMP/body")
+is_running() { [ "$(field "$rid" 'r["status"]')" = running ]; }
+wait_until 10 is_running || bad "the call did not start"
+kill -9 "$core"
+wait "$core" 2>/dev/null
+core=
+start_core
+wait_until 10 workers_are w1 || bad "the Worker did not join the new Core"
+wait_until 20 final "$rid" || bad "the call running at the crash did not end"
+expect "a call running at kill -9 ends after the restart, its interrupted attempt counted ($(field "$rid" 'r["status"], r["attempts"]'))" \
+    test "$(field "$rid" 'r["status"], r["attempts"]')" = "success 2"
+
+# a store that stops answering never holds up a call (PostgreSQL only: it can be stopped)
+if [ -n "${FUNLESS_TEST_PG_CTL:-}" ]; then
+    eval "$FUNLESS_TEST_PG_CTL -m fast stop" >/dev/null
+    started=$(now_ms)
+    codes=$(for _ in $(seq 30); do invoke hello '{"args":{"name":"nostore"}}'; echo "$status"; done | sort | uniq -c | xargs)
+    took=$(($(now_ms) - started))
+    expect "the store stopped: 30 calls still answer 200 ($codes) in ${took} ms" \
+        bash -c "[ '$codes' = '30 200' ] && [ $took -lt 5000 ]"
+    dropped() { curl -s "$API/metrics" | awk '/^funless_core_activations_dropped_total/ {print $2}'; }
+    wait_until 10 bash -c "[ \"\$(curl -s '$API/metrics' | awk '/^funless_core_activations_dropped_total/ {print \$2}')\" -gt 0 ]"
+    expect "... their records are dropped and counted ($(dropped))" test "$(dropped)" -gt 0
+    eval "$FUNLESS_TEST_PG_CTL start" >/dev/null
+    invoke hello '{"args":{"name":"back"}}'
+    back=$id
+    expect "the store back: records are written again" test "$(field "$back" 'r["status"]')" = success
+fi
+
 # a Worker killed during a call: the call is retried on another Worker
 "$FUNLESS" worker --name w2 --listen 127.0.0.1:0 --cache-dir "$TMP/cache2" --metrics off \
     --announce off >"$TMP/worker2.out" 2>"$TMP/worker2.err" &
