@@ -368,7 +368,11 @@ static void test_worker_killed(void **state)
         return;
     struct core_process core;
     struct worker_process w[2];
+    /* both Workers offer the same memory whatever the host's does meanwhile (other tests run
+     * beside this one): the two calls then go one to each, by calls in flight */
+    setenv("FUNLESS_WORKER_MEMORY_MB", "4096", 1);
     start_pair(&core, w, "kill", 1, 8);
+    unsetenv("FUNLESS_WORKER_MEMORY_MB");
     expect(
         deploy(&core, "POST", "/v1/fn/_", "loop", "wat_loop.wasm", "{\"timeout_ms\":3000}", true),
         201, NULL);
