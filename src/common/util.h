@@ -68,6 +68,15 @@ static inline double fl_now_s(void)
     return (double)fl_now_ns() / 1e9;
 }
 
+/* The wall clock in milliseconds since the epoch: times shown to people or stored, never
+ * durations. */
+static inline int64_t fl_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Milliseconds from `then` to `now`, 0 when `then` is later: another thread may record a time
  * after this one read the clock (an unsigned `now - then` would wrap to ~584 million years). */
 static inline uint64_t fl_ms_since(uint64_t now, uint64_t then)

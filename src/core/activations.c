@@ -41,7 +41,7 @@ struct activations {
     size_t pending_count, pending_bytes;
     size_t waited_for; /* pending records a caller waits for: the batch does not wait to fill */
     uint64_t enqueued_seq, written_seq; /* records handed over, and settled (written or dropped) */
-    atomic_bool stopping; /* written under the lock, read anywhere */
+    atomic_bool stopping;               /* written under the lock, read anywhere */
     atomic_uint_fast64_t written, dropped;
 };
 
@@ -275,10 +275,7 @@ static bool write_batch(struct activations *a, struct pending *batch, size_t cou
 
 static void prune(struct activations *a)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    int64_t before_ms = now_ms - (int64_t)a->config.keep_hours * 3600 * 1000;
+    int64_t before_ms = fl_wall_ms() - (int64_t)a->config.keep_hours * 3600 * 1000;
     char detail[256];
     if (a->db->ops->activation_prune(a->db, before_ms, a->config.max_records, detail,
                                      sizeof(detail)) != FL_OK)

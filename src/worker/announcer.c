@@ -27,13 +27,6 @@ struct announcer {
     bool stopping;
 };
 
-static uint64_t unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void announcer_free(struct announcer *a)
 {
     if (a->fd >= 0)
@@ -52,7 +45,7 @@ static void *announcer_loop(void *arg)
     while (!a->stopping) {
         pthread_mutex_unlock(&a->lock);
         a->message.sequence++;
-        a->message.time_ms = unix_ms();
+        a->message.time_ms = (uint64_t)fl_wall_ms();
         size_t len = announce_encode(&a->message, &a->secret, datagram, sizeof(datagram));
         bool sent = sendto(a->fd, datagram, len, 0, (struct sockaddr *)&a->group,
                            sizeof(a->group)) == (ssize_t)len;

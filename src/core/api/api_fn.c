@@ -613,14 +613,6 @@ static void invoke_gone(void *arg)
         invocation_cancel(st->invocation);
 }
 
-/* The time now on the wall clock, in ms since the epoch (a record's `start`). */
-static int64_t api_wall_ms(void)
-{
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    return (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
-}
-
 /*
  * POST .../{f}?async=true: the call is handed to the activations' writer as a queued record
  * (docs/activations.md) and answered 202 once the batch holding it is committed — many accepts
@@ -690,7 +682,7 @@ static void api_function_invoke_async(struct api *api, const struct route_args *
         return;
     }
     acc->api = api;
-    acc->start_ms = api_wall_ms();
+    acc->start_ms = fl_wall_ms();
     acc->res = res;
     acc->exchange = req->exchange;
     acc->wait = (struct activation_wait){.loop = api->loop, .done = async_accepted};
@@ -752,7 +744,7 @@ void api_function_invoke(struct api *api, const struct route_args *args,
         http_error(res, FL_ERR_IO, "no random bytes for the activation id");
         return;
     }
-    st->start_wall_ms = api_wall_ms();
+    st->start_wall_ms = fl_wall_ms();
     st->start_ms = fl_now_ms();
     struct invocation_request call = {
         .def = &st->def,

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "common/net.h"
 #include "proto/announce.h"
 
@@ -58,13 +59,6 @@ struct discovery {
     atomic_bool stopping;
 };
 
-static uint64_t unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* ---- multicast ---- */
 
 static struct announce_seen *sender_seen(struct method *m, const char *name)
@@ -99,7 +93,7 @@ static void on_datagram(struct method *m, const uint8_t *data, size_t len,
         refuse(m, ip, detail);
         return;
     }
-    if (announce_replay(sender_seen(m, a.name), &a, unix_ms(), REPLAY_WINDOW_MS)) {
+    if (announce_replay(sender_seen(m, a.name), &a, (uint64_t)fl_wall_ms(), REPLAY_WINDOW_MS)) {
         refuse(m, ip, "stale or replayed");
         return;
     }
