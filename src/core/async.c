@@ -109,14 +109,6 @@ static void queue_ready(struct async_queue *q, struct async_job *j)
     q->ready_tail = &j->next;
 }
 
-/* What a synchronous caller would have got for this outcome (api_fn.c's reply). */
-static int outcome_http_status(const struct invocation_outcome *o)
-{
-    if (o->status == FL_OK)
-        return o->output_len ? 200 : http_status_of(FL_ERR_BAD_OUTPUT);
-    return http_status_of(o->status == FL_ERR_MEMORY_LIMIT ? FL_ERR_TRAP : o->status);
-}
-
 static void job_done(void *arg, const struct invocation_outcome *o)
 {
     struct async_job *j = arg;
@@ -129,15 +121,9 @@ static void job_done(void *arg, const struct invocation_outcome *o)
         job_free(j);
         return;
     }
-    char error[512] = "";
-    if (o->status == FL_ERR_FUNCTION)
-        snprintf(error, sizeof(error), "Error: %.*s",
-                 (int)(o->output_len < 400 ? o->output_len : 400), o->output);
-    else if (o->status == FL_ERR_TIMEOUT)
-        snprintf(error, sizeof(error), "function exceeded its time limit of %u ms",
-                 j->def.meta.timeout_ms);
-    else if (o->status != FL_OK)
-        snprintf(error, sizeof(error), "%s", o->detail);
+    char error[512]; /* what a synchronous caller would have been told */
+    enum fl_err failure = invocation_failure(o, j->def.meta.timeout_ms, error, sizeof(error));
+    int http_status = http_status_of(failure);
     bool platform = o->status == FL_ERR_UNAVAILABLE || o->status == FL_ERR_BUSY ||
                     o->status == FL_ERR_WORKER_LOST;
     if (platform && j->attempts <= q->config.retries) {
@@ -145,13 +131,13 @@ static void job_done(void *arg, const struct invocation_outcome *o)
                            << (j->attempts - 1 < 16 ? j->attempts - 1 : 16);
         j->due_ms = fl_now_ms() + (backoff < BACKOFF_MAX_MS ? backoff : BACKOFF_MAX_MS);
         atomic_fetch_add(&q->retries, 1);
-        job_record(j, "queued", o->status, outcome_http_status(o), o, error);
+        job_record(j, "queued", o->status, http_status, o, error);
         j->next = q->waiting;
         q->waiting = j;
         return;
     }
-    job_final(j, o->status == FL_OK && !o->output_len ? FL_ERR_BAD_OUTPUT : o->status,
-              outcome_http_status(o), o, o->status == FL_OK ? NULL : error);
+    job_final(j, o->status == FL_OK && !o->output_len ? FL_ERR_BAD_OUTPUT : o->status, http_status,
+              o, o->status == FL_OK ? NULL : error);
 }
 
 /* Starts one call: the function and script as they are now. */

@@ -507,12 +507,10 @@ static char *api_invoke_args(struct api *api, const struct http_request *req,
 }
 
 /* docs/api.md's invocation outcomes: the status is the error table's (http_error). */
-static void api_invoke_reply(const struct fn_def *def, const struct invocation_outcome *o,
-                             struct http_response *res)
+static void api_invoke_reply(const struct invocation_outcome *o, enum fl_err failure,
+                             const char *detail, struct http_response *res)
 {
-    if (o->status == FL_OK && o->output_len == 0) { /* a Worker's result must be JSON */
-        http_error(res, FL_ERR_BAD_OUTPUT, "function returned invalid JSON");
-    } else if (o->status == FL_OK) {
+    if (failure == FL_OK) {
         res->status = 200;
         res->content_type = "application/json";
         fl_buf_reset(&res->body);
@@ -520,15 +518,8 @@ static void api_invoke_reply(const struct fn_def *def, const struct invocation_o
             !fl_buf_append(&res->body, o->output, o->output_len) ||
             !fl_buf_append(&res->body, "}", 1))
             http_error(res, FL_ERR_NOMEM, "out of memory");
-    } else if (o->status == FL_ERR_FUNCTION) {
-        http_error(res, FL_ERR_FUNCTION, "Error: %.*s", o->output_len ? (int)o->output_len : 400,
-                   o->output_len ? o->output : o->detail);
-    } else if (o->status == FL_ERR_TIMEOUT) {
-        http_error(res, FL_ERR_TIMEOUT, "function exceeded its time limit of %u ms",
-                   def->meta.timeout_ms);
-    } else { /* running out of memory at run time is a trap, not a refused upload (422) */
-        http_error(res, o->status == FL_ERR_MEMORY_LIMIT ? FL_ERR_TRAP : o->status, "%s",
-                   o->detail);
+    } else {
+        http_error(res, failure, "%s", detail);
     }
     if (o->status == FL_ERR_BUSY || o->status == FL_ERR_UNAVAILABLE)
         res->retry_after_s = 1;
@@ -562,18 +553,10 @@ static void invoke_state_free(void *arg)
 
 /* invocation_done_fn, on the loop's thread. */
 /* The invocation's record (core/activations.h), once its reply is known. */
-static void invoke_record(struct invoke_state *st, const struct invocation_outcome *o)
+static void invoke_record(struct invoke_state *st, const struct invocation_outcome *o,
+                          const char *error)
 {
     const struct http_response *res = st->res;
-    char error[512] = "";
-    if (o->status != FL_OK) { /* the reply's own detail: {"errors":{"detail":"..."}} */
-        cJSON *reply = cJSON_ParseWithLength(res->body.data ? res->body.data : "", res->body.len);
-        const cJSON *detail = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(reply, "errors"), "detail");
-        snprintf(error, sizeof(error), "%s",
-                 cJSON_IsString(detail) ? detail->valuestring : o->detail);
-        cJSON_Delete(reply);
-    }
     struct activation_record record = {
         .id = st->activation,
         .module = st->def.module,
@@ -599,9 +582,12 @@ static void invoke_done(void *arg, const struct invocation_outcome *outcome)
 {
     struct invoke_state *st = arg;
     st->invocation = NULL;
-    api_invoke_reply(&st->def, outcome, st->res);
+    char detail[512]; /* the reply's errors.detail, and the record's error */
+    enum fl_err failure =
+        invocation_failure(outcome, st->def.meta.timeout_ms, detail, sizeof(detail));
+    api_invoke_reply(outcome, failure, detail, st->res);
     snprintf(st->res->activation, sizeof(st->res->activation), "%s", st->activation);
-    invoke_record(st, outcome);
+    invoke_record(st, outcome, detail);
     http_resume(st->exchange);
 }
 

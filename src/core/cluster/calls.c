@@ -252,6 +252,25 @@ void invocation_cancel(struct invocation *inv)
     }
 }
 
+enum fl_err invocation_failure(const struct invocation_outcome *o, uint32_t timeout_ms,
+                               char *detail, size_t detail_len)
+{
+    if (o->status == FL_OK && o->output_len == 0) /* a Worker's result must be JSON */
+        return fl_fail(FL_ERR_BAD_OUTPUT, detail, detail_len, "function returned invalid JSON");
+    if (o->status == FL_OK)
+        return FL_OK;
+    if (o->status == FL_ERR_FUNCTION)
+        return fl_fail(FL_ERR_FUNCTION, detail, detail_len, "Error: %.*s",
+                       o->output_len ? (int)o->output_len : 400,
+                       o->output_len ? o->output : o->detail);
+    if (o->status == FL_ERR_TIMEOUT)
+        return fl_fail(FL_ERR_TIMEOUT, detail, detail_len,
+                       "function exceeded its time limit of %u ms", timeout_ms);
+    /* running out of memory at run time is a trap, not a refused upload (422) */
+    return fl_fail(o->status == FL_ERR_MEMORY_LIMIT ? FL_ERR_TRAP : o->status, detail, detail_len,
+                   "%s", o->detail);
+}
+
 /* ---- what the Workers answer ---- */
 
 /* The call `w` answers with frame id `id`, or NULL (answered already, given up on, or not

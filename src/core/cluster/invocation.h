@@ -44,6 +44,15 @@ struct invocation_outcome {
     unsigned attempts;  /* INVOKE frames sent */
 };
 
+/*
+ * What an outcome means to whoever asked (docs/api.md): FL_OK for a result, else the reply's
+ * error (the one status table maps it to HTTP) and its detail in `detail` — the function's own
+ * message, the time limit it ran into, the platform's reason. The synchronous reply and an
+ * asynchronous call's record are both made from it. `timeout_ms` is the function's.
+ */
+enum fl_err invocation_failure(const struct invocation_outcome *outcome, uint32_t timeout_ms,
+                               char *detail, size_t detail_len);
+
 /* On the loop's thread; `outcome` and its strings live only during the call. */
 typedef void (*invocation_done_fn)(void *arg, const struct invocation_outcome *outcome);
 
