@@ -6,7 +6,7 @@
 set -euo pipefail
 dir=${1:-build}
 cd "$(dirname "$0")/.."
-tmp=$(mktemp -d /tmp/funless-bench-activations-XXXXXX)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/funless-bench-activations-XXXXXX")
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 "$dir/funless" worker --name bench --listen 127.0.0.1:0 --metrics off --announce off \
@@ -14,17 +14,21 @@ trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 pids+=($!)
 for _ in $(seq 50); do grep -qs listening "$tmp/worker.out" && break; sleep 0.1; done
 wport=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$tmp/worker.out" | grep -o '[0-9]*$')
-start_core() { # NAME OPTIONS...: prints its port
+start_core() { # NAME OPTIONS...: starts it (not in a subshell, so that the trap stops it)
   local name=$1
   shift
   "$dir/funless" core --listen 127.0.0.1:0 --data-dir "$tmp/$name" --workers "127.0.0.1:$wport" \
     "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
   pids+=($!)
-  for _ in $(seq 50); do grep -qs listening "$tmp/$name.out" && break; sleep 0.1; done
-  grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/$name.out" | grep -o '[0-9]*$'
 }
-on=$(start_core on --activations all)
-off=$(start_core off --activations off)
+port_of() { # NAME: its port, once it listens
+  for _ in $(seq 50); do grep -qs listening "$tmp/$1.out" && break; sleep 0.1; done
+  grep -o 'listening on http://127.0.0.1:[0-9]*' "$tmp/$1.out" | grep -o '[0-9]*$'
+}
+start_core on --activations all
+start_core off --activations off
+on=$(port_of on)
+off=$(port_of off)
 setup() { # PORT: deploys hello, writes the wrk scripts
   local token
   token=$(grep Guest "$tmp/$2/tokens" | cut -d= -f2)

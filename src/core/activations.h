@@ -62,8 +62,10 @@ struct activations *activations_start(struct db *db, const struct activations_co
 /* Writes what is buffered, stops the writer, frees everything. */
 void activations_stop(struct activations *activations);
 
-/* A fresh id: 32 lower-case hex characters from the system's random source. */
-bool activation_new_id(char id[ACTIVATION_ID_CHARS + 1]);
+/* A fresh id: 32 lower-case hex characters, the first 12 `made_ms` (the wall clock in ms when the
+ * call was accepted, its record's start: ids sort by it), the other 20 from the system's random
+ * source. False when there are no random bytes. */
+bool activation_new_id(char id[ACTIVATION_ID_CHARS + 1], int64_t made_ms);
 /* The record's `status` word for an invocation outcome (success, error, trap, ...). */
 const char *activation_status_of(enum fl_err outcome);
 

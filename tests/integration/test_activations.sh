@@ -72,6 +72,11 @@ expect "... the logs, in order" test "$(field "$id" 'r["logs"]')" = "['to stdout
 expect "... the code's hash" test "$(field "$id" 'r["hash"]')" = "$(api GET /v1/fn/_/tour | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["hash"])')"
 expect "... a start in RFC 3339 with milliseconds" bash -c "[[ '$(field "$id" 'r["start"]')' =~ ^20[0-9-]{8}T[0-9:]{8}\.[0-9]{3}Z$ ]]"
 expect "GET .../logs is the lines as text" test "$(api GET "/v1/activations/$id/logs")" = "$(printf 'to stdout\nto stderr')"
+first_id=$id
+sleep 0.01
+invoke tour '{}'
+expect "ids begin with the time they were made: a later call's id sorts after ($first_id < $id)" \
+    bash -c "[[ '$first_id' < '$id' ]] && [ \$(( 16#${id:0:12} / 1000 - \$(date +%s) )) -le 1 ]"
 
 # ---- failures keep what the caller got ----
 invoke trap '{}'
@@ -284,26 +289,31 @@ expect "--async-queue-max 2: two accepted, the third 429 (got ${got[*]})" test "
 # ---- retention, and --activations errors ----
 stop_core
 if [ -z "${FUNLESS_TEST_DB:-}" ]; then # SQLite: a record from two days ago, written by hand
-    python3 - "$DATA/funless.db" <<'PY'
+    # ids begin with their time in ms (docs/activations.md): the old one, then the newest
+    read -r old_id new_id < <(python3 - "$DATA/funless.db" <<'PY'
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1])
 now = int(time.time() * 1000)
-for rid, start in (("0dd0000000000000000000000000000a", now - 48 * 3600 * 1000),
-                   ("0dd0000000000000000000000000000b", now + 60 * 1000)):  # the newest
+ids = []
+for start in (now - 48 * 3600 * 1000, now + 60 * 1000):
+    rid = "%012x" % start + "0dd" * 6 + "00"
+    ids.append(rid)
     db.execute("INSERT INTO activations (id, module, fname, hash, trigger_kind, status, http_status, "
                "worker, start_text, start_ms, duration_ms, attempts, result, result_truncated, "
                "error, logs, logs_truncated) VALUES (?, '_', 'hello', 'h', 'http', 'success', 200, "
                "'w1', '2020-01-01T00:00:00.000Z', ?, 1, 1, '{}', 0, '', '[]', 0)", (rid, start))
 db.commit()
+print(*ids)
 PY
+    )
 fi
 start_core --activation-max 10
 sleep 4 # the two long calls of the full queue end first (their records are newer)
 if [ -z "${FUNLESS_TEST_DB:-}" ]; then
     expect "a record older than --activation-keep-hours (24) is gone at start" \
-        test "$(get_status /v1/activations/0dd0000000000000000000000000000a)" = 404
+        test "$(get_status "/v1/activations/$old_id")" = 404
     expect "... a recent one written the same way is there" \
-        test "$(get_status /v1/activations/0dd0000000000000000000000000000b)" = 200
+        test "$(get_status "/v1/activations/$new_id")" = 200
 fi
 wait_until 10 workers_are w1 || bad "the Worker did not join again"
 count() { api GET '/v1/activations?limit=1000' | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["data"]))'; }

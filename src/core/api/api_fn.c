@@ -658,7 +658,8 @@ static void api_function_invoke_async(struct api *api, const struct route_args *
         !(acc->input = api_invoke_args(api, req, &policy, acc->script, res)))
         return;
     app_release(policy); /* looked up again when the call runs */
-    if (!api->async || !activation_new_id(acc->id)) {
+    acc->start_ms = fl_wall_ms();
+    if (!api->async || !activation_new_id(acc->id, acc->start_ms)) {
         http_error(res, FL_ERR_UNAVAILABLE, "asynchronous calls are not available");
         return;
     }
@@ -668,7 +669,6 @@ static void api_function_invoke_async(struct api *api, const struct route_args *
         return;
     }
     acc->api = api;
-    acc->start_ms = fl_wall_ms();
     acc->res = res;
     acc->exchange = req->exchange;
     acc->wait = (struct activation_wait){.loop = api->loop, .done = async_accepted};
@@ -726,11 +726,11 @@ void api_function_invoke(struct api *api, const struct route_args *args,
     st->res = res;
     st->exchange = req->exchange;
     st->api = api;
-    if (!activation_new_id(st->activation)) {
+    st->start_wall_ms = fl_wall_ms();
+    if (!activation_new_id(st->activation, st->start_wall_ms)) {
         http_error(res, FL_ERR_IO, "no random bytes for the activation id");
         return;
     }
-    st->start_wall_ms = fl_wall_ms();
     st->start_ms = fl_now_ms();
     struct invocation_request call = {
         .def = &st->def,

@@ -167,6 +167,8 @@ extern const char db_activation_upsert_sql[];
 extern const char db_activation_query_sql[];
 extern const char db_activation_prune_age_sql[];
 extern const char db_activation_prune_count_sql[];
+/* The age prune's two parameters for records that started before `before_ms`. */
+void db_activation_prune_args(int64_t before_ms, char id_floor[33], char ms[24]);
 /* The query's parameters, in the order the query SQL numbers them ($1..$6). */
 void db_activation_query_args(const struct db_activation_query *query, char limit[16],
                               const char *args[6]);

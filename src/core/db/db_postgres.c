@@ -502,11 +502,12 @@ static enum fl_err pg_activation_prune(struct db *db, int64_t before_ms, uint64_
                                        char *detail, size_t detail_len)
 {
     struct db_pg *p = PG(db);
-    char age[32], count[32];
-    snprintf(age, sizeof(age), "%lld", (long long)before_ms);
+    char id_floor[33], ms[24], count[32];
+    db_activation_prune_args(before_ms, id_floor, ms);
     snprintf(count, sizeof(count), "%llu", (unsigned long long)keep);
     struct pg_params age_params = {0}, count_params = {0};
-    pg_text(&age_params, age);
+    pg_text(&age_params, id_floor);
+    pg_text(&age_params, ms);
     pg_text(&count_params, count);
     enum fl_err err = pg_begin(p, detail, detail_len);
     if (err != FL_OK)

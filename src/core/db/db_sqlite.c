@@ -28,6 +28,7 @@ struct db_sqlite {
     pthread_mutex_t lock;
     char reserve_path[4200];
     time_t reserve_missing_since; /* 0: the reserve is in place */
+    sqlite3_stmt *activation_upsert; /* prepared once: records are written many times a second */
 };
 
 /* Puts the reserve back (or in place at start): false when there is no room for it. */
@@ -202,6 +203,7 @@ static enum fl_err sq_ping(struct db *db, char *detail, size_t detail_len)
 static void sq_close(struct db *db)
 {
     struct db_sqlite *s = SQ(db);
+    sqlite3_finalize(s->activation_upsert);
     sqlite3_close_v2(s->conn);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -438,9 +440,11 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
     enum fl_err err = sq_begin(s, detail, detail_len);
     if (err != FL_OK)
         return err;
-    sqlite3_stmt *st = NULL; /* one statement, bound again for each record */
-    if (sqlite3_prepare_v2(s->conn, db_activation_upsert_sql, -1, &st, NULL) != SQLITE_OK)
+    if (!s->activation_upsert && sqlite3_prepare_v3(s->conn, db_activation_upsert_sql, -1,
+                                                    SQLITE_PREPARE_PERSISTENT,
+                                                    &s->activation_upsert, NULL) != SQLITE_OK)
         err = sq_fail(s, detail, detail_len);
+    sqlite3_stmt *st = s->activation_upsert; /* bound again for each record */
     for (size_t i = 0; err == FL_OK && i < count; i++) {
         const char *args[DB_ACTIVATION_FIELDS];
         db_activation_args(&rows[i], args);
@@ -450,7 +454,8 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
             err = sq_fail(s, detail, detail_len);
         sqlite3_reset(st);
     }
-    sqlite3_finalize(st);
+    if (st)
+        sqlite3_clear_bindings(st); /* the rows are the caller's: no pointer outlives them */
     return sq_end(s, err, detail, detail_len);
 }
 
@@ -482,14 +487,14 @@ static enum fl_err sq_activation_prune(struct db *db, int64_t before_ms, uint64_
                                        char *detail, size_t detail_len)
 {
     struct db_sqlite *s = SQ(db);
-    char age[32], count[32];
-    snprintf(age, sizeof(age), "%lld", (long long)before_ms);
+    char id_floor[33], ms[24], count[32];
+    db_activation_prune_args(before_ms, id_floor, ms);
     snprintf(count, sizeof(count), "%llu", (unsigned long long)keep);
-    const char *age_args[] = {age}, *count_args[] = {count};
+    const char *age_args[] = {id_floor, ms}, *count_args[] = {count};
     enum fl_err err = sq_begin(s, detail, detail_len);
     if (err != FL_OK)
         return err;
-    err = sq_change(s, sq_prepare(s, db_activation_prune_age_sql, 1, age_args), false, detail,
+    err = sq_change(s, sq_prepare(s, db_activation_prune_age_sql, 2, age_args), false, detail,
                     detail_len);
     if (err == FL_OK && keep)
         err = sq_change(s, sq_prepare(s, db_activation_prune_count_sql, 1, count_args), false,
