@@ -28,6 +28,7 @@ struct pending {
     uint64_t seq;
     size_t bytes;
     struct activation_wait *wait; /* told when its batch is committed, or NULL */
+    bool superseded;              /* a later record of the same call is in its batch */
     struct activation_record r;
     char strings[];
 };
@@ -175,6 +176,7 @@ bool activations_record_durable(struct activations *a, const struct activation_r
     if (!p)
         return false;
     p->wait = wait;
+    p->superseded = false;
     wait->task.run = wait_done;
     if (!pending_push(a, p))
         return false;
@@ -191,8 +193,10 @@ void activations_record(struct activations *a, const struct activation_record *r
                                 (a->config.keep == ACTIVATIONS_ERRORS && r->outcome == FL_OK))))
         return;
     struct pending *p = pending_copy(r, a->config.result_max_bytes, a->config.log_max_bytes);
-    if (p)
+    if (p) {
         p->wait = NULL;
+        p->superseded = false;
+    }
     if (!p || !pending_push(a, p)) /* the store is behind: the record goes, never the call */
         atomic_fetch_add(&a->dropped, 1);
 }
@@ -264,19 +268,48 @@ static void row_of(const struct activation_record *r, unsigned max_lines, struct
     };
 }
 
+/*
+ * An asynchronous call leaves several records (queued, running, its end), each a whole row
+ * (args included): when a later one is in the same batch, the earlier is not written at all.
+ * Under load batches grow, and so does what this saves.
+ */
+static void mark_superseded(struct pending *batch, size_t count)
+{
+    size_t slots = 16;
+    while (slots < 2 * count)
+        slots *= 2;
+    struct pending **seen = calloc(slots, sizeof(*seen));
+    for (struct pending *p = batch; seen && p; p = p->next) {
+        uint64_t hash; /* the id's random end (activation_new_id), as good a hash as any */
+        memcpy(&hash, p->r.id + ACTIVATION_ID_CHARS - sizeof(hash), sizeof(hash));
+        size_t slot = (size_t)(hash * 0x9e3779b97f4a7c15ULL) & (slots - 1);
+        while (seen[slot] && strcmp(seen[slot]->r.id, p->r.id) != 0)
+            slot = (slot + 1) & (slots - 1);
+        if (seen[slot])
+            seen[slot]->superseded = true;
+        seen[slot] = p;
+    }
+    free(seen); /* out of memory: every record is written */
+}
+
 /* Writes one batch in one transaction; false when the store failed. */
 static bool write_batch(struct activations *a, struct pending *batch, size_t count)
 {
+    mark_superseded(batch, count);
     struct db_activation *rows = calloc(count, sizeof(*rows));
     char(*numbers)[4][32] = calloc(count, sizeof(*numbers));
     char(*starts)[32] = calloc(count, sizeof(*starts));
     char **logs = calloc(count, sizeof(*logs));
     bool ok = rows && numbers && starts && logs;
     size_t i = 0;
-    for (struct pending *p = batch; ok && p; p = p->next, i++)
-        row_of(&p->r, a->config.log_max_lines, &rows[i], numbers[i], starts[i], &logs[i]);
+    for (struct pending *p = batch; ok && p; p = p->next) {
+        if (!p->superseded) {
+            row_of(&p->r, a->config.log_max_lines, &rows[i], numbers[i], starts[i], &logs[i]);
+            i++;
+        }
+    }
     char detail[256] = "";
-    ok = ok && a->db->ops->activation_write(a->db, rows, count, detail, sizeof(detail)) == FL_OK;
+    ok = ok && a->db->ops->activation_write(a->db, rows, i, detail, sizeof(detail)) == FL_OK;
     if (!ok)
         fl_log(FL_LOG_WARN, "activations_not_written", "records=%zu detail=%s", count, detail);
     for (size_t k = 0; logs && k < count; k++)

@@ -27,7 +27,7 @@ struct db_sqlite {
     sqlite3 *conn;
     pthread_mutex_t lock;
     char reserve_path[4200];
-    time_t reserve_missing_since; /* 0: the reserve is in place */
+    time_t reserve_missing_since;    /* 0: the reserve is in place */
     sqlite3_stmt *activation_upsert; /* prepared once: records are written many times a second */
 };
 
@@ -440,9 +440,9 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
     enum fl_err err = sq_begin(s, detail, detail_len);
     if (err != FL_OK)
         return err;
-    if (!s->activation_upsert && sqlite3_prepare_v3(s->conn, db_activation_upsert_sql, -1,
-                                                    SQLITE_PREPARE_PERSISTENT,
-                                                    &s->activation_upsert, NULL) != SQLITE_OK)
+    if (!s->activation_upsert &&
+        sqlite3_prepare_v3(s->conn, db_activation_upsert_sql, -1, SQLITE_PREPARE_PERSISTENT,
+                           &s->activation_upsert, NULL) != SQLITE_OK)
         err = sq_fail(s, detail, detail_len);
     sqlite3_stmt *st = s->activation_upsert; /* bound again for each record */
     for (size_t i = 0; err == FL_OK && i < count; i++) {
