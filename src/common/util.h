@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 /* The struct of type `type` whose member `member` is at `ptr`. */
@@ -75,6 +76,16 @@ static inline int64_t fl_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* `ms` (fl_wall_ms) as RFC 3339 in UTC with milliseconds: 2026-12-05T01:02:03.456Z. */
+static inline void fl_format_wall_ms(int64_t ms, char out[32])
+{
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
 /* Milliseconds from `then` to `now`, 0 when `then` is later: another thread may record a time

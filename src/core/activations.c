@@ -236,11 +236,7 @@ static void row_of(const struct activation_record *r, unsigned max_lines, struct
 {
     bool logs_cut;
     *logs = logs_json(r, max_lines, &logs_cut);
-    time_t seconds = (time_t)(r->start_ms / 1000);
-    struct tm tm;
-    gmtime_r(&seconds, &tm);
-    size_t n = strftime(start, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(start + n, 32 - n, ".%03dZ", (int)(r->start_ms % 1000));
+    fl_format_wall_ms(r->start_ms, start);
     snprintf(numbers[0], 32, "%d", r->http_status);
     snprintf(numbers[1], 32, "%lld", (long long)r->start_ms);
     snprintf(numbers[2], 32, "%llu", (unsigned long long)r->duration_ms);

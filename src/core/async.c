@@ -29,6 +29,7 @@ struct async_job {
     struct async_queue *queue;
     char id[ACTIVATION_ID_CHARS + 1];
     char module[FL_NAME_MAX + 1], function[FL_NAME_MAX + 1], script[FL_NAME_MAX + 1];
+    char trigger[ASYNC_TRIGGER_MAX + 1];
     char *args;
     int64_t start_wall_ms;
     unsigned attempts;
@@ -72,7 +73,7 @@ static void job_record(struct async_job *j, const char *status, enum fl_err outc
         .module = j->module,
         .function = j->function,
         .hash = j->def.hash,
-        .trigger = "async",
+        .trigger = j->trigger,
         .status = status,
         .outcome = outcome,
         .http_status = http_status,
@@ -300,6 +301,7 @@ void async_submit(struct async_queue *q, const struct async_entry *e)
     snprintf(j->module, sizeof(j->module), "%s", e->module);
     snprintf(j->function, sizeof(j->function), "%s", e->function);
     snprintf(j->script, sizeof(j->script), "%s", e->script ? e->script : "");
+    snprintf(j->trigger, sizeof(j->trigger), "%s", e->trigger ? e->trigger : "async");
     j->args = args;
     j->start_wall_ms = e->start_ms;
     j->attempts = e->attempts;
@@ -308,6 +310,84 @@ void async_submit(struct async_queue *q, const struct async_entry *e)
         atomic_fetch_sub(&q->depth, 1);
         job_free(j);
     }
+}
+
+bool async_trigger_queued(const char *trigger)
+{
+    return strcmp(trigger, "async") == 0 || strcmp(trigger, "cron") == 0 ||
+           strcmp(trigger, "event") == 0;
+}
+
+/* ---- accepting (the loop) ---- */
+
+struct enqueue {
+    struct activation_wait wait;
+    struct async_queue *queue;
+    struct async_entry entry; /* its strings point into `strings` */
+    void (*accepted)(void *arg, const char *id, enum fl_err err);
+    void *arg;
+    char id[ACTIVATION_ID_CHARS + 1];
+    char strings[];
+};
+
+static void enqueue_written(struct activation_wait *wait, enum fl_err err)
+{
+    struct enqueue *q = container_of(wait, struct enqueue, wait);
+    if (err == FL_OK)
+        async_submit(q->queue, &q->entry);
+    else
+        async_unreserve(q->queue);
+    if (q->accepted)
+        q->accepted(q->arg, q->id, err);
+    free(q);
+}
+
+enum fl_err async_enqueue(struct async_queue *queue, const struct async_request *r)
+{
+    int64_t now = fl_wall_ms();
+    size_t module_len = strlen(r->def->module) + 1, name_len = strlen(r->def->name) + 1;
+    size_t args_len = strlen(r->args) + 1, script_len = strlen(r->script) + 1;
+    size_t trigger_len = strlen(r->trigger) + 1;
+    struct enqueue *q =
+        malloc(sizeof(*q) + module_len + name_len + args_len + script_len + trigger_len);
+    if (!q)
+        return FL_ERR_NOMEM;
+    if (!activation_new_id(q->id, now)) {
+        free(q);
+        return FL_ERR_IO;
+    }
+    if (!async_reserve(queue)) {
+        free(q);
+        return FL_ERR_BUSY;
+    }
+    char *p = q->strings;
+    q->entry = (struct async_entry){.id = q->id,
+                                    .module = memcpy(p, r->def->module, module_len),
+                                    .function = memcpy(p += module_len, r->def->name, name_len),
+                                    .args = memcpy(p += name_len, r->args, args_len),
+                                    .script = memcpy(p += args_len, r->script, script_len),
+                                    .trigger = memcpy(p += script_len, r->trigger, trigger_len),
+                                    .start_ms = now};
+    q->queue = queue;
+    q->accepted = r->accepted;
+    q->arg = r->arg;
+    q->wait = (struct activation_wait){.loop = queue->loop, .done = enqueue_written};
+    struct activation_record queued = {.id = q->id,
+                                       .module = q->entry.module,
+                                       .function = q->entry.function,
+                                       .hash = r->def->hash,
+                                       .trigger = q->entry.trigger,
+                                       .status = "queued",
+                                       .worker = "",
+                                       .start_ms = now,
+                                       .args = q->entry.args,
+                                       .script = q->entry.script};
+    if (!activations_record_durable(queue->activations, &queued, &q->wait)) {
+        async_unreserve(queue);
+        free(q);
+        return FL_ERR_BUSY; /* the store is behind */
+    }
+    return FL_OK;
 }
 
 /* ---- at start ---- */
@@ -323,7 +403,7 @@ struct load {
 static void load_row(void *arg, const struct db_activation *row)
 {
     struct load *l = arg;
-    if (strcmp(row->trigger, "async") != 0)
+    if (!async_trigger_queued(row->trigger)) /* a synchronous call's record */
         return;
     if (l->count == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
@@ -336,7 +416,7 @@ static void load_row(void *arg, const struct db_activation *row)
     /* the row lives only during the callback: its strings are copied */
     char *copy = NULL;
     size_t len = strlen(row->id) + strlen(row->module) + strlen(row->function) + strlen(row->args) +
-                 strlen(row->script) + 5;
+                 strlen(row->script) + strlen(row->trigger) + 6;
     if (!(copy = malloc(len)))
         return;
     struct async_entry *e = &l->entries[l->count];
@@ -345,7 +425,8 @@ static void load_row(void *arg, const struct db_activation *row)
     e->module = strcpy(p, row->module), p += strlen(p) + 1;
     e->function = strcpy(p, row->function), p += strlen(p) + 1;
     e->args = strcpy(p, row->args), p += strlen(p) + 1;
-    e->script = strcpy(p, row->script);
+    e->script = strcpy(p, row->script), p += strlen(p) + 1;
+    e->trigger = strcpy(p, row->trigger);
     e->start_ms = strtoll(row->start_ms, NULL, 10);
     e->attempts = (unsigned)atoi(row->attempts);
     char **grown = realloc(l->strings, (l->count + 1) * sizeof(*grown));
@@ -379,7 +460,7 @@ enum fl_err async_load(struct async_queue *q, struct db *db, char *detail, size_
                                           .module = e->module,
                                           .function = e->function,
                                           .hash = "",
-                                          .trigger = "async",
+                                          .trigger = e->trigger,
                                           .outcome = FL_ERR_WORKER_LOST,
                                           .http_status = http_status_of(FL_ERR_WORKER_LOST),
                                           .worker = "",

@@ -26,6 +26,7 @@ struct catalogue;
 struct app_scripts;
 struct activations;
 struct db;
+struct fn_def;
 
 struct async_config {
     unsigned concurrency; /* calls running at once */
@@ -33,9 +34,10 @@ struct async_config {
     uint64_t queue_max;   /* calls accepted and not ended (429 past it) */
 };
 
-/* What is queued: a record of trigger "async". */
+/* What is queued: a record of trigger "async", "cron" or "event". */
 struct async_entry {
     const char *id, *module, *function, *args, *script; /* script "" for the default policy */
+    const char *trigger;                                /* NULL: "async" */
     int64_t start_ms;                                   /* accepted at (wall clock) */
     unsigned attempts;                                  /* made so far */
 };
@@ -57,6 +59,26 @@ bool async_reserve(struct async_queue *queue);
 void async_unreserve(struct async_queue *queue);
 /* The call (with its reserved place) is in the store: it runs. */
 void async_submit(struct async_queue *queue, const struct async_entry *entry);
+enum { ASYNC_TRIGGER_MAX = 8 };
+/* Whether records of this trigger are calls of the queue ("async", "cron", "event"). */
+bool async_trigger_queued(const char *trigger);
+
+/* A call to accept into the queue (async_enqueue). */
+struct async_request {
+    const struct fn_def *def;
+    const char *args;    /* its JSON arguments */
+    const char *script;  /* its APP script, "" for the default policy */
+    const char *trigger; /* "async", "cron" or "event" */
+    /* On the loop once its queued record is in the store (FL_OK: it runs) or could not be
+     * written (it does not run); `id` is its activation's. */
+    void (*accepted)(void *arg, const char *id, enum fl_err err);
+    void *arg;
+};
+/* [loop] Reserves a place, hands the record over and, once it is in the store, runs the call:
+ * `accepted` tells. FL_OK; FL_ERR_BUSY when the queue is full or the store behind (nothing more
+ * happens: `accepted` is not called); FL_ERR_IO with no random bytes for an id. */
+enum fl_err async_enqueue(struct async_queue *queue, const struct async_request *request);
+
 /* At start: every queued or running record of the store goes (back) on the queue. */
 enum fl_err async_load(struct async_queue *queue, struct db *db, char *detail, size_t detail_len);
 

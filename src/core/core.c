@@ -14,6 +14,7 @@
 #include "common/secret.h"
 #include "core/activations.h"
 #include "core/async.h"
+#include "core/triggers/triggers.h"
 #include "common/util.h"
 #include "core/api/api.h"
 #include "core/auth.h"
@@ -181,6 +182,12 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
                api.async ? detail : "cannot start the queue of asynchronous calls");
         goto out;
     }
+    if (!(api.triggers = triggers_new(loop, api.async, catalogue)) ||
+        api_load_triggers(&api, detail, sizeof(detail)) != FL_OK) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s",
+               api.triggers ? detail : "cannot start the functions' triggers");
+        goto out;
+    }
     struct discovery_config found = {.methods = opt->discover,
                                      .interface = opt->discover_interface,
                                      .dns_server = opt->dns_server,
@@ -217,6 +224,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
            opt->db_url && strncmp(opt->db_url, "postgres", 8) == 0 ? "postgres" : db_url);
     fflush(stdout);
     core_wait_for_signal(signals);
+    triggers_free(api.triggers); /* no fire after this */
+    api.triggers = NULL;
     async_stop(api.async);       /* asynchronous calls out stay queued in the store */
     cluster_fail_calls(cluster); /* invocations out answer 502 now, so the server can stop */
     http_stop(server);
@@ -224,6 +233,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
 out:
     discovery_stop(discovery); /* before the cluster they feed */
     prometheus_stop(prometheus);
+    triggers_free(api.triggers);
     async_stop(api.async);
     cluster_free(cluster); /* the last calls' outcomes are recorded here */
     async_free(api.async);

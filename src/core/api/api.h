@@ -26,6 +26,7 @@ struct api {
     struct cluster *cluster;
     struct activations *activations; /* the records' writer */
     struct async_queue *async;       /* asynchronous calls (NULL: none) */
+    struct triggers *triggers;       /* functions' events (NULL: none, e.g. before start) */
     struct evloop *loop;             /* the Core's event loop (the HTTP server's) */
     size_t max_upload_bytes;  /* multipart uploads */
     size_t max_json_bytes;    /* JSON bodies, invocation arguments included */
@@ -46,5 +47,7 @@ enum fl_err api_code_from_store(void *arg, const struct fn_def *def, struct fl_b
 /* Fills the catalogue and the APP scripts from the store and makes sure the default module
  * `_` exists. */
 enum fl_err api_load(struct api *api, char *detail, size_t detail_len);
+/* Once `triggers` is set: every function's stored events start (core/triggers). */
+enum fl_err api_load_triggers(struct api *api, char *detail, size_t detail_len);
 
 #endif

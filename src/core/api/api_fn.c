@@ -14,6 +14,7 @@
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
 #include "core/async.h"
+#include "core/triggers/triggers.h"
 #include "core/cluster/invocation.h"
 #include "engine/engine.h"
 
@@ -56,6 +57,18 @@ enum fl_err api_load(struct api *api, char *detail, size_t detail_len)
 }
 
 /* ---- modules ---- */
+
+static void api_load_events(void *arg, const struct db_function *row)
+{
+    struct api *api = arg;
+    if (row->events && strcmp(row->events, "[]") != 0)
+        triggers_set(api->triggers, row->module, row->name, row->events);
+}
+
+enum fl_err api_load_triggers(struct api *api, char *detail, size_t detail_len)
+{
+    return api->db->ops->function_list(api->db, api_load_events, api, detail, detail_len);
+}
 
 static cJSON *api_named(const char *name)
 {
@@ -152,6 +165,8 @@ void api_module_rename(struct api *api, const struct route_args *args,
             api->db->ops->module_rename(api->db, module, name, now, detail, sizeof(detail));
         if (err == FL_OK) {
             catalogue_rename_module(api->catalogue, module, name);
+            if (api->triggers)
+                triggers_rename_module(api->triggers, module, name);
             api_reply(res, 200, api_named(name));
         } else if (err == FL_ERR_EXISTS || err == FL_ERR_NOT_FOUND) {
             http_error(res, err,
@@ -179,8 +194,11 @@ void api_module_delete(struct api *api, const struct route_args *args,
     size_t count;
     char **functions = catalogue_functions(api->catalogue, module, &count);
     enum fl_err err = api->db->ops->module_delete(api->db, module, detail, sizeof(detail));
-    if (err == FL_OK || err == FL_ERR_NOT_FOUND)
+    if (err == FL_OK || err == FL_ERR_NOT_FOUND) {
         catalogue_remove_module(api->catalogue, module);
+        if (api->triggers)
+            triggers_rename_module(api->triggers, module, NULL);
+    }
     for (size_t i = 0; functions && i < count; i++) {
         if (err == FL_OK) /* the Workers drop the module's functions too */
             cluster_drop_code(api->cluster, module, functions[i], false, detail, sizeof(detail));
@@ -205,12 +223,55 @@ struct upload {
     struct fn_meta meta;
     char *metadata_json;
     char hash[FL_HASH_HEX_BYTES];
+    /* the `events` field (core/triggers), when given and not empty */
+    char *events_stored;  /* the valid elements, as kept */
+    cJSON *events_result; /* the reply's `events` */
+    unsigned events_failed;
 };
 
 static void upload_free(struct upload *up)
 {
     free(up->name);
     free(up->metadata_json);
+    free(up->events_stored);
+    cJSON_Delete(up->events_result);
+}
+
+/* FunLess's `events` part: absent, empty or `[]` means none given. 400 when it is not JSON. */
+static bool upload_events(const struct multipart *mp, struct http_response *res, struct upload *up)
+{
+    const struct multipart_part *events = multipart_get(mp, "events");
+    if (!events || events->len == 0)
+        return true;
+    char detail[256];
+    enum fl_err err =
+        triggers_check((const char *)events->data, events->len, &up->events_stored,
+                       &up->events_result, &up->events_failed, detail, sizeof(detail));
+    if (err != FL_OK) {
+        http_error(res, err, "%s", detail);
+        return false;
+    }
+    if (cJSON_GetArraySize(up->events_result) == 0) { /* `[]`: as if not given */
+        free(up->events_stored);
+        cJSON_Delete(up->events_result);
+        up->events_stored = NULL;
+        up->events_result = NULL;
+    }
+    return true;
+}
+
+/* The reply to a create or update: {"name"}, with `events` and `events_metadata` when events
+ * were given; 207 when one of them failed. */
+static void upload_reply(const struct upload *up, const struct fn_def *def, int status,
+                         struct http_response *res)
+{
+    cJSON *data = api_named(def->name);
+    if (up->events_result) {
+        cJSON_AddItemToObject(data, "events", cJSON_Duplicate(up->events_result, true));
+        cJSON_AddItemToObject(data, "events_metadata",
+                              triggers_metadata(up->events_result, up->events_failed));
+    }
+    api_reply(res, up->events_failed ? 207 : status, data);
 }
 
 static bool upload_wait_flag(const struct multipart *mp, struct http_response *res, bool *wait_out)
@@ -235,7 +296,7 @@ static bool upload_parse(struct api *api, const struct http_request *req, const 
     if (!up->name && default_name)
         up->name = strdup(default_name);
     if (!up->name || !api_check_name(up->name, "function", res) ||
-        !upload_wait_flag(&mp, res, &up->wait_for_workers))
+        !upload_wait_flag(&mp, res, &up->wait_for_workers) || !upload_events(&mp, res, up))
         return false;
     const struct multipart_part *code = multipart_get(&mp, "code");
     if (code)
@@ -311,6 +372,7 @@ static struct db_function upload_to_row(const struct upload *up, const struct fn
         .metadata = up->metadata_json,
         .created_at = def->created_at,
         .updated_at = def->updated_at,
+        .events = up->events_stored, /* NULL: none on create, kept on update */
     };
 }
 
@@ -331,8 +393,10 @@ void api_function_create(struct api *api, const struct route_args *args,
     enum fl_err err = api->db->ops->function_create(api->db, &row, detail, sizeof(detail));
     if (err == FL_OK) {
         catalogue_put(api->catalogue, &def, NULL);
+        if (up.events_stored && api->triggers)
+            triggers_set(api->triggers, def.module, def.name, up.events_stored);
         api_push(api, &up, &def);
-        api_reply(res, 201, api_named(def.name));
+        upload_reply(&up, &def, 201, res);
     } else if (err == FL_ERR_EXISTS) {
         http_error(res, err, "function %s/%s already exists", module, def.name);
     } else if (err == FL_ERR_NOT_FOUND) {
@@ -370,14 +434,19 @@ void api_function_get(struct api *api, const struct route_args *args,
     char tag[FL_NAME_MAX + 3] = "null";
     if (def.meta.tag[0])
         snprintf(tag, sizeof(tag), "\"%s\"", def.meta.tag);
+    cJSON *events = api->triggers ? triggers_describe(api->triggers, def.module, def.name) : NULL;
+    char *events_json = cJSON_GetArraySize(events) ? cJSON_PrintUnformatted(events) : NULL;
+    cJSON_Delete(events);
     res->status = 200;
     res->content_type = "application/json";
     fl_buf_printf(&res->body,
                   "{\"data\":{\"name\":\"%s\",\"module\":\"%s\",\"hash\":\"%s\",\"size\":%llu,"
                   "\"metadata\":{\"tag\":%s,\"capacity\":%u,\"timeout_ms\":%u},"
-                  "\"created_at\":\"%s\",\"updated_at\":\"%s\"}}",
+                  "\"created_at\":\"%s\",\"updated_at\":\"%s\"%s%s}}",
                   def.name, def.module, def.hash, (unsigned long long)def.size, tag,
-                  def.meta.capacity_mb, def.meta.timeout_ms, def.created_at, def.updated_at);
+                  def.meta.capacity_mb, def.meta.timeout_ms, def.created_at, def.updated_at,
+                  events_json ? ",\"events\":" : "", events_json ? events_json : "");
+    cJSON_free(events_json);
 }
 
 void api_function_update(struct api *api, const struct route_args *args,
@@ -402,8 +471,12 @@ void api_function_update(struct api *api, const struct route_args *args,
         catalogue_put(api->catalogue, &def, old.name);
         if (strcmp(old.name, def.name) != 0)
             cluster_drop_code(api->cluster, old.module, old.name, false, detail, sizeof(detail));
+        if (api->triggers && strcmp(old.name, def.name) != 0) /* its events go with it */
+            triggers_rename(api->triggers, old.module, old.name, def.name);
+        if (api->triggers && up.events_stored) /* a non-empty list replaces them (FunLess) */
+            triggers_set(api->triggers, def.module, def.name, up.events_stored);
         api_push(api, &up, &def);
-        api_reply(res, 200, api_named(def.name));
+        upload_reply(&up, &def, 200, res);
     } else if (err == FL_ERR_EXISTS) {
         http_error(res, err, "function %s/%s already exists", old.module, def.name);
     } else if (err == FL_ERR_NOT_FOUND) {
@@ -426,6 +499,8 @@ void api_function_delete(struct api *api, const struct route_args *args,
         api->db->ops->function_delete(api->db, def.module, def.name, detail, sizeof(detail));
     if (err == FL_OK || err == FL_ERR_NOT_FOUND) {
         catalogue_remove(api->catalogue, def.module, def.name);
+        if (api->triggers)
+            triggers_rename(api->triggers, def.module, def.name, NULL);
         cluster_drop_code(api->cluster, def.module, def.name, false, detail, sizeof(detail));
     }
     if (err == FL_OK)
@@ -600,17 +675,15 @@ static void invoke_gone(void *arg)
 }
 
 /*
- * POST .../{f}?async=true: the call is handed to the activations' writer as a queued record
- * (docs/activations.md) and answered 202 once the batch holding it is committed — many accepts
+ * POST .../{f}?async=true: the call is handed to the queue (async_enqueue: a queued record,
+ * docs/activations.md) and answered 202 once the batch holding it is committed — many accepts
  * share one commit, and no thread waits for it; then the queue runs it.
  */
 struct async_accept {
-    struct activation_wait wait;
     struct api *api;
     struct fn_def def;
-    char id[ACTIVATION_ID_CHARS + 1], script[FL_NAME_MAX + 1];
+    char script[FL_NAME_MAX + 1];
     char *input;
-    int64_t start_ms;
     struct http_response *res;
     struct http_exchange *exchange;
 };
@@ -623,22 +696,18 @@ static void async_accept_free(void *arg)
 }
 
 /* On the loop: the queued record is in the store (or could not be written). */
-static void async_accepted(struct activation_wait *wait, enum fl_err err)
+static void async_accepted(void *arg, const char *id, enum fl_err err)
 {
-    struct async_accept *acc = container_of(wait, struct async_accept, wait);
+    struct async_accept *acc = arg;
     struct http_response *res = acc->res;
     if (err != FL_OK) {
-        async_unreserve(acc->api->async);
         api_store_error(res, err, "queue the call", "the batch holding it was not written");
     } else {
-        struct async_entry entry = {
-            acc->id, acc->def.module, acc->def.name, acc->input, acc->script, acc->start_ms, 0};
-        async_submit(acc->api->async, &entry);
         cJSON *data = cJSON_CreateObject();
-        cJSON_AddStringToObject(data, "activation_id", acc->id);
+        cJSON_AddStringToObject(data, "activation_id", id);
         api_reply(res, 202, data);
-        snprintf(res->location, sizeof(res->location), "/v1/activations/%s", acc->id);
-        snprintf(res->activation, sizeof(res->activation), "%s", acc->id);
+        snprintf(res->location, sizeof(res->location), "/v1/activations/%s", id);
+        snprintf(res->activation, sizeof(res->activation), "%s", id);
     }
     http_resume(acc->exchange);
 }
@@ -658,37 +727,26 @@ static void api_function_invoke_async(struct api *api, const struct route_args *
         !(acc->input = api_invoke_args(api, req, &policy, acc->script, res)))
         return;
     app_release(policy); /* looked up again when the call runs */
-    acc->start_ms = fl_wall_ms();
-    if (!api->async || !activation_new_id(acc->id, acc->start_ms)) {
-        http_error(res, FL_ERR_UNAVAILABLE, "asynchronous calls are not available");
-        return;
-    }
-    if (!async_reserve(api->async)) {
-        http_error(res, FL_ERR_BUSY, "the queue of asynchronous calls is full, retry later");
-        res->retry_after_s = 1;
-        return;
-    }
     acc->api = api;
     acc->res = res;
     acc->exchange = req->exchange;
-    acc->wait = (struct activation_wait){.loop = api->loop, .done = async_accepted};
-    struct activation_record queued = {.id = acc->id,
-                                       .module = acc->def.module,
-                                       .function = acc->def.name,
-                                       .hash = acc->def.hash,
-                                       .trigger = "async",
-                                       .status = "queued",
-                                       .worker = "",
-                                       .start_ms = acc->start_ms,
-                                       .args = acc->input,
-                                       .script = acc->script};
-    if (!activations_record_durable(api->activations, &queued, &acc->wait)) {
-        async_unreserve(api->async);
-        http_error(res, FL_ERR_BUSY, "the store is behind, retry later");
+    struct async_request call = {.def = &acc->def,
+                                 .args = acc->input,
+                                 .script = acc->script,
+                                 .trigger = "async",
+                                 .accepted = async_accepted,
+                                 .arg = acc};
+    enum fl_err err = api->async ? async_enqueue(api->async, &call) : FL_ERR_UNAVAILABLE;
+    if (err == FL_OK) {
+        res->status = HTTP_RUN_LATER;
+    } else if (err == FL_ERR_BUSY) {
+        http_error(res, err,
+                   "the queue of asynchronous calls is full, or the store behind: "
+                   "retry later");
         res->retry_after_s = 1;
-        return;
+    } else {
+        http_error(res, FL_ERR_UNAVAILABLE, "asynchronous calls are not available");
     }
-    res->status = HTTP_RUN_LATER;
 }
 
 /* ?async=true or false (absent: false); -1 after answering 400. */

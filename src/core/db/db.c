@@ -62,6 +62,8 @@ const struct db_migration db_migrations[] = {
     {4, "DROP INDEX activations_by_time;"
         "DROP INDEX activations_by_function;"
         "CREATE INDEX activations_by_function ON activations (module, fname, id);"},
+    /* a function's triggers (docs/triggers.md), kept with it through renames and deletes */
+    {5, "ALTER TABLE functions ADD COLUMN events TEXT NOT NULL DEFAULT '[]';"},
 };
 const int db_migration_count = ARRAY_SIZE(db_migrations);
 

@@ -32,6 +32,7 @@ struct db_function {
     const char *metadata; /* normalised JSON text */
     const char *created_at;
     const char *updated_at;
+    const char *events; /* its triggers, a JSON array (core/triggers); NULL in an update: kept */
 };
 
 struct db_script {

@@ -288,7 +288,11 @@ static enum fl_err pg_function_create(struct db *db, const struct db_function *f
     struct pg_params pp = {0};
     char size[24];
     pg_function_params(&pp, f, size);
-    return pg_write(db, "INSERT INTO functions VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8)",
+    pg_text(&pp, f->events); /* NULL: none */
+    return pg_write(db,
+                    "INSERT INTO functions (module, name, code, size, hash, metadata, created_at, "
+                    "updated_at, events) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8, "
+                    "COALESCE($9::text, '[]'))",
                     &pp, false, detail, detail_len);
 }
 
@@ -299,10 +303,11 @@ static enum fl_err pg_function_update(struct db *db, const char *name, const str
     char size[24];
     pg_function_params(&pp, f, size);
     pg_text(&pp, name);
+    pg_text(&pp, f->events); /* NULL: kept */
     return pg_write(db,
                     "UPDATE functions SET name = $2, code = $3, size = $4::bigint, hash = $5, "
-                    "metadata = $6, updated_at = $8 WHERE module = $1 AND name = $9 "
-                    "AND $7::text IS NOT NULL",
+                    "metadata = $6, updated_at = $8, events = COALESCE($10::text, events) "
+                    "WHERE module = $1 AND name = $9 AND $7::text IS NOT NULL",
                     &pp, true, detail, detail_len);
 }
 
@@ -332,6 +337,7 @@ static void pg_function_row(PGresult *res, int row, void *arg)
         .metadata = PQgetvalue(res, row, 4),
         .created_at = PQgetvalue(res, row, 5),
         .updated_at = PQgetvalue(res, row, 6),
+        .events = PQgetvalue(res, row, 7),
     };
     a->cb(a->arg, &f);
 }
@@ -341,7 +347,7 @@ static enum fl_err pg_function_list(struct db *db, db_function_cb cb, void *arg,
 {
     struct pg_function_arg a = {cb, arg};
     return pg_read(db,
-                   "SELECT module, name, size, hash, metadata, created_at, updated_at "
+                   "SELECT module, name, size, hash, metadata, created_at, updated_at, events "
                    "FROM functions ORDER BY module, name",
                    NULL, pg_function_row, &a, detail, detail_len);
 }

@@ -269,6 +269,8 @@ static sqlite3_stmt *sq_bind_function(struct db_sqlite *s, const char *sql,
     sqlite3_bind_text(st, 6, f->metadata, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 7, f->created_at, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 8, f->updated_at, -1, SQLITE_TRANSIENT);
+    if (f->events) /* else NULL: an update keeps what is there */
+        sqlite3_bind_text(st, 10, f->events, -1, SQLITE_TRANSIENT);
     return st;
 }
 
@@ -280,7 +282,11 @@ static enum fl_err sq_function_create(struct db *db, const struct db_function *f
     if (err != FL_OK)
         return err;
     err = sq_change(s,
-                    sq_bind_function(s, "INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", f),
+                    sq_bind_function(s,
+                                     "INSERT INTO functions (module, name, code, size, hash, "
+                                     "metadata, created_at, updated_at, events) VALUES (?1, ?2, "
+                                     "?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?10, '[]'))",
+                                     f),
                     false, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
 }
@@ -295,7 +301,8 @@ static enum fl_err sq_function_update(struct db *db, const char *name, const str
     sqlite3_stmt *st = sq_bind_function(
         s,
         "UPDATE functions SET module = ?1, name = ?2, code = ?3, size = ?4, hash = ?5, "
-        "metadata = ?6, updated_at = ?8 WHERE module = ?1 AND name = ?9",
+        "metadata = ?6, updated_at = ?8, events = COALESCE(?10, events) "
+        "WHERE module = ?1 AND name = ?9",
         f);
     if (st)
         sqlite3_bind_text(st, 9, name, -1, SQLITE_TRANSIENT);
@@ -318,7 +325,7 @@ static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg,
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = sq_prepare(s,
                                   "SELECT module, name, size, hash, metadata, created_at, "
-                                  "updated_at FROM functions ORDER BY module, name",
+                                  "updated_at, events FROM functions ORDER BY module, name",
                                   0, NULL);
     int rc = SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -330,6 +337,7 @@ static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg,
             .metadata = sq_text(st, 4),
             .created_at = sq_text(st, 5),
             .updated_at = sq_text(st, 6),
+            .events = sq_text(st, 7),
         };
         cb(arg, &row);
     }

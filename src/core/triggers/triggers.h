@@ -1,0 +1,53 @@
+/*
+ * triggers — what calls a function besides its clients (docs/triggers.md): the `events` of a
+ * function upload, as FunLess takes them. Events are checked here (triggers_check), kept with
+ * their function in the store (functions.events: they follow its renames and go with it), and
+ * live in this registry while it exists. A cron event fires on the Core's event loop; its call
+ * goes through the asynchronous queue, an activation with trigger "cron", retried like any
+ * queued call. MQTT events are refused for now (each such element fails, 207).
+ *
+ * Threading: triggers_check anywhere; the registry's functions from any thread (they run on
+ * the loop, evloop_call).
+ */
+#ifndef FL_CORE_TRIGGERS_TRIGGERS_H
+#define FL_CORE_TRIGGERS_TRIGGERS_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/err.h"
+
+struct evloop;
+struct async_queue;
+struct catalogue;
+struct triggers;
+
+/* A registry on `loop`: due calls go to `queue`, as the function is in `catalogue` then. */
+struct triggers *triggers_new(struct evloop *loop, struct async_queue *queue,
+                              struct catalogue *catalogue);
+/* Stops every trigger (before the queue stops). */
+void triggers_free(struct triggers *triggers);
+
+/* FunLess's `events` field: FL_ERR_BAD_REQUEST (detail) when it is not a JSON array. Else
+ * *stored is the array of its valid elements (what the function keeps, normalised), *results
+ * the reply's `events` (an element's {"status":"success"} or {"status":"error","message":..}),
+ * and *failed how many elements failed. */
+enum fl_err triggers_check(const char *json, size_t len, char **stored, cJSON **results,
+                           unsigned *failed, char *detail, size_t detail_len);
+/* The reply's `<what>_metadata`: {"successful","failed","total"}. */
+cJSON *triggers_metadata(const cJSON *results, unsigned failed);
+
+/* The function's events are now `stored` (from triggers_check, or the store at start; "[]":
+ * none): what was live for it stops, these start. */
+void triggers_set(struct triggers *triggers, const char *module, const char *function,
+                  const char *stored);
+/* The function was renamed (its events go with it), or deleted (new_name NULL). */
+void triggers_rename(struct triggers *triggers, const char *module, const char *function,
+                     const char *new_name);
+/* Every function of the module was renamed with it (new_module), or deleted (NULL). */
+void triggers_rename_module(struct triggers *triggers, const char *module, const char *new_module);
+/* For GET: the function's events as stored, secrets hidden, each with its live `state`. */
+cJSON *triggers_describe(struct triggers *triggers, const char *module, const char *function);
+
+#endif
