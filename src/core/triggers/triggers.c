@@ -213,15 +213,17 @@ static void timer_ready(struct evloop_source *source)
 {
     struct triggers *tr = container_of(source, struct triggers, timer);
     uint64_t expirations;
-    if (read(source->fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
+    ssize_t got = read(source->fd, &expirations, sizeof(expirations));
+    if (got < 0 && errno == EAGAIN)
         return;
+    bool clock_changed = got < 0 && errno == ECANCELED;
     int64_t now = fl_wall_ms();
     for (struct trigger *t = tr->list; t; t = t->next) {
         if (t->next_ms >= 0 && t->next_ms <= now) {
             trigger_fire(tr, t);
             trigger_advance(t, now);
-        } else if (errno == ECANCELED && !t->schedule.every_ms) {
-            trigger_advance(t, now); /* the clock moved: reckoned again */
+        } else if (clock_changed && !t->schedule.every_ms) {
+            trigger_advance(t, now); /* the wall clock moved back: reckoned again */
         }
     }
     timer_arm(tr);
