@@ -28,9 +28,9 @@ struct api {
     struct async_queue *async;       /* asynchronous calls (NULL: none) */
     struct triggers *triggers;       /* functions' events (NULL: none, e.g. before start) */
     struct evloop *loop;             /* the Core's event loop (the HTTP server's) */
-    size_t max_upload_bytes;  /* multipart uploads */
-    size_t max_json_bytes;    /* JSON bodies, invocation arguments included */
-    uint32_t max_capacity_mb; /* the most memory a function may declare */
+    size_t max_upload_bytes;         /* multipart uploads */
+    size_t max_json_bytes;           /* JSON bodies, invocation arguments included */
+    uint32_t max_capacity_mb;        /* the most memory a function may declare */
     bool metrics_enabled;
 };
 
