@@ -10,38 +10,8 @@ FUNLESS=$1
 FX=${FIXTURES_DIR:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../multihost/lib.sh"
-TMP=$(mktemp -d /tmp/funless-test-activations-XXXXXX)
-RUN=
-DATA=$TMP/data
-STORE=()
-[ -n "${FUNLESS_TEST_DB:-}" ] && STORE=(--db "$FUNLESS_TEST_DB")
-core= worker=
-cleanup() {
-    [ -n "$core" ] && kill "$core" 2>/dev/null
-    [ -n "$worker" ] && kill "$worker" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-[ -n "${KEEP_TMP:-}" ] && trap - EXIT
-
-start_worker() {
-    rm -f "$TMP/worker.out" # else the wait below may read the previous process's line
-    "$FUNLESS" worker --name w1 --listen 127.0.0.1:0 --cache-dir "$TMP/cache" --metrics off \
-        --announce off >"$TMP/worker.out" 2>"$TMP/worker.err" &
-    worker=$!
-    wait_until 10 grep -qs listening "$TMP/worker.out" || bad "the Worker did not start"
-    WORKER_PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/worker.out" | grep -o '[0-9]*$')
-}
-start_core() { # [options]
-    rm -f "$TMP/core.out" # else the wait below may read the previous process's line
-    "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$DATA" "${STORE[@]}" \
-        --workers "127.0.0.1:$WORKER_PORT" "$@" >"$TMP/core.out" 2>>"$TMP/core.err" &
-    core=$!
-    wait_until 10 grep -qs listening "$TMP/core.out" || bad "the Core did not start"
-    API=http://127.0.0.1:$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/core.out" | grep -o '[0-9]*$')
-}
-stop_core() { kill "$core"; wait "$core" 2>/dev/null; core=; }
+NAME=activations
+. "$HERE/lib_core.sh"
 # invoke FUNCTION BODY: the status in $status, the activation id in $id
 invoke() {
     status=$(curl -s -o "$TMP/body" -D "$TMP/headers" -w '%{http_code}' -X POST \

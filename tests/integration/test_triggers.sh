@@ -11,37 +11,12 @@ FUNLESS=$1
 FX=${FIXTURES_DIR:?}
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../multihost/lib.sh"
-TMP=$(mktemp -d /tmp/funless-test-triggers-XXXXXX)
-RUN=
-DATA=$TMP/data
-STORE=()
-[ -n "${FUNLESS_TEST_DB:-}" ] && STORE=(--db "$FUNLESS_TEST_DB")
-core= worker=
-cleanup() {
-    [ -n "$core" ] && kill "$core" 2>/dev/null
-    [ -n "$worker" ] && kill "$worker" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-[ -n "${KEEP_TMP:-}" ] && trap - EXIT
-
-rm -f "$TMP/worker.out"
-"$FUNLESS" worker --name w1 --listen 127.0.0.1:0 --cache-dir "$TMP/cache" --metrics off \
-    --announce off >"$TMP/worker.out" 2>"$TMP/worker.err" &
-worker=$!
-wait_until 10 grep -qs listening "$TMP/worker.out" || bad "the Worker did not start"
-WORKER_PORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$TMP/worker.out" | grep -o '[0-9]*$')
-start_core() {
-    rm -f "$TMP/core.out" # else the wait below may read the previous process's line
-    "$FUNLESS" core --listen 127.0.0.1:0 --data-dir "$DATA" "${STORE[@]}" \
-        --workers "127.0.0.1:$WORKER_PORT" >"$TMP/core.out" 2>>"$TMP/core.err" &
-    core=$!
-    wait_until 10 grep -qs listening "$TMP/core.out" || bad "the Core did not start"
-    API=http://127.0.0.1:$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$TMP/core.out" | grep -o '[0-9]*$')
+NAME=triggers
+. "$HERE/lib_core.sh"
+start_core_joined() { # a Core, once w1 has joined it
+    start_core
     wait_until 10 workers_are w1 || bad "the Worker did not join"
 }
-stop_core() { kill "$core"; wait "$core" 2>/dev/null; core=; }
 # upload METHOD PATH EVENTS [name]: the status in $status, the body in $TMP/body
 upload() {
     local extra=()
@@ -51,7 +26,7 @@ upload() {
         -F "code=@$FX/c_hello.wasm" -F "events=$3" -F wait_for_workers=true "${extra[@]}" "$API$2")
 }
 body() { python3 -c "import json,sys; d=json.load(open('$TMP/body'))['data']; print($1)"; }
-# cron_calls FUNCTION: how many activations with trigger cron it has, and their results
+# cron_calls FUNCTION: how many activations with trigger cron it has
 cron_calls() {
     api GET "/v1/activations?function=$1&limit=1000" | python3 -c '
 import json, sys
@@ -60,7 +35,8 @@ print(len(rows))'
 }
 events_of() { api GET "/v1/fn/$1" | python3 -c "import json,sys; d=json.load(sys.stdin)['data']; print([e['params']['schedule'] for e in d.get('events', [])])"; }
 
-start_core
+start_worker
+start_core_joined
 
 # ---- reply shapes ----
 upload POST /v1/fn/_ 'not json' shapes
@@ -91,8 +67,7 @@ expect "... the metrics of the fires in GET" test "$(api GET /v1/fn/_/ticker | p
 
 # ---- kept across a restart ----
 stop_core
-
-start_core
+start_core_joined
 expect "after a restart of the Core its events are back" test "$(events_of _/ticker)" = "['@every 1s']"
 n0=$(cron_calls ticker)
 sleep 2.5
@@ -111,7 +86,7 @@ n0=$(cron_calls ticker)
 sleep 2.2
 expect "a deleted function stops firing" test "$(cron_calls ticker)" = "$n0"
 stop_core
-start_core
+start_core_joined
 expect "... and stays gone after a restart" test "$(api GET /v1/fn/_/ticker -o /dev/null -w '%{http_code}')" = 404
 expect "the renamed function's events came back under its new name" test "$(events_of _/renamed)" = "['*/5 * * * *']"
 stop_core
