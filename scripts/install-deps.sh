@@ -13,7 +13,9 @@ PACKAGES=(
   libcmocka-dev libclang-rt-14-dev                # unit tests; sanitizer and libFuzzer runtimes
   libmicrohttpd-dev libsqlite3-dev libpq-dev      # Core: HTTP server, stores
   libyaml-dev                                     # Core: APP scripts
+  libmosquitto-dev                                # Core: mqtt events (an MQTT client)
   postgresql libcurl4-openssl-dev wrk             # tests: a real PostgreSQL, an HTTP client; benchmarks
+  mosquitto mosquitto-clients                     # tests: a real MQTT broker, mosquitto_pub
   curl procps                                     # start.sh talks to the API; benchmarks stop what they started
   prometheus dnsmasq-base iproute2                # tests: promtool and a real Prometheus; a DNS server; netns
   python3-yaml systemd                            # tests: deployment manifests parse; systemd-analyze verify

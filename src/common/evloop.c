@@ -44,12 +44,17 @@ struct evloop {
     struct evloop_task *tasks, **tasks_tail;
 };
 
-/* Under loop->lock: runs the call handed over, if any. */
+/* Under loop->lock: runs the call handed over, if any, with the lock released — the call may
+ * take other locks, and a thread holding one of them may be posting a task (an MQTT client's,
+ * inside its library's callback lock): holding ours meanwhile could deadlock both. */
 static void evloop_run_call(struct evloop *loop)
 {
     if (!loop->call.fn)
         return;
-    loop->call.fn(loop->call.arg);
+    struct hook call = loop->call;
+    pthread_mutex_unlock(&loop->lock);
+    call.fn(call.arg);
+    pthread_mutex_lock(&loop->lock);
     loop->call.fn = NULL;
     loop->call_done = true;
     pthread_cond_broadcast(&loop->called);
@@ -208,7 +213,9 @@ void evloop_call(struct evloop *loop, void (*fn)(void *arg), void *arg)
     pthread_mutex_lock(&loop->call_lock);
     pthread_mutex_lock(&loop->lock);
     if (atomic_load(&loop->stopped)) {
+        pthread_mutex_unlock(&loop->lock);
         fn(arg);
+        pthread_mutex_lock(&loop->lock);
     } else {
         loop->call = (struct hook){fn, arg, EVLOOP_WORK};
         loop->call_done = false;

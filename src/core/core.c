@@ -182,7 +182,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
                api.async ? detail : "cannot start the queue of asynchronous calls");
         goto out;
     }
-    if (!(api.triggers = triggers_new(loop, api.async, catalogue)) ||
+    if (!(api.triggers =
+              triggers_new(loop, api.async, catalogue, api.activations, api.max_json_bytes)) ||
         api_load_triggers(&api, detail, sizeof(detail)) != FL_OK) {
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s",
                api.triggers ? detail : "cannot start the functions' triggers");

@@ -120,24 +120,34 @@ static void test_check_events(void **state)
         "\"extra\":true}},"
         "{\"type\":\"cron\",\"params\":{\"schedule\":\"* * *\"}},"
         "{\"type\":\"cron\",\"params\":{\"schedule\":\"* * * * *\",\"args\":[1]}},"
-        "{\"type\":\"mqtt\",\"params\":{\"host\":\"h\",\"port\":\"1883\",\"topic\":\"t\"}},"
+        "{\"type\":\"mqtt\",\"params\":{\"host\":\"h\",\"port\":\"1883\",\"topic\":\"t/#\","
+        "\"password\":\"p\"}},"
+        "{\"type\":\"mqtt\",\"params\":{\"host\":\"h\",\"port\":70000,\"topic\":\"t\"}},"
+        "{\"type\":\"mqtt\",\"params\":{\"host\":\"h;rm\",\"port\":1,\"topic\":\"t\"}},"
+        "{\"type\":\"mqtt\",\"params\":{\"host\":\"h\",\"port\":1,\"topic\":\"a/#/b\"}},"
+        "{\"type\":\"mqtt\",\"params\":{\"host\":\"h\",\"port\":1,\"topic\":\"t\",\"qos\":2}},"
         "{\"type\":\"cron\"},"
         "7]";
     assert_int_equal(
         triggers_check(events, strlen(events), &stored, &results, &failed, detail, sizeof(detail)),
         FL_OK);
-    assert_int_equal(failed, 5);
-    assert_int_equal(cJSON_GetArraySize(results), 6);
-    /* only the valid element is kept, normalised (unknown params dropped) */
-    assert_string_equal(
-        stored, "[{\"type\":\"cron\",\"params\":{\"schedule\":\"@every 5s\",\"args\":{\"a\":1}}}]");
+    assert_int_equal(failed, 8);
+    assert_int_equal(cJSON_GetArraySize(results), 10);
+    /* only the valid elements are kept, normalised (unknown params dropped, the port a number) */
+    assert_string_equal(stored,
+                        "[{\"type\":\"cron\",\"params\":{\"schedule\":\"@every 5s\",\"args\":"
+                        "{\"a\":1}}},{\"type\":\"mqtt\",\"params\":{\"host\":\"h\",\"port\":"
+                        "1883,\"topic\":\"t/#\",\"qos\":0,\"password\":\"p\"}}]");
     char *shown = cJSON_PrintUnformatted(results);
     assert_non_null(strstr(shown, "{\"status\":\"success\"}"));
     assert_non_null(strstr(shown, "params.args must be a JSON object"));
-    assert_non_null(strstr(shown, "mqtt events are not available"));
+    assert_non_null(strstr(shown, "params.port must be a port number"));
+    assert_non_null(strstr(shown, "params.host must be a host name"));
+    assert_non_null(strstr(shown, "params.topic must be a topic filter"));
+    assert_non_null(strstr(shown, "params.qos must be 0 or 1"));
     cJSON *metadata = triggers_metadata(results, failed);
     char *m = cJSON_PrintUnformatted(metadata);
-    assert_string_equal(m, "{\"successful\":1,\"failed\":5,\"total\":6}");
+    assert_string_equal(m, "{\"successful\":2,\"failed\":8,\"total\":10}");
     cJSON_free(m);
     cJSON_Delete(metadata);
     cJSON_free(shown);

@@ -8,32 +8,52 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mosquitto.h>
+
 #include "common/evloop.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/activations.h"
 #include "core/async.h"
 #include "core/catalogue.h"
 #include "core/triggers/cron.h"
+#include "core/triggers/mqtt.h"
 
-enum { SCHEDULE_MAX = 128, TYPE_SHOWN_MAX = 32 };
+enum { SCHEDULE_MAX = 128, TYPE_SHOWN_MAX = 32, STOP_WAIT_MS = 2000 };
 
-/* One live cron trigger: the loop's. */
+/* One live trigger: the loop's. */
 struct trigger {
     struct trigger *next;
     char module[FL_NAME_MAX + 1], function[FL_NAME_MAX + 1];
     cJSON *spec; /* the stored element */
+    /* cron */
     struct cron_schedule schedule;
-    char *args; /* the JSON each call gets */
-    int64_t next_ms;
+    char *args;      /* the JSON each call gets */
+    int64_t next_ms; /* -1: never (and every mqtt event) */
     uint64_t fired, skipped;
+    /* mqtt */
+    struct mqtt_client *mqtt;
+};
+
+/* A message of an mqtt event on its way into the queue (it holds a reference to its client). */
+struct delivery {
+    struct evloop_task task;
+    struct triggers *tr;
+    struct mqtt_client *client;
+    struct delivery *next; /* in `blocked` */
+    size_t len;
+    char payload[];
 };
 
 struct triggers {
     struct evloop *loop;
     struct async_queue *queue;
     struct catalogue *catalogue;
+    struct activations *activations;
+    size_t message_max;         /* an mqtt message's bytes at most */
     struct evloop_source timer; /* a timerfd at the soonest fire */
     struct trigger *list;       /* [loop] */
+    struct delivery *blocked;   /* [loop] messages waiting for room in the queue */
 };
 
 /* ---- checking an upload's events ---- */
@@ -76,6 +96,27 @@ static cJSON *check_cron(const cJSON *params, char *why, size_t why_len)
     return kept;
 }
 
+/* An mqtt element: its normalised copy (the port a number), or NULL with the reason. */
+static cJSON *check_mqtt(const cJSON *params, char *why, size_t why_len)
+{
+    struct mqtt_params p;
+    if (!mqtt_params_check(params, &p, why, why_len))
+        return NULL;
+    cJSON *kept = cJSON_CreateObject(), *kept_params = cJSON_CreateObject();
+    cJSON_AddStringToObject(kept, "type", "mqtt");
+    cJSON_AddItemToObject(kept, "params", kept_params);
+    cJSON_AddStringToObject(kept_params, "host", p.host);
+    cJSON_AddNumberToObject(kept_params, "port", p.port);
+    cJSON_AddStringToObject(kept_params, "topic", p.topic);
+    cJSON_AddNumberToObject(kept_params, "qos", p.qos);
+    const char *optional[] = {"username", "password", "client_id"};
+    const char *values[] = {p.username, p.password, p.client_id};
+    for (size_t i = 0; i < ARRAY_SIZE(optional); i++)
+        if (values[i][0])
+            cJSON_AddStringToObject(kept_params, optional[i], values[i]);
+    return kept;
+}
+
 static cJSON *check_element(const cJSON *element, char *why, size_t why_len)
 {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(element, "type");
@@ -87,10 +128,9 @@ static cJSON *check_element(const cJSON *element, char *why, size_t why_len)
     if (strcmp(type->valuestring, "cron") == 0)
         return check_cron(params, why, why_len);
     if (strcmp(type->valuestring, "mqtt") == 0)
-        snprintf(why, why_len, "mqtt events are not available in this version yet");
-    else
-        snprintf(why, why_len, "unknown event type '%.*s' (cron)", TYPE_SHOWN_MAX,
-                 type->valuestring);
+        return check_mqtt(params, why, why_len);
+    snprintf(why, why_len, "unknown event type '%.*s' (mqtt, cron)", TYPE_SHOWN_MAX,
+             type->valuestring);
     return NULL;
 }
 
@@ -146,6 +186,10 @@ cJSON *triggers_metadata(const cJSON *results, unsigned failed)
 
 static void trigger_free(struct trigger *t)
 {
+    if (t->mqtt) { /* its messages on their way see no owner and are let go */
+        mqtt_set_owner(t->mqtt, NULL);
+        mqtt_stop(t->mqtt, 0);
+    }
     cJSON_Delete(t->spec);
     free(t->args);
     free(t);
@@ -229,8 +273,147 @@ static void timer_ready(struct evloop_source *source)
     timer_arm(tr);
 }
 
+/* ---- mqtt messages ---- */
+
+static void delivery_release(struct delivery *d)
+{
+    mqtt_delivered(d->client); /* its client reads the next message */
+    mqtt_unref(d->client);
+    free(d);
+}
+
+static void delivery_accepted(void *arg, const char *id, enum fl_err err)
+{
+    struct delivery *d = arg;
+    if (err != FL_OK)
+        fl_log(FL_LOG_WARN, "event_call_not_queued", "request=%s detail=%s", id,
+               "its record could not be written");
+    delivery_release(d);
+}
+
+/* A message that is no call: an activation that says why, and nothing runs. */
+static void delivery_refused(struct triggers *tr, const struct fn_def *def, const char *why)
+{
+    char id[ACTIVATION_ID_CHARS + 1];
+    int64_t now = fl_wall_ms();
+    if (!activation_new_id(id, now))
+        return;
+    struct activation_record r = {.id = id,
+                                  .module = def->module,
+                                  .function = def->name,
+                                  .hash = def->hash,
+                                  .trigger = "event",
+                                  .outcome = FL_ERR_BAD_REQUEST,
+                                  .http_status = 400,
+                                  .worker = "",
+                                  .start_ms = now,
+                                  .error = why};
+    activations_record(tr->activations, &r);
+}
+
+/* [loop] Into the queue; false when it is full (the message waits in `blocked`). */
+static bool delivery_try(struct triggers *tr, struct delivery *d)
+{
+    struct trigger *t = mqtt_owner(d->client);
+    struct fn_def def;
+    if (!t || !catalogue_get(tr->catalogue, t->module, t->function, &def)) {
+        delivery_release(d); /* the event or its function is gone */
+        return true;
+    }
+    cJSON *args = d->len <= tr->message_max ? cJSON_ParseWithLength(d->payload, d->len) : NULL;
+    bool json = args != NULL;
+    cJSON_Delete(args);
+    if (!json) {
+        delivery_refused(tr, &def,
+                         d->len > tr->message_max
+                             ? "the message is larger than --max-json-kb"
+                             : "the message is not JSON: its payload becomes the call's args");
+        delivery_release(d);
+        return true;
+    }
+    struct async_request call = {.def = &def,
+                                 .args = d->payload,
+                                 .script = "",
+                                 .trigger = "event",
+                                 .accepted = delivery_accepted,
+                                 .arg = d};
+    enum fl_err err = async_enqueue(tr->queue, &call);
+    if (err == FL_ERR_BUSY)
+        return false;
+    if (err != FL_OK) {
+        fl_log(FL_LOG_WARN, "event_call_not_queued", "function=%s/%s detail=%s", t->module,
+               t->function, fl_strerror(err));
+        delivery_release(d);
+    }
+    return true;
+}
+
+static void delivery_arrived(struct evloop_task *task)
+{
+    struct delivery *d = container_of(task, struct delivery, task);
+    struct triggers *tr = mqtt_owner(d->client) ? d->tr : NULL; /* else tr may be gone */
+    if (!tr) {
+        delivery_release(d);
+    } else if (tr->blocked || !delivery_try(tr, d)) { /* in order, behind those waiting */
+        struct delivery **tail = &tr->blocked;
+        while (*tail)
+            tail = &(*tail)->next;
+        d->next = NULL;
+        *tail = d;
+    }
+}
+
+/* [loop] Round end: messages waiting for room in the queue try again, oldest first. */
+static void retry_blocked(void *arg)
+{
+    struct triggers *tr = arg;
+    while (tr->blocked) {
+        struct delivery *d = tr->blocked;
+        tr->blocked = d->next;
+        if (!delivery_try(tr, d)) {
+            d->next = tr->blocked;
+            tr->blocked = d;
+            return;
+        }
+    }
+}
+
+/* On the client's thread: the message goes to the loop. */
+static void mqtt_message(void *arg, struct mqtt_client *client, const void *payload, size_t len)
+{
+    struct triggers *tr = arg;
+    struct delivery *d = malloc(sizeof(*d) + len + 1);
+    if (!d) {
+        mqtt_delivered(client);
+        return;
+    }
+    mqtt_ref(client);
+    d->tr = tr;
+    d->client = client;
+    d->len = len;
+    memcpy(d->payload, payload, len);
+    d->payload[len] = '\0';
+    d->task.run = delivery_arrived;
+    if (!evloop_post(tr->loop, &d->task))
+        delivery_release(d);
+}
+
+static void stop_retrying(void *arg)
+{
+    struct triggers *tr = arg;
+    evloop_off_round_end(tr->loop, retry_blocked, tr);
+}
+
+static void start_on_loop(void *arg)
+{
+    struct triggers *tr = arg;
+    if (!evloop_on_round_end(tr->loop, EVLOOP_WORK, retry_blocked, tr))
+        tr->loop = NULL;
+}
+
 struct triggers *triggers_new(struct evloop *loop, struct async_queue *queue,
-                              struct catalogue *catalogue)
+                              struct catalogue *catalogue, struct activations *activations,
+                              size_t message_max)
 {
     struct triggers *tr = calloc(1, sizeof(*tr));
     if (!tr)
@@ -238,9 +421,15 @@ struct triggers *triggers_new(struct evloop *loop, struct async_queue *queue,
     tr->loop = loop;
     tr->queue = queue;
     tr->catalogue = catalogue;
+    tr->activations = activations;
+    tr->message_max = message_max;
+    mosquitto_lib_init(); /* once, before any client (it is not thread-safe) */
     tr->timer.fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
     tr->timer.ready = timer_ready;
-    if (tr->timer.fd < 0 || !evloop_add(loop, &tr->timer)) {
+    evloop_call(loop, start_on_loop, tr);
+    if (tr->timer.fd < 0 || !tr->loop || !evloop_add(loop, &tr->timer)) {
+        if (tr->loop)
+            evloop_call(loop, stop_retrying, tr);
         if (tr->timer.fd >= 0)
             close(tr->timer.fd);
         free(tr);
@@ -249,13 +438,35 @@ struct triggers *triggers_new(struct evloop *loop, struct async_queue *queue,
     return tr;
 }
 
+struct stopping {
+    struct triggers *tr;
+    struct mqtt_client **clients; /* to stop off the loop, waiting for each */
+    size_t count;
+};
+
 static void free_on_loop(void *arg)
 {
-    struct triggers *tr = arg;
+    struct stopping *s = arg;
+    struct triggers *tr = s->tr;
     evloop_remove(tr->loop, &tr->timer);
+    stop_retrying(tr);
+    while (tr->blocked) {
+        struct delivery *d = tr->blocked;
+        tr->blocked = d->next;
+        delivery_release(d);
+    }
+    size_t n = 0;
+    for (struct trigger *t = tr->list; t; t = t->next)
+        n += t->mqtt != NULL;
+    s->clients = calloc(n ? n : 1, sizeof(*s->clients));
     while (tr->list) {
         struct trigger *t = tr->list;
         tr->list = t->next;
+        if (t->mqtt && s->clients) { /* stopped by triggers_free, which may wait */
+            mqtt_set_owner(t->mqtt, NULL);
+            s->clients[s->count++] = t->mqtt;
+            t->mqtt = NULL;
+        }
         trigger_free(t);
     }
 }
@@ -264,9 +475,14 @@ void triggers_free(struct triggers *tr)
 {
     if (!tr)
         return;
-    evloop_call(tr->loop, free_on_loop, tr);
+    struct stopping s = {.tr = tr};
+    evloop_call(tr->loop, free_on_loop, &s);
+    for (size_t i = 0; i < s.count; i++)
+        mqtt_stop(s.clients[i], STOP_WAIT_MS);
+    free(s.clients);
     close(tr->timer.fd);
     free(tr);
+    mosquitto_lib_cleanup();
 }
 
 /* ---- changes (from any thread, run on the loop) ---- */
@@ -294,6 +510,34 @@ static void remove_matching(struct triggers *tr, const char *module, const char 
             slot = &t->next;
         }
     }
+}
+
+/* An mqtt event's subscription: a client of its own, its id the one given or one made from the
+ * function's name and the event's place (stable, so that the broker keeps its session). */
+static struct trigger *mqtt_trigger_from(struct triggers *tr, const char *module,
+                                         const char *function, const cJSON *spec, int index)
+{
+    struct mqtt_params params;
+    char why[256];
+    struct trigger *t = calloc(1, sizeof(*t));
+    if (!t || !mqtt_params_check(cJSON_GetObjectItemCaseSensitive(spec, "params"), &params, why,
+                                 sizeof(why))) {
+        free(t);
+        return NULL;
+    }
+    if (!params.client_id[0])
+        snprintf(params.client_id, sizeof(params.client_id), "funless/%s/%s/%d", module, function,
+                 index);
+    snprintf(t->module, sizeof(t->module), "%s", module);
+    snprintf(t->function, sizeof(t->function), "%s", function);
+    t->spec = cJSON_Duplicate(spec, true);
+    t->next_ms = -1;
+    if (!(t->mqtt = mqtt_start(&params, mqtt_message, tr))) {
+        trigger_free(t);
+        return NULL;
+    }
+    mqtt_set_owner(t->mqtt, t);
+    return t;
 }
 
 static struct trigger *trigger_from(const char *module, const char *function, const cJSON *spec,
@@ -325,12 +569,17 @@ static void set_on_loop(void *arg)
     cJSON *events = cJSON_Parse(c->stored);
     const cJSON *spec;
     int64_t now = fl_wall_ms();
+    int index = 0;
     cJSON_ArrayForEach(spec, events)
     {
         const cJSON *type = cJSON_GetObjectItemCaseSensitive(spec, "type");
-        struct trigger *t = cJSON_IsString(type) && strcmp(type->valuestring, "cron") == 0
+        const char *kind = cJSON_IsString(type) ? type->valuestring : "";
+        struct trigger *t = strcmp(kind, "cron") == 0
                                 ? trigger_from(c->module, c->function, spec, now)
+                            : strcmp(kind, "mqtt") == 0
+                                ? mqtt_trigger_from(c->tr, c->module, c->function, spec, index)
                                 : NULL;
+        index++;
         if (!t) {
             fl_log(FL_LOG_WARN, "trigger_not_started", "function=%s/%s detail=%s", c->module,
                    c->function, "an event the store holds is not valid");
@@ -388,6 +637,17 @@ static void describe_on_loop(void *arg)
         if (!is_function(t, c->module, c->function))
             continue;
         cJSON *d = cJSON_Duplicate(t->spec, true);
+        cJSON *params = cJSON_GetObjectItemCaseSensitive(d, "params");
+        if (cJSON_HasObjectItem(params, "password")) /* never shown */
+            cJSON_ReplaceItemInObjectCaseSensitive(params, "password", cJSON_CreateString("***"));
+        if (t->mqtt) {
+            char detail[160];
+            cJSON_AddStringToObject(d, "state", mqtt_state(t->mqtt, detail, sizeof(detail)));
+            if (detail[0])
+                cJSON_AddStringToObject(d, "detail", detail);
+            cJSON_AddItemToArray(c->described, d);
+            continue;
+        }
         cJSON_AddStringToObject(d, "state", t->next_ms >= 0 ? "scheduled" : "never");
         if (t->next_ms >= 0) {
             char next[32];

@@ -2,9 +2,11 @@
  * triggers — what calls a function besides its clients (docs/triggers.md): the `events` of a
  * function upload, as FunLess takes them. Events are checked here (triggers_check), kept with
  * their function in the store (functions.events: they follow its renames and go with it), and
- * live in this registry while it exists. A cron event fires on the Core's event loop; its call
- * goes through the asynchronous queue, an activation with trigger "cron", retried like any
- * queued call. MQTT events are refused for now (each such element fails, 207).
+ * live in this registry while it exists. A cron event fires on the Core's event loop; an mqtt
+ * event subscribes on a thread of its own (mqtt.h) and hands each message to the loop. Either
+ * call goes through the asynchronous queue, an activation with trigger "cron" or "event",
+ * retried like any queued call; a full queue holds an mqtt subscription back (nothing is
+ * dropped) and skips a cron fire (nothing piles up).
  *
  * Threading: triggers_check anywhere; the registry's functions from any thread (they run on
  * the loop, evloop_call).
@@ -21,11 +23,15 @@
 struct evloop;
 struct async_queue;
 struct catalogue;
+struct activations;
 struct triggers;
 
-/* A registry on `loop`: due calls go to `queue`, as the function is in `catalogue` then. */
+/* A registry on `loop`: due calls go to `queue`, as the function is in `catalogue` then; an
+ * mqtt message that is no call (not JSON, or past `message_max` bytes) leaves a record in
+ * `activations` saying so. */
 struct triggers *triggers_new(struct evloop *loop, struct async_queue *queue,
-                              struct catalogue *catalogue);
+                              struct catalogue *catalogue, struct activations *activations,
+                              size_t message_max);
 /* Stops every trigger (before the queue stops). */
 void triggers_free(struct triggers *triggers);
 
