@@ -16,6 +16,7 @@
 #include "core/cluster/cluster.h"
 #include "core/cluster/invocation.h"
 #include "core/db/db.h"
+#include "core/sinks/sinks.h"
 #include "core/http/server.h"
 
 enum {
@@ -47,6 +48,7 @@ struct async_queue {
     struct catalogue *catalogue;
     struct app_scripts *scripts;
     struct activations *activations;
+    struct sinks *sinks; /* where results go (NULL: nowhere) */
     atomic_uint_fast64_t depth, retries; /* accepted and not ended; retries made */
     /* [loop] */
     struct async_job *ready, **ready_tail; /* to run now, in order */
@@ -97,6 +99,8 @@ static void job_final(struct async_job *j, enum fl_err outcome, int http_status,
                       const struct invocation_outcome *o, const char *error)
 {
     job_record(j, NULL, outcome, http_status, o, error);
+    if (outcome == FL_OK && o && o->output_len) /* after the record: the sends update it */
+        sinks_deliver(j->queue->sinks, j->module, j->function, j->id, o->output, o->output_len);
     atomic_fetch_sub(&j->queue->depth, 1);
     job_free(j);
 }
@@ -310,6 +314,11 @@ void async_submit(struct async_queue *q, const struct async_entry *e)
         atomic_fetch_sub(&q->depth, 1);
         job_free(j);
     }
+}
+
+void async_set_sinks(struct async_queue *q, struct sinks *sinks)
+{
+    q->sinks = sinks;
 }
 
 bool async_trigger_queued(const char *trigger)

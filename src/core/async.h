@@ -79,6 +79,10 @@ struct async_request {
  * happens: `accepted` is not called); FL_ERR_IO with no random bytes for an id. */
 enum fl_err async_enqueue(struct async_queue *queue, const struct async_request *request);
 
+/* Before async_load: successful calls' results go to their functions' sinks (core/sinks). */
+struct sinks;
+void async_set_sinks(struct async_queue *queue, struct sinks *sinks);
+
 /* At start: every queued or running record of the store goes (back) on the queue. */
 enum fl_err async_load(struct async_queue *queue, struct db *db, char *detail, size_t detail_len);
 

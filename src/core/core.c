@@ -14,6 +14,7 @@
 #include "common/secret.h"
 #include "core/activations.h"
 #include "core/async.h"
+#include "core/sinks/sinks.h"
 #include "core/triggers/triggers.h"
 #include "common/util.h"
 #include "core/api/api.h"
@@ -29,6 +30,7 @@
 /* The largest upload and the largest arguments must fit in one INVOKE frame together (a Worker
  * without the code gets both at once), with room for the names. */
 enum { MAX_UPLOAD_MB = 64, MAX_JSON_KB = 16384, FRAME_ROOM_FOR_NAMES = 64 << 10 };
+enum { SINK_QUEUE_MAX = 10000 }; /* results waiting to be sent to sinks, at most */
 _Static_assert(((uint64_t)MAX_UPLOAD_MB << 20) + ((uint64_t)MAX_JSON_KB << 10) +
                        FRAME_ROOM_FOR_NAMES <=
                    PROTO_MAX_PAYLOAD,
@@ -176,8 +178,13 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct async_config queue = {.concurrency = (unsigned)opt->async_concurrency,
                                  .retries = (unsigned)opt->async_retries,
                                  .queue_max = opt->async_queue_max};
+    if (!(api.sinks = sinks_start(db, api.activations, SINK_QUEUE_MAX))) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "cannot start the sinks' senders");
+        goto out;
+    }
     if (!(api.async = async_new(&queue, loop, cluster, catalogue, scripts, api.activations)) ||
-        async_load(api.async, db, detail, sizeof(detail)) != FL_OK) {
+        (async_set_sinks(api.async, api.sinks), async_load(api.async, db, detail, sizeof(detail))) !=
+            FL_OK) {
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s",
                api.async ? detail : "cannot start the queue of asynchronous calls");
         goto out;
@@ -238,6 +245,7 @@ out:
     async_stop(api.async);
     cluster_free(cluster); /* the last calls' outcomes are recorded here */
     async_free(api.async);
+    sinks_stop(api.sinks);             /* sends not done are dropped */
     activations_stop(api.activations); /* what is buffered is written first */
     evloop_free(loop);                 /* after the cluster: its links end on the loop */
     auth_free(auth);

@@ -15,6 +15,7 @@
 #include "common/util.h"
 #include "core/api/validate.h"
 #include "core/metrics.h"
+#include "core/sinks/sinks.h"
 
 enum access { ACCESS_PUBLIC, ACCESS_USER, ACCESS_ADMIN };
 
@@ -329,6 +330,16 @@ static void api_metrics(struct api *api, const struct route_args *args,
                   "funless_core_async_retries_total %llu\n",
                   (unsigned long long)async_depth(api->async),
                   (unsigned long long)async_retries(api->async));
+    uint64_t delivered, failed, refused;
+    sinks_counts(api->sinks, &delivered, &failed, &refused);
+    fl_buf_printf(&res->body,
+                  "# HELP funless_core_sink_sends_total Results sent to sinks, by how it ended.\n"
+                  "# TYPE funless_core_sink_sends_total counter\n"
+                  "funless_core_sink_sends_total{outcome=\"delivered\"} %llu\n"
+                  "funless_core_sink_sends_total{outcome=\"failed\"} %llu\n"
+                  "funless_core_sink_sends_total{outcome=\"refused\"} %llu\n",
+                  (unsigned long long)delivered, (unsigned long long)failed,
+                  (unsigned long long)refused);
 }
 
 cJSON *api_name_list(char **names, size_t count)

@@ -27,6 +27,7 @@ struct api {
     struct activations *activations; /* the records' writer */
     struct async_queue *async;       /* asynchronous calls (NULL: none) */
     struct triggers *triggers;       /* functions' events (NULL: none, e.g. before start) */
+    struct sinks *sinks;             /* where functions' results go (NULL: none) */
     struct evloop *loop;             /* the Core's event loop (the HTTP server's) */
     size_t max_upload_bytes;         /* multipart uploads */
     size_t max_json_bytes;           /* JSON bodies, invocation arguments included */

@@ -47,6 +47,9 @@ static cJSON *activation_json(const struct db_activation *r, bool whole)
         cJSON_AddStringToObject(o, "error", r->error);
     else
         cJSON_AddNullToObject(o, "error");
+    cJSON *sinks = stored_json(r->sinks);
+    if (sinks) /* the function has sinks, and this call's result has been sent (docs/sinks.md) */
+        cJSON_AddItemToObject(o, "sinks", sinks);
     if (!whole)
         return o;
     cJSON *result = stored_json(r->result);

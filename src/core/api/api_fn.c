@@ -14,6 +14,7 @@
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
 #include "core/async.h"
+#include "core/sinks/sinks.h"
 #include "core/triggers/triggers.h"
 #include "core/cluster/invocation.h"
 #include "engine/engine.h"
@@ -63,6 +64,8 @@ static void api_load_events(void *arg, const struct db_function *row)
     struct api *api = arg;
     if (row->events && strcmp(row->events, "[]") != 0)
         triggers_set(api->triggers, row->module, row->name, row->events);
+    if (api->sinks && row->sinks && strcmp(row->sinks, "[]") != 0)
+        sinks_set(api->sinks, row->module, row->name, row->sinks);
 }
 
 enum fl_err api_load_triggers(struct api *api, char *detail, size_t detail_len)
@@ -167,6 +170,8 @@ void api_module_rename(struct api *api, const struct route_args *args,
             catalogue_rename_module(api->catalogue, module, name);
             if (api->triggers)
                 triggers_rename_module(api->triggers, module, name);
+            if (api->sinks)
+                sinks_rename_module(api->sinks, module, name);
             api_reply(res, 200, api_named(name));
         } else if (err == FL_ERR_EXISTS || err == FL_ERR_NOT_FOUND) {
             http_error(res, err,
@@ -198,6 +203,8 @@ void api_module_delete(struct api *api, const struct route_args *args,
         catalogue_remove_module(api->catalogue, module);
         if (api->triggers)
             triggers_rename_module(api->triggers, module, NULL);
+        if (api->sinks)
+            sinks_rename_module(api->sinks, module, NULL);
     }
     for (size_t i = 0; functions && i < count; i++) {
         if (err == FL_OK) /* the Workers drop the module's functions too */
@@ -223,10 +230,14 @@ struct upload {
     struct fn_meta meta;
     char *metadata_json;
     char hash[FL_HASH_HEX_BYTES];
-    /* the `events` field (core/triggers), when given and not empty */
+    /* the `events` field (core/triggers) and the `sinks` field (core/sinks), when given and
+     * not empty */
     char *events_stored;  /* the valid elements, as kept */
     cJSON *events_result; /* the reply's `events` */
     unsigned events_failed;
+    char *sinks_stored;
+    cJSON *sinks_result;
+    unsigned sinks_failed;
 };
 
 static void upload_free(struct upload *up)
@@ -235,29 +246,45 @@ static void upload_free(struct upload *up)
     free(up->metadata_json);
     free(up->events_stored);
     cJSON_Delete(up->events_result);
+    free(up->sinks_stored);
+    cJSON_Delete(up->sinks_result);
 }
 
-/* FunLess's `events` part: absent, empty or `[]` means none given. 400 when it is not JSON. */
-static bool upload_events(const struct multipart *mp, struct http_response *res, struct upload *up)
+typedef enum fl_err (*element_check_fn)(const char *json, size_t len, char **stored,
+                                        cJSON **results, unsigned *failed, char *detail,
+                                        size_t detail_len);
+
+/* FunLess's `events` or `sinks` part: absent, empty or `[]` means none given. 400 when it is
+ * not a JSON array. */
+static bool upload_elements(const struct multipart *mp, const char *field, element_check_fn check,
+                            struct http_response *res, char **stored, cJSON **results,
+                            unsigned *failed)
 {
-    const struct multipart_part *events = multipart_get(mp, "events");
-    if (!events || events->len == 0)
+    const struct multipart_part *part = multipart_get(mp, field);
+    if (!part || part->len == 0)
         return true;
     char detail[256];
     enum fl_err err =
-        triggers_check((const char *)events->data, events->len, &up->events_stored,
-                       &up->events_result, &up->events_failed, detail, sizeof(detail));
+        check((const char *)part->data, part->len, stored, results, failed, detail, sizeof(detail));
     if (err != FL_OK) {
         http_error(res, err, "%s", detail);
         return false;
     }
-    if (cJSON_GetArraySize(up->events_result) == 0) { /* `[]`: as if not given */
-        free(up->events_stored);
-        cJSON_Delete(up->events_result);
-        up->events_stored = NULL;
-        up->events_result = NULL;
+    if (cJSON_GetArraySize(*results) == 0) { /* `[]`: as if not given */
+        free(*stored);
+        cJSON_Delete(*results);
+        *stored = NULL;
+        *results = NULL;
     }
     return true;
+}
+
+static bool upload_events(const struct multipart *mp, struct http_response *res, struct upload *up)
+{
+    return upload_elements(mp, "events", triggers_check, res, &up->events_stored,
+                           &up->events_result, &up->events_failed) &&
+           upload_elements(mp, "sinks", sinks_check, res, &up->sinks_stored, &up->sinks_result,
+                           &up->sinks_failed);
 }
 
 /* The reply to a create or update: {"name"}, with `events` and `events_metadata` when events
@@ -271,7 +298,12 @@ static void upload_reply(const struct upload *up, const struct fn_def *def, int 
         cJSON_AddItemToObject(data, "events_metadata",
                               triggers_metadata(up->events_result, up->events_failed));
     }
-    api_reply(res, up->events_failed ? 207 : status, data);
+    if (up->sinks_result) {
+        cJSON_AddItemToObject(data, "sinks", cJSON_Duplicate(up->sinks_result, true));
+        cJSON_AddItemToObject(data, "sinks_metadata",
+                              triggers_metadata(up->sinks_result, up->sinks_failed));
+    }
+    api_reply(res, up->events_failed || up->sinks_failed ? 207 : status, data);
 }
 
 static bool upload_wait_flag(const struct multipart *mp, struct http_response *res, bool *wait_out)
@@ -373,6 +405,7 @@ static struct db_function upload_to_row(const struct upload *up, const struct fn
         .created_at = def->created_at,
         .updated_at = def->updated_at,
         .events = up->events_stored, /* NULL: none on create, kept on update */
+        .sinks = up->sinks_stored,
     };
 }
 
@@ -395,6 +428,8 @@ void api_function_create(struct api *api, const struct route_args *args,
         catalogue_put(api->catalogue, &def, NULL);
         if (up.events_stored && api->triggers)
             triggers_set(api->triggers, def.module, def.name, up.events_stored);
+        if (up.sinks_stored && api->sinks)
+            sinks_set(api->sinks, def.module, def.name, up.sinks_stored);
         api_push(api, &up, &def);
         upload_reply(&up, &def, 201, res);
     } else if (err == FL_ERR_EXISTS) {
@@ -437,16 +472,21 @@ void api_function_get(struct api *api, const struct route_args *args,
     cJSON *events = api->triggers ? triggers_describe(api->triggers, def.module, def.name) : NULL;
     char *events_json = cJSON_GetArraySize(events) ? cJSON_PrintUnformatted(events) : NULL;
     cJSON_Delete(events);
+    cJSON *sinks = api->sinks ? sinks_describe(api->sinks, def.module, def.name) : NULL;
+    char *sinks_json = cJSON_GetArraySize(sinks) ? cJSON_PrintUnformatted(sinks) : NULL;
+    cJSON_Delete(sinks);
     res->status = 200;
     res->content_type = "application/json";
     fl_buf_printf(&res->body,
                   "{\"data\":{\"name\":\"%s\",\"module\":\"%s\",\"hash\":\"%s\",\"size\":%llu,"
                   "\"metadata\":{\"tag\":%s,\"capacity\":%u,\"timeout_ms\":%u},"
-                  "\"created_at\":\"%s\",\"updated_at\":\"%s\"%s%s}}",
+                  "\"created_at\":\"%s\",\"updated_at\":\"%s\"%s%s%s%s}}",
                   def.name, def.module, def.hash, (unsigned long long)def.size, tag,
                   def.meta.capacity_mb, def.meta.timeout_ms, def.created_at, def.updated_at,
-                  events_json ? ",\"events\":" : "", events_json ? events_json : "");
+                  events_json ? ",\"events\":" : "", events_json ? events_json : "",
+                  sinks_json ? ",\"sinks\":" : "", sinks_json ? sinks_json : "");
     cJSON_free(events_json);
+    cJSON_free(sinks_json);
 }
 
 void api_function_update(struct api *api, const struct route_args *args,
@@ -471,10 +511,16 @@ void api_function_update(struct api *api, const struct route_args *args,
         catalogue_put(api->catalogue, &def, old.name);
         if (strcmp(old.name, def.name) != 0)
             cluster_drop_code(api->cluster, old.module, old.name, false, detail, sizeof(detail));
-        if (api->triggers && strcmp(old.name, def.name) != 0) /* its events go with it */
-            triggers_rename(api->triggers, old.module, old.name, def.name);
+        if (strcmp(old.name, def.name) != 0) { /* its events and sinks go with it */
+            if (api->triggers)
+                triggers_rename(api->triggers, old.module, old.name, def.name);
+            if (api->sinks)
+                sinks_rename(api->sinks, old.module, old.name, def.name);
+        }
         if (api->triggers && up.events_stored) /* a non-empty list replaces them (FunLess) */
             triggers_set(api->triggers, def.module, def.name, up.events_stored);
+        if (api->sinks && up.sinks_stored)
+            sinks_set(api->sinks, def.module, def.name, up.sinks_stored);
         api_push(api, &up, &def);
         upload_reply(&up, &def, 200, res);
     } else if (err == FL_ERR_EXISTS) {
@@ -501,6 +547,8 @@ void api_function_delete(struct api *api, const struct route_args *args,
         catalogue_remove(api->catalogue, def.module, def.name);
         if (api->triggers)
             triggers_rename(api->triggers, def.module, def.name, NULL);
+        if (api->sinks)
+            sinks_rename(api->sinks, def.module, def.name, NULL);
         cluster_drop_code(api->cluster, def.module, def.name, false, detail, sizeof(detail));
     }
     if (err == FL_OK)
@@ -651,6 +699,9 @@ static void invoke_record(struct invoke_state *st, const struct invocation_outco
         .logs_len = o->logs_len,
     };
     activations_record(st->api->activations, &record);
+    if (record.outcome == FL_OK && record.result) /* after the record: the sends update it */
+        sinks_deliver(st->api->sinks, st->def.module, st->def.name, st->activation, o->output,
+                      o->output_len);
 }
 
 static void invoke_done(void *arg, const struct invocation_outcome *outcome)

@@ -64,6 +64,9 @@ const struct db_migration db_migrations[] = {
         "CREATE INDEX activations_by_function ON activations (module, fname, id);"},
     /* a function's triggers (docs/triggers.md), kept with it through renames and deletes */
     {5, "ALTER TABLE functions ADD COLUMN events TEXT NOT NULL DEFAULT '[]';"},
+    /* a function's sinks, and the outcome of sending a call's result to them (docs/sinks.md) */
+    {6, "ALTER TABLE functions ADD COLUMN sinks TEXT NOT NULL DEFAULT '[]';"
+        "ALTER TABLE activations ADD COLUMN sinks TEXT NOT NULL DEFAULT '';"},
 };
 const int db_migration_count = ARRAY_SIZE(db_migrations);
 
@@ -81,7 +84,7 @@ const char db_activation_upsert_sql[] =
     "logs_truncated = excluded.logs_truncated";
 
 const char db_activation_query_sql[] =
-    "SELECT " ACTIVATION_COLUMNS " FROM activations WHERE ($1 = '' OR id = $1) AND "
+    "SELECT " ACTIVATION_COLUMNS ", sinks FROM activations WHERE ($1 = '' OR id = $1) AND "
     "($2 = '' OR module = $2) AND ($3 = '' OR fname = $3) AND ($4 = '' OR status = $4) AND "
     "($5 = '' OR id < $5) ORDER BY id DESC LIMIT CAST($6 AS INTEGER)";
 
@@ -94,6 +97,9 @@ const char db_activation_prune_age_sql[] =
 const char db_activation_prune_count_sql[] =
     "DELETE FROM activations WHERE id < (SELECT id FROM activations "
     "ORDER BY id DESC LIMIT 1 OFFSET CAST($1 AS INTEGER) - 1)";
+
+/* $1 the sinks' outcomes, $2 the id (in order: see above) */
+const char db_activation_sinks_sql[] = "UPDATE activations SET sinks = $1 WHERE id = $2";
 
 void db_activation_prune_args(int64_t before_ms, char id_floor[33], char ms[24])
 {
@@ -123,7 +129,7 @@ void db_activation_args(const struct db_activation *r, const char *args[DB_ACTIV
         args[i] = values[i] ? values[i] : "";
 }
 
-struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_FIELDS])
+struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_COLUMNS])
 {
     return (struct db_activation){
         .id = c[0],
@@ -145,6 +151,7 @@ struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_FIELDS
         .logs_truncated = c[16],
         .args = c[17],
         .script = c[18],
+        .sinks = c[19],
     };
 }
 

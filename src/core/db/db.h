@@ -33,6 +33,7 @@ struct db_function {
     const char *created_at;
     const char *updated_at;
     const char *events; /* its triggers, a JSON array (core/triggers); NULL in an update: kept */
+    const char *sinks;  /* where its results go, a JSON array (core/sinks); NULL: the same */
 };
 
 struct db_script {
@@ -71,8 +72,10 @@ struct db_activation {
     const char *logs_truncated;
     const char *args;   /* an asynchronous call's arguments (JSON), "" for others */
     const char *script; /* the APP script it is placed with, "" for the default policy */
+    const char *sinks;  /* read only: its sinks' outcomes, a JSON array, "" for none */
 };
-enum { DB_ACTIVATION_FIELDS = 19 };
+/* The fields a record is written with, and the columns a query reads (sinks too). */
+enum { DB_ACTIVATION_FIELDS = 19, DB_ACTIVATION_COLUMNS = 20 };
 
 /* Which records a query returns, newest first (start, then id): "" matches any. */
 struct db_activation_query {
@@ -138,6 +141,10 @@ struct db_ops {
     /* Deletes records that started before `before_ms`, and all but the newest `keep`. */
     enum fl_err (*activation_prune)(struct db *db, int64_t before_ms, uint64_t keep, char *detail,
                                     size_t detail_len);
+    /* Sets a written record's sinks' outcomes (a JSON array); FL_ERR_NOT_FOUND when it is not
+     * there (pruned). */
+    enum fl_err (*activation_sinks)(struct db *db, const char *id, const char *sinks,
+                                    char *detail, size_t detail_len);
 };
 
 struct db {
@@ -168,6 +175,7 @@ extern const char db_activation_upsert_sql[];
 extern const char db_activation_query_sql[];
 extern const char db_activation_prune_age_sql[];
 extern const char db_activation_prune_count_sql[];
+extern const char db_activation_sinks_sql[];
 /* The age prune's two parameters for records that started before `before_ms`. */
 void db_activation_prune_args(int64_t before_ms, char id_floor[33], char ms[24]);
 /* The query's parameters, in the order the query SQL numbers them ($1..$6). */
@@ -176,6 +184,6 @@ void db_activation_query_args(const struct db_activation_query *query, char limi
 /* A record's fields in the order of the upsert's parameters ($1..$19). */
 void db_activation_args(const struct db_activation *row, const char *args[DB_ACTIVATION_FIELDS]);
 /* The record from the query's columns (in the same order). */
-struct db_activation db_activation_from(const char *const columns[DB_ACTIVATION_FIELDS]);
+struct db_activation db_activation_from(const char *const columns[DB_ACTIVATION_COLUMNS]);
 
 #endif

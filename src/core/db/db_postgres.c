@@ -289,10 +289,11 @@ static enum fl_err pg_function_create(struct db *db, const struct db_function *f
     char size[24];
     pg_function_params(&pp, f, size);
     pg_text(&pp, f->events); /* NULL: none */
+    pg_text(&pp, f->sinks);
     return pg_write(db,
                     "INSERT INTO functions (module, name, code, size, hash, metadata, created_at, "
-                    "updated_at, events) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8, "
-                    "COALESCE($9::text, '[]'))",
+                    "updated_at, events, sinks) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8, "
+                    "COALESCE($9::text, '[]'), COALESCE($10::text, '[]'))",
                     &pp, false, detail, detail_len);
 }
 
@@ -304,9 +305,11 @@ static enum fl_err pg_function_update(struct db *db, const char *name, const str
     pg_function_params(&pp, f, size);
     pg_text(&pp, name);
     pg_text(&pp, f->events); /* NULL: kept */
+    pg_text(&pp, f->sinks);
     return pg_write(db,
                     "UPDATE functions SET name = $2, code = $3, size = $4::bigint, hash = $5, "
-                    "metadata = $6, updated_at = $8, events = COALESCE($10::text, events) "
+                    "metadata = $6, updated_at = $8, events = COALESCE($10::text, events), "
+                    "sinks = COALESCE($11::text, sinks) "
                     "WHERE module = $1 AND name = $9 AND $7::text IS NOT NULL",
                     &pp, true, detail, detail_len);
 }
@@ -338,6 +341,7 @@ static void pg_function_row(PGresult *res, int row, void *arg)
         .created_at = PQgetvalue(res, row, 5),
         .updated_at = PQgetvalue(res, row, 6),
         .events = PQgetvalue(res, row, 7),
+        .sinks = PQgetvalue(res, row, 8),
     };
     a->cb(a->arg, &f);
 }
@@ -347,7 +351,7 @@ static enum fl_err pg_function_list(struct db *db, db_function_cb cb, void *arg,
 {
     struct pg_function_arg a = {cb, arg};
     return pg_read(db,
-                   "SELECT module, name, size, hash, metadata, created_at, updated_at, events "
+                   "SELECT module, name, size, hash, metadata, created_at, updated_at, events, sinks "
                    "FROM functions ORDER BY module, name",
                    NULL, pg_function_row, &a, detail, detail_len);
 }
@@ -483,8 +487,8 @@ struct pg_activation_arg {
 static void pg_activation_row(PGresult *res, int row, void *arg)
 {
     struct pg_activation_arg *a = arg;
-    const char *columns[DB_ACTIVATION_FIELDS];
-    for (int i = 0; i < DB_ACTIVATION_FIELDS; i++)
+    const char *columns[DB_ACTIVATION_COLUMNS];
+    for (int i = 0; i < DB_ACTIVATION_COLUMNS; i++)
         columns[i] = PQgetvalue(res, row, i);
     struct db_activation record = db_activation_from(columns);
     a->cb(a->arg, &record);
@@ -524,6 +528,15 @@ static enum fl_err pg_activation_prune(struct db *db, int64_t before_ms, uint64_
     return pg_end(p, err, detail, detail_len);
 }
 
+static enum fl_err pg_activation_sinks(struct db *db, const char *id, const char *sinks,
+                                       char *detail, size_t detail_len)
+{
+    struct pg_params pp = {0};
+    pg_text(&pp, sinks);
+    pg_text(&pp, id);
+    return pg_write(db, db_activation_sinks_sql, &pp, true, detail, detail_len);
+}
+
 static const struct db_ops pg_ops = {
     .migrate = pg_migrate,
     .ping = pg_ping,
@@ -545,6 +558,7 @@ static const struct db_ops pg_ops = {
     .activation_write = pg_activation_write,
     .activation_query = pg_activation_query,
     .activation_prune = pg_activation_prune,
+    .activation_sinks = pg_activation_sinks,
 };
 
 enum fl_err db_postgres_open(const char *url, struct db **out, char *detail, size_t detail_len)

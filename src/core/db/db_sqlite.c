@@ -271,6 +271,8 @@ static sqlite3_stmt *sq_bind_function(struct db_sqlite *s, const char *sql,
     sqlite3_bind_text(st, 8, f->updated_at, -1, SQLITE_TRANSIENT);
     if (f->events) /* else NULL: an update keeps what is there */
         sqlite3_bind_text(st, 10, f->events, -1, SQLITE_TRANSIENT);
+    if (f->sinks)
+        sqlite3_bind_text(st, 11, f->sinks, -1, SQLITE_TRANSIENT);
     return st;
 }
 
@@ -284,8 +286,9 @@ static enum fl_err sq_function_create(struct db *db, const struct db_function *f
     err = sq_change(s,
                     sq_bind_function(s,
                                      "INSERT INTO functions (module, name, code, size, hash, "
-                                     "metadata, created_at, updated_at, events) VALUES (?1, ?2, "
-                                     "?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?10, '[]'))",
+                                     "metadata, created_at, updated_at, events, sinks) VALUES "
+                                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?10, '[]'), "
+                                     "COALESCE(?11, '[]'))",
                                      f),
                     false, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
@@ -301,7 +304,8 @@ static enum fl_err sq_function_update(struct db *db, const char *name, const str
     sqlite3_stmt *st = sq_bind_function(
         s,
         "UPDATE functions SET module = ?1, name = ?2, code = ?3, size = ?4, hash = ?5, "
-        "metadata = ?6, updated_at = ?8, events = COALESCE(?10, events) "
+        "metadata = ?6, updated_at = ?8, events = COALESCE(?10, events), "
+        "sinks = COALESCE(?11, sinks) "
         "WHERE module = ?1 AND name = ?9",
         f);
     if (st)
@@ -325,7 +329,7 @@ static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg,
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = sq_prepare(s,
                                   "SELECT module, name, size, hash, metadata, created_at, "
-                                  "updated_at, events FROM functions ORDER BY module, name",
+                                  "updated_at, events, sinks FROM functions ORDER BY module, name",
                                   0, NULL);
     int rc = SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -338,6 +342,7 @@ static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg,
             .created_at = sq_text(st, 5),
             .updated_at = sq_text(st, 6),
             .events = sq_text(st, 7),
+            .sinks = sq_text(st, 8),
         };
         cb(arg, &row);
     }
@@ -479,8 +484,8 @@ static enum fl_err sq_activation_query(struct db *db, const struct db_activation
     sqlite3_stmt *st = sq_prepare(s, db_activation_query_sql, 6, args);
     int rc = SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *columns[DB_ACTIVATION_FIELDS];
-        for (int i = 0; i < DB_ACTIVATION_FIELDS; i++)
+        const char *columns[DB_ACTIVATION_COLUMNS];
+        for (int i = 0; i < DB_ACTIVATION_COLUMNS; i++)
             columns[i] = sq_text(st, i);
         struct db_activation row = db_activation_from(columns);
         cb(arg, &row);
@@ -510,6 +515,13 @@ static enum fl_err sq_activation_prune(struct db *db, int64_t before_ms, uint64_
     return sq_end(s, err, detail, detail_len);
 }
 
+static enum fl_err sq_activation_sinks(struct db *db, const char *id, const char *sinks,
+                                       char *detail, size_t detail_len)
+{
+    const char *args[] = {sinks, id};
+    return sq_write(db, db_activation_sinks_sql, 2, args, true, detail, detail_len);
+}
+
 static const struct db_ops sq_ops = {
     .migrate = sq_migrate,
     .ping = sq_ping,
@@ -531,6 +543,7 @@ static const struct db_ops sq_ops = {
     .activation_write = sq_activation_write,
     .activation_query = sq_activation_query,
     .activation_prune = sq_activation_prune,
+    .activation_sinks = sq_activation_sinks,
 };
 
 enum fl_err db_sqlite_open(const char *path, struct db **out, char *detail, size_t detail_len)
