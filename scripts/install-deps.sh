@@ -21,17 +21,31 @@ PACKAGES=(
   python3-yaml systemd                            # tests: deployment manifests parse; systemd-analyze verify
 )
 
+# Node.js and npm for the CouchDB-compatible test server below: Debian's, unless some npm is
+# already there (a NodeSource nodejs bundles its own npm and conflicts with Debian's package).
+command -v npm >/dev/null || PACKAGES+=(nodejs npm)
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
-  exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]} (run as root, or install them)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${#missing[@]} Debian packages..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "install-deps: installing ${#missing[@]} Debian packages..." >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# tests: pouchdb-server from the npm registry, a CouchDB-compatible server (CouchDB itself is not
+# packaged for Debian 12), for the couchdb sink; run in memory, so no native module is built
+POUCHDB_DIR="$(cd "$(dirname "$0")/.." && pwd)/.cache/pouchdb-server"
+if [ ! -x "$POUCHDB_DIR/node_modules/.bin/pouchdb-server" ]; then
+  echo "install-deps: installing pouchdb-server (npm) into .cache/..." >&2
+  npm install --prefix "$POUCHDB_DIR" --no-audit --no-fund --ignore-scripts --loglevel=error \
+    pouchdb-server@4.2.0 >/dev/null
+fi

@@ -48,7 +48,7 @@ struct async_queue {
     struct catalogue *catalogue;
     struct app_scripts *scripts;
     struct activations *activations;
-    struct sinks *sinks; /* where results go (NULL: nowhere) */
+    struct sinks *sinks;                 /* where results go (NULL: nowhere) */
     atomic_uint_fast64_t depth, retries; /* accepted and not ended; retries made */
     /* [loop] */
     struct async_job *ready, **ready_tail; /* to run now, in order */

@@ -183,8 +183,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         goto out;
     }
     if (!(api.async = async_new(&queue, loop, cluster, catalogue, scripts, api.activations)) ||
-        (async_set_sinks(api.async, api.sinks), async_load(api.async, db, detail, sizeof(detail))) !=
-            FL_OK) {
+        (async_set_sinks(api.async, api.sinks),
+         async_load(api.async, db, detail, sizeof(detail))) != FL_OK) {
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s",
                api.async ? detail : "cannot start the queue of asynchronous calls");
         goto out;

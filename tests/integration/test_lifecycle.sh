@@ -71,8 +71,10 @@ wait_until 10 workers_are w1 || bad "the Worker did not join"
 deploy spin "$FX/c_spin.wasm"
 api POST /v1/fn/_/spin -d '{"args":{"ms":1}}' >/dev/null # compiled and warm
 for i in 1 2 3; do spin 8000 "$TMP/spin$i.status"; done
-worker_busy() { api GET /v1/admin/workers | grep -q '"in_flight":[1-9]'; }
-wait_until 10 worker_busy || bad "the calls did not reach the Worker"
+# all three out on the Worker (a call that reached the Core after the Worker left would rightly
+# get 503: no Worker)
+worker_busy() { api GET /v1/admin/workers | grep -q '"in_flight":3'; }
+wait_until 10 worker_busy || bad "the calls did not all reach the Worker"
 started=$(now_ms)
 kill -TERM "$worker"
 expect "the Worker exits 0 on SIGTERM with calls running and queued" exits_cleanly "$worker" 15

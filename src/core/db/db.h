@@ -143,8 +143,8 @@ struct db_ops {
                                     size_t detail_len);
     /* Sets a written record's sinks' outcomes (a JSON array); FL_ERR_NOT_FOUND when it is not
      * there (pruned). */
-    enum fl_err (*activation_sinks)(struct db *db, const char *id, const char *sinks,
-                                    char *detail, size_t detail_len);
+    enum fl_err (*activation_sinks)(struct db *db, const char *id, const char *sinks, char *detail,
+                                    size_t detail_len);
 };
 
 struct db {

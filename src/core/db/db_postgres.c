@@ -350,10 +350,11 @@ static enum fl_err pg_function_list(struct db *db, db_function_cb cb, void *arg,
                                     size_t detail_len)
 {
     struct pg_function_arg a = {cb, arg};
-    return pg_read(db,
-                   "SELECT module, name, size, hash, metadata, created_at, updated_at, events, sinks "
-                   "FROM functions ORDER BY module, name",
-                   NULL, pg_function_row, &a, detail, detail_len);
+    return pg_read(
+        db,
+        "SELECT module, name, size, hash, metadata, created_at, updated_at, events, sinks "
+        "FROM functions ORDER BY module, name",
+        NULL, pg_function_row, &a, detail, detail_len);
 }
 
 static enum fl_err pg_function_code(struct db *db, const char *module, const char *name,

@@ -16,9 +16,9 @@
 #include "core/db/db.h"
 
 enum {
-    SENDERS = 2,            /* threads sending at once */
-    ATTEMPTS = 4,           /* a send and three retries, */
-    RETRY_FIRST_MS = 1000,  /* 1 s, 2 s and 4 s later */
+    SENDERS = 2,           /* threads sending at once */
+    ATTEMPTS = 4,          /* a send and three retries, */
+    RETRY_FIRST_MS = 1000, /* 1 s, 2 s and 4 s later */
     SEND_TIMEOUT_MS = 10000,
     CONNECT_TIMEOUT_MS = 5000,
     URL_MAX = 2048,
@@ -93,8 +93,9 @@ static bool url_ok(const char *text)
 static bool header_ok(const char *name, const cJSON *value)
 {
     size_t len = strlen(name);
-    if (!len || len > HEADER_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-                                                      "QRSTUVWXYZ0123456789-_") != len)
+    if (!len || len > HEADER_NAME_MAX ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                     "QRSTUVWXYZ0123456789-_") != len)
         return false;
     return cJSON_IsString(value) && strlen(value->valuestring) <= HEADER_VALUE_MAX &&
            !strpbrk(value->valuestring, "\r\n");
@@ -342,8 +343,7 @@ static void send_done(struct sinks *s, struct send *d, enum send_end end, long h
     cJSON *r = cJSON_CreateObject();
     cJSON_AddStringToObject(r, "type",
                             cJSON_GetObjectItemCaseSensitive(d->sink, "type")->valuestring);
-    cJSON_AddStringToObject(r, "url",
-                            cJSON_GetObjectItemCaseSensitive(params, "url")->valuestring);
+    cJSON_AddStringToObject(r, "url", cJSON_GetObjectItemCaseSensitive(params, "url")->valuestring);
     cJSON_AddStringToObject(r, "status", delivered ? "delivered" : "failed");
     cJSON_AddNumberToObject(r, "attempts", d->attempt);
     if (http_status)
@@ -449,8 +449,8 @@ static void *sender_main(void *arg)
 }
 
 /* The body a sink gets: couchdb the result itself (a document), http a webhook's envelope. */
-static char *body_for(const cJSON *sink, const char *module, const char *function,
-                      const char *id, const char *result, size_t result_len)
+static char *body_for(const cJSON *sink, const char *module, const char *function, const char *id,
+                      const char *result, size_t result_len)
 {
     if (strcmp(cJSON_GetObjectItemCaseSensitive(sink, "type")->valuestring, "couchdb") == 0)
         return strndup(result, result_len);
