@@ -2,11 +2,13 @@
  * abi — the FunLess ABI v1 host functions, import module `fl_imps` (docs/abi.md).
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/util.h"
 #include "engine/host.h"
+#include "engine/http_out.h"
 
 uint8_t *call_guest_ptr(struct engine_call *call, uint32_t ptr, uint64_t len)
 {
@@ -87,24 +89,70 @@ static void abi_console_log(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
     call_append(call, &call->logs, "\n", 1, "logs");
 }
 
+/* The bytes [ptr, ptr+len) are the guest's (checked without trapping). */
+static bool guest_range_ok(const struct engine_call *call, uint32_t ptr, uint64_t len)
+{
+    return call->memory && (uint64_t)ptr + len <= call->memory->size;
+}
+
 /*
- * Outbound HTTP is off unless an operator allows hosts (not configurable
- * yet): the guest sees a transport error (status 0, empty body), as docs/abi.md
- * specifies for one. Pointers are still checked, as for every call.
+ * __http_request (docs/abi.md "Outbound HTTP"): the request under the Worker's allow-list
+ * (http_out.h), waiting no longer than the call's time limit; the status (u16 LE), the body's
+ * length (u32 LE) and the body go where the guest said. A refusal or a transport error is
+ * status 0 and an empty body, with a line in the call's logs saying why.
  */
 static void abi_http_request(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
                              const uint64_t *args, uint64_t *results)
 {
     struct engine_call *call = (struct engine_call *)ctx;
     (void)results;
+    uint32_t resp = (uint32_t)args[0];
     uint8_t *resp_len = call_guest_ptr(call, (uint32_t)args[1], 4);
     uint8_t *status = call_guest_ptr(call, (uint32_t)args[2], 2);
-    call_guest_ptr(call, (uint32_t)args[4], (uint32_t)args[5]);
-    call_guest_ptr(call, (uint32_t)args[6], (uint32_t)args[7]);
-    call_guest_ptr(call, (uint32_t)args[8], (uint32_t)args[9]);
-    memset(resp_len, 0, 4);
-    memset(status, 0, 2);
-    call_append(call, &call->logs, "http_request refused: outbound HTTP is disabled\n", 48, "logs");
+    struct http_out_request request = {
+        .method = (enum http_out_method)((uint32_t)args[3] <= HTTP_OUT_DELETE ? args[3] : 0),
+        .url = (const char *)call_guest_ptr(call, (uint32_t)args[4], (uint32_t)args[5]),
+        .url_len = (uint32_t)args[5],
+        .headers = (const char *)call_guest_ptr(call, (uint32_t)args[6], (uint32_t)args[7]),
+        .headers_len = (uint32_t)args[7],
+        .body = (const char *)call_guest_ptr(call, (uint32_t)args[8], (uint32_t)args[9]),
+        .body_len = (uint32_t)args[9],
+        .deadline_ns = rt_call_deadline_ns(),
+    };
+    const struct http_allow *allow;
+    size_t max_bytes;
+    http_out_policy(&allow, &max_bytes);
+    struct http_out_response response;
+    /* in host code the time limit only marks the call (rt.h): nothing is left half done, and
+     * the request itself ends by the limit */
+    rt_host_enter();
+    if ((uint32_t)args[3] > HTTP_OUT_DELETE) {
+        memset(&response, 0, sizeof(response));
+        snprintf(response.why, sizeof(response.why), "refused: method %u is not 0-3",
+                 (unsigned)(uint32_t)args[3]);
+    } else {
+        http_out_perform(allow, max_bytes, &request, &response);
+    }
+    bool fits = !response.status || guest_range_ok(call, resp, response.body_len);
+    if (fits) {
+        status[0] = (uint8_t)response.status;
+        status[1] = (uint8_t)(response.status >> 8);
+        fl_put_le32(resp_len, (uint32_t)response.body_len);
+        if (response.body_len)
+            memcpy(call->memory->data + resp, response.body, response.body_len);
+    }
+    free(response.body);
+    if (!response.status) {
+        char line[256];
+        int n = snprintf(line, sizeof(line), "http_request %s\n", response.why);
+        call_append(call, &call->logs, line, n > 0 && (size_t)n < sizeof(line) ? (size_t)n : 0,
+                    "logs");
+    }
+    rt_host_leave(); /* a time limit that passed meanwhile ends the call here */
+    if (request.deadline_ns && fl_now_ns() >= request.deadline_ns)
+        rt_trap(RT_TRAP_TIMEOUT); /* the request ran to the limit: before the watchdog's tick */
+    if (!fits) /* the guest's buffer is not in its memory: a trap, as for every pointer */
+        rt_trap(RT_TRAP_WASM_BASE + WASM_RT_TRAP_OOB);
 }
 
 static const struct host_import_def abi_imports[] = {

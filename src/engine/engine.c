@@ -26,6 +26,7 @@
 #include "common/util.h"
 #include "engine/compile.h"
 #include "engine/engine_internal.h"
+#include "engine/http_out.h"
 #include "engine/rt.h"
 
 enum tier1_state { TIER1_PENDING, TIER1_READY, TIER1_FAILED };
@@ -98,6 +99,7 @@ void engine_config_defaults(struct engine_config *config)
         .tier1_timeout_s = 300,
         .tier1_memory_bytes = (uint64_t)2 << 30,
         .translate_split_min_bytes = 256 << 10,
+        .http_max_bytes = 1 << 20,
     };
 }
 
@@ -225,7 +227,10 @@ enum fl_err engine_init(const struct engine_config *config, char *detail, size_t
     engine.config = *config;
     engine.stopping = false;
     rt_global_init();
-    enum fl_err err = compile_toolchain_id(&engine.toolchain_id, detail, detail_len);
+    enum fl_err err =
+        http_out_configure(config->http_allow, config->http_max_bytes, detail, detail_len);
+    if (err == FL_OK)
+        err = compile_toolchain_id(&engine.toolchain_id, detail, detail_len);
     if (err == FL_OK)
         err = engine_prepare_cache_dir(config->cache_dir, detail, detail_len);
     if (err == FL_OK && !engine.private_cache)

@@ -41,6 +41,10 @@ struct engine_config {
     /* The compiled artifacts on disk are kept under this size: past it, the least recently
      * used are removed after each tier-1 build. 0: no limit. */
     uint64_t cache_max_bytes;
+    /* Functions' outbound HTTP (http_out.h): the allow-list (NULL or "": none) and the cap on a
+     * request's and a response's body. */
+    const char *http_allow;
+    size_t http_max_bytes;
 };
 
 /* Defaults: no cache dir, tier 1 on, 300 s, 2 GiB, split translation from 256 KiB. */

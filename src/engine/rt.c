@@ -286,6 +286,11 @@ void rt_host_enter(void)
     rt_self->in_host++;
 }
 
+uint64_t rt_call_deadline_ns(void)
+{
+    return rt_self ? atomic_load(&rt_self->watchdog.deadline_ns) : 0;
+}
+
 void rt_host_leave(void)
 {
     struct rt_thread *t = rt_self;

@@ -87,6 +87,9 @@ __attribute__((noreturn)) void rt_trap(int code);
 /* Host functions bracket their work with these (see the timeout rule above). */
 void rt_host_enter(void);
 void rt_host_leave(void);
+/* The running call's time limit (CLOCK_MONOTONIC ns), 0 when it has none: a host function that
+ * waits (outbound HTTP) waits no longer than this. */
+uint64_t rt_call_deadline_ns(void);
 
 /* Human text for a trap code. */
 const char *rt_trap_message(int code);

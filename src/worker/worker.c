@@ -628,7 +628,8 @@ static void worker_accept(struct worker *w, int fd, const struct sockaddr_storag
 struct worker_options {
     const char *name, *listen, *cache_dir, *metrics, *secret_file, *announce, *sandbox;
     uint64_t threads, queue, cache_max_mb, disk_cache_max_mb, memory_mb, max_connections,
-        max_unauthenticated, handshake_timeout_s;
+        max_unauthenticated, handshake_timeout_s, http_max_kb;
+    const char *http_allow;
     bool accept_any_core;
     const char *log_format, *log_level;
 };
@@ -828,6 +829,11 @@ int worker_main(int argc, char **argv)
         {"--disk-cache-max-mb", "FUNLESS_DISK_CACHE_MAX_MB", FL_OPT_UINT, &opt.disk_cache_max_mb,
          "2048", 0, 1 << 30,
          "compiled code kept on disk (least recently used removed past it; 0: no limit)"},
+        {"--http-allow", "FUNLESS_HTTP_ALLOW", FL_OPT_STRING, &opt.http_allow, "", 0, 0,
+         "hosts functions may call (__http_request): host, host:port, *.domain, an address or "
+         "a network, comma-separated; empty: none (docs/abi.md)"},
+        {"--http-max-kb", "FUNLESS_HTTP_MAX_KB", FL_OPT_UINT, &opt.http_max_kb, "1024", 1, 1 << 16,
+         "a function's outbound HTTP request or response body at most"},
         {"--secret-file", "FUNLESS_SECRET_FILE", FL_OPT_STRING, &opt.secret_file, NULL, 0, 0,
          "the cluster secret: only Cores that prove it get a hearing"},
         {"--metrics", "FUNLESS_WORKER_METRICS", FL_OPT_STRING, &opt.metrics, "127.0.0.1:4021", 0, 0,
@@ -906,6 +912,8 @@ int worker_main(int argc, char **argv)
     snprintf(engine_dir, sizeof(engine_dir), "%s/compiled", opt.cache_dir);
     config.cache_dir = engine_dir;
     config.cache_max_bytes = opt.disk_cache_max_mb << 20;
+    config.http_allow = opt.http_allow;
+    config.http_max_bytes = (size_t)opt.http_max_kb << 10;
     if (fl_secret_load(opt.secret_file, &w.secret, detail, sizeof(detail)) != FL_OK ||
         cache_open(opt.cache_dir, opt.cache_max_mb << 20, &w.cache, detail, sizeof(detail)) !=
             FL_OK ||
