@@ -15,10 +15,15 @@
 
 #define FL_NAME_MAX 160
 
+enum { META_HTTP_ALLOW_MAX = 255 };
+
 struct fn_meta {
     char tag[FL_NAME_MAX + 1]; /* "" when untagged */
     uint32_t capacity_mb;
     uint32_t timeout_ms;
+    /* the hosts its __http_request may call, narrowing the Worker's --http-allow: entries
+     * joined by ',' ("" when not narrowed) */
+    char http_allow[META_HTTP_ALLOW_MAX + 1];
 };
 
 struct fn_def {

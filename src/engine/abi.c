@@ -131,7 +131,16 @@ static void abi_http_request(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED
         snprintf(response.why, sizeof(response.why), "refused: method %u is not 0-3",
                  (unsigned)(uint32_t)args[3]);
     } else {
-        http_out_perform(allow, max_bytes, &request, &response);
+        struct http_allow *narrow = NULL; /* parsed per request: calls out are rare and slow */
+        char why[200];
+        if (call->http_allow && call->http_allow[0] &&
+            http_allow_parse(call->http_allow, &narrow, why, sizeof(why)) != FL_OK) {
+            memset(&response, 0, sizeof(response));
+            snprintf(response.why, sizeof(response.why), "refused: %.180s", why);
+        } else {
+            http_out_perform(allow, narrow, max_bytes, &request, &response);
+        }
+        http_allow_free(narrow);
     }
     bool fits = !response.status || guest_range_ok(call, resp, response.body_len);
     if (fits) {

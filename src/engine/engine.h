@@ -101,6 +101,9 @@ struct engine_limits {
     /* NULL, or a flag that outlives the calls it is given to (not one per call): set, the call
      * ends within a few ms as at its time limit (FL_ERR_TIMEOUT). */
     const atomic_bool *cancel;
+    /* NULL or "": outbound HTTP as the Worker allows it; else only what this list allows too
+     * (a function's own narrowing, http_out.h) */
+    const char *http_allow;
 };
 void engine_limits_defaults(struct engine_limits *limits);
 

@@ -35,7 +35,8 @@ struct engine_call {
     bool response_set;
     bool error_set;
     int exit_code;
-    enum fl_err host_err; /* set with host_detail before trapping with RT_TRAP_HOST */
+    const char *http_allow; /* the function's narrowing of the Worker's (NULL or "": none) */
+    enum fl_err host_err;   /* set with host_detail before trapping with RT_TRAP_HOST */
     char host_detail[200];
 };
 

@@ -252,7 +252,7 @@ static bool address_own(int family, const uint8_t addr[16])
 /* ---- the request ---- */
 
 struct transfer {
-    const struct http_allow *allow;
+    const struct http_allow *allow, *narrow;
     size_t max;
     char *body;
     size_t len;
@@ -275,7 +275,8 @@ static curl_socket_t open_checked(void *arg, curlsocktype purpose, struct curl_s
     else
         return CURL_SOCKET_BAD;
     if ((address_special(family, addr) || address_own(family, addr)) &&
-        !address_listed(t->allow, family, addr)) {
+        (!address_listed(t->allow, family, addr) ||
+         (t->narrow && !address_listed(t->narrow, family, addr)))) {
         t->refused_address = true;
         inet_ntop(family, addr, t->refused, sizeof(t->refused));
         return CURL_SOCKET_BAD;
@@ -338,9 +339,10 @@ static void refuse(struct http_out_response *r, const char *fmt, const char *wha
     snprintf(r->why, sizeof(r->why), fmt, what);
 }
 
-/* The URL's host and port, when it is http(s) and its host may be named. */
-static bool url_allowed(const struct http_allow *allow, const char *url,
-                        struct http_out_response *r)
+/* The URL's host and port, when it is http(s) and its host may be named (by the Worker's list
+ * and the function's, if it has one). */
+static bool url_allowed(const struct http_allow *allow, const struct http_allow *narrow,
+                        const char *url, struct http_out_response *r)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL;
@@ -353,6 +355,8 @@ static bool url_allowed(const struct http_allow *allow, const char *url,
         refuse(r, "refused: %s", "only http:// and https:// URLs");
     else if (!(ok = host_allowed(allow, host, (unsigned)atoi(port))))
         refuse(r, "refused: %.120s is not in the Worker's --http-allow", host);
+    else if (narrow && !(ok = host_allowed(narrow, host, (unsigned)atoi(port))))
+        refuse(r, "refused: %.120s is not in the function's metadata.http_allow", host);
     curl_free(scheme);
     curl_free(host);
     curl_free(port);
@@ -370,12 +374,12 @@ static long remaining_ms(uint64_t deadline_ns)
 }
 
 /* One request (no redirect followed); *location set when it answered one. */
-static void perform_once(const struct http_allow *allow, size_t max, enum http_out_method method,
-                         const char *url, struct curl_slist *headers, const char *body,
-                         size_t body_len, uint64_t deadline_ns, struct http_out_response *r,
-                         char **location)
+static void perform_once(const struct http_allow *allow, const struct http_allow *narrow,
+                         size_t max, enum http_out_method method, const char *url,
+                         struct curl_slist *headers, const char *body, size_t body_len,
+                         uint64_t deadline_ns, struct http_out_response *r, char **location)
 {
-    struct transfer t = {.allow = allow, .max = max};
+    struct transfer t = {.allow = allow, .narrow = narrow, .max = max};
     long timeout = remaining_ms(deadline_ns);
     CURL *curl = curl_easy_init();
     *location = NULL;
@@ -448,8 +452,9 @@ void http_out_policy(const struct http_allow **allow, size_t *max_bytes)
     *max_bytes = configured_max;
 }
 
-void http_out_perform(const struct http_allow *allow, size_t max_bytes,
-                      const struct http_out_request *q, struct http_out_response *r)
+void http_out_perform(const struct http_allow *allow, const struct http_allow *narrow,
+                      size_t max_bytes, const struct http_out_request *q,
+                      struct http_out_response *r)
 {
     memset(r, 0, sizeof(*r));
     struct curl_slist *headers = NULL;
@@ -466,13 +471,13 @@ void http_out_perform(const struct http_allow *allow, size_t max_bytes,
         enum http_out_method method = q->method;
         const char *body = q->body;
         size_t body_len = q->body_len;
-        for (int redirects = 0; url_allowed(allow, url, r); redirects++) {
+        for (int redirects = 0; url_allowed(allow, narrow, url, r); redirects++) {
             char *location;
             free(r->body);
             r->body = NULL;
             r->body_len = 0;
-            perform_once(allow, max_bytes, method, url, headers, body, body_len, q->deadline_ns, r,
-                         &location);
+            perform_once(allow, narrow, max_bytes, method, url, headers, body, body_len,
+                         q->deadline_ns, r, &location);
             if (!location)
                 break;
             if (redirects == REDIRECTS_MAX) {

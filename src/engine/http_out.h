@@ -53,8 +53,10 @@ enum fl_err http_out_configure(const char *allow_list, size_t max_bytes, char *d
                                size_t detail_len);
 void http_out_policy(const struct http_allow **allow, size_t *max_bytes);
 
-/* Makes the request under `allow` with bodies capped at `max_bytes`. */
-void http_out_perform(const struct http_allow *allow, size_t max_bytes,
-                      const struct http_out_request *request, struct http_out_response *response);
+/* Makes the request under `allow` (and `narrow` too, when not NULL: a function's own list) with
+ * bodies capped at `max_bytes`. */
+void http_out_perform(const struct http_allow *allow, const struct http_allow *narrow,
+                      size_t max_bytes, const struct http_out_request *request,
+                      struct http_out_response *response);
 
 #endif

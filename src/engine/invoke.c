@@ -192,6 +192,7 @@ static void invocation_init(struct invocation *inv, struct engine_module *m, con
     inv->call.abi = inv->info->abi;
     inv->call.input = input;
     inv->call.input_len = input_len;
+    inv->call.http_allow = limits->http_allow;
     fl_buf_init(&inv->call.response, limits->max_output_bytes);
     fl_buf_init(&inv->call.error, limits->max_output_bytes);
     fl_buf_init(&inv->call.logs, limits->max_log_bytes);

@@ -112,13 +112,14 @@ bool proto_put_ack(struct fl_buf *out, uint32_t id, uint32_t status, const char 
 
 bool proto_put_invoke(struct fl_buf *out, uint32_t id, const char *module, const char *name,
                       const char *hash, uint32_t memory_mb, uint32_t timeout_ms,
-                      const uint8_t *args, size_t args_len, const uint8_t *code, size_t code_len)
+                      const uint8_t *args, size_t args_len, const uint8_t *code, size_t code_len,
+                      const char *http_allow)
 {
     bool ok;
     size_t start = proto_begin(out, PROTO_INVOKE, id, &ok);
     ok = ok && put_str(out, module) && put_str(out, name) && put_str(out, hash) &&
          put_u32(out, memory_mb) && put_u32(out, timeout_ms) && put_bytes(out, args, args_len) &&
-         put_bytes(out, code, code_len);
+         put_bytes(out, code, code_len) && put_str(out, http_allow ? http_allow : "");
     return proto_end(out, start, ok);
 }
 
@@ -250,6 +251,7 @@ static void proto_decode_fields(struct cursor *c, struct proto_msg *m)
         m->u.invoke.timeout_ms = get_u32(c);
         m->u.invoke.args = get_bytes(c);
         m->u.invoke.code = get_bytes(c);
+        get_str(c, m->u.invoke.http_allow);
         break;
     case PROTO_RESULT:
         m->u.result.status = get_u32(c);

@@ -71,6 +71,7 @@ struct job {
     uint32_t memory_mb, timeout_ms;
     uint8_t *args, *code;
     size_t args_len, code_len;
+    char http_allow[PROTO_MAX_STR + 1]; /* the function's narrowing of --http-allow */
     struct job *next;
 };
 
@@ -300,6 +301,7 @@ static void worker_run_invoke(struct executor *ex, struct job *job)
         limits.timeout_ms = job->timeout_ms;
         limits.max_log_bytes = LOG_BYTES;
         limits.cancel = &ex->cancel;
+        limits.http_allow = job->http_allow;
         struct engine_result res;
         double started = fl_now_s();
         engine_invoke(module, (const char *)job->args, job->args_len, &limits, &res);
@@ -369,6 +371,7 @@ static struct job *worker_job(struct conn *c, const struct proto_msg *m)
         snprintf(job->hash, sizeof(job->hash), "%s", m->u.invoke.hash);
         job->memory_mb = m->u.invoke.memory_mb;
         job->timeout_ms = m->u.invoke.timeout_ms;
+        snprintf(job->http_allow, sizeof(job->http_allow), "%s", m->u.invoke.http_allow);
         job->args = worker_copy(m->u.invoke.args, &job->args_len);
         job->code = m->u.invoke.code.len ? worker_copy(m->u.invoke.code, &job->code_len) : NULL;
     }

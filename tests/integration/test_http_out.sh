@@ -78,6 +78,20 @@ expect "a server that never answers: the function's time limit ends the call (st
 call "{\"method\":0,\"url\":\"$T/echo\"}"
 expect "... and the Worker keeps serving" test "$(got)" = "200 6 GET - "
 
+# ---- a function narrows the Worker's list, never widens it ----
+status=$(api POST /v1/fn/_ -F name=narrow -F "code=@$FX/c_http_call.wasm" \
+    -F 'metadata={"timeout_ms":3000,"http_allow":["example.com"]}' -F wait_for_workers=true \
+    -o /dev/null -w '%{http_code}')
+expect "a function with metadata.http_allow: 201 (got $status)" test "$status" = 201
+expect "... shown by GET" test "$(api GET /v1/fn/_/narrow | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["metadata"]["http_allow"])')" = "['example.com']"
+status=$(api POST /v1/fn/_/narrow -d "{\"args\":{\"method\":0,\"url\":\"$T/echo\"}}" -D "$TMP/headers" -o "$TMP/body" -w '%{http_code}')
+id=$(awk 'tolower($1)=="x-funless-activation:" {print $2}' "$TMP/headers" | tr -d '\r')
+expect "the Worker allows 127.0.0.1, the function does not: refused (got $(got))" test "$(got)" = "0 0 "
+expect "... saying whose list" logs_say "not in the function's metadata.http_allow"
+status=$(api POST /v1/fn/_ -F name=wide -F "code=@$FX/c_http_call.wasm" \
+    -F 'metadata={"http_allow":["example.com","no good"]}' -o "$TMP/body" -w '%{http_code}')
+expect "metadata.http_allow with an entry that is not one: 422 (got $status)" test "$status" = 422
+
 # ---- a name that leads to a loopback address ----
 start_worker_allowing "localhost"
 call "{\"method\":0,\"url\":\"http://localhost:$TARGET_PORT/echo\"}"

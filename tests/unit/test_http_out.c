@@ -59,7 +59,7 @@ static void why(const char *list, const char *url, char *out, size_t out_len)
     struct http_out_request q = {
         .method = HTTP_OUT_GET, .url = url, .url_len = strlen(url), .headers = "", .body = ""};
     struct http_out_response r;
-    http_out_perform(allow, 1024, &q, &r);
+    http_out_perform(allow, NULL, 1024, &q, &r);
     assert_int_equal(r.status, 0);
     snprintf(out, out_len, "%s", strncmp(r.why, "refused", 7) == 0 ? r.why : "");
     free(r.body);
@@ -111,18 +111,18 @@ static void test_request_checks(void **state)
                                  .body = big,
                                  .body_len = 2048};
     struct http_out_response r;
-    http_out_perform(allow, 1024, &q, &r);
+    http_out_perform(allow, NULL, 1024, &q, &r);
     assert_non_null(strstr(r.why, "request body is larger"));
     q.body_len = 0;
     q.headers = "X-A:1\nbroken line";
     q.headers_len = strlen(q.headers);
-    http_out_perform(allow, 1024, &q, &r);
+    http_out_perform(allow, NULL, 1024, &q, &r);
     assert_non_null(strstr(r.why, "a header is not"));
     q.headers = "";
     q.headers_len = 0;
     q.url = "http://127.0.0.1:1/\0hidden";
     q.url_len = 26;
-    http_out_perform(allow, 1024, &q, &r);
+    http_out_perform(allow, NULL, 1024, &q, &r);
     assert_non_null(strstr(r.why, "the URL is not text"));
     http_allow_free(allow);
 }

@@ -34,8 +34,9 @@ static void test_round_trips(void **state)
     fl_buf_init(&f, 1 << 20);
     struct proto_msg *m = malloc(sizeof(*m));
     assert_true(proto_put_invoke(&f, 7, "mod", "fn", "abc", 64, 1000, (const uint8_t *)"{}", 2,
-                                 (const uint8_t *)"\0asm", 4));
+                                 (const uint8_t *)"\0asm", 4, "api.example.com,10.0.0.0/8"));
     assert_int_equal(decode(&f, m), FL_OK);
+    assert_string_equal(m->u.invoke.http_allow, "api.example.com,10.0.0.0/8");
     assert_int_equal(m->header.type, PROTO_INVOKE);
     assert_int_equal(m->header.id, 7);
     assert_string_equal(m->u.invoke.module, "mod");

@@ -469,6 +469,15 @@ void api_function_get(struct api *api, const struct route_args *args,
     char tag[FL_NAME_MAX + 3] = "null";
     if (def.meta.tag[0])
         snprintf(tag, sizeof(tag), "\"%s\"", def.meta.tag);
+    /* its entries are host names, addresses and networks (checked at upload): no escaping */
+    char http_allow[2 * META_HTTP_ALLOW_MAX + 32] = "";
+    if (def.meta.http_allow[0]) {
+        size_t n = (size_t)snprintf(http_allow, sizeof(http_allow), ",\"http_allow\":[\"");
+        for (const char *p = def.meta.http_allow; *p && n + 4 < sizeof(http_allow); p++)
+            n += (size_t)snprintf(http_allow + n, sizeof(http_allow) - n, "%s",
+                                  *p == ',' ? "\",\"" : (char[]){*p, '\0'});
+        snprintf(http_allow + n, sizeof(http_allow) - n, "\"]");
+    }
     cJSON *events = api->triggers ? triggers_describe(api->triggers, def.module, def.name) : NULL;
     char *events_json = cJSON_GetArraySize(events) ? cJSON_PrintUnformatted(events) : NULL;
     cJSON_Delete(events);
@@ -479,11 +488,11 @@ void api_function_get(struct api *api, const struct route_args *args,
     res->content_type = "application/json";
     fl_buf_printf(&res->body,
                   "{\"data\":{\"name\":\"%s\",\"module\":\"%s\",\"hash\":\"%s\",\"size\":%llu,"
-                  "\"metadata\":{\"tag\":%s,\"capacity\":%u,\"timeout_ms\":%u},"
+                  "\"metadata\":{\"tag\":%s,\"capacity\":%u,\"timeout_ms\":%u%s},"
                   "\"created_at\":\"%s\",\"updated_at\":\"%s\"%s%s%s%s}}",
                   def.name, def.module, def.hash, (unsigned long long)def.size, tag,
-                  def.meta.capacity_mb, def.meta.timeout_ms, def.created_at, def.updated_at,
-                  events_json ? ",\"events\":" : "", events_json ? events_json : "",
+                  def.meta.capacity_mb, def.meta.timeout_ms, http_allow, def.created_at,
+                  def.updated_at, events_json ? ",\"events\":" : "", events_json ? events_json : "",
                   sinks_json ? ",\"sinks\":" : "", sinks_json ? sinks_json : "");
     cJSON_free(events_json);
     cJSON_free(sinks_json);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/http_out.h"
+
 bool name_valid(const char *name)
 {
     size_t n = 0;
@@ -28,6 +30,40 @@ static enum fl_err meta_number(const cJSON *obj, const char *key, uint32_t min, 
         return fl_fail(FL_ERR_INVALID_NAME, detail, detail_len,
                        "metadata.%s must be a whole number from %u to %u", key, min, max);
     *out = (uint32_t)d;
+    return FL_OK;
+}
+
+/* metadata.http_allow: an array of allow-list entries (engine/http_out.h), kept joined by ','. */
+static enum fl_err meta_http_allow(const cJSON *list, char out[META_HTTP_ALLOW_MAX + 1],
+                                   char *detail, size_t detail_len)
+{
+    out[0] = '\0';
+    if (!list || cJSON_IsNull(list))
+        return FL_OK;
+    size_t used = 0;
+    const cJSON *entry;
+    bool ok = cJSON_IsArray(list);
+    for (entry = ok ? list->child : NULL; entry; entry = entry->next) {
+        size_t n = cJSON_IsString(entry) ? strlen(entry->valuestring) : 0;
+        if (!n || strchr(entry->valuestring, ',') || used + n + 1 > META_HTTP_ALLOW_MAX) {
+            ok = false;
+            break;
+        }
+        used += (size_t)snprintf(out + used, META_HTTP_ALLOW_MAX + 1 - used, "%s%s",
+                                 used ? "," : "", entry->valuestring);
+    }
+    struct http_allow *parsed = NULL;
+    char why[200];
+    if (ok && http_allow_parse(out, &parsed, why, sizeof(why)) != FL_OK)
+        ok = false;
+    http_allow_free(parsed);
+    if (!ok) {
+        out[0] = '\0';
+        return fl_fail(FL_ERR_INVALID_NAME, detail, detail_len,
+                       "metadata.http_allow must be a list of hosts (host, host:port, *.domain, "
+                       "an address or a network), %d characters in all at most",
+                       META_HTTP_ALLOW_MAX);
+    }
     return FL_OK;
 }
 
@@ -56,6 +92,9 @@ enum fl_err meta_parse(const char *text, size_t len, struct fn_meta *out, char *
         else
             snprintf(out->tag, sizeof(out->tag), "%s", tag->valuestring);
     }
+    if (err == FL_OK)
+        err = meta_http_allow(cJSON_GetObjectItemCaseSensitive(obj, "http_allow"), out->http_allow,
+                              detail, detail_len);
     cJSON_Delete(obj);
     return err;
 }
@@ -69,6 +108,13 @@ char *meta_to_json(const struct fn_meta *meta)
         cJSON_AddNullToObject(obj, "tag");
     cJSON_AddNumberToObject(obj, "capacity", meta->capacity_mb);
     cJSON_AddNumberToObject(obj, "timeout_ms", meta->timeout_ms);
+    if (meta->http_allow[0]) {
+        cJSON *list = cJSON_AddArrayToObject(obj, "http_allow");
+        char copy[META_HTTP_ALLOW_MAX + 1], *save = NULL;
+        snprintf(copy, sizeof(copy), "%s", meta->http_allow);
+        for (char *e = strtok_r(copy, ",", &save); e; e = strtok_r(NULL, ",", &save))
+            cJSON_AddItemToArray(list, cJSON_CreateString(e));
+    }
     char *text = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
     return text;

@@ -181,7 +181,7 @@ static void call_send(struct invocation *inv, struct cworker *w)
     if (!proto_put_invoke(&c->frame, inv->id, def->module, def->name, def->hash,
                           def->meta.capacity_mb, def->meta.timeout_ms, (const uint8_t *)inv->args,
                           inv->args_len, inv->code ? (const uint8_t *)inv->code->data : NULL,
-                          inv->code ? inv->code->len : 0)) {
+                          inv->code ? inv->code->len : 0, def->meta.http_allow)) {
         call_finish(inv, FL_ERR_TOO_LARGE,
                     "the call's code (%zu bytes) and arguments (%zu bytes) do not fit in a frame "
                     "to the Workers",
