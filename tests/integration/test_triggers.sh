@@ -65,9 +65,12 @@ expect "... each call an activation with trigger cron, its args and its result" 
     test "$(api GET "/v1/activations/$last" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]; print(r["trigger"], r["status"], r["result"]["payload"])')" = "cron success Hello cron!"
 expect "... the metrics of the fires in GET" test "$(api GET /v1/fn/_/ticker | python3 -c "import json,sys; print(json.load(sys.stdin)['data']['events'][0]['fired'] >= 4)")" = True
 
-# ---- kept across a restart ----
+# ---- kept across a restart; the fires missed meanwhile are skipped and logged ----
 stop_core
+sleep 2.2
 start_core_joined
+expect "the fires missed while the Core was down are logged, not replayed" \
+    grep -qE 'event=cron_fires_missed function=_/ticker schedule="?@every 1s"? missed=[0-9]+' "$TMP/core.err"
 expect "after a restart of the Core its events are back" test "$(events_of _/ticker)" = "['@every 1s']"
 n0=$(cron_calls ticker)
 sleep 2.5

@@ -59,18 +59,66 @@ enum fl_err api_load(struct api *api, char *detail, size_t detail_len)
 
 /* ---- modules ---- */
 
-static void api_load_events(void *arg, const struct db_function *row)
+/* A function with events or sinks, as the store holds it (read first: the store's lock is held
+ * while it lists, and restoring queries it again). */
+struct stored_extras {
+    struct stored_extras *next;
+    char module[FL_NAME_MAX + 1], name[FL_NAME_MAX + 1];
+    char *events, *sinks;
+};
+
+static void api_collect_extras(void *arg, const struct db_function *row)
 {
-    struct api *api = arg;
-    if (row->events && strcmp(row->events, "[]") != 0)
-        triggers_set(api->triggers, row->module, row->name, row->events);
-    if (api->sinks && row->sinks && strcmp(row->sinks, "[]") != 0)
-        sinks_set(api->sinks, row->module, row->name, row->sinks);
+    struct stored_extras **list = arg;
+    bool events = row->events && strcmp(row->events, "[]") != 0;
+    bool sinks = row->sinks && strcmp(row->sinks, "[]") != 0;
+    struct stored_extras *e = events || sinks ? calloc(1, sizeof(*e)) : NULL;
+    if (!e)
+        return;
+    snprintf(e->module, sizeof(e->module), "%s", row->module);
+    snprintf(e->name, sizeof(e->name), "%s", row->name);
+    e->events = events ? strdup(row->events) : NULL;
+    e->sinks = sinks ? strdup(row->sinks) : NULL;
+    e->next = *list;
+    *list = e;
+}
+
+static void api_newest_cron(void *arg, const struct db_activation *row)
+{
+    int64_t *last = arg;
+    int64_t start = strtoll(row->start_ms, NULL, 10);
+    if (strcmp(row->trigger, "cron") == 0 && start > *last)
+        *last = start;
+}
+
+/* When its cron events last fired, as its recent records tell (0: not among them). */
+static int64_t api_last_cron_fire(struct api *api, const char *module, const char *name)
+{
+    int64_t last = 0;
+    struct db_activation_query q = {.module = module, .function = name, .limit = 100};
+    char detail[256];
+    api->db->ops->activation_query(api->db, &q, api_newest_cron, &last, detail, sizeof(detail));
+    return last;
 }
 
 enum fl_err api_load_triggers(struct api *api, char *detail, size_t detail_len)
 {
-    return api->db->ops->function_list(api->db, api_load_events, api, detail, detail_len);
+    struct stored_extras *list = NULL;
+    enum fl_err err =
+        api->db->ops->function_list(api->db, api_collect_extras, &list, detail, detail_len);
+    while (list) {
+        struct stored_extras *e = list;
+        list = e->next;
+        if (err == FL_OK && e->events)
+            triggers_restore(api->triggers, e->module, e->name, e->events,
+                             api_last_cron_fire(api, e->module, e->name));
+        if (err == FL_OK && e->sinks && api->sinks)
+            sinks_set(api->sinks, e->module, e->name, e->sinks);
+        free(e->events);
+        free(e->sinks);
+        free(e);
+    }
+    return err;
 }
 
 static cJSON *api_named(const char *name)

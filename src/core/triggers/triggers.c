@@ -490,8 +490,28 @@ void triggers_free(struct triggers *tr)
 struct change {
     struct triggers *tr;
     const char *module, *function, *new_module, *new_name, *stored;
+    int64_t last_fire_ms; /* triggers_restore's */
     cJSON *described;
 };
+
+/* Fires of `t` that fell between `last_fire_ms` and now: logged, never made up for. */
+static void log_missed(const struct trigger *t, int64_t last_fire_ms, int64_t now)
+{
+    if (!last_fire_ms || t->mqtt)
+        return;
+    unsigned missed = 0;
+    int64_t at = cron_next(&t->schedule, last_fire_ms);
+    for (; at >= 0 && at <= now && missed < 100000; missed++)
+        at = cron_next(&t->schedule, at);
+    if (!missed)
+        return;
+    char since[32];
+    fl_format_wall_ms(last_fire_ms, since);
+    const cJSON *schedule = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(t->spec, "params"), "schedule");
+    fl_log(FL_LOG_WARN, "cron_fires_missed", "function=%s/%s schedule=%s missed=%u since=%s",
+           t->module, t->function, schedule ? schedule->valuestring : "", missed, since);
+}
 
 static bool is_function(const struct trigger *t, const char *module, const char *function)
 {
@@ -585,6 +605,7 @@ static void set_on_loop(void *arg)
                    c->function, "an event the store holds is not valid");
             continue;
         }
+        log_missed(t, c->last_fire_ms, now);
         t->next = c->tr->list;
         c->tr->list = t;
     }
@@ -595,6 +616,17 @@ static void set_on_loop(void *arg)
 void triggers_set(struct triggers *tr, const char *module, const char *function, const char *stored)
 {
     struct change c = {.tr = tr, .module = module, .function = function, .stored = stored};
+    evloop_call(tr->loop, set_on_loop, &c);
+}
+
+void triggers_restore(struct triggers *tr, const char *module, const char *function,
+                      const char *stored, int64_t last_fire_ms)
+{
+    struct change c = {.tr = tr,
+                       .module = module,
+                       .function = function,
+                       .stored = stored,
+                       .last_fire_ms = last_fire_ms};
     evloop_call(tr->loop, set_on_loop, &c);
 }
 

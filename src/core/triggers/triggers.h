@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -48,6 +49,10 @@ cJSON *triggers_metadata(const cJSON *results, unsigned failed);
  * none): what was live for it stops, these start. */
 void triggers_set(struct triggers *triggers, const char *module, const char *function,
                   const char *stored);
+/* At start: as triggers_set, for events the store held; `last_fire_ms` (0: unknown) is when
+ * its cron events last fired, and fires missed since (the Core was down) are logged, skipped. */
+void triggers_restore(struct triggers *triggers, const char *module, const char *function,
+                      const char *stored, int64_t last_fire_ms);
 /* The function was renamed (its events go with it), or deleted (new_name NULL). */
 void triggers_rename(struct triggers *triggers, const char *module, const char *function,
                      const char *new_name);
