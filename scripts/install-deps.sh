@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages funless needs to build, test and run.
+# Installs the Debian 12 packages funless needs to build, test and run; with --tests, also the
+# test servers that come from the npm registry (scripts/test.sh asks for them).
 # Idempotent and quiet: when everything is installed it touches no network.
 set -euo pipefail
 
@@ -40,6 +41,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+[ "${1:-}" = --tests ] || exit 0
 
 # tests: pouchdb-server from the npm registry, a CouchDB-compatible server (CouchDB itself is not
 # packaged for Debian 12), for the couchdb sink; run in memory, so no native module is built

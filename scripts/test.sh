@@ -6,7 +6,7 @@
 # "N passed, N failed" and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-./scripts/install-deps.sh || exit 1
+./scripts/install-deps.sh --tests || exit 1
 
 status=0
 run_suite() { # BUILD_DIR LABEL "TESTS" [meson options...] ("": every test)
