@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/triggers/cron.h"
+#include "core/elements.h"
 #include "core/triggers/triggers.h"
 
 /* "YYYY-MM-DD HH:MM" in UTC as ms since the epoch. */
@@ -145,7 +146,7 @@ static void test_check_events(void **state)
     assert_non_null(strstr(shown, "params.host must be a host name"));
     assert_non_null(strstr(shown, "params.topic must be a topic filter"));
     assert_non_null(strstr(shown, "params.qos must be 0 or 1"));
-    cJSON *metadata = triggers_metadata(results, failed);
+    cJSON *metadata = elements_metadata(results, failed);
     char *m = cJSON_PrintUnformatted(metadata);
     assert_string_equal(m, "{\"successful\":2,\"failed\":8,\"total\":10}");
     cJSON_free(m);

@@ -14,6 +14,7 @@
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
 #include "core/async.h"
+#include "core/elements.h"
 #include "core/sinks/sinks.h"
 #include "core/triggers/triggers.h"
 #include "core/cluster/invocation.h"
@@ -298,13 +299,12 @@ static void upload_free(struct upload *up)
     cJSON_Delete(up->sinks_result);
 }
 
-typedef enum fl_err (*element_check_fn)(const char *json, size_t len, char **stored,
-                                        cJSON **results, unsigned *failed, char *detail,
-                                        size_t detail_len);
+typedef enum fl_err (*list_check_fn)(const char *json, size_t len, char **stored, cJSON **results,
+                                     unsigned *failed, char *detail, size_t detail_len);
 
 /* FunLess's `events` or `sinks` part: absent, empty or `[]` means none given. 400 when it is
  * not a JSON array. */
-static bool upload_elements(const struct multipart *mp, const char *field, element_check_fn check,
+static bool upload_elements(const struct multipart *mp, const char *field, list_check_fn check,
                             struct http_response *res, char **stored, cJSON **results,
                             unsigned *failed)
 {
@@ -344,12 +344,12 @@ static void upload_reply(const struct upload *up, const struct fn_def *def, int 
     if (up->events_result) {
         cJSON_AddItemToObject(data, "events", cJSON_Duplicate(up->events_result, true));
         cJSON_AddItemToObject(data, "events_metadata",
-                              triggers_metadata(up->events_result, up->events_failed));
+                              elements_metadata(up->events_result, up->events_failed));
     }
     if (up->sinks_result) {
         cJSON_AddItemToObject(data, "sinks", cJSON_Duplicate(up->sinks_result, true));
         cJSON_AddItemToObject(data, "sinks_metadata",
-                              triggers_metadata(up->sinks_result, up->sinks_failed));
+                              elements_metadata(up->sinks_result, up->sinks_failed));
     }
     api_reply(res, up->events_failed || up->sinks_failed ? 207 : status, data);
 }

@@ -14,6 +14,7 @@
 #include "core/activations.h"
 #include "core/catalogue.h"
 #include "core/db/db.h"
+#include "core/elements.h"
 
 enum {
     SENDERS = 2,           /* threads sending at once */
@@ -175,39 +176,8 @@ static cJSON *check_element(const cJSON *element, char *why, size_t why_len)
 enum fl_err sinks_check(const char *json, size_t len, char **stored, cJSON **results,
                         unsigned *failed, char *detail, size_t detail_len)
 {
-    *stored = NULL;
-    *results = NULL;
-    *failed = 0;
-    cJSON *sinks = cJSON_ParseWithLength(json, len);
-    if (!cJSON_IsArray(sinks)) {
-        cJSON_Delete(sinks);
-        return fl_fail(FL_ERR_BAD_REQUEST, detail, detail_len,
-                       "sinks must be a JSON array of {\"type\":...,\"params\":{...}}");
-    }
-    cJSON *kept = cJSON_CreateArray();
-    *results = cJSON_CreateArray();
-    const cJSON *element;
-    cJSON_ArrayForEach(element, sinks)
-    {
-        char why[256];
-        cJSON *valid = check_element(element, why, sizeof(why));
-        cJSON *r = cJSON_CreateObject();
-        cJSON_AddStringToObject(r, "status", valid ? "success" : "error");
-        if (valid)
-            cJSON_AddItemToArray(kept, valid);
-        else
-            cJSON_AddStringToObject(r, "message", why), (*failed)++;
-        cJSON_AddItemToArray(*results, r);
-    }
-    cJSON_Delete(sinks);
-    *stored = cJSON_PrintUnformatted(kept);
-    cJSON_Delete(kept);
-    if (!*stored) {
-        cJSON_Delete(*results);
-        *results = NULL;
-        return fl_fail(FL_ERR_NOMEM, detail, detail_len, "out of memory");
-    }
-    return FL_OK;
+    return elements_check(json, len, "sinks", check_element, stored, results, failed, detail,
+                          detail_len);
 }
 
 /* ---- the registry ---- */

@@ -30,7 +30,7 @@ struct sinks *sinks_start(struct db *db, struct activations *activations, unsign
 /* Stops the senders (sends not done are dropped: a result is sent at most once per sink). */
 void sinks_stop(struct sinks *sinks);
 
-/* FunLess's `sinks` field, as triggers_check takes `events` (core/triggers/triggers.h). */
+/* FunLess's `sinks` field, checked as elements_check says (core/elements.h). */
 enum fl_err sinks_check(const char *json, size_t len, char **stored, cJSON **results,
                         unsigned *failed, char *detail, size_t detail_len);
 

@@ -16,6 +16,7 @@
 #include "core/activations.h"
 #include "core/async.h"
 #include "core/catalogue.h"
+#include "core/elements.h"
 #include "core/triggers/cron.h"
 #include "core/triggers/mqtt.h"
 
@@ -57,15 +58,6 @@ struct triggers {
 };
 
 /* ---- checking an upload's events ---- */
-
-static cJSON *element_result(const char *error)
-{
-    cJSON *r = cJSON_CreateObject();
-    cJSON_AddStringToObject(r, "status", error ? "error" : "success");
-    if (error)
-        cJSON_AddStringToObject(r, "message", error);
-    return r;
-}
 
 /* A cron element: its normalised copy, or NULL with the reason. */
 static cJSON *check_cron(const cJSON *params, char *why, size_t why_len)
@@ -137,49 +129,8 @@ static cJSON *check_element(const cJSON *element, char *why, size_t why_len)
 enum fl_err triggers_check(const char *json, size_t len, char **stored, cJSON **results,
                            unsigned *failed, char *detail, size_t detail_len)
 {
-    *stored = NULL;
-    *results = NULL;
-    *failed = 0;
-    cJSON *events = cJSON_ParseWithLength(json, len);
-    if (!cJSON_IsArray(events)) {
-        cJSON_Delete(events);
-        return fl_fail(FL_ERR_BAD_REQUEST, detail, detail_len,
-                       "events must be a JSON array of {\"type\":...,\"params\":{...}}");
-    }
-    cJSON *kept = cJSON_CreateArray();
-    *results = cJSON_CreateArray();
-    const cJSON *element;
-    cJSON_ArrayForEach(element, events)
-    {
-        char why[256];
-        cJSON *valid = check_element(element, why, sizeof(why));
-        if (valid)
-            cJSON_AddItemToArray(kept, valid);
-        else
-            (*failed)++;
-        cJSON_AddItemToArray(*results, element_result(valid ? NULL : why));
-    }
-    cJSON_Delete(events);
-    *stored = cJSON_PrintUnformatted(kept);
-    cJSON_Delete(kept);
-    if (!*stored || !*results) {
-        free(*stored);
-        cJSON_Delete(*results);
-        *stored = NULL;
-        *results = NULL;
-        return fl_fail(FL_ERR_NOMEM, detail, detail_len, "out of memory");
-    }
-    return FL_OK;
-}
-
-cJSON *triggers_metadata(const cJSON *results, unsigned failed)
-{
-    int total = cJSON_GetArraySize(results);
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddNumberToObject(m, "successful", total - (int)failed);
-    cJSON_AddNumberToObject(m, "failed", failed);
-    cJSON_AddNumberToObject(m, "total", total);
-    return m;
+    return elements_check(json, len, "events", check_element, stored, results, failed, detail,
+                          detail_len);
 }
 
 /* ---- the registry (the loop) ---- */

@@ -36,14 +36,9 @@ struct triggers *triggers_new(struct evloop *loop, struct async_queue *queue,
 /* Stops every trigger (before the queue stops). */
 void triggers_free(struct triggers *triggers);
 
-/* FunLess's `events` field: FL_ERR_BAD_REQUEST (detail) when it is not a JSON array. Else
- * *stored is the array of its valid elements (what the function keeps, normalised), *results
- * the reply's `events` (an element's {"status":"success"} or {"status":"error","message":..}),
- * and *failed how many elements failed. */
+/* FunLess's `events` field, checked as elements_check says (core/elements.h). */
 enum fl_err triggers_check(const char *json, size_t len, char **stored, cJSON **results,
                            unsigned *failed, char *detail, size_t detail_len);
-/* The reply's `<what>_metadata`: {"successful","failed","total"}. */
-cJSON *triggers_metadata(const cJSON *results, unsigned failed);
 
 /* The function's events are now `stored` (from triggers_check, or the store at start; "[]":
  * none): what was live for it stops, these start. */
