@@ -129,6 +129,11 @@ void db_activation_args(const struct db_activation *r, const char *args[DB_ACTIV
         args[i] = values[i] ? values[i] : "";
 }
 
+bool db_activation_field_is_number(int k)
+{
+    return k == 6 || k == 9 || k == 10 || k == 11 || k == 13 || k == 16;
+}
+
 struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_COLUMNS])
 {
     return (struct db_activation){

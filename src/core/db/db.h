@@ -183,6 +183,9 @@ void db_activation_query_args(const struct db_activation_query *query, char limi
                               const char *args[6]);
 /* A record's fields in the order of the upsert's parameters ($1..$19). */
 void db_activation_args(const struct db_activation *row, const char *args[DB_ACTIVATION_FIELDS]);
+/* Whether field `k` of db_activation_args is a number (http_status, start_ms, duration_ms,
+ * attempts and the two truncated flags): a backend may bind it as one. */
+bool db_activation_field_is_number(int k);
 /* The record from the query's columns (in the same order). */
 struct db_activation db_activation_from(const char *const columns[DB_ACTIVATION_COLUMNS]);
 

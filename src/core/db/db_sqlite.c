@@ -461,8 +461,12 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
     for (size_t i = 0; err == FL_OK && i < count; i++) {
         const char *args[DB_ACTIVATION_FIELDS];
         db_activation_args(&rows[i], args);
-        for (int k = 0; k < DB_ACTIVATION_FIELDS; k++)
-            sqlite3_bind_text(st, k + 1, args[k], -1, SQLITE_STATIC);
+        for (int k = 0; k < DB_ACTIVATION_FIELDS; k++) {
+            if (db_activation_field_is_number(k)) /* the column's own type: no conversion */
+                sqlite3_bind_int64(st, k + 1, strtoll(args[k], NULL, 10));
+            else
+                sqlite3_bind_text(st, k + 1, args[k], -1, SQLITE_STATIC);
+        }
         if (sqlite3_step(st) != SQLITE_DONE)
             err = sq_fail(s, detail, detail_len);
         sqlite3_reset(st);
