@@ -1,5 +1,6 @@
 #include "core/elements.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 static cJSON *element_result(const char *error)
@@ -48,6 +49,15 @@ enum fl_err elements_check(const char *json, size_t len, const char *field, elem
         return fl_fail(FL_ERR_NOMEM, detail, detail_len, "out of memory");
     }
     return FL_OK;
+}
+
+cJSON *elements_shown(const cJSON *element)
+{
+    cJSON *shown = cJSON_Duplicate(element, true);
+    cJSON *params = cJSON_GetObjectItemCaseSensitive(shown, "params");
+    if (cJSON_HasObjectItem(params, "password")) /* never shown */
+        cJSON_ReplaceItemInObjectCaseSensitive(params, "password", cJSON_CreateString("***"));
+    return shown;
 }
 
 cJSON *elements_metadata(const cJSON *results, unsigned failed)

@@ -24,4 +24,7 @@ enum fl_err elements_check(const char *json, size_t len, const char *field, elem
 /* The reply's `<field>_metadata`: {"successful","failed","total"}. */
 cJSON *elements_metadata(const cJSON *results, unsigned failed);
 
+/* A copy of a kept element as GET shows it: a `params.password` reads "***". */
+cJSON *elements_shown(const cJSON *element);
+
 #endif

@@ -139,7 +139,6 @@ enum fl_err http_allow_parse(const char *list, struct http_allow **out, char *de
         allow->count++;
     }
     free(copy);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     *out = allow;
     return FL_OK;
 }
@@ -438,6 +437,10 @@ enum fl_err http_out_configure(const char *allow_list, size_t max_bytes, char *d
 {
     struct http_allow *allow;
     enum fl_err err = http_allow_parse(allow_list, &allow, detail, detail_len);
+    if (err == FL_OK && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) { /* once, here */
+        http_allow_free(allow);
+        err = fl_fail(FL_ERR_IO, detail, detail_len, "libcurl cannot start");
+    }
     if (err == FL_OK) {
         http_allow_free(configured);
         configured = allow;

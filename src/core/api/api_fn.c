@@ -327,7 +327,8 @@ static bool upload_elements(const struct multipart *mp, const char *field, list_
     return true;
 }
 
-static bool upload_events(const struct multipart *mp, struct http_response *res, struct upload *up)
+/* Its `events` and `sinks` parts. */
+static bool upload_lists(const struct multipart *mp, struct http_response *res, struct upload *up)
 {
     return upload_elements(mp, "events", triggers_check, res, &up->events_stored,
                            &up->events_result, &up->events_failed) &&
@@ -376,7 +377,7 @@ static bool upload_parse(struct api *api, const struct http_request *req, const 
     if (!up->name && default_name)
         up->name = strdup(default_name);
     if (!up->name || !api_check_name(up->name, "function", res) ||
-        !upload_wait_flag(&mp, res, &up->wait_for_workers) || !upload_events(&mp, res, up))
+        !upload_wait_flag(&mp, res, &up->wait_for_workers) || !upload_lists(&mp, res, up))
         return false;
     const struct multipart_part *code = multipart_get(&mp, "code");
     if (code)

@@ -224,26 +224,33 @@ void sinks_set(struct sinks *s, const char *module, const char *function, const 
     pthread_mutex_unlock(&s->lock);
 }
 
-void sinks_rename(struct sinks *s, const char *module, const char *function, const char *new_name)
+/* The function's entry (every one of the module's when `function` is NULL) gets the new module
+ * or name given; neither given: it is removed. */
+static void rename_entries(struct sinks *s, const char *module, const char *function,
+                           const char *new_module, const char *new_name)
 {
     pthread_mutex_lock(&s->lock);
-    if (!new_name)
+    if (!new_module && !new_name)
         remove_entries(s, module, function);
-    for (struct entry *e = s->entries; new_name && e; e = e->next)
-        if (is_function(e, module, function))
+    for (struct entry *e = s->entries; (new_module || new_name) && e; e = e->next) {
+        if (!is_function(e, module, function))
+            continue;
+        if (new_module)
+            snprintf(e->module, sizeof(e->module), "%s", new_module);
+        if (new_name)
             snprintf(e->function, sizeof(e->function), "%s", new_name);
+    }
     pthread_mutex_unlock(&s->lock);
+}
+
+void sinks_rename(struct sinks *s, const char *module, const char *function, const char *new_name)
+{
+    rename_entries(s, module, function, NULL, new_name);
 }
 
 void sinks_rename_module(struct sinks *s, const char *module, const char *new_module)
 {
-    pthread_mutex_lock(&s->lock);
-    if (!new_module)
-        remove_entries(s, module, NULL);
-    for (struct entry *e = s->entries; new_module && e; e = e->next)
-        if (is_function(e, module, NULL))
-            snprintf(e->module, sizeof(e->module), "%s", new_module);
-    pthread_mutex_unlock(&s->lock);
+    rename_entries(s, module, NULL, new_module, NULL);
 }
 
 /* Under the lock: the function's stored sinks, or NULL. */
@@ -260,16 +267,13 @@ cJSON *sinks_describe(struct sinks *s, const char *module, const char *function)
     if (!atomic_load(&s->functions_with_sinks))
         return NULL;
     pthread_mutex_lock(&s->lock);
-    const cJSON *list = sinks_of(s, module, function);
-    cJSON *shown = list ? cJSON_Duplicate(list, true) : NULL;
-    pthread_mutex_unlock(&s->lock);
-    cJSON *sink;
-    cJSON_ArrayForEach(sink, shown)
+    const cJSON *list = sinks_of(s, module, function), *sink;
+    cJSON *shown = list ? cJSON_CreateArray() : NULL;
+    cJSON_ArrayForEach(sink, list)
     {
-        cJSON *params = cJSON_GetObjectItemCaseSensitive(sink, "params");
-        if (cJSON_HasObjectItem(params, "password")) /* never shown */
-            cJSON_ReplaceItemInObjectCaseSensitive(params, "password", cJSON_CreateString("***"));
+        cJSON_AddItemToArray(shown, elements_shown(sink));
     }
+    pthread_mutex_unlock(&s->lock);
     return shown;
 }
 

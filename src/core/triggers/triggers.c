@@ -615,14 +615,13 @@ void triggers_rename_module(struct triggers *tr, const char *module, const char 
 static void describe_on_loop(void *arg)
 {
     struct change *c = arg;
-    c->described = cJSON_CreateArray();
+    c->described = NULL; /* nothing allocated for a function without events: GET is hot */
     for (struct trigger *t = c->tr->list; t; t = t->next) {
         if (!is_function(t, c->module, c->function))
             continue;
-        cJSON *d = cJSON_Duplicate(t->spec, true);
-        cJSON *params = cJSON_GetObjectItemCaseSensitive(d, "params");
-        if (cJSON_HasObjectItem(params, "password")) /* never shown */
-            cJSON_ReplaceItemInObjectCaseSensitive(params, "password", cJSON_CreateString("***"));
+        if (!c->described)
+            c->described = cJSON_CreateArray();
+        cJSON *d = elements_shown(t->spec);
         if (t->mqtt) {
             char detail[160];
             cJSON_AddStringToObject(d, "state", mqtt_state(t->mqtt, detail, sizeof(detail)));

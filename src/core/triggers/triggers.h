@@ -53,7 +53,8 @@ void triggers_rename(struct triggers *triggers, const char *module, const char *
                      const char *new_name);
 /* Every function of the module was renamed with it (new_module), or deleted (NULL). */
 void triggers_rename_module(struct triggers *triggers, const char *module, const char *new_module);
-/* For GET: the function's events as stored, secrets hidden, each with its live `state`. */
+/* For GET: the function's events as stored, secrets hidden, each with its live `state`; NULL
+ * when it has none. */
 cJSON *triggers_describe(struct triggers *triggers, const char *module, const char *function);
 
 #endif
