@@ -6,18 +6,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct module {
+    char *name;
+    char owner[FL_NAME_MAX + 1]; /* "" shared */
+    struct module_access *access;
+    size_t access_count;
+};
+
 struct entry {
     struct fn_def def;
+    struct module *module; /* its module: rights are found without a search */
+    char *env;             /* its environment (catalogue_set_env), NULL none */
+    size_t env_len;
+    char *shown; /* ... what GETs show of it */
     struct entry *next;
 };
+
+static void entry_free(struct entry *e)
+{
+    if (e->env) /* it holds secrets */
+        explicit_bzero(e->env, e->env_len);
+    free(e->env);
+    free(e->shown);
+    free(e);
+}
 
 struct catalogue {
     pthread_rwlock_t lock;
     struct entry **buckets;
     size_t bucket_count, function_count;
-    char **modules;
+    struct module **modules;
     size_t module_count;
 };
+
+static void module_free(struct module *m)
+{
+    if (m) {
+        free(m->name);
+        free(m->access);
+        free(m);
+    }
+}
 
 static uint64_t catalogue_hash(const char *module, const char *name)
 {
@@ -52,10 +81,10 @@ void catalogue_free(struct catalogue *cat)
     for (size_t i = 0; i < cat->bucket_count; i++)
         for (struct entry *e = cat->buckets[i], *next; e; e = next) {
             next = e->next;
-            free(e);
+            entry_free(e);
         }
     for (size_t i = 0; i < cat->module_count; i++)
-        free(cat->modules[i]);
+        module_free(cat->modules[i]);
     free(cat->modules);
     free(cat->buckets);
     pthread_rwlock_destroy(&cat->lock);
@@ -92,28 +121,48 @@ static void catalogue_grow(struct catalogue *cat)
     cat->bucket_count = count;
 }
 
-static void catalogue_unlink(struct catalogue *cat, const char *module, const char *name)
+/* Takes the entry out (NULL when there is none); the caller frees it or links it again. */
+static struct entry *catalogue_unlink(struct catalogue *cat, const char *module, const char *name)
 {
     struct entry **slot = catalogue_slot(cat, module, name);
     if (!*slot)
-        return;
+        return NULL;
     struct entry *e = *slot;
     *slot = e->next;
-    free(e);
     cat->function_count--;
+    return e;
 }
 
-static void catalogue_insert(struct catalogue *cat, const struct fn_def *def)
+static ssize_t catalogue_module_index(struct catalogue *cat, const char *module);
+
+/* Inserts or replaces `def`; an entry it replaces keeps its environment. `moved`: an entry
+ * taken out under another name, reused with its environment (NULL: a new one). */
+static void catalogue_insert(struct catalogue *cat, const struct fn_def *def, struct entry *moved)
 {
+    ssize_t m = catalogue_module_index(cat, def->module);
     struct entry **slot = catalogue_slot(cat, def->module, def->name);
     if (*slot) {
         (*slot)->def = *def;
+        (*slot)->module = m >= 0 ? cat->modules[m] : NULL;
+        if (moved) { /* the moved one's environment wins: it is the function's */
+            struct entry replaced = **slot;
+            (*slot)->env = moved->env;
+            (*slot)->env_len = moved->env_len;
+            (*slot)->shown = moved->shown;
+            moved->env = replaced.env;
+            moved->env_len = replaced.env_len;
+            moved->shown = replaced.shown;
+            entry_free(moved);
+        }
+        (*slot)->def.has_env = (*slot)->env != NULL;
         return;
     }
-    struct entry *e = malloc(sizeof(*e));
+    struct entry *e = moved ? moved : calloc(1, sizeof(*e));
     if (!e)
         return;
     e->def = *def;
+    e->def.has_env = e->env != NULL;
+    e->module = m >= 0 ? cat->modules[m] : NULL;
     e->next = NULL;
     *slot = e;
     cat->function_count++;
@@ -123,24 +172,123 @@ static void catalogue_insert(struct catalogue *cat, const struct fn_def *def)
 static ssize_t catalogue_module_index(struct catalogue *cat, const char *module)
 {
     for (size_t i = 0; i < cat->module_count; i++)
-        if (strcmp(cat->modules[i], module) == 0)
+        if (strcmp(cat->modules[i]->name, module) == 0)
             return (ssize_t)i;
     return -1;
 }
 
-void catalogue_add_module(struct catalogue *cat, const char *module)
+void catalogue_add_module(struct catalogue *cat, const char *module, const char *owner)
 {
     pthread_rwlock_wrlock(&cat->lock);
     if (catalogue_module_index(cat, module) < 0) {
-        char **grown = realloc(cat->modules, (cat->module_count + 1) * sizeof(char *));
-        char *copy = strdup(module);
+        struct module **grown =
+            realloc(cat->modules, (cat->module_count + 1) * sizeof(*cat->modules));
+        struct module *m = calloc(1, sizeof(*m));
         if (grown)
             cat->modules = grown;
-        if (grown && copy)
-            cat->modules[cat->module_count++] = copy;
-        else
-            free(copy);
+        if (m && (m->name = strdup(module)) != NULL && grown) {
+            snprintf(m->owner, sizeof(m->owner), "%s", owner ? owner : "");
+            cat->modules[cat->module_count++] = m;
+        } else {
+            module_free(m);
+        }
     }
+    pthread_rwlock_unlock(&cat->lock);
+}
+
+bool catalogue_set_access(struct catalogue *cat, const char *module,
+                          const struct module_access *access, size_t count)
+{
+    struct module_access *copy = count ? malloc(count * sizeof(*copy)) : NULL;
+    if (count && !copy)
+        return false;
+    if (count)
+        memcpy(copy, access, count * sizeof(*copy));
+    pthread_rwlock_wrlock(&cat->lock);
+    ssize_t i = catalogue_module_index(cat, module);
+    if (i >= 0) {
+        free(cat->modules[i]->access);
+        cat->modules[i]->access = copy;
+        cat->modules[i]->access_count = count;
+    } else {
+        free(copy);
+    }
+    pthread_rwlock_unlock(&cat->lock);
+    return i >= 0;
+}
+
+/* The rights `who` has on `m` (NULL: none). */
+static unsigned module_rights(const struct module *m, const char *subject, bool admin)
+{
+    if (!m)
+        return 0;
+    if (admin || m->owner[0] == '\0' || strcmp(m->owner, subject) == 0)
+        return RIGHTS_ALL;
+    unsigned rights = 0;
+    for (size_t i = 0; i < m->access_count; i++)
+        if (strcmp(m->access[i].subject, subject) == 0 || strcmp(m->access[i].subject, "*") == 0)
+            rights |= m->access[i].rights;
+    return rights & ~RIGHT_OWN;
+}
+
+unsigned catalogue_rights(struct catalogue *cat, const char *module, const char *subject,
+                          bool admin)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    ssize_t i = catalogue_module_index(cat, module);
+    unsigned rights = i >= 0 ? module_rights(cat->modules[i], subject, admin) : 0;
+    pthread_rwlock_unlock(&cat->lock);
+    return rights;
+}
+
+bool catalogue_get_as(struct catalogue *cat, const char *module, const char *name,
+                      const char *subject, bool admin, struct fn_def *out, unsigned *rights)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    struct entry **slot = catalogue_slot(cat, module, name);
+    bool found = *slot != NULL;
+    if (found) {
+        *out = (*slot)->def;
+        *rights = module_rights((*slot)->module, subject, admin);
+    } else {
+        *rights = 0;
+    }
+    pthread_rwlock_unlock(&cat->lock);
+    return found;
+}
+
+bool catalogue_module_info(struct catalogue *cat, const char *module, char owner[FL_NAME_MAX + 1],
+                           struct module_access **access, size_t *count)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    ssize_t i = catalogue_module_index(cat, module);
+    bool ok = i >= 0;
+    *access = NULL;
+    *count = 0;
+    if (ok) {
+        const struct module *m = cat->modules[i];
+        snprintf(owner, FL_NAME_MAX + 1, "%s", m->owner);
+        if (m->access_count && (*access = malloc(m->access_count * sizeof(**access))) != NULL) {
+            memcpy(*access, m->access, m->access_count * sizeof(**access));
+            *count = m->access_count;
+        }
+    }
+    pthread_rwlock_unlock(&cat->lock);
+    return ok;
+}
+
+void catalogue_owned(struct catalogue *cat, const char *subject, size_t *functions,
+                     uint64_t *code_bytes)
+{
+    *functions = 0;
+    *code_bytes = 0;
+    pthread_rwlock_rdlock(&cat->lock);
+    for (size_t i = 0; i < cat->bucket_count; i++)
+        for (struct entry *e = cat->buckets[i]; e; e = e->next)
+            if (e->module && strcmp(e->module->owner, subject) == 0) {
+                (*functions)++;
+                *code_bytes += e->def.size;
+            }
     pthread_rwlock_unlock(&cat->lock);
 }
 
@@ -175,9 +323,10 @@ static void catalogue_move_functions(struct catalogue *cat, const char *module,
         next = e->next;
         if (new_name) {
             snprintf(e->def.module, sizeof(e->def.module), "%s", new_name);
-            catalogue_insert(cat, &e->def);
+            catalogue_insert(cat, &e->def, e);
+        } else {
+            entry_free(e);
         }
-        free(e);
     }
 }
 
@@ -187,8 +336,8 @@ void catalogue_rename_module(struct catalogue *cat, const char *module, const ch
     ssize_t i = catalogue_module_index(cat, module);
     char *copy = strdup(new_name);
     if (i >= 0 && copy) {
-        free(cat->modules[i]);
-        cat->modules[i] = copy;
+        free(cat->modules[i]->name);
+        cat->modules[i]->name = copy;
         catalogue_move_functions(cat, module, new_name);
     } else {
         free(copy);
@@ -201,9 +350,10 @@ void catalogue_remove_module(struct catalogue *cat, const char *module)
     pthread_rwlock_wrlock(&cat->lock);
     ssize_t i = catalogue_module_index(cat, module);
     if (i >= 0) {
-        free(cat->modules[i]);
+        struct module *gone = cat->modules[i];
         cat->modules[i] = cat->modules[--cat->module_count];
         catalogue_move_functions(cat, module, NULL);
+        module_free(gone);
     }
     pthread_rwlock_unlock(&cat->lock);
 }
@@ -211,16 +361,19 @@ void catalogue_remove_module(struct catalogue *cat, const char *module)
 void catalogue_put(struct catalogue *cat, const struct fn_def *def, const char *old_name)
 {
     pthread_rwlock_wrlock(&cat->lock);
-    if (old_name && strcmp(old_name, def->name) != 0)
-        catalogue_unlink(cat, def->module, old_name);
-    catalogue_insert(cat, def);
+    struct entry *renamed = old_name && strcmp(old_name, def->name) != 0
+                                ? catalogue_unlink(cat, def->module, old_name)
+                                : NULL;
+    catalogue_insert(cat, def, renamed);
     pthread_rwlock_unlock(&cat->lock);
 }
 
 void catalogue_remove(struct catalogue *cat, const char *module, const char *name)
 {
     pthread_rwlock_wrlock(&cat->lock);
-    catalogue_unlink(cat, module, name);
+    struct entry *e = catalogue_unlink(cat, module, name);
+    if (e)
+        entry_free(e);
     pthread_rwlock_unlock(&cat->lock);
 }
 
@@ -240,13 +393,15 @@ static int catalogue_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-char **catalogue_modules(struct catalogue *cat, size_t *count)
+char **catalogue_modules(struct catalogue *cat, const char *subject, bool admin, unsigned rights,
+                         size_t *count)
 {
     pthread_rwlock_rdlock(&cat->lock);
     char **names = calloc(cat->module_count + 1, sizeof(char *));
     *count = 0;
     for (size_t i = 0; names && i < cat->module_count; i++)
-        if ((names[*count] = strdup(cat->modules[i])) != NULL)
+        if ((module_rights(cat->modules[i], subject, admin) & rights) != 0 &&
+            (names[*count] = strdup(cat->modules[i]->name)) != NULL)
             (*count)++;
     pthread_rwlock_unlock(&cat->lock);
     if (names)
@@ -275,4 +430,53 @@ size_t catalogue_function_count(struct catalogue *cat)
     size_t n = cat->function_count;
     pthread_rwlock_unlock(&cat->lock);
     return n;
+}
+
+bool catalogue_set_env(struct catalogue *cat, const char *module, const char *name, const char *env,
+                       size_t env_len, const char *shown)
+{
+    struct entry fresh = {.env = env_len ? malloc(env_len) : NULL,
+                          .env_len = env_len,
+                          .shown = shown ? strdup(shown) : NULL};
+    if ((env_len && !fresh.env) || (shown && !fresh.shown)) {
+        free(fresh.env);
+        free(fresh.shown);
+        return false;
+    }
+    if (env_len)
+        memcpy(fresh.env, env, env_len);
+    pthread_rwlock_wrlock(&cat->lock);
+    struct entry *e = *catalogue_slot(cat, module, name);
+    if (e) {
+        struct entry old = *e;
+        e->env = fresh.env;
+        e->env_len = fresh.env_len;
+        e->shown = fresh.shown;
+        e->def.has_env = fresh.env != NULL;
+        fresh = old;
+    }
+    pthread_rwlock_unlock(&cat->lock);
+    if (fresh.env)
+        explicit_bzero(fresh.env, fresh.env_len);
+    free(fresh.env);
+    free(fresh.shown);
+    return e != NULL;
+}
+
+char *catalogue_env_shown(struct catalogue *cat, const char *module, const char *name)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    struct entry *e = *catalogue_slot(cat, module, name);
+    char *shown = e && e->shown ? strdup(e->shown) : NULL;
+    pthread_rwlock_unlock(&cat->lock);
+    return shown;
+}
+
+bool catalogue_env(struct catalogue *cat, const char *module, const char *name, struct fl_buf *out)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    struct entry *e = *catalogue_slot(cat, module, name);
+    bool ok = !e || !e->env || fl_buf_append(out, e->env, e->env_len);
+    pthread_rwlock_unlock(&cat->lock);
+    return ok;
 }

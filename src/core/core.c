@@ -52,6 +52,8 @@ struct core_options {
     const char *activations;
     uint64_t activation_keep_hours, activation_max, activation_result_kb, activation_log_kb;
     uint64_t async_retries, async_queue_max, async_concurrency;
+    const char *secret_key_file;
+    uint64_t quota_functions, quota_code_mb, quota_rate, quota_concurrent;
 };
 
 /* The activation records' settings from the options; false for an unknown --activations. */
@@ -116,7 +118,8 @@ static bool core_dial_workers(struct cluster *cluster, const char *list)
 
 static int core_run(const struct core_options *opt, const sigset_t *signals)
 {
-    char detail[256], db_url[4200], tokens[4200];
+    char detail[256], db_url[4200], tokens[4200], key_path[4200];
+    struct secrets_key secret_key;
     struct db *db = NULL;
     struct auth *auth = NULL;
     struct http_server *server = NULL;
@@ -133,7 +136,12 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     }
     /* One thread serves HTTP, reads the Workers' links and runs the invocations (evloop.h). */
     struct evloop *loop = evloop_new();
+    struct quota_limits defaults = {.functions = (uint32_t)opt->quota_functions,
+                                    .code_mb = (uint32_t)opt->quota_code_mb,
+                                    .rate = (uint32_t)opt->quota_rate,
+                                    .concurrent = (uint32_t)opt->quota_concurrent};
     struct api api = {.loop = loop,
+                      .quotas = quotas_new(&defaults),
                       .catalogue = catalogue,
                       .scripts = scripts,
                       .max_upload_bytes = opt->max_upload_mb << 20,
@@ -147,7 +155,13 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     if (!opt->db_url)
         snprintf(db_url, sizeof(db_url), "sqlite:%s/funless.db", opt->data_dir);
     snprintf(tokens, sizeof(tokens), "%s/tokens", opt->data_dir);
-    if (!cluster) {
+    snprintf(key_path, sizeof(key_path), "%s", opt->secret_key_file ? opt->secret_key_file : "");
+    if (!opt->secret_key_file)
+        snprintf(key_path, sizeof(key_path), "%s/secret.key", opt->data_dir);
+    pthread_mutex_init(&api.config_lock, NULL);
+    if (cluster)
+        cluster_set_catalogue(cluster, catalogue);
+    if (!cluster || !api.quotas) {
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "out of memory or threads");
         goto out;
     }
@@ -156,14 +170,18 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
                "cannot create the data directory", opt->data_dir, strerror(errno));
         goto out;
     }
+    if (secrets_key_load(key_path, &secret_key, detail, sizeof(detail)) != FL_OK) {
+        fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", detail);
+        goto out;
+    }
+    api.secret_key = &secret_key;
     if (!catalogue || !scripts || db_open(db_url, &db, detail, sizeof(detail)) != FL_OK ||
-        (api.db = db, api_load(&api, detail, sizeof(detail))) != FL_OK ||
-        auth_open(db, tokens, &auth, detail, sizeof(detail)) != FL_OK) {
+        auth_open(db, tokens, &auth, detail, sizeof(detail)) != FL_OK ||
+        (api.db = db, api.auth = auth, api_load(&api, detail, sizeof(detail))) != FL_OK) {
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s",
                catalogue && scripts ? detail : "out of memory");
         goto out;
     }
-    api.auth = auth;
     api.cluster = cluster;
     struct activations_config records;
     if (!core_activations_config(opt, &records)) {
@@ -252,6 +270,9 @@ out:
     db_close(db);
     catalogue_free(catalogue);
     app_scripts_free(scripts);
+    quotas_free(api.quotas);
+    pthread_mutex_destroy(&api.config_lock);
+    explicit_bzero(&secret_key, sizeof(secret_key));
     return rc;
 }
 
@@ -315,6 +336,18 @@ int core_main(int argc, char **argv)
          "100000", 1, 100000000, "asynchronous calls accepted and not ended at most (429 past it)"},
         {"--async-concurrency", "FUNLESS_ASYNC_CONCURRENCY", FL_OPT_UINT, &opt.async_concurrency,
          "8", 1, 4096, "asynchronous calls running at once (synchronous ones are not counted)"},
+        {"--secret-key-file", "FUNLESS_SECRET_KEY_FILE", FL_OPT_STRING, &opt.secret_key_file,
+         NULL, 0, 0,
+         "the key that seals functions' secrets in the store (default DATA_DIR/secret.key, made "
+         "at first start)"},
+        {"--quota-functions", "FUNLESS_QUOTA_FUNCTIONS", FL_OPT_UINT, &opt.quota_functions, "0", 0,
+         1000000000, "functions a subject may create (0: no limit; the admin sets its own)"},
+        {"--quota-code-mb", "FUNLESS_QUOTA_CODE_MB", FL_OPT_UINT, &opt.quota_code_mb, "0", 0,
+         1000000000, "MiB of code a subject's functions may hold (0: no limit)"},
+        {"--quota-rate", "FUNLESS_QUOTA_RATE", FL_OPT_UINT, &opt.quota_rate, "0", 0, 1000000000,
+         "invocations per second a subject may make (0: no limit; 429 past it)"},
+        {"--quota-concurrent", "FUNLESS_QUOTA_CONCURRENT", FL_OPT_UINT, &opt.quota_concurrent, "0",
+         0, 1000000000, "invocations a subject may have running at once (0: no limit)"},
         {"--log-format", "FUNLESS_LOG_FORMAT", FL_OPT_STRING, &opt.log_format, "kv", 0, 0,
          "log lines as key=value pairs (kv) or JSON objects (json)"},
         {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,

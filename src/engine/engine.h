@@ -104,6 +104,10 @@ struct engine_limits {
     /* NULL or "": outbound HTTP as the Worker allows it; else only what this list allows too
      * (a function's own narrowing, http_out.h) */
     const char *http_allow;
+    /* the function's configuration and secrets as WASI's environment (environ_get): entries
+     * "KEY=VALUE" each ended by a NUL, `env_len` bytes in all (NULL: an empty environment) */
+    const char *env;
+    size_t env_len;
 };
 void engine_limits_defaults(struct engine_limits *limits);
 

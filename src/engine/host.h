@@ -36,6 +36,8 @@ struct engine_call {
     bool error_set;
     int exit_code;
     const char *http_allow; /* the function's narrowing of the Worker's (NULL or "": none) */
+    const char *env;        /* WASI's environment: "KEY=VALUE\0" entries, env_len bytes */
+    size_t env_len;
     enum fl_err host_err;   /* set with host_detail before trapping with RT_TRAP_HOST */
     char host_detail[200];
 };

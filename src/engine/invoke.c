@@ -193,6 +193,8 @@ static void invocation_init(struct invocation *inv, struct engine_module *m, con
     inv->call.input = input;
     inv->call.input_len = input_len;
     inv->call.http_allow = limits->http_allow;
+    inv->call.env = limits->env;
+    inv->call.env_len = limits->env ? limits->env_len : 0;
     fl_buf_init(&inv->call.response, limits->max_output_bytes);
     fl_buf_init(&inv->call.error, limits->max_output_bytes);
     fl_buf_init(&inv->call.logs, limits->max_log_bytes);

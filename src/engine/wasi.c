@@ -69,19 +69,39 @@ static void wasi_args_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, c
     r[0] = WASI_ESUCCESS;
 }
 
-/* The environment is empty: nothing is configured for functions yet. */
+/* The environment: the function's configuration and secrets (engine_limits.env), entries
+ * "KEY=VALUE\0" laid out as WASI wants them (a pointer array, then the strings). */
+static uint32_t wasi_env_count(const struct engine_call *call)
+{
+    uint32_t count = 0;
+    for (size_t i = 0; i < call->env_len; i++)
+        count += call->env[i] == '\0';
+    return count;
+}
+
 static void wasi_environ_sizes_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED,
                                    const uint64_t *a, uint64_t *r)
 {
-    put_u32(call_guest_ptr(CALL(ctx), (uint32_t)a[0], 4), 0);
-    put_u32(call_guest_ptr(CALL(ctx), (uint32_t)a[1], 4), 0);
+    struct engine_call *call = CALL(ctx);
+    put_u32(call_guest_ptr(call, (uint32_t)a[0], 4), wasi_env_count(call));
+    put_u32(call_guest_ptr(call, (uint32_t)a[1], 4), (uint32_t)call->env_len);
     r[0] = WASI_ESUCCESS;
 }
 
 static void wasi_environ_get(struct rt_ctx *ctx, uint32_t import_index FL_UNUSED, const uint64_t *a,
                              uint64_t *r)
 {
-    (void)ctx, (void)a;
+    struct engine_call *call = CALL(ctx);
+    uint32_t count = wasi_env_count(call), pointers = (uint32_t)a[0], strings = (uint32_t)a[1];
+    uint8_t *table = call_guest_ptr(call, pointers, (uint64_t)count * 4);
+    uint8_t *bytes = call_guest_ptr(call, strings, call->env_len);
+    memcpy(bytes, call->env, call->env_len);
+    uint32_t k = 0;
+    for (size_t start = 0, i = 0; i < call->env_len; i++)
+        if (call->env[i] == '\0') {
+            put_u32(table + 4 * k++, strings + (uint32_t)start);
+            start = i + 1;
+        }
     r[0] = WASI_ESUCCESS;
 }
 

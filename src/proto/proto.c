@@ -113,13 +113,14 @@ bool proto_put_ack(struct fl_buf *out, uint32_t id, uint32_t status, const char 
 bool proto_put_invoke(struct fl_buf *out, uint32_t id, const char *module, const char *name,
                       const char *hash, uint32_t memory_mb, uint32_t timeout_ms,
                       const uint8_t *args, size_t args_len, const uint8_t *code, size_t code_len,
-                      const char *http_allow)
+                      const char *http_allow, const uint8_t *env, size_t env_len)
 {
     bool ok;
     size_t start = proto_begin(out, PROTO_INVOKE, id, &ok);
     ok = ok && put_str(out, module) && put_str(out, name) && put_str(out, hash) &&
          put_u32(out, memory_mb) && put_u32(out, timeout_ms) && put_bytes(out, args, args_len) &&
-         put_bytes(out, code, code_len) && put_str(out, http_allow ? http_allow : "");
+         put_bytes(out, code, code_len) && put_str(out, http_allow ? http_allow : "") &&
+         put_bytes(out, env, env_len);
     return proto_end(out, start, ok);
 }
 
@@ -252,6 +253,9 @@ static void proto_decode_fields(struct cursor *c, struct proto_msg *m)
         m->u.invoke.args = get_bytes(c);
         m->u.invoke.code = get_bytes(c);
         get_str(c, m->u.invoke.http_allow);
+        m->u.invoke.env = get_bytes(c);
+        if (m->u.invoke.env.len && m->u.invoke.env.data[m->u.invoke.env.len - 1] != '\0')
+            c->ok = false; /* entries end with a NUL: the last one too */
         break;
     case PROTO_RESULT:
         m->u.result.status = get_u32(c);

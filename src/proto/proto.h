@@ -26,7 +26,9 @@
  *   ACK        W->C  u32 status (enum fl_err), str detail
  *   INVOKE     C->W  str module, str name, str hash, u32 memory_mb, u32 timeout_ms,
  *                    bytes args, bytes code (empty: use the cache),
- *                    str http_allow (the function's narrowing of the Worker's, "" none)
+ *                    str http_allow (the function's narrowing of the Worker's, "" none),
+ *                    bytes env (the function's configuration and secrets: "KEY=VALUE" entries
+ *                    each ended by a NUL; empty: none)
  *   RESULT     W->C  u32 status (enum fl_err), bytes output, bytes logs, str detail
  *   NO_CODE    W->C  (empty) the Worker lacks the code: resend INVOKE with it
  *   BUSY       W->C  (empty) the Worker's queue is full
@@ -45,7 +47,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 
-#define PROTO_VERSION 3 /* 2: CANCEL; 3: INVOKE's http_allow */
+#define PROTO_VERSION 4 /* 2: CANCEL; 3: INVOKE's http_allow; 4: INVOKE's env */
 #define PROTO_HEADER_BYTES 16
 #define PROTO_MAX_PAYLOAD ((uint32_t)96 << 20) /* code up to the Core's upload cap, with room */
 #define PROTO_MAX_STR 1024
@@ -109,6 +111,7 @@ struct proto_msg {
             uint32_t memory_mb, timeout_ms;
             struct proto_bytes args, code;
             char http_allow[PROTO_MAX_STR + 1];
+            struct proto_bytes env;
         } invoke;
         struct {
             uint32_t status;
@@ -139,7 +142,7 @@ bool proto_put_ack(struct fl_buf *out, uint32_t id, uint32_t status, const char 
 bool proto_put_invoke(struct fl_buf *out, uint32_t id, const char *module, const char *name,
                       const char *hash, uint32_t memory_mb, uint32_t timeout_ms,
                       const uint8_t *args, size_t args_len, const uint8_t *code, size_t code_len,
-                      const char *http_allow);
+                      const char *http_allow, const uint8_t *env, size_t env_len);
 bool proto_put_result(struct fl_buf *out, uint32_t id, uint32_t status, const char *output,
                       size_t output_len, const char *logs, size_t logs_len, const char *detail);
 bool proto_put_empty(struct fl_buf *out, enum proto_type type, uint32_t id);

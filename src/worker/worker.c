@@ -72,6 +72,8 @@ struct job {
     uint8_t *args, *code;
     size_t args_len, code_len;
     char http_allow[PROTO_MAX_STR + 1]; /* the function's narrowing of --http-allow */
+    uint8_t *env; /* its configuration and secrets (WASI environment), NULL none */
+    size_t env_len;
     struct job *next;
 };
 
@@ -150,6 +152,9 @@ static void job_free(struct job *job)
     conn_release(job->conn);
     free(job->args);
     free(job->code);
+    if (job->env) /* it holds secrets: they do not outlive the call in the Worker's memory */
+        explicit_bzero(job->env, job->env_len);
+    free(job->env);
     free(job);
 }
 
@@ -302,6 +307,8 @@ static void worker_run_invoke(struct executor *ex, struct job *job)
         limits.max_log_bytes = LOG_BYTES;
         limits.cancel = &ex->cancel;
         limits.http_allow = job->http_allow;
+        limits.env = (const char *)job->env;
+        limits.env_len = job->env_len;
         struct engine_result res;
         double started = fl_now_s();
         engine_invoke(module, (const char *)job->args, job->args_len, &limits, &res);
@@ -374,6 +381,7 @@ static struct job *worker_job(struct conn *c, const struct proto_msg *m)
         snprintf(job->http_allow, sizeof(job->http_allow), "%s", m->u.invoke.http_allow);
         job->args = worker_copy(m->u.invoke.args, &job->args_len);
         job->code = m->u.invoke.code.len ? worker_copy(m->u.invoke.code, &job->code_len) : NULL;
+        job->env = m->u.invoke.env.len ? worker_copy(m->u.invoke.env, &job->env_len) : NULL;
     }
     return job;
 }

@@ -34,9 +34,12 @@ static void test_round_trips(void **state)
     fl_buf_init(&f, 1 << 20);
     struct proto_msg *m = malloc(sizeof(*m));
     assert_true(proto_put_invoke(&f, 7, "mod", "fn", "abc", 64, 1000, (const uint8_t *)"{}", 2,
-                                 (const uint8_t *)"\0asm", 4, "api.example.com,10.0.0.0/8"));
+                                 (const uint8_t *)"\0asm", 4, "api.example.com,10.0.0.0/8",
+                                 (const uint8_t *)"A=1\0B=two\0", 10));
     assert_int_equal(decode(&f, m), FL_OK);
     assert_string_equal(m->u.invoke.http_allow, "api.example.com,10.0.0.0/8");
+    assert_int_equal(m->u.invoke.env.len, 10);
+    assert_memory_equal(m->u.invoke.env.data, "A=1\0B=two\0", 10);
     assert_int_equal(m->header.type, PROTO_INVOKE);
     assert_int_equal(m->header.id, 7);
     assert_string_equal(m->u.invoke.module, "mod");
@@ -44,6 +47,10 @@ static void test_round_trips(void **state)
     assert_int_equal(m->u.invoke.timeout_ms, 1000);
     assert_int_equal(m->u.invoke.args.len, 2);
     assert_memory_equal(m->u.invoke.code.data, "\0asm", 4);
+    fl_buf_reset(&f); /* an environment whose last entry has no end is refused */
+    assert_true(proto_put_invoke(&f, 8, "mod", "fn", "abc", 64, 1000, (const uint8_t *)"{}", 2,
+                                 NULL, 0, "", (const uint8_t *)"A=1", 3));
+    assert_int_not_equal(decode(&f, m), FL_OK);
     fl_buf_reset(&f);
     assert_true(proto_put_result(&f, 9, FL_ERR_TRAP, "out", 3, "", 0, "trapped"));
     assert_int_equal(decode(&f, m), FL_OK);

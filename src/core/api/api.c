@@ -41,10 +41,6 @@ static void api_readyz(struct api *, const struct route_args *, const struct htt
                        struct http_response *);
 static void api_metrics(struct api *, const struct route_args *, const struct http_request *,
                         struct http_response *);
-static void api_subjects_list(struct api *, const struct route_args *, const struct http_request *,
-                              struct http_response *);
-static void api_subject_create(struct api *, const struct route_args *, const struct http_request *,
-                               struct http_response *);
 
 static const struct route api_routes[] = {
     {"/v1", ACCESS_PUBLIC, {{"GET", api_root, true}}},
@@ -58,6 +54,12 @@ static const struct route api_routes[] = {
       {"POST", api_function_create, false},
       {"PUT", api_module_rename, false},
       {"DELETE", api_module_delete, false}}},
+    {"/v1/fn/*/access",
+     ACCESS_USER,
+     {{"GET", api_module_access_get, false}, {"PUT", api_module_access_put, false}}},
+    {"/v1/fn/*/*/config",
+     ACCESS_USER,
+     {{"GET", api_function_config_get, false}, {"PUT", api_function_config_put, false}}},
     {"/v1/fn/*/*",
      ACCESS_USER,
      {{"GET", api_function_get, true},
@@ -86,6 +88,11 @@ static const struct route api_routes[] = {
     {"/v1/admin/subjects",
      ACCESS_ADMIN,
      {{"GET", api_subjects_list, false}, {"POST", api_subject_create, false}}},
+    {"/v1/admin/subjects/*",
+     ACCESS_ADMIN,
+     {{"GET", api_subject_get, false}, {"DELETE", api_subject_delete, false}}},
+    {"/v1/admin/subjects/*/token", ACCESS_ADMIN, {{"POST", api_subject_rotate, false}}},
+    {"/v1/admin/subjects/*/quota", ACCESS_ADMIN, {{"PUT", api_subject_quota, false}}},
     {"/v1/admin/workers",
      ACCESS_ADMIN,
      {{"GET", api_workers_list, true}, {"POST", api_worker_connect, false}}},
@@ -99,6 +106,8 @@ static const char *const api_route_labels[] = {
     "/metrics",
     "/v1/fn",
     "/v1/fn/{module}",
+    "/v1/fn/{module}/access",
+    "/v1/fn/{module}/{function}/config",
     "/v1/fn/{module}/{function}",
     "/v1/scripts/app",
     "/v1/scripts/app/{name}",
@@ -108,6 +117,9 @@ static const char *const api_route_labels[] = {
     "/v1/activations/{id}",
     "/v1/activations/{id}/logs",
     "/v1/admin/subjects",
+    "/v1/admin/subjects/{name}",
+    "/v1/admin/subjects/{name}/token",
+    "/v1/admin/subjects/{name}/quota",
     "/v1/admin/workers",
 };
 
@@ -301,7 +313,7 @@ static void api_metrics(struct api *api, const struct route_args *args,
         return;
     }
     size_t modules;
-    char **names = catalogue_modules(api->catalogue, &modules);
+    char **names = catalogue_modules(api->catalogue, "", true, RIGHTS_ALL, &modules);
     for (size_t i = 0; names && i < modules; i++)
         free(names[i]);
     free(names);
@@ -353,45 +365,6 @@ cJSON *api_name_list(char **names, size_t count)
     }
     free(names);
     return list;
-}
-
-static void api_subjects_list(struct api *api, const struct route_args *args,
-                              const struct http_request *req, struct http_response *res)
-{
-    (void)args, (void)req;
-    size_t count;
-    char **names = auth_subjects(api->auth, &count);
-    api_reply(res, 200, api_name_list(names, count));
-}
-
-static void api_subject_create(struct api *api, const struct route_args *args,
-                               const struct http_request *req, struct http_response *res)
-{
-    (void)args;
-    cJSON *body = api_json_body(api, req, res);
-    if (!body)
-        return;
-    const cJSON *name =
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "subject"), "name");
-    if (!cJSON_IsString(name)) {
-        http_error(res, FL_ERR_BAD_REQUEST, "expected {\"subject\":{\"name\":...}}");
-    } else if (api_check_name(name->valuestring, "subject", res)) {
-        char token[AUTH_TOKEN_CHARS + 1], now[32], detail[256];
-        api_now(now);
-        enum fl_err err = auth_create_subject(api->auth, name->valuestring, false, now, token,
-                                              detail, sizeof(detail));
-        if (err == FL_OK) {
-            cJSON *data = cJSON_CreateObject();
-            cJSON_AddStringToObject(data, "name", name->valuestring);
-            cJSON_AddStringToObject(data, "token", token);
-            api_reply(res, 201, data);
-        } else if (err == FL_ERR_EXISTS) {
-            http_error(res, err, "subject %s already exists", name->valuestring);
-        } else {
-            api_store_error(res, err, "create subject", detail);
-        }
-    }
-    cJSON_Delete(body);
 }
 
 void api_workers_list(struct api *api, const struct route_args *args,
@@ -490,16 +463,16 @@ static const char *api_bearer(const char *authorization)
 }
 
 static bool api_authorize(struct api *api, enum access access, const struct http_request *req,
-                          struct http_response *res)
+                          struct http_response *res, struct auth_identity *who)
 {
     if (access == ACCESS_PUBLIC)
         return true;
-    enum auth_role role = auth_check(api->auth, api_bearer(req->authorization));
-    if (role == AUTH_NONE) {
+    *who = auth_check(api->auth, api_bearer(req->authorization));
+    if (who->role == AUTH_NONE) {
         http_error(res, FL_ERR_UNAUTHORIZED, "missing or unknown token");
         return false;
     }
-    if (access == ACCESS_ADMIN && role != AUTH_ADMIN) {
+    if (access == ACCESS_ADMIN && who->role != AUTH_ADMIN) {
         http_error(res, FL_ERR_FORBIDDEN, "this route needs an admin token");
         return false;
     }
@@ -540,7 +513,7 @@ static const struct route_method *api_resolve(struct api *api, const struct http
         api_method_not_allowed(route, res);
         return NULL;
     }
-    if (!req->admitted && !api_authorize(api, route->access, req, res))
+    if (!api_authorize(api, route->access, req, res, &args->who))
         return NULL;
     return m;
 }

@@ -6,6 +6,7 @@
 #ifndef FL_CORE_API_API_H
 #define FL_CORE_API_API_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -17,6 +18,8 @@
 #include "core/cluster/cluster.h"
 #include "core/db/db.h"
 #include "core/http/server.h"
+#include "core/quota.h"
+#include "core/secrets.h"
 
 struct api {
     struct db *db;
@@ -29,6 +32,9 @@ struct api {
     struct triggers *triggers;       /* functions' events (NULL: none, e.g. before start) */
     struct sinks *sinks;             /* where functions' results go (NULL: none) */
     struct evloop *loop;             /* the Core's event loop (the HTTP server's) */
+    struct quotas *quotas;           /* subjects' limits and counts (docs/tenants.md) */
+    const struct secrets_key *secret_key; /* seals functions' secrets (NULL: secrets refused) */
+    pthread_mutex_t config_lock;          /* one configuration change at a time */
     size_t max_upload_bytes;         /* multipart uploads */
     size_t max_json_bytes;           /* JSON bodies, invocation arguments included */
     uint32_t max_capacity_mb;        /* the most memory a function may declare */

@@ -87,8 +87,10 @@ static bool activations_read(struct api *api, const struct db_activation_query *
     return err == FL_OK;
 }
 
-/* The record `id` (404 when unknown); NULL after answering. */
-static cJSON *activation_find(struct api *api, const char *id, struct http_response *res)
+/* The record `id` (404 when unknown, or of a module the caller may not read); NULL after
+ * answering. */
+static cJSON *activation_find(struct api *api, const struct route_args *args, const char *id,
+                              struct http_response *res)
 {
     if (!activation_id_valid(id)) {
         http_error(res, FL_ERR_NOT_FOUND, "activation %.40s not found", id);
@@ -102,6 +104,14 @@ static cJSON *activation_find(struct api *api, const char *id, struct http_respo
     }
     cJSON *record = cJSON_DetachItemFromArray(c.list, 0);
     cJSON_Delete(c.list);
+    const cJSON *module = cJSON_GetObjectItemCaseSensitive(record, "module");
+    if (record && !api_is_admin(args) &&
+        !(catalogue_rights(api->catalogue, cJSON_GetStringValue(module), args->who.subject,
+                           false) &
+          RIGHT_READ)) { /* records belong to their module's readers: no existence leak */
+        cJSON_Delete(record);
+        record = NULL;
+    }
     if (!record)
         http_error(res, FL_ERR_NOT_FOUND, "activation %s not found", id);
     return record;
@@ -111,7 +121,7 @@ void api_activation_get(struct api *api, const struct route_args *args,
                         const struct http_request *req, struct http_response *res)
 {
     (void)req;
-    cJSON *record = activation_find(api, args->param[0], res);
+    cJSON *record = activation_find(api, args, args->param[0], res);
     if (record)
         api_reply(res, 200, record);
 }
@@ -120,7 +130,7 @@ void api_activation_logs(struct api *api, const struct route_args *args,
                          const struct http_request *req, struct http_response *res)
 {
     (void)req;
-    cJSON *record = activation_find(api, args->param[0], res);
+    cJSON *record = activation_find(api, args, args->param[0], res);
     if (!record)
         return;
     res->status = 200;
@@ -177,23 +187,52 @@ static bool list_query(const struct http_request *req, struct db_activation_quer
     return true;
 }
 
+/* The modules whose records the caller may read, joined by ',' for the query (caller frees;
+ * "," when none). */
+static char *readable_modules(struct api *api, const struct route_args *args)
+{
+    size_t count;
+    char **names = catalogue_modules(api->catalogue, args->who.subject, false, RIGHT_READ, &count);
+    struct fl_buf joined;
+    fl_buf_init(&joined, SIZE_MAX);
+    for (size_t i = 0; names && i < count; i++) {
+        fl_buf_printf(&joined, "%s%s", i ? "," : "", names[i]);
+        free(names[i]);
+    }
+    free(names);
+    if (joined.len == 0)
+        fl_buf_printf(&joined, ",");
+    char *text = strndup(joined.data ? joined.data : ",", joined.len ? joined.len : 1);
+    fl_buf_deinit(&joined);
+    return text;
+}
+
 void api_activations_list(struct api *api, const struct route_args *args,
                           const struct http_request *req, struct http_response *res)
 {
-    (void)args;
     struct db_activation_query q;
     if (!list_query(req, &q, res))
         return;
+    if (q.module && !api_module_allowed(api, args, q.module, RIGHT_READ, res))
+        return;
+    char *modules = NULL; /* a subject reads the records of the modules it may read */
+    if (!api_is_admin(args) && !q.module) {
+        if (!(modules = readable_modules(api, args))) {
+            http_error(res, FL_ERR_NOMEM, "out of memory");
+            return;
+        }
+        q.modules = modules;
+    }
     if (q.before) { /* a cursor must name a record that exists */
         struct collect probe = {cJSON_CreateArray(), false};
-        struct db_activation_query one = {.id = q.before, .limit = 1};
+        struct db_activation_query one = {.id = q.before, .modules = modules, .limit = 1};
         bool read = activations_read(api, &one, &probe, res);
         bool found = read && cJSON_GetArraySize(probe.list) == 1;
         cJSON_Delete(probe.list);
-        if (!read)
-            return;
-        if (!found) {
-            http_error(res, FL_ERR_BAD_REQUEST, "before names no activation");
+        if (!read || !found) {
+            if (read)
+                http_error(res, FL_ERR_BAD_REQUEST, "before names no activation");
+            free(modules);
             return;
         }
     }
@@ -202,4 +241,5 @@ void api_activations_list(struct api *api, const struct route_args *args,
         api_reply(res, 200, c.list);
     else
         cJSON_Delete(c.list);
+    free(modules);
 }

@@ -24,13 +24,16 @@
 
 /* ---- loading ---- */
 
-static void api_load_module(void *arg, const char *name)
+static void api_load_module(void *arg, const struct db_module *row)
 {
-    catalogue_add_module(arg, name);
+    struct api *api = arg;
+    catalogue_add_module(api->catalogue, row->name, row->owner);
+    api_load_access(api, row->name, row->access);
 }
 
 static void api_load_function(void *arg, const struct db_function *row)
 {
+    struct api *api = arg;
     struct fn_def def = {.size = row->size};
     char detail[128];
     snprintf(def.module, sizeof(def.module), "%s", row->module);
@@ -38,23 +41,27 @@ static void api_load_function(void *arg, const struct db_function *row)
     snprintf(def.hash, sizeof(def.hash), "%s", row->hash);
     snprintf(def.created_at, sizeof(def.created_at), "%s", row->created_at);
     snprintf(def.updated_at, sizeof(def.updated_at), "%s", row->updated_at);
+    snprintf(def.owner, sizeof(def.owner), "%s", row->owner ? row->owner : "");
     meta_parse(row->metadata, strlen(row->metadata), &def.meta, detail, sizeof(detail));
-    catalogue_put(arg, &def, NULL);
+    catalogue_put(api->catalogue, &def, NULL);
+    api_load_env(api, def.module, def.name, row->config, row->secrets);
 }
 
 enum fl_err api_load(struct api *api, char *detail, size_t detail_len)
 {
     char now[32];
     api_now(now);
-    enum fl_err err = api->db->ops->module_create(api->db, DEFAULT_MODULE, now, detail, detail_len);
+    /* `_` is shared by everyone (no owner), as FunLess's only module is */
+    enum fl_err err = db_module_create(api->db, DEFAULT_MODULE, "", now, detail, detail_len);
     if (err != FL_OK && err != FL_ERR_EXISTS)
         return err;
-    err = api->db->ops->module_list(api->db, api_load_module, api->catalogue, detail, detail_len);
+    err = db_module_list(api->db, api_load_module, api, detail, detail_len);
     if (err == FL_OK)
-        err = api->db->ops->function_list(api->db, api_load_function, api->catalogue, detail,
-                                          detail_len);
+        err = api->db->ops->function_list(api->db, api_load_function, api, detail, detail_len);
     if (err == FL_OK)
         err = api_load_scripts(api, detail, detail_len);
+    if (err == FL_OK)
+        err = api_load_quotas(api, detail, detail_len);
     return err;
 }
 
@@ -132,9 +139,10 @@ static cJSON *api_named(const char *name)
 void api_modules_list(struct api *api, const struct route_args *args,
                       const struct http_request *req, struct http_response *res)
 {
-    (void)args, (void)req;
+    (void)req;
     size_t count;
-    char **names = catalogue_modules(api->catalogue, &count);
+    char **names = catalogue_modules(api->catalogue, args->who.subject, api_is_admin(args),
+                                     RIGHTS_ALL, &count);
     api_reply(res, 200, api_name_list(names, count));
 }
 
@@ -154,15 +162,16 @@ static const char *api_body_name(cJSON *body, const char *object, const char *wh
 void api_module_create(struct api *api, const struct route_args *args,
                        const struct http_request *req, struct http_response *res)
 {
-    (void)args;
     cJSON *body = api_json_body(api, req, res);
     const char *name = body ? api_body_name(body, "module", "module", res) : NULL;
     if (name) {
         char now[32], detail[256];
         api_now(now);
-        enum fl_err err = api->db->ops->module_create(api->db, name, now, detail, sizeof(detail));
+        /* its creator owns it: private until shared (docs/tenants.md) */
+        enum fl_err err =
+            db_module_create(api->db, name, args->who.subject, now, detail, sizeof(detail));
         if (err == FL_OK) {
-            catalogue_add_module(api->catalogue, name);
+            catalogue_add_module(api->catalogue, name, args->who.subject);
             api_reply(res, 201, api_named(name));
         } else if (err == FL_ERR_EXISTS) {
             http_error(res, err, "module %s already exists", name);
@@ -173,14 +182,24 @@ void api_module_create(struct api *api, const struct route_args *args,
     cJSON_Delete(body);
 }
 
-/* 422 for a bad name, 404 for an unknown module; true when the module exists. */
-static bool api_module_exists(struct api *api, const char *module, struct http_response *res)
+bool api_module_allowed(struct api *api, const struct route_args *args, const char *module,
+                        unsigned needed, struct http_response *res)
 {
     if (!api_check_name(module, "module", res))
         return false;
-    if (catalogue_has_module(api->catalogue, module))
+    unsigned rights =
+        catalogue_rights(api->catalogue, module, args->who.subject, api_is_admin(args));
+    if ((rights & needed) == needed)
         return true;
-    http_error(res, FL_ERR_NOT_FOUND, "module %s not found", module);
+    if (rights == 0) /* unknown, or someone else's private module: the same answer */
+        http_error(res, FL_ERR_NOT_FOUND, "module %s not found", module);
+    else
+        http_error(res, FL_ERR_FORBIDDEN, "you may not %s module %s",
+                   needed & RIGHT_OWN     ? "rename, delete or share"
+                   : needed & RIGHT_WRITE ? "change functions in"
+                   : needed & RIGHT_INVOKE ? "invoke functions of"
+                                          : "read",
+                   module);
     return false;
 }
 
@@ -189,7 +208,7 @@ void api_module_get(struct api *api, const struct route_args *args, const struct
 {
     (void)req;
     const char *module = args->param[0];
-    if (!api_module_exists(api, module, res))
+    if (!api_module_allowed(api, args, module, RIGHT_READ, res))
         return;
     size_t count;
     char **names = catalogue_functions(api->catalogue, module, &count);
@@ -202,7 +221,7 @@ void api_module_rename(struct api *api, const struct route_args *args,
                        const struct http_request *req, struct http_response *res)
 {
     const char *module = args->param[0];
-    if (!api_module_exists(api, module, res))
+    if (!api_module_allowed(api, args, module, RIGHT_OWN, res))
         return;
     if (strcmp(module, DEFAULT_MODULE) == 0) {
         http_error(res, FL_ERR_FORBIDDEN_OP, "the default module _ cannot be renamed");
@@ -238,7 +257,7 @@ void api_module_delete(struct api *api, const struct route_args *args,
 {
     (void)req;
     const char *module = args->param[0];
-    if (!api_module_exists(api, module, res))
+    if (!api_module_allowed(api, args, module, RIGHT_OWN, res))
         return;
     if (strcmp(module, DEFAULT_MODULE) == 0) {
         http_error(res, FL_ERR_FORBIDDEN_OP, "the default module _ cannot be deleted");
@@ -379,6 +398,12 @@ static bool upload_parse(struct api *api, const struct http_request *req, const 
     if (!up->name || !api_check_name(up->name, "function", res) ||
         !upload_wait_flag(&mp, res, &up->wait_for_workers) || !upload_lists(&mp, res, up))
         return false;
+    if (strcmp(up->name, "access") == 0) { /* GET/PUT /v1/fn/{module}/access is the module's */
+        http_error(res, FL_ERR_INVALID_NAME,
+                   "the function name 'access' is reserved (/v1/fn/{module}/access is the "
+                   "module's access list)");
+        return false;
+    }
     const struct multipart_part *code = multipart_get(&mp, "code");
     if (code)
         up->code = *code;
@@ -429,10 +454,11 @@ static void api_push(struct api *api, const struct upload *up, const struct fn_d
                detail);
 }
 
-static void upload_to_def(const struct upload *up, const char *module, const char *created,
-                          const char *now, struct fn_def *def)
+static void upload_to_def(const struct upload *up, const char *module, const char *owner,
+                          const char *created, const char *now, struct fn_def *def)
 {
     memset(def, 0, sizeof(*def));
+    snprintf(def->owner, sizeof(def->owner), "%s", owner);
     snprintf(def->module, sizeof(def->module), "%s", module);
     snprintf(def->name, sizeof(def->name), "%s", up->name);
     snprintf(def->hash, sizeof(def->hash), "%s", up->hash);
@@ -455,6 +481,7 @@ static struct db_function upload_to_row(const struct upload *up, const struct fn
         .updated_at = def->updated_at,
         .events = up->events_stored, /* NULL: none on create, kept on update */
         .sinks = up->sinks_stored,
+        .owner = def->owner,
     };
 }
 
@@ -463,14 +490,17 @@ void api_function_create(struct api *api, const struct route_args *args,
 {
     const char *module = args->param[0];
     struct upload up = {0};
-    if (!api_module_exists(api, module, res) || !upload_parse(api, req, NULL, res, &up)) {
+    if (!api_module_allowed(api, args, module, RIGHT_WRITE, res) ||
+        !upload_parse(api, req, NULL, res, &up) ||
+        !api_upload_quota(api, args->who.subject, up.code.len, true, res)) {
         upload_free(&up);
         return;
     }
     char now[32], detail[256];
     api_now(now);
     struct fn_def def;
-    upload_to_def(&up, module, now, now, &def);
+    /* charged to its creator's quota (docs/tenants.md) */
+    upload_to_def(&up, module, args->who.subject, now, now, &def);
     struct db_function row = upload_to_row(&up, &def);
     enum fl_err err = api->db->ops->function_create(api->db, &row, detail, sizeof(detail));
     if (err == FL_OK) {
@@ -491,16 +521,26 @@ void api_function_create(struct api *api, const struct route_args *args,
     upload_free(&up);
 }
 
-/* The definition of {module}/{function} from the catalogue, or 422/404 answered. */
-static bool api_function_lookup(struct api *api, const struct route_args *args,
+/* The definition of {module}/{function} from the catalogue when the caller has `needed` on its
+ * module; else 422, 404 (no such function, or no right at all on its module) or 403 answered. */
+static bool api_function_lookup(struct api *api, const struct route_args *args, unsigned needed,
                                 struct http_response *res, struct fn_def *def)
 {
     if (!api_check_name(args->param[0], "module", res) ||
         !api_check_name(args->param[1], "function", res))
         return false;
-    if (catalogue_get(api->catalogue, args->param[0], args->param[1], def))
+    unsigned rights = 0;
+    bool found = catalogue_get_as(api->catalogue, args->param[0], args->param[1],
+                                  args->who.subject, api_is_admin(args), def, &rights);
+    if (found && (rights & needed) == needed)
         return true;
-    http_error(res, FL_ERR_NOT_FOUND, "function %s/%s not found", args->param[0], args->param[1]);
+    if (!found || rights == 0)
+        http_error(res, FL_ERR_NOT_FOUND, "function %s/%s not found", args->param[0],
+                   args->param[1]);
+    else
+        http_error(res, FL_ERR_FORBIDDEN, "you may not %s functions of module %s",
+                   needed & RIGHT_WRITE ? "change" : needed & RIGHT_INVOKE ? "invoke" : "read",
+                   args->param[0]);
     return false;
 }
 
@@ -513,7 +553,7 @@ void api_function_get(struct api *api, const struct route_args *args,
 {
     (void)req;
     struct fn_def def;
-    if (!api_function_lookup(api, args, res, &def))
+    if (!api_function_lookup(api, args, RIGHT_READ, res, &def))
         return;
     char tag[FL_NAME_MAX + 3] = "null";
     if (def.meta.tag[0])
@@ -552,16 +592,18 @@ void api_function_update(struct api *api, const struct route_args *args,
 {
     struct fn_def old;
     struct upload up = {0};
-    if (!api_function_lookup(api, args, res, &old))
+    if (!api_function_lookup(api, args, RIGHT_WRITE, res, &old))
         return;
-    if (!upload_parse(api, req, old.name, res, &up)) {
+    if (!upload_parse(api, req, old.name, res, &up) ||
+        !api_upload_quota(api, old.owner, up.code.len > old.size ? up.code.len - old.size : 0,
+                          false, res)) {
         upload_free(&up);
         return;
     }
     char now[32], detail[256];
     api_now(now);
     struct fn_def def;
-    upload_to_def(&up, old.module, old.created_at, now, &def);
+    upload_to_def(&up, old.module, old.owner, old.created_at, now, &def);
     struct db_function row = upload_to_row(&up, &def);
     enum fl_err err =
         api->db->ops->function_update(api->db, old.name, &row, detail, sizeof(detail));
@@ -596,7 +638,7 @@ void api_function_delete(struct api *api, const struct route_args *args,
 {
     (void)req;
     struct fn_def def;
-    if (!api_function_lookup(api, args, res, &def))
+    if (!api_function_lookup(api, args, RIGHT_WRITE, res, &def))
         return;
     char detail[256];
     enum fl_err err =
@@ -721,12 +763,16 @@ struct invoke_state {
     struct invocation *invocation; /* out, not done yet */
     struct http_response *res;
     struct http_exchange *exchange;
+    bool counted;                  /* it holds a place in its caller's concurrency quota */
+    char subject[FL_NAME_MAX + 1]; /* ... that caller */
 };
 
 static void invoke_state_free(void *arg)
 {
     struct invoke_state *st = arg;
     assert(!st->invocation); /* a suspended connection is not ended before it resumes */
+    if (st->counted)
+        quota_release(st->api->quotas, st->subject);
     app_release(st->policy);
     free(st->input);
     free(st);
@@ -832,7 +878,9 @@ static void api_function_invoke_async(struct api *api, const struct route_args *
     *req->state = acc;
     *req->state_free = async_accept_free;
     struct app_script *policy = NULL;
-    if (!api_function_lookup(api, args, res, &acc->def) ||
+    bool counted = false; /* an asynchronous call counts against the rate only */
+    if (!api_function_lookup(api, args, RIGHT_INVOKE, res, &acc->def) ||
+        !api_invoke_quota(api, args, false, &counted, res) ||
         !(acc->input = api_invoke_args(api, req, &policy, acc->script, res)))
         return;
     app_release(policy); /* looked up again when the call runs */
@@ -887,12 +935,14 @@ void api_function_invoke(struct api *api, const struct route_args *args,
     }
     *req->state = st;
     *req->state_free = invoke_state_free;
-    if (!api_function_lookup(api, args, res, &st->def) ||
+    st->api = api;
+    snprintf(st->subject, sizeof(st->subject), "%s", args->who.subject);
+    if (!api_function_lookup(api, args, RIGHT_INVOKE, res, &st->def) ||
+        !api_invoke_quota(api, args, true, &st->counted, res) ||
         !(st->input = api_invoke_args(api, req, &st->policy, st->script, res)))
         return;
     st->res = res;
     st->exchange = req->exchange;
-    st->api = api;
     st->start_wall_ms = fl_wall_ms();
     if (!activation_new_id(st->activation, st->start_wall_ms)) {
         http_error(res, FL_ERR_IO, "no random bytes for the activation id");

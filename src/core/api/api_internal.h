@@ -9,10 +9,11 @@
 #include "core/api/api.h"
 #include "core/http/multipart.h"
 
-/* Path parameters of the matched route ({module}, {function}, {name}). */
+/* Path parameters of the matched route ({module}, {function}, {name}), and who asks. */
 struct route_args {
     char *param[2];
     int count;
+    struct auth_identity who; /* AUTH_NONE on public routes */
 };
 
 typedef void (*route_fn)(struct api *api, const struct route_args *args,
@@ -39,6 +40,35 @@ bool api_check_name(const char *name, const char *what, struct http_response *re
 cJSON *api_name_list(char **names, size_t count);
 /* ISO-8601 UTC now. */
 void api_now(char out[32]);
+
+/* The caller's access to `module` (docs/tenants.md): true when it has `needed` (RIGHT_*); else
+ * 404 when it has no right at all (someone else's private module does not exist for it), 403
+ * when it has some but not this one. Answers 422 for a bad name. */
+bool api_module_allowed(struct api *api, const struct route_args *args, const char *module,
+                        unsigned needed, struct http_response *res);
+/* Whether the caller is an admin. */
+static inline bool api_is_admin(const struct route_args *args)
+{
+    return args->who.role == AUTH_ADMIN;
+}
+
+/* A stored function's configuration and sealed secrets into the catalogue (its environment and
+ * what GETs show); logs and skips secrets the key cannot open. */
+void api_load_env(struct api *api, const char *module, const char *name, const char *config,
+                  const char *secrets);
+/* A module's stored access list into the catalogue (logged and left empty when unreadable). */
+void api_load_access(struct api *api, const char *module, const char *stored);
+/* Every subject's own quota into api->quotas. */
+enum fl_err api_load_quotas(struct api *api, char *detail, size_t detail_len);
+
+/* Quota checks of an upload charged to `owner` (a function's creator): `added_bytes` more code
+ * and `new_function`; answers 403 itself when past a limit. */
+bool api_upload_quota(struct api *api, const char *owner, uint64_t added_bytes, bool new_function,
+                      struct http_response *res);
+/* An invocation by the caller against its quota (admins have none): true when it may run
+ * (`*counted`: give its place back with quota_release); else 429 answered, Retry-After set. */
+bool api_invoke_quota(struct api *api, const struct route_args *args, bool concurrent,
+                      bool *counted, struct http_response *res);
 
 /* Loads the stored APP scripts into api->scripts (api_app.c; a script the parser now
  * refuses is logged and skipped). */
@@ -75,6 +105,26 @@ void api_activation_get(struct api *, const struct route_args *, const struct ht
                         struct http_response *);
 void api_activation_logs(struct api *, const struct route_args *, const struct http_request *,
                          struct http_response *);
+void api_module_access_get(struct api *, const struct route_args *, const struct http_request *,
+                           struct http_response *);
+void api_module_access_put(struct api *, const struct route_args *, const struct http_request *,
+                           struct http_response *);
+void api_function_config_get(struct api *, const struct route_args *, const struct http_request *,
+                             struct http_response *);
+void api_function_config_put(struct api *, const struct route_args *, const struct http_request *,
+                             struct http_response *);
+void api_subjects_list(struct api *, const struct route_args *, const struct http_request *,
+                       struct http_response *);
+void api_subject_create(struct api *, const struct route_args *, const struct http_request *,
+                        struct http_response *);
+void api_subject_get(struct api *, const struct route_args *, const struct http_request *,
+                     struct http_response *);
+void api_subject_delete(struct api *, const struct route_args *, const struct http_request *,
+                        struct http_response *);
+void api_subject_rotate(struct api *, const struct route_args *, const struct http_request *,
+                        struct http_response *);
+void api_subject_quota(struct api *, const struct route_args *, const struct http_request *,
+                       struct http_response *);
 void api_scripts_list(struct api *, const struct route_args *, const struct http_request *,
                       struct http_response *);
 void api_script_create(struct api *, const struct route_args *, const struct http_request *,

@@ -178,10 +178,14 @@ static void call_send(struct invocation *inv, struct cworker *w)
     const struct fn_def *def = &inv->def;
     inv->id = cluster_new_id(c);
     fl_buf_reset(&c->frame);
+    fl_buf_reset(&c->env); /* read now: a change of configuration reaches the next call */
+    if (def->has_env && c->catalogue)
+        catalogue_env(c->catalogue, def->module, def->name, &c->env);
     if (!proto_put_invoke(&c->frame, inv->id, def->module, def->name, def->hash,
                           def->meta.capacity_mb, def->meta.timeout_ms, (const uint8_t *)inv->args,
                           inv->args_len, inv->code ? (const uint8_t *)inv->code->data : NULL,
-                          inv->code ? inv->code->len : 0, def->meta.http_allow)) {
+                          inv->code ? inv->code->len : 0, def->meta.http_allow,
+                          (const uint8_t *)c->env.data, c->env.len)) {
         call_finish(inv, FL_ERR_TOO_LARGE,
                     "the call's code (%zu bytes) and arguments (%zu bytes) do not fit in a frame "
                     "to the Workers",

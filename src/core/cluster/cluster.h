@@ -32,6 +32,9 @@ typedef enum fl_err (*cluster_code_fn)(void *arg, const struct fn_def *def, stru
  * (running) reads the links and runs the invocations; it must outlive the cluster. */
 struct cluster *cluster_new(const struct fl_secret *secret, struct evloop *loop,
                             cluster_code_fn code_fn, void *code_arg);
+/* Where a call's environment comes from (catalogue_env), for functions whose definition says
+ * they have one; set before the first call. */
+void cluster_set_catalogue(struct cluster *cluster, struct catalogue *catalogue);
 /* Disconnects every Worker and frees everything (invocations still out fail first). */
 void cluster_free(struct cluster *cluster);
 /* Fails every invocation out on a Worker now (shutting down: the HTTP server stops once they

@@ -122,6 +122,8 @@ struct cluster {
     struct workq *store_readers;            /* where the code reads run */
     cluster_code_fn code_fn;
     void *code_arg;
+    struct catalogue *catalogue; /* functions' environments (NULL: none) */
+    struct fl_buf env;           /* [loop] the environment of the INVOKE being built */
 };
 
 static inline uint32_t cluster_new_id(struct cluster *c)

@@ -550,6 +550,7 @@ struct cluster *cluster_new(const struct fl_secret *secret, struct evloop *loop,
     c->code_arg = code_arg;
     c->ready_tail = &c->ready;
     fl_buf_init(&c->frame, PROTO_MAX_PAYLOAD);
+    fl_buf_init(&c->env, PROTO_MAX_PAYLOAD);
     c->placement = placement_new();
     /* two readers: one slow read (a large function) does not hold up every other */
     c->store_readers = workq_new(loop, 2);
@@ -572,6 +573,11 @@ static void cluster_fail_on_loop(void *arg)
 void cluster_fail_calls(struct cluster *c)
 {
     evloop_call(c->loop, cluster_fail_on_loop, c);
+}
+
+void cluster_set_catalogue(struct cluster *c, struct catalogue *catalogue)
+{
+    c->catalogue = catalogue;
 }
 
 void cluster_free(struct cluster *c)
@@ -597,6 +603,7 @@ void cluster_free(struct cluster *c)
     }
     placement_free(c->placement);
     fl_buf_deinit(&c->frame);
+    fl_buf_deinit(&c->env);
     fl_mutex_destroy(&c->lock);
     free(c);
 }

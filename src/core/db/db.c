@@ -2,6 +2,7 @@
 #include "core/db/db.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -67,6 +68,18 @@ const struct db_migration db_migrations[] = {
     /* a function's sinks, and the outcome of sending a call's result to them (docs/sinks.md) */
     {6, "ALTER TABLE functions ADD COLUMN sinks TEXT NOT NULL DEFAULT '[]';"
         "ALTER TABLE activations ADD COLUMN sinks TEXT NOT NULL DEFAULT '';"},
+    /* tenants (docs/tenants.md): a subject's token rotation, expiry and quota; a module's owner
+     * ('' = shared by everyone, as every module before) and who else may use it; a function's
+     * configuration and its secrets (sealed by core/secrets, never stored in the clear) */
+    {7, "ALTER TABLE subjects ADD COLUMN previous_hash TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE subjects ADD COLUMN previous_until BIGINT NOT NULL DEFAULT 0;"
+        "ALTER TABLE subjects ADD COLUMN token_expires BIGINT NOT NULL DEFAULT 0;"
+        "ALTER TABLE subjects ADD COLUMN quota TEXT NOT NULL DEFAULT '{}';"
+        "ALTER TABLE modules ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE modules ADD COLUMN access TEXT NOT NULL DEFAULT '[]';"
+        "ALTER TABLE functions ADD COLUMN config TEXT NOT NULL DEFAULT '{}';"
+        "ALTER TABLE functions ADD COLUMN secrets TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE functions ADD COLUMN owner TEXT NOT NULL DEFAULT '';"},
 };
 const int db_migration_count = ARRAY_SIZE(db_migrations);
 
@@ -86,7 +99,9 @@ const char db_activation_upsert_sql[] =
 const char db_activation_query_sql[] =
     "SELECT " ACTIVATION_COLUMNS ", sinks FROM activations WHERE ($1 = '' OR id = $1) AND "
     "($2 = '' OR module = $2) AND ($3 = '' OR fname = $3) AND ($4 = '' OR status = $4) AND "
-    "($5 = '' OR id < $5) ORDER BY id DESC LIMIT CAST($6 AS INTEGER)";
+    "($5 = '' OR id < $5) AND ($6 = '' OR (',' || $6 || ',') LIKE "
+    "('%,' || REPLACE(module, '_', '\\_') || ',%') ESCAPE '\\') "
+    "ORDER BY id DESC LIMIT CAST($7 AS INTEGER)";
 
 /* $1: the smallest id made at the cutoff (db_activation_id_floor), $2 the cutoff in ms: the id
  * finds the rows, the time keeps a record from before migration 4 (a random id) until it is due */
@@ -108,11 +123,12 @@ void db_activation_prune_args(int64_t before_ms, char id_floor[33], char ms[24])
 }
 
 void db_activation_query_args(const struct db_activation_query *q, char limit[16],
-                              const char *args[6])
+                              const char *args[DB_ACTIVATION_QUERY_ARGS])
 {
     snprintf(limit, 16, "%u", q->limit);
-    const char *values[] = {q->id, q->module, q->function, q->status, q->before, limit};
-    for (int i = 0; i < 6; i++)
+    const char *values[] = {q->id,     q->module,  q->function, q->status,
+                            q->before, q->modules, limit};
+    for (int i = 0; i < DB_ACTIVATION_QUERY_ARGS; i++)
         args[i] = values[i] ? values[i] : "";
 }
 
@@ -158,6 +174,158 @@ struct db_activation db_activation_from(const char *const c[DB_ACTIVATION_COLUMN
         .script = c[18],
         .sinks = c[19],
     };
+}
+
+/* ---- statements both backends run through sql_write and sql_read ---- */
+
+static const char db_subject_columns_sql[] =
+    "SELECT name, token_hash, admin, created_at, previous_hash, previous_until, token_expires, "
+    "quota FROM subjects ORDER BY name";
+
+struct db_subject_read {
+    db_subject_cb cb;
+    void *arg;
+};
+
+static void db_subject_row(void *arg, const char *const *c)
+{
+    struct db_subject_read *read = arg;
+    struct db_subject row = {
+        .name = c[0],
+        .token_hash = c[1],
+        .admin = strcmp(c[2], "0") != 0,
+        .created_at = c[3],
+        .previous_hash = c[4],
+        .previous_until_ms = strtoll(c[5], NULL, 10),
+        .token_expires_ms = strtoll(c[6], NULL, 10),
+        .quota = c[7],
+    };
+    read->cb(read->arg, &row);
+}
+
+enum fl_err db_subject_list(struct db *db, db_subject_cb cb, void *arg, char *detail,
+                            size_t detail_len)
+{
+    struct db_subject_read read = {cb, arg};
+    return db->ops->sql_read(db, db_subject_columns_sql, 0, NULL, 8, db_subject_row, &read, detail,
+                             detail_len);
+}
+
+enum fl_err db_subject_put(struct db *db, const struct db_subject *s, bool create, char *detail,
+                           size_t detail_len)
+{
+    char until[24], expires[24];
+    snprintf(until, sizeof(until), "%lld", (long long)s->previous_until_ms);
+    snprintf(expires, sizeof(expires), "%lld", (long long)s->token_expires_ms);
+    const char *quota = s->quota && *s->quota ? s->quota : "{}";
+    const char *previous = s->previous_hash ? s->previous_hash : "";
+    const char *admin = s->admin ? "1" : "0";
+    if (create) {
+        const char *args[] = {s->name, s->token_hash, admin, s->created_at,
+                              previous, until,         expires, quota};
+        return db->ops->sql_write(db,
+                                  "INSERT INTO subjects (name, token_hash, admin, created_at, "
+                                  "previous_hash, previous_until, token_expires, quota) VALUES "
+                                  "($1, $2, CAST($3 AS INTEGER), $4, $5, CAST($6 AS BIGINT), "
+                                  "CAST($7 AS BIGINT), $8)",
+                                  8, args, false, detail, detail_len);
+    }
+    const char *args[] = {s->name, s->token_hash, admin, previous, until, expires, quota};
+    return db->ops->sql_write(db,
+                              "UPDATE subjects SET token_hash = $2, admin = CAST($3 AS INTEGER), "
+                              "previous_hash = $4, previous_until = CAST($5 AS BIGINT), "
+                              "token_expires = CAST($6 AS BIGINT), quota = $7 WHERE name = $1",
+                              7, args, true, detail, detail_len);
+}
+
+enum fl_err db_subject_delete(struct db *db, const char *name, char *detail, size_t detail_len)
+{
+    const char *args[] = {name};
+    return db->ops->sql_write(db, "DELETE FROM subjects WHERE name = $1", 1, args, true, detail,
+                              detail_len);
+}
+
+enum fl_err db_module_create(struct db *db, const char *name, const char *owner, const char *now,
+                             char *detail, size_t detail_len)
+{
+    const char *args[] = {name, now, owner ? owner : ""};
+    return db->ops->sql_write(db,
+                              "INSERT INTO modules (name, created_at, updated_at, owner) VALUES "
+                              "($1, $2, $2, $3)",
+                              3, args, false, detail, detail_len);
+}
+
+enum fl_err db_module_set_access(struct db *db, const char *name, const char *access,
+                                 const char *now, char *detail, size_t detail_len)
+{
+    const char *args[] = {access, now, name};
+    return db->ops->sql_write(db,
+                              "UPDATE modules SET access = $1, updated_at = $2 WHERE name = $3", 3,
+                              args, true, detail, detail_len);
+}
+
+struct db_module_read {
+    db_module_cb cb;
+    void *arg;
+};
+
+static void db_module_row(void *arg, const char *const *c)
+{
+    struct db_module_read *read = arg;
+    struct db_module row = {.name = c[0], .owner = c[1], .access = c[2]};
+    read->cb(read->arg, &row);
+}
+
+enum fl_err db_module_list(struct db *db, db_module_cb cb, void *arg, char *detail,
+                           size_t detail_len)
+{
+    struct db_module_read read = {cb, arg};
+    return db->ops->sql_read(db, "SELECT name, owner, access FROM modules ORDER BY name", 0, NULL,
+                             3, db_module_row, &read, detail, detail_len);
+}
+
+enum fl_err db_function_set_config(struct db *db, const char *module, const char *name,
+                                   const char *config, const char *secrets, const char *now,
+                                   char *detail, size_t detail_len)
+{
+    const char *args[] = {config, secrets, now, module, name};
+    return db->ops->sql_write(db,
+                              "UPDATE functions SET config = $1, secrets = $2, updated_at = $3 "
+                              "WHERE module = $4 AND name = $5",
+                              5, args, true, detail, detail_len);
+}
+
+struct db_config_read {
+    char *config, *secrets;
+};
+
+static void db_config_row(void *arg, const char *const *c)
+{
+    struct db_config_read *read = arg;
+    read->config = strdup(c[0]);
+    read->secrets = strdup(c[1]);
+}
+
+enum fl_err db_function_config(struct db *db, const char *module, const char *name,
+                               char **config, char **secrets, char *detail, size_t detail_len)
+{
+    const char *args[] = {module, name};
+    struct db_config_read read = {NULL, NULL};
+    enum fl_err err = db->ops->sql_read(
+        db, "SELECT config, secrets FROM functions WHERE module = $1 AND name = $2", 2, args, 2,
+        db_config_row, &read, detail, detail_len);
+    if (err == FL_OK && (!read.config || !read.secrets))
+        err = read.config || read.secrets
+                  ? FL_ERR_NOMEM
+                  : fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "function not found");
+    if (err != FL_OK) {
+        free(read.config);
+        free(read.secrets);
+        read.config = read.secrets = NULL;
+    }
+    *config = read.config;
+    *secrets = read.secrets;
+    return err;
 }
 
 enum fl_err db_open(const char *url, struct db **out, char *detail, size_t detail_len)

@@ -34,6 +34,9 @@ struct db_function {
     const char *updated_at;
     const char *events; /* its triggers, a JSON array (core/triggers); NULL in an update: kept */
     const char *sinks;  /* where its results go, a JSON array (core/sinks); NULL: the same */
+    const char *config;  /* read only: its configuration, a JSON object of strings */
+    const char *secrets; /* read only: its sealed secrets (core/secrets), "" none */
+    const char *owner;   /* the subject that created it (its quota counts it), "" none */
 };
 
 struct db_script {
@@ -49,6 +52,16 @@ struct db_subject {
     const char *token_hash; /* hex SHA3-256 of the token: the token itself is never stored */
     bool admin;
     const char *created_at;
+    const char *previous_hash; /* the token before a rotation, "" none */
+    int64_t previous_until_ms; /* ... accepted until then (ms since the epoch) */
+    int64_t token_expires_ms;  /* 0: the token does not expire */
+    const char *quota;         /* JSON object (core/quota), "{}" for the defaults */
+};
+
+struct db_module {
+    const char *name;
+    const char *owner;  /* the subject that created it; "" shared by everyone */
+    const char *access; /* JSON array of {"subject","rights":[...]} */
 };
 
 /* One invocation's record (docs/activations.md). Every field is text, as stored; "" stands for
@@ -82,14 +95,21 @@ struct db_activation_query {
     const char *id;
     const char *module, *function, *status;
     const char *before; /* an id: only records older than it (a cursor) */
+    /* only records of these modules, names joined by ','; "" any, "," none (a subject who may
+     * read no module) */
+    const char *modules;
     unsigned limit;
 };
+enum { DB_ACTIVATION_QUERY_ARGS = 7 };
 
 typedef void (*db_name_cb)(void *arg, const char *name);
 typedef void (*db_function_cb)(void *arg, const struct db_function *row);
 typedef void (*db_script_cb)(void *arg, const struct db_script *row);
 typedef void (*db_subject_cb)(void *arg, const struct db_subject *row);
 typedef void (*db_activation_cb)(void *arg, const struct db_activation *row);
+typedef void (*db_module_cb)(void *arg, const struct db_module *row);
+/* A row of sql_read: `columns` text values ("" for NULL). */
+typedef void (*db_row_cb)(void *arg, const char *const *values);
 
 struct db;
 
@@ -98,14 +118,20 @@ struct db_ops {
     enum fl_err (*ping)(struct db *db, char *detail, size_t detail_len);
     void (*close)(struct db *db);
 
-    enum fl_err (*module_create)(struct db *db, const char *name, const char *now, char *detail,
-                                 size_t detail_len);
+    /* One statement with text parameters ($1 is args[0], ...; a backend casts with CAST), in
+     * a transaction of its own; FL_ERR_NOT_FOUND when it changed no row and `must_change`. The
+     * portable statements of db.c run through these two. */
+    enum fl_err (*sql_write)(struct db *db, const char *sql, int n, const char *const *args,
+                             bool must_change, char *detail, size_t detail_len);
+    /* A query: `row` for each row of its `columns` columns. */
+    enum fl_err (*sql_read)(struct db *db, const char *sql, int n, const char *const *args,
+                            int columns, db_row_cb row, void *arg, char *detail,
+                            size_t detail_len);
+
     enum fl_err (*module_rename)(struct db *db, const char *name, const char *new_name,
                                  const char *now, char *detail, size_t detail_len);
     /* Deletes the module and its functions. */
     enum fl_err (*module_delete)(struct db *db, const char *name, char *detail, size_t detail_len);
-    enum fl_err (*module_list)(struct db *db, db_name_cb cb, void *arg, char *detail,
-                               size_t detail_len);
 
     /* Inserts (FL_ERR_EXISTS if taken; FL_ERR_NOT_FOUND without the module). */
     enum fl_err (*function_create)(struct db *db, const struct db_function *f, char *detail,
@@ -127,11 +153,6 @@ struct db_ops {
     enum fl_err (*script_list)(struct db *db, db_script_cb cb, void *arg, char *detail,
                                size_t detail_len);
 
-    enum fl_err (*subject_create)(struct db *db, const struct db_subject *s, char *detail,
-                                  size_t detail_len);
-    enum fl_err (*subject_list)(struct db *db, db_subject_cb cb, void *arg, char *detail,
-                                size_t detail_len);
-
     /* Inserts or replaces `count` records in one transaction (group commit). */
     enum fl_err (*activation_write)(struct db *db, const struct db_activation *rows, size_t count,
                                     char *detail, size_t detail_len);
@@ -150,6 +171,31 @@ struct db_ops {
 struct db {
     const struct db_ops *ops;
 };
+
+/* Subjects: every one, by name; created (FL_ERR_EXISTS when the name or token is taken) or
+ * replaced by name (FL_ERR_NOT_FOUND); deleted. */
+enum fl_err db_subject_list(struct db *db, db_subject_cb cb, void *arg, char *detail,
+                            size_t detail_len);
+enum fl_err db_subject_put(struct db *db, const struct db_subject *s, bool create, char *detail,
+                           size_t detail_len);
+enum fl_err db_subject_delete(struct db *db, const char *name, char *detail, size_t detail_len);
+
+/* Modules: created with an owner ("" shared); their access list replaced; every one. */
+enum fl_err db_module_create(struct db *db, const char *name, const char *owner, const char *now,
+                             char *detail, size_t detail_len);
+enum fl_err db_module_set_access(struct db *db, const char *name, const char *access,
+                                 const char *now, char *detail, size_t detail_len);
+enum fl_err db_module_list(struct db *db, db_module_cb cb, void *arg, char *detail,
+                           size_t detail_len);
+
+/* A function's configuration (JSON) and sealed secrets, replaced together. */
+enum fl_err db_function_set_config(struct db *db, const char *module, const char *name,
+                                   const char *config, const char *secrets, const char *now,
+                                   char *detail, size_t detail_len);
+
+/* A function's stored configuration and sealed secrets (the caller frees both). */
+enum fl_err db_function_config(struct db *db, const char *module, const char *name,
+                               char **config, char **secrets, char *detail, size_t detail_len);
 
 /* Opens the store named by `url` and migrates it to the current schema. */
 enum fl_err db_open(const char *url, struct db **out, char *detail, size_t detail_len);
@@ -178,9 +224,9 @@ extern const char db_activation_prune_count_sql[];
 extern const char db_activation_sinks_sql[];
 /* The age prune's two parameters for records that started before `before_ms`. */
 void db_activation_prune_args(int64_t before_ms, char id_floor[33], char ms[24]);
-/* The query's parameters, in the order the query SQL numbers them ($1..$6). */
+/* The query's parameters, in the order the query SQL numbers them ($1..$7). */
 void db_activation_query_args(const struct db_activation_query *query, char limit[16],
-                              const char *args[6]);
+                              const char *args[DB_ACTIVATION_QUERY_ARGS]);
 /* A record's fields in the order of the upsert's parameters ($1..$19). */
 void db_activation_args(const struct db_activation *row, const char *args[DB_ACTIVATION_FIELDS]);
 /* Whether field `k` of db_activation_args is a number (http_status, start_ms, duration_ms,

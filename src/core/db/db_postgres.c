@@ -220,15 +220,6 @@ static void pg_close(struct db *db)
 
 /* ---- modules ---- */
 
-static enum fl_err pg_module_create(struct db *db, const char *name, const char *now, char *detail,
-                                    size_t detail_len)
-{
-    struct pg_params pp = {0};
-    pg_text(&pp, name);
-    pg_text(&pp, now);
-    return pg_write(db, "INSERT INTO modules VALUES ($1, $2, $2)", &pp, false, detail, detail_len);
-}
-
 static enum fl_err pg_module_rename(struct db *db, const char *name, const char *new_name,
                                     const char *now, char *detail, size_t detail_len)
 {
@@ -246,25 +237,6 @@ static enum fl_err pg_module_delete(struct db *db, const char *name, char *detai
     struct pg_params pp = {0};
     pg_text(&pp, name);
     return pg_write(db, "DELETE FROM modules WHERE name = $1", &pp, true, detail, detail_len);
-}
-
-struct pg_name_arg {
-    db_name_cb cb;
-    void *arg;
-};
-
-static void pg_name_row(PGresult *res, int row, void *arg)
-{
-    struct pg_name_arg *a = arg;
-    a->cb(a->arg, PQgetvalue(res, row, 0));
-}
-
-static enum fl_err pg_module_list(struct db *db, db_name_cb cb, void *arg, char *detail,
-                                  size_t detail_len)
-{
-    struct pg_name_arg a = {cb, arg};
-    return pg_read(db, "SELECT name FROM modules ORDER BY name", NULL, pg_name_row, &a, detail,
-                   detail_len);
 }
 
 /* ---- functions ---- */
@@ -290,10 +262,11 @@ static enum fl_err pg_function_create(struct db *db, const struct db_function *f
     pg_function_params(&pp, f, size);
     pg_text(&pp, f->events); /* NULL: none */
     pg_text(&pp, f->sinks);
+    pg_text(&pp, f->owner ? f->owner : "");
     return pg_write(db,
                     "INSERT INTO functions (module, name, code, size, hash, metadata, created_at, "
-                    "updated_at, events, sinks) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, $8, "
-                    "COALESCE($9::text, '[]'), COALESCE($10::text, '[]'))",
+                    "updated_at, events, sinks, owner) VALUES ($1, $2, $3, $4::bigint, $5, $6, $7, "
+                    "$8, COALESCE($9::text, '[]'), COALESCE($10::text, '[]'), $11)",
                     &pp, false, detail, detail_len);
 }
 
@@ -342,6 +315,9 @@ static void pg_function_row(PGresult *res, int row, void *arg)
         .updated_at = PQgetvalue(res, row, 6),
         .events = PQgetvalue(res, row, 7),
         .sinks = PQgetvalue(res, row, 8),
+        .config = PQgetvalue(res, row, 9),
+        .secrets = PQgetvalue(res, row, 10),
+        .owner = PQgetvalue(res, row, 11),
     };
     a->cb(a->arg, &f);
 }
@@ -352,7 +328,8 @@ static enum fl_err pg_function_list(struct db *db, db_function_cb cb, void *arg,
     struct pg_function_arg a = {cb, arg};
     return pg_read(
         db,
-        "SELECT module, name, size, hash, metadata, created_at, updated_at, events, sinks "
+        "SELECT module, name, size, hash, metadata, created_at, updated_at, events, sinks, "
+        "config, secrets, owner "
         "FROM functions ORDER BY module, name",
         NULL, pg_function_row, &a, detail, detail_len);
 }
@@ -425,39 +402,52 @@ static enum fl_err pg_script_list(struct db *db, db_script_cb cb, void *arg, cha
         NULL, pg_script_row, &a, detail, detail_len);
 }
 
-/* ---- subjects ---- */
+/* ---- portable statements (db.c) ---- */
 
-static enum fl_err pg_subject_create(struct db *db, const struct db_subject *s, char *detail,
-                                     size_t detail_len)
+enum { PG_PARAMS_MAX = DB_ACTIVATION_FIELDS };
+
+static bool pg_params_of(struct pg_params *pp, int n, const char *const *args)
 {
-    struct pg_params pp = {0};
-    pg_text(&pp, s->name);
-    pg_text(&pp, s->token_hash);
-    pg_text(&pp, s->admin ? "1" : "0");
-    pg_text(&pp, s->created_at);
-    return pg_write(db, "INSERT INTO subjects VALUES ($1, $2, $3::integer, $4)", &pp, false, detail,
-                    detail_len);
+    if (n > PG_PARAMS_MAX)
+        return false;
+    for (int i = 0; i < n; i++)
+        pg_text(pp, args[i] ? args[i] : "");
+    return true;
 }
 
-struct pg_subject_arg {
-    db_subject_cb cb;
+static enum fl_err pg_sql_write(struct db *db, const char *sql, int n, const char *const *args,
+                                bool must_change, char *detail, size_t detail_len)
+{
+    struct pg_params pp = {0};
+    if (!pg_params_of(&pp, n, args))
+        return fl_fail(FL_ERR_INVALID_ARG, detail, detail_len, "too many parameters");
+    return pg_write(db, sql, &pp, must_change, detail, detail_len);
+}
+
+struct pg_rows_arg {
+    int columns;
+    db_row_cb row;
     void *arg;
 };
 
-static void pg_subject_row(PGresult *res, int row, void *arg)
+static void pg_generic_row(PGresult *res, int row, void *arg)
 {
-    struct pg_subject_arg *a = arg;
-    struct db_subject s = {PQgetvalue(res, row, 0), PQgetvalue(res, row, 1),
-                           atoi(PQgetvalue(res, row, 2)) != 0, PQgetvalue(res, row, 3)};
-    a->cb(a->arg, &s);
+    struct pg_rows_arg *a = arg;
+    const char *values[PG_PARAMS_MAX];
+    for (int c = 0; c < a->columns; c++)
+        values[c] = PQgetvalue(res, row, c);
+    a->row(a->arg, values);
 }
 
-static enum fl_err pg_subject_list(struct db *db, db_subject_cb cb, void *arg, char *detail,
-                                   size_t detail_len)
+static enum fl_err pg_sql_read(struct db *db, const char *sql, int n, const char *const *args,
+                               int columns, db_row_cb row, void *arg, char *detail,
+                               size_t detail_len)
 {
-    struct pg_subject_arg a = {cb, arg};
-    return pg_read(db, "SELECT name, token_hash, admin, created_at FROM subjects ORDER BY name",
-                   NULL, pg_subject_row, &a, detail, detail_len);
+    struct pg_params pp = {0};
+    if (!pg_params_of(&pp, n, args) || columns > PG_PARAMS_MAX)
+        return fl_fail(FL_ERR_INVALID_ARG, detail, detail_len, "too many parameters");
+    struct pg_rows_arg a = {columns, row, arg};
+    return pg_read(db, sql, &pp, pg_generic_row, &a, detail, detail_len);
 }
 
 /* ---- activations ---- */
@@ -500,10 +490,10 @@ static enum fl_err pg_activation_query(struct db *db, const struct db_activation
                                        size_t detail_len)
 {
     char limit[16];
-    const char *args[6];
+    const char *args[DB_ACTIVATION_QUERY_ARGS];
     struct pg_params pp = {0};
     db_activation_query_args(query, limit, args);
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < DB_ACTIVATION_QUERY_ARGS; i++)
         pg_text(&pp, args[i]);
     struct pg_activation_arg a = {cb, arg};
     return pg_read(db, db_activation_query_sql, &pp, pg_activation_row, &a, detail, detail_len);
@@ -542,10 +532,10 @@ static const struct db_ops pg_ops = {
     .migrate = pg_migrate,
     .ping = pg_ping,
     .close = pg_close,
-    .module_create = pg_module_create,
+    .sql_write = pg_sql_write,
+    .sql_read = pg_sql_read,
     .module_rename = pg_module_rename,
     .module_delete = pg_module_delete,
-    .module_list = pg_module_list,
     .function_create = pg_function_create,
     .function_update = pg_function_update,
     .function_delete = pg_function_delete,
@@ -554,8 +544,6 @@ static const struct db_ops pg_ops = {
     .script_put = pg_script_put,
     .script_delete = pg_script_delete,
     .script_list = pg_script_list,
-    .subject_create = pg_subject_create,
-    .subject_list = pg_subject_list,
     .activation_write = pg_activation_write,
     .activation_query = pg_activation_query,
     .activation_prune = pg_activation_prune,

@@ -211,13 +211,6 @@ static void sq_close(struct db *db)
 
 /* ---- modules ---- */
 
-static enum fl_err sq_module_create(struct db *db, const char *name, const char *now, char *detail,
-                                    size_t detail_len)
-{
-    const char *args[] = {name, now, now};
-    return sq_write(db, "INSERT INTO modules VALUES (?, ?, ?)", 3, args, false, detail, detail_len);
-}
-
 static enum fl_err sq_module_rename(struct db *db, const char *name, const char *new_name,
                                     const char *now, char *detail, size_t detail_len)
 {
@@ -239,21 +232,6 @@ static const char *sq_text(sqlite3_stmt *st, int col)
     return t ? (const char *)t : "";
 }
 
-static enum fl_err sq_module_list(struct db *db, db_name_cb cb, void *arg, char *detail,
-                                  size_t detail_len)
-{
-    struct db_sqlite *s = SQ(db);
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st = sq_prepare(s, "SELECT name FROM modules ORDER BY name", 0, NULL);
-    int rc = SQLITE_ERROR;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        cb(arg, sq_text(st, 0));
-    sqlite3_finalize(st);
-    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
-    pthread_mutex_unlock(&s->lock);
-    return err;
-}
-
 /* ---- functions ---- */
 
 static sqlite3_stmt *sq_bind_function(struct db_sqlite *s, const char *sql,
@@ -273,6 +251,8 @@ static sqlite3_stmt *sq_bind_function(struct db_sqlite *s, const char *sql,
         sqlite3_bind_text(st, 10, f->events, -1, SQLITE_TRANSIENT);
     if (f->sinks)
         sqlite3_bind_text(st, 11, f->sinks, -1, SQLITE_TRANSIENT);
+    if (f->owner && sqlite3_bind_parameter_index(st, "?12") > 0)
+        sqlite3_bind_text(st, 12, f->owner, -1, SQLITE_TRANSIENT);
     return st;
 }
 
@@ -286,9 +266,9 @@ static enum fl_err sq_function_create(struct db *db, const struct db_function *f
     err = sq_change(s,
                     sq_bind_function(s,
                                      "INSERT INTO functions (module, name, code, size, hash, "
-                                     "metadata, created_at, updated_at, events, sinks) VALUES "
-                                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?10, '[]'), "
-                                     "COALESCE(?11, '[]'))",
+                                     "metadata, created_at, updated_at, events, sinks, owner) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?10, '[]'), "
+                                     "COALESCE(?11, '[]'), COALESCE(?12, ''))",
                                      f),
                     false, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
@@ -329,7 +309,8 @@ static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg,
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = sq_prepare(s,
                                   "SELECT module, name, size, hash, metadata, created_at, "
-                                  "updated_at, events, sinks FROM functions ORDER BY module, name",
+                                  "updated_at, events, sinks, config, secrets, owner FROM functions "
+                                  "ORDER BY module, name",
                                   0, NULL);
     int rc = SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -343,6 +324,9 @@ static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg,
             .updated_at = sq_text(st, 6),
             .events = sq_text(st, 7),
             .sinks = sq_text(st, 8),
+            .config = sq_text(st, 9),
+            .secrets = sq_text(st, 10),
+            .owner = sq_text(st, 11),
         };
         cb(arg, &row);
     }
@@ -415,28 +399,54 @@ static enum fl_err sq_script_list(struct db *db, db_script_cb cb, void *arg, cha
     return err;
 }
 
-/* ---- subjects ---- */
+/* ---- portable statements (db.c) ---- */
 
-static enum fl_err sq_subject_create(struct db *db, const struct db_subject *sub, char *detail,
-                                     size_t detail_len)
+/* Binds args[i] to "$<i+1>" wherever it appears (SQLite numbers "$N" by first appearance, not
+ * by N); a parameter the statement does not name is skipped. */
+static sqlite3_stmt *sq_prepare_numbered(struct db_sqlite *s, const char *sql, int n,
+                                         const char *const *args)
 {
-    const char *args[] = {sub->name, sub->token_hash, sub->admin ? "1" : "0", sub->created_at};
-    return sq_write(db, "INSERT INTO subjects VALUES (?, ?, ?, ?)", 4, args, false, detail,
-                    detail_len);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->conn, sql, -1, &st, NULL) != SQLITE_OK)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "$%d", i + 1);
+        int index = sqlite3_bind_parameter_index(st, name);
+        if (index > 0)
+            sqlite3_bind_text(st, index, args[i] ? args[i] : "", -1, SQLITE_TRANSIENT);
+    }
+    return st;
 }
 
-static enum fl_err sq_subject_list(struct db *db, db_subject_cb cb, void *arg, char *detail,
-                                   size_t detail_len)
+static enum fl_err sq_sql_write(struct db *db, const char *sql, int n, const char *const *args,
+                                bool must_change, char *detail, size_t detail_len)
 {
     struct db_sqlite *s = SQ(db);
+    enum fl_err err = sq_begin(s, detail, detail_len);
+    if (err != FL_OK)
+        return err;
+    err = sq_change(s, sq_prepare_numbered(s, sql, n, args), must_change, detail, detail_len);
+    return sq_end(s, err, detail, detail_len);
+}
+
+enum { SQ_READ_COLUMNS_MAX = 16 };
+
+static enum fl_err sq_sql_read(struct db *db, const char *sql, int n, const char *const *args,
+                               int columns, db_row_cb row, void *arg, char *detail,
+                               size_t detail_len)
+{
+    if (columns > SQ_READ_COLUMNS_MAX)
+        return fl_fail(FL_ERR_INVALID_ARG, detail, detail_len, "too many columns");
+    struct db_sqlite *s = SQ(db);
     pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st = sq_prepare(
-        s, "SELECT name, token_hash, admin, created_at FROM subjects ORDER BY name", 0, NULL);
+    sqlite3_stmt *st = sq_prepare_numbered(s, sql, n, args);
     int rc = SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct db_subject row = {sq_text(st, 0), sq_text(st, 1), sqlite3_column_int(st, 2) != 0,
-                                 sq_text(st, 3)};
-        cb(arg, &row);
+        const char *values[SQ_READ_COLUMNS_MAX];
+        for (int c = 0; c < columns; c++)
+            values[c] = sq_text(st, c);
+        row(arg, values);
     }
     sqlite3_finalize(st);
     enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
@@ -482,10 +492,10 @@ static enum fl_err sq_activation_query(struct db *db, const struct db_activation
 {
     struct db_sqlite *s = SQ(db);
     char limit[16];
-    const char *args[6];
+    const char *args[DB_ACTIVATION_QUERY_ARGS];
     db_activation_query_args(query, limit, args);
     pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st = sq_prepare(s, db_activation_query_sql, 6, args);
+    sqlite3_stmt *st = sq_prepare(s, db_activation_query_sql, DB_ACTIVATION_QUERY_ARGS, args);
     int rc = SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *columns[DB_ACTIVATION_COLUMNS];
@@ -530,10 +540,10 @@ static const struct db_ops sq_ops = {
     .migrate = sq_migrate,
     .ping = sq_ping,
     .close = sq_close,
-    .module_create = sq_module_create,
+    .sql_write = sq_sql_write,
+    .sql_read = sq_sql_read,
     .module_rename = sq_module_rename,
     .module_delete = sq_module_delete,
-    .module_list = sq_module_list,
     .function_create = sq_function_create,
     .function_update = sq_function_update,
     .function_delete = sq_function_delete,
@@ -542,8 +552,6 @@ static const struct db_ops sq_ops = {
     .script_put = sq_script_put,
     .script_delete = sq_script_delete,
     .script_list = sq_script_list,
-    .subject_create = sq_subject_create,
-    .subject_list = sq_subject_list,
     .activation_write = sq_activation_write,
     .activation_query = sq_activation_query,
     .activation_prune = sq_activation_prune,
