@@ -439,13 +439,17 @@ int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv)
     const char *verb = argc > 1 ? argv[1] : "";
     if (strcmp(verb, "logs") == 0)
         return fl_fn_logs(ctx, argc - 1, argv + 1);
+    if (strcmp(verb, "config") == 0)
+        return fl_fn_config(ctx, argc - 1, argv + 1);
+    if (strcmp(verb, "secret") == 0)
+        return fl_fn_secret(ctx, argc - 1, argv + 1);
     const struct fn_verb *v = NULL;
     for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
         if (strcmp(verbs[i].name, verb) == 0)
             v = &verbs[i];
     if (!v)
         return fl_usage_error(NULL, "fl fn takes upload, update, get, list, delete, invoke, "
-                                    "logs, build, create or new");
+                                    "logs, config, secret, build, create or new");
     static const struct option longopts[] = {
         FL_GLOBAL_LONG,
         {"module", 1, 0, 'm'},

@@ -125,8 +125,12 @@ int fl_cmd_mod(struct fl_ctx *ctx, int argc, char **argv)
         {"update", "fl mod update NAME NEW_NAME", 2, mod_update},
         {"delete", "fl mod delete NAME", 1, mod_delete},
     };
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (strcmp(verb, "share") == 0 || strcmp(verb, "unshare") == 0 ||
+        strcmp(verb, "access") == 0)
+        return fl_mod_access(ctx, argc, argv);
     return dispatch(ctx, argc, argv, 2, verbs, ARRAY_SIZE(verbs),
-                    "fl mod takes list, get, create, update or delete");
+                    "fl mod takes list, get, create, update, delete, share, unshare or access");
 }
 
 /* ---- fl app ---- */
@@ -282,6 +286,9 @@ int fl_cmd_admin(struct fl_ctx *ctx, int argc, char **argv)
         {"connect", "fl admin worker connect HOST:PORT", 1, worker_connect},
     };
     const char *what = argc > 1 ? argv[1] : "";
+    const char *verb = argc > 2 ? argv[2] : "";
+    if (strcmp(what, "user") == 0 && strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0)
+        return fl_admin_user(ctx, argc, argv);
     if (strcmp(what, "user") == 0)
         return dispatch(ctx, argc, argv, 3, users, 2, "fl admin user takes create or list");
     if (strcmp(what, "worker") == 0)

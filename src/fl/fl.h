@@ -127,6 +127,13 @@ int fl_cmd_app(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_admin(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_cfg(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_activation(struct fl_ctx *ctx, int argc, char **argv);
+/* Tenants (cmd_tenants.c): `fl fn config|secret` (argv[0] is "config"/"secret"), `fl mod
+ * share|unshare|access` (argv[0] "mod"), `fl admin user get|delete|rotate|quota` (argv[0]
+ * "admin"). */
+int fl_fn_config(struct fl_ctx *ctx, int argc, char **argv);
+int fl_fn_secret(struct fl_ctx *ctx, int argc, char **argv);
+int fl_mod_access(struct fl_ctx *ctx, int argc, char **argv);
+int fl_admin_user(struct fl_ctx *ctx, int argc, char **argv);
 /* `fl fn logs` (cmd_activation.c): argv[0] is "logs". */
 int fl_fn_logs(struct fl_ctx *ctx, int argc, char **argv);
 

@@ -193,6 +193,43 @@ check admin_usage 2 "fl admin takes user or worker" -- fl admin nothing
 BOB=$(json_field "$(fl admin user create carol -o json)" 'd["token"]')
 check new_user_token 0 "hello" -- fl fn list -q --api-token "$BOB"
 
+# ---- tenants: configuration, secrets, sharing, tokens, quotas ----
+check tm_create 0 "module tm created" -- fl mod create tm
+check tm_upload 0 "uploaded" -- fl fn upload envf "$FX/c_env_dump.wasm" -m tm
+check config_set 0 "configuration of envf set" -- fl fn config set envf GREETING=hi MODE=x -m tm
+check secret_set 0 "secret of envf set" -- bash -c "printf 'pw-123\n' | fl fn secret set envf S_PASS -m tm"
+check secret_argv 2 "unexpected 'pw-123'" -- fl fn secret set envf S_PASS pw-123 -m tm
+check config_get 0 "" -- fl fn config get envf -m tm -o json
+check_json config_shown 'd["config"], d["secrets"]' "{'GREETING': 'hi', 'MODE': 'x'} ['S_PASS']"
+check config_unset 0 "configuration of envf changed" -- fl fn config unset envf MODE -m tm
+check config_bad_pair 2 "is not KEY=VALUE" -- fl fn config set envf NOEQUALS -m tm
+check invoke_env 0 "" -- fl fn invoke envf -m tm -o json
+FNV=$(python3 -c "
+h = 2166136261
+for c in b'pw-123': h = ((h ^ c) * 16777619) & 0xffffffff
+print('fnv:%08x' % h)")
+check_json invoke_env_values 'd["env"].get("GREETING"), d["env"].get("MODE"), d["env"].get("S_PASS")' "hi None $FNV"
+check share_bad_right 2 "a right is read, invoke or write" -- fl mod share tm carol --rights fly
+check share 0 "shared tm with carol" -- fl mod share tm carol --rights invoke
+check access_list 0 "carol" -- fl mod access tm
+check shared_invoke 0 "" -- fl fn invoke envf -m tm --api-token "$BOB"
+check shared_no_read 7 "may not read" -- fl fn get envf -m tm --api-token "$BOB"
+check unshare 0 "no longer shared: tm with carol" -- fl mod unshare tm carol
+check unshared_gone 3 "not found" -- fl fn invoke envf -m tm --api-token "$BOB"
+check user_get 0 "created_at" -- fl admin user get carol
+check user_quota 0 "" -- fl admin user quota carol rate=5 functions=default -o json
+check_json user_quota_set 'd["quota"]["rate"], d["quota_set"]' "5 {'rate': 5}"
+check user_quota_bad 2 "is not KEY=NUMBER" -- fl admin user quota carol rate=fast
+check user_rotate_grace 0 "new token of carol (shown only now)" -- fl admin user rotate carol --grace 60
+check old_token_in_grace 0 "" -- fl fn list -q --api-token "$BOB"
+check user_rotate 0 "" -- fl admin user rotate carol -o json
+CAROL=$(json_field "$LAST" 'd["token"]')
+check old_token_stopped 7 "unknown token" -- fl fn list -q --api-token "$BOB"
+check new_token_works 0 "" -- fl fn list -q --api-token "$CAROL"
+check user_delete 0 "user carol deleted" -- fl admin user delete carol
+check deleted_token 7 "unknown token" -- fl fn list -q --api-token "$CAROL"
+check user_delete_again 3 "no subject carol" -- fl admin user delete carol
+
 # ---- the Core goes away ----
 stop_dev "$TMP/data"
 for _ in $(seq 50); do fl fn list >/dev/null 2>&1 || break; sleep 0.1; done
