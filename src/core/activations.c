@@ -317,6 +317,24 @@ static bool write_batch(struct activations *a, struct pending *batch, size_t cou
     return ok;
 }
 
+/* The modules whose owners keep their records for less time than the Core does. */
+static void prune_shorter(struct activations *a)
+{
+    size_t count = 0;
+    struct activation_retention *shorter =
+        a->config.retention ? a->config.retention(a->config.retention_arg, &count) : NULL;
+    for (size_t i = 0; i < count; i++) {
+        char detail[256];
+        int64_t before_ms = fl_wall_ms() - (int64_t)shorter[i].keep_hours * 3600 * 1000;
+        if (shorter[i].keep_hours < a->config.keep_hours &&
+            db_activation_prune_modules(a->db, shorter[i].modules, before_ms, detail,
+                                        sizeof(detail)) != FL_OK)
+            fl_log(FL_LOG_WARN, "activations_not_pruned", "detail=%s", detail);
+        free(shorter[i].modules);
+    }
+    free(shorter);
+}
+
 static void prune(struct activations *a)
 {
     int64_t before_ms = fl_wall_ms() - (int64_t)a->config.keep_hours * 3600 * 1000;
@@ -324,6 +342,7 @@ static void prune(struct activations *a)
     if (a->db->ops->activation_prune(a->db, before_ms, a->config.max_records, detail,
                                      sizeof(detail)) != FL_OK)
         fl_log(FL_LOG_WARN, "activations_not_pruned", "detail=%s", detail);
+    prune_shorter(a);
 }
 
 /* Takes what is pending (at most BATCH_MAX records), waiting up to FLUSH_EVERY_MS for it.

@@ -22,6 +22,15 @@ struct db;
 
 enum activation_keep { ACTIVATIONS_ALL, ACTIVATIONS_ERRORS, ACTIVATIONS_OFF };
 
+/* A shorter retention for some modules (a subject's keep_hours quota, docs/tenants.md). */
+struct activation_retention {
+    char *modules; /* names joined by ',' */
+    uint64_t keep_hours;
+};
+/* The retentions shorter than the Core's, asked for at each prune (on the writer's thread): an
+ * array the writer frees, strings and all; NULL when there are none. */
+typedef struct activation_retention *(*activations_retention_fn)(void *arg, size_t *count);
+
 struct activations_config {
     enum activation_keep keep;
     uint64_t keep_hours;  /* records older than this are pruned */
@@ -30,6 +39,8 @@ struct activations_config {
     size_t log_max_bytes;
     unsigned log_max_lines;
     size_t buffer_max_bytes; /* records waiting for the store at most (past it: dropped) */
+    activations_retention_fn retention; /* NULL: every module keeps records keep_hours */
+    void *retention_arg;
 };
 
 enum { ACTIVATION_ID_CHARS = 32 };

@@ -124,9 +124,8 @@ static struct subject *subject_from_row(const struct db_subject *row)
 
 static struct db_subject subject_row(const struct subject *s)
 {
-    return (struct db_subject){s->name,     s->hash,
-                               s->admin,    s->created_at,
-                               s->previous, s->previous_until_ms,
+    return (struct db_subject){s->name,       s->hash,     s->admin,
+                               s->created_at, s->previous, s->previous_until_ms,
                                s->expires_ms, s->quota};
 }
 
@@ -272,8 +271,8 @@ struct auth_identity auth_check(struct auth *auth, const char *token)
         const char *stored = slot->previous ? s->previous : s->hash;
         if (slot->key != key || !memeql_sec(hash, stored, FL_HASH_HEX_BYTES - 1))
             continue;
-        bool live = slot->previous ? now < s->previous_until_ms
-                                   : s->expires_ms == 0 || now < s->expires_ms;
+        bool live =
+            slot->previous ? now < s->previous_until_ms : s->expires_ms == 0 || now < s->expires_ms;
         if (live) {
             who.role = s->admin ? AUTH_ADMIN : AUTH_USER;
             snprintf(who.subject, sizeof(who.subject), "%s", s->name);
@@ -284,9 +283,8 @@ struct auth_identity auth_check(struct auth *auth, const char *token)
     return who;
 }
 
-enum fl_err auth_create_subject(struct auth *auth, const char *name, bool admin,
-                                int64_t expires_ms, const char *now, char *token, char *detail,
-                                size_t detail_len)
+enum fl_err auth_create_subject(struct auth *auth, const char *name, bool admin, int64_t expires_ms,
+                                const char *now, char *token, char *detail, size_t detail_len)
 {
     char hash[FL_HASH_HEX_BYTES];
     if (!auth_new_token(token))
@@ -371,7 +369,8 @@ enum fl_err auth_set_quota(struct auth *auth, const char *name, const char *quot
     if (!s || !copy) {
         free(copy);
         subject_free(s);
-        err = s ? FL_ERR_NOMEM : fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "no subject %s", name);
+        err =
+            s ? FL_ERR_NOMEM : fl_fail(FL_ERR_NOT_FOUND, detail, detail_len, "no subject %s", name);
     } else {
         free(s->quota);
         s->quota = copy;

@@ -45,9 +45,8 @@ struct auth_identity auth_check(struct auth *auth, const char *token);
 
 /* Creates a subject; `token` receives its token (AUTH_TOKEN_CHARS + 1 bytes). `expires_ms`: 0
  * for a token that does not expire, else when it stops (ms since the epoch). */
-enum fl_err auth_create_subject(struct auth *auth, const char *name, bool admin,
-                                int64_t expires_ms, const char *now, char *token, char *detail,
-                                size_t detail_len);
+enum fl_err auth_create_subject(struct auth *auth, const char *name, bool admin, int64_t expires_ms,
+                                const char *now, char *token, char *detail, size_t detail_len);
 
 /* A new token for `name`; the previous one keeps working for `grace_s` seconds (0: stops at
  * once). FL_ERR_NOT_FOUND for an unknown subject. */

@@ -277,6 +277,19 @@ bool catalogue_module_info(struct catalogue *cat, const char *module, char owner
     return ok;
 }
 
+char **catalogue_owned_modules(struct catalogue *cat, const char *subject, size_t *count)
+{
+    pthread_rwlock_rdlock(&cat->lock);
+    char **names = calloc(cat->module_count + 1, sizeof(char *));
+    *count = 0;
+    for (size_t i = 0; names && i < cat->module_count; i++)
+        if (strcmp(cat->modules[i]->owner, subject) == 0 &&
+            (names[*count] = strdup(cat->modules[i]->name)) != NULL)
+            (*count)++;
+    pthread_rwlock_unlock(&cat->lock);
+    return names;
+}
+
 void catalogue_owned(struct catalogue *cat, const char *subject, size_t *functions,
                      uint64_t *code_bytes)
 {
@@ -285,7 +298,7 @@ void catalogue_owned(struct catalogue *cat, const char *subject, size_t *functio
     pthread_rwlock_rdlock(&cat->lock);
     for (size_t i = 0; i < cat->bucket_count; i++)
         for (struct entry *e = cat->buckets[i]; e; e = e->next)
-            if (e->module && strcmp(e->module->owner, subject) == 0) {
+            if (strcmp(e->def.owner, subject) == 0) {
                 (*functions)++;
                 *code_bytes += e->def.size;
             }

@@ -72,7 +72,9 @@ unsigned catalogue_rights(struct catalogue *cat, const char *module, const char 
 /* The module's owner and a copy of its access list (the caller frees it). */
 bool catalogue_module_info(struct catalogue *cat, const char *module, char owner[FL_NAME_MAX + 1],
                            struct module_access **access, size_t *count);
-/* How many functions and bytes of code the modules `subject` owns hold. */
+/* The names of the modules `subject` owns (the caller frees the array and the strings). */
+char **catalogue_owned_modules(struct catalogue *cat, const char *subject, size_t *count);
+/* How many functions and bytes of code `subject` created (its quota counts them). */
 void catalogue_owned(struct catalogue *cat, const char *subject, size_t *functions,
                      uint64_t *code_bytes);
 bool catalogue_has_module(struct catalogue *cat, const char *module);
@@ -94,8 +96,7 @@ bool catalogue_get_as(struct catalogue *cat, const char *module, const char *nam
  * env: appends it to `out` (nothing when it has none). Renames carry it along. */
 bool catalogue_set_env(struct catalogue *cat, const char *module, const char *name, const char *env,
                        size_t env_len, const char *shown);
-bool catalogue_env(struct catalogue *cat, const char *module, const char *name,
-                   struct fl_buf *out);
+bool catalogue_env(struct catalogue *cat, const char *module, const char *name, struct fl_buf *out);
 /* What GETs show of it (`shown` as set: the configuration and the secrets' names, never their
  * values), a copy the caller frees; NULL when it has none. */
 char *catalogue_env_shown(struct catalogue *cat, const char *module, const char *name);

@@ -53,7 +53,7 @@ struct core_options {
     uint64_t activation_keep_hours, activation_max, activation_result_kb, activation_log_kb;
     uint64_t async_retries, async_queue_max, async_concurrency;
     const char *secret_key_file;
-    uint64_t quota_functions, quota_code_mb, quota_rate, quota_concurrent;
+    uint64_t quota_functions, quota_code_mb, quota_rate, quota_concurrent, quota_keep_hours;
 };
 
 /* The activation records' settings from the options; false for an unknown --activations. */
@@ -139,7 +139,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     struct quota_limits defaults = {.functions = (uint32_t)opt->quota_functions,
                                     .code_mb = (uint32_t)opt->quota_code_mb,
                                     .rate = (uint32_t)opt->quota_rate,
-                                    .concurrent = (uint32_t)opt->quota_concurrent};
+                                    .concurrent = (uint32_t)opt->quota_concurrent,
+                                    .keep_hours = (uint32_t)opt->quota_keep_hours};
     struct api api = {.loop = loop,
                       .quotas = quotas_new(&defaults),
                       .catalogue = catalogue,
@@ -188,6 +189,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "--activations is all, errors or off");
         goto out;
     }
+    records.retention = api_retention; /* subjects' shorter keep_hours */
+    records.retention_arg = &api;
     /* the writer runs even with --activations off: asynchronous calls keep their records */
     if (!(api.activations = activations_start(db, &records))) {
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "cannot start the activation writer");
@@ -336,8 +339,8 @@ int core_main(int argc, char **argv)
          "100000", 1, 100000000, "asynchronous calls accepted and not ended at most (429 past it)"},
         {"--async-concurrency", "FUNLESS_ASYNC_CONCURRENCY", FL_OPT_UINT, &opt.async_concurrency,
          "8", 1, 4096, "asynchronous calls running at once (synchronous ones are not counted)"},
-        {"--secret-key-file", "FUNLESS_SECRET_KEY_FILE", FL_OPT_STRING, &opt.secret_key_file,
-         NULL, 0, 0,
+        {"--secret-key-file", "FUNLESS_SECRET_KEY_FILE", FL_OPT_STRING, &opt.secret_key_file, NULL,
+         0, 0,
          "the key that seals functions' secrets in the store (default DATA_DIR/secret.key, made "
          "at first start)"},
         {"--quota-functions", "FUNLESS_QUOTA_FUNCTIONS", FL_OPT_UINT, &opt.quota_functions, "0", 0,
@@ -348,6 +351,10 @@ int core_main(int argc, char **argv)
          "invocations per second a subject may make (0: no limit; 429 past it)"},
         {"--quota-concurrent", "FUNLESS_QUOTA_CONCURRENT", FL_OPT_UINT, &opt.quota_concurrent, "0",
          0, 1000000000, "invocations a subject may have running at once (0: no limit)"},
+        {"--quota-keep-hours", "FUNLESS_QUOTA_KEEP_HOURS", FL_OPT_UINT, &opt.quota_keep_hours, "0",
+         0, 24 * 3650,
+         "hours the records of a subject's modules are kept, when shorter than "
+         "--activation-keep-hours (0: as long)"},
         {"--log-format", "FUNLESS_LOG_FORMAT", FL_OPT_STRING, &opt.log_format, "kv", 0, 0,
          "log lines as key=value pairs (kv) or JSON objects (json)"},
         {"--log-level", "FUNLESS_LOG_LEVEL", FL_OPT_STRING, &opt.log_level, "info", 0, 0,

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static const char *const quota_keys[] = {"functions", "code_mb", "rate", "concurrent",
                                          "keep_hours"};
 enum { QUOTA_KEYS = 5, QUOTA_VALUE_MAX = 1000000000, QUOTA_BUCKETS = 1024 };
@@ -41,10 +40,9 @@ enum fl_err quota_parse(const char *json, struct quota_override *out, char *deta
     if (!json || !*json)
         return FL_OK;
     cJSON *root = cJSON_Parse(json);
-    enum fl_err err = cJSON_IsObject(root)
-                          ? FL_OK
-                          : fl_fail(FL_ERR_BAD_REQUEST, detail, detail_len,
-                                    "a quota is a JSON object");
+    enum fl_err err = cJSON_IsObject(root) ? FL_OK
+                                           : fl_fail(FL_ERR_BAD_REQUEST, detail, detail_len,
+                                                     "a quota is a JSON object");
     const cJSON *item, *fields = err == FL_OK ? root : NULL;
     cJSON_ArrayForEach(item, fields)
     {

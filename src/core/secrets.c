@@ -26,7 +26,8 @@ static bool secrets_unhex(const char *text, uint8_t *out, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned v;
-        if (sscanf(text + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdefABCDEF", text[2 * i]) ||
+        if (sscanf(text + 2 * i, "%2x", &v) != 1 ||
+            !strchr("0123456789abcdefABCDEF", text[2 * i]) ||
             !strchr("0123456789abcdefABCDEF", text[2 * i + 1]))
             return false;
         out[i] = (uint8_t)v;
@@ -82,8 +83,7 @@ char *secrets_seal(const struct secrets_key *key, const char *plain, size_t len)
 {
     size_t raw_len = CHACHA_POLY1305_NONCE_SIZE + len + CHACHA_POLY1305_DIGEST_SIZE;
     uint8_t *raw = malloc(raw_len);
-    char *out = raw ? malloc(sizeof(secrets_prefix) + BASE64_ENCODE_RAW_LENGTH(raw_len) + 1)
-                    : NULL;
+    char *out = raw ? malloc(sizeof(secrets_prefix) + BASE64_ENCODE_RAW_LENGTH(raw_len) + 1) : NULL;
     if (!out || getrandom(raw, CHACHA_POLY1305_NONCE_SIZE, 0) != CHACHA_POLY1305_NONCE_SIZE) {
         free(raw);
         free(out);
@@ -118,7 +118,8 @@ char *secrets_open(const struct secrets_key *key, const char *sealed, size_t *le
     struct base64_decode_ctx dec;
     size_t raw_len = BASE64_DECODE_LENGTH(b64_len);
     base64_decode_init(&dec);
-    bool ok = base64_decode_update(&dec, &raw_len, raw, b64_len, b64) && base64_decode_final(&dec) &&
+    bool ok = base64_decode_update(&dec, &raw_len, raw, b64_len, b64) &&
+              base64_decode_final(&dec) &&
               raw_len >= CHACHA_POLY1305_NONCE_SIZE + CHACHA_POLY1305_DIGEST_SIZE;
     char *plain = NULL;
     if (ok) {

@@ -126,8 +126,7 @@ int fl_cmd_mod(struct fl_ctx *ctx, int argc, char **argv)
         {"delete", "fl mod delete NAME", 1, mod_delete},
     };
     const char *verb = argc > 1 ? argv[1] : "";
-    if (strcmp(verb, "share") == 0 || strcmp(verb, "unshare") == 0 ||
-        strcmp(verb, "access") == 0)
+    if (strcmp(verb, "share") == 0 || strcmp(verb, "unshare") == 0 || strcmp(verb, "access") == 0)
         return fl_mod_access(ctx, argc, argv);
     return dispatch(ctx, argc, argv, 2, verbs, ARRAY_SIZE(verbs),
                     "fl mod takes list, get, create, update, delete, share, unshare or access");

@@ -216,8 +216,8 @@ static cJSON *rights_list(const char *text)
 
 /* Reads the module's access list, drops `subject` from it, adds it back with `rights` (NULL:
  * not), and writes the list. */
-static int access_change(struct fl_ctx *ctx, const char *module, const char *subject,
-                         cJSON *rights, const char *sentence)
+static int access_change(struct fl_ctx *ctx, const char *module, const char *subject, cJSON *rights,
+                         const char *sentence)
 {
     char path[600];
     access_path(module, path, sizeof(path));
@@ -339,8 +339,7 @@ static int user_quota(struct fl_ctx *ctx, const struct tenant_args *a)
         char key[64];
         if (!eq || (!whole_seconds(eq + 1) && strcmp(eq + 1, "default") != 0)) {
             cJSON_Delete(quota);
-            return fl_usage_error(NULL, "'%s' is not KEY=NUMBER or KEY=default",
-                                  a->positional[i]);
+            return fl_usage_error(NULL, "'%s' is not KEY=NUMBER or KEY=default", a->positional[i]);
         }
         snprintf(key, sizeof(key), "%.*s", (int)(eq - a->positional[i]), a->positional[i]);
         if (strcmp(eq + 1, "default") == 0)
@@ -376,9 +375,8 @@ int fl_admin_user(struct fl_ctx *ctx, int argc, char **argv)
     if (!get && strcmp(verb, "delete") != 0)
         return fl_usage_error(NULL, "fl admin user takes create, list, get, delete, rotate or "
                                     "quota");
-    int rc = tenant_parse(ctx, argc, argv, 3, get ? "fl admin user get NAME"
-                                                  : "fl admin user delete NAME",
-                          1, 1, &a);
+    int rc = tenant_parse(ctx, argc, argv, 3,
+                          get ? "fl admin user get NAME" : "fl admin user delete NAME", 1, 1, &a);
     if (rc != FLX_OK)
         return rc;
     subject_path(a.positional[0], "", path, sizeof(path));

@@ -262,6 +262,7 @@ expect "... it is gone" test "$(as "$ALICE" POST /v1/fn/am/env | cut -d' ' -f2- 
 expect "ABI v0 too" test "$(cfg env0 "{\"config\":{\"MODE\":\"v0\"},\"secrets\":{\"S_TOKEN\":\"$SECRET\"}}")" = 200
 expect "... reads both" test "$(as "$ALICE" POST /v1/fn/am/env0 | cut -d' ' -f2- | json 'd["data"]["env"]["MODE"], d["data"]["env"]["S_TOKEN"]')" = "v0 len:${#SECRET}"
 expect "GET config shows the secrets' names only" test "$(as "$ALICE" GET /v1/fn/am/env/config | cut -d' ' -f2- | json 'd["data"]["config"], d["data"]["secrets"]')" = "{'GREETING': 'changed'} ['S_DB_PASSWORD']"
+expect "the function's GET shows them too, the secrets by name" test "$(as "$ALICE" GET /v1/fn/am/env | cut -d' ' -f2- | json 'd["data"]["config"], d["data"]["secrets"], d["data"]["name"]')" = "{'GREETING': 'changed'} ['S_DB_PASSWORD'] env"
 expect "a key both config and secret: 400" test "$(cfg env '{"config":{"S_DB_PASSWORD":"x"}}')" = 400
 expect "a key that is no variable name: 400" test "$(cfg env '{"config":{"1A":"x"}}')" = 400
 expect "a value that is not a string: 400" test "$(cfg env '{"config":{"A":1}}')" = 400

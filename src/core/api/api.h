@@ -27,17 +27,17 @@ struct api {
     struct app_scripts *scripts; /* parsed APP scripts, in step with the store */
     struct auth *auth;
     struct cluster *cluster;
-    struct activations *activations; /* the records' writer */
-    struct async_queue *async;       /* asynchronous calls (NULL: none) */
-    struct triggers *triggers;       /* functions' events (NULL: none, e.g. before start) */
-    struct sinks *sinks;             /* where functions' results go (NULL: none) */
-    struct evloop *loop;             /* the Core's event loop (the HTTP server's) */
-    struct quotas *quotas;           /* subjects' limits and counts (docs/tenants.md) */
+    struct activations *activations;      /* the records' writer */
+    struct async_queue *async;            /* asynchronous calls (NULL: none) */
+    struct triggers *triggers;            /* functions' events (NULL: none, e.g. before start) */
+    struct sinks *sinks;                  /* where functions' results go (NULL: none) */
+    struct evloop *loop;                  /* the Core's event loop (the HTTP server's) */
+    struct quotas *quotas;                /* subjects' limits and counts (docs/tenants.md) */
     const struct secrets_key *secret_key; /* seals functions' secrets (NULL: secrets refused) */
     pthread_mutex_t config_lock;          /* one configuration change at a time */
-    size_t max_upload_bytes;         /* multipart uploads */
-    size_t max_json_bytes;           /* JSON bodies, invocation arguments included */
-    uint32_t max_capacity_mb;        /* the most memory a function may declare */
+    size_t max_upload_bytes;              /* multipart uploads */
+    size_t max_json_bytes;                /* JSON bodies, invocation arguments included */
+    uint32_t max_capacity_mb;             /* the most memory a function may declare */
     bool metrics_enabled;
 };
 
@@ -47,6 +47,10 @@ void api_handle(void *arg, const struct http_request *req, struct http_response 
  * alone; an unknown route, a wrong method or token is answered before any body is read. What it
  * resolves is the handler's (req->routed): nothing is routed or checked twice. */
 bool api_admit(void *arg, struct http_request *req, struct http_response *res);
+
+/* activations_retention_fn: the modules of subjects whose keep_hours quota is shorter than
+ * the Core's retention (docs/tenants.md). */
+struct activation_retention *api_retention(void *arg, size_t *count);
 
 /* cluster_code_fn over api->db: a function's code, for a Worker that lacks it. */
 enum fl_err api_code_from_store(void *arg, const struct fn_def *def, struct fl_buf *code);

@@ -106,8 +106,7 @@ static cJSON *activation_find(struct api *api, const struct route_args *args, co
     cJSON_Delete(c.list);
     const cJSON *module = cJSON_GetObjectItemCaseSensitive(record, "module");
     if (record && !api_is_admin(args) &&
-        !(catalogue_rights(api->catalogue, cJSON_GetStringValue(module), args->who.subject,
-                           false) &
+        !(catalogue_rights(api->catalogue, cJSON_GetStringValue(module), args->who.subject, false) &
           RIGHT_READ)) { /* records belong to their module's readers: no existence leak */
         cJSON_Delete(record);
         record = NULL;

@@ -195,10 +195,10 @@ bool api_module_allowed(struct api *api, const struct route_args *args, const ch
         http_error(res, FL_ERR_NOT_FOUND, "module %s not found", module);
     else
         http_error(res, FL_ERR_FORBIDDEN, "you may not %s module %s",
-                   needed & RIGHT_OWN     ? "rename, delete or share"
-                   : needed & RIGHT_WRITE ? "change functions in"
+                   needed & RIGHT_OWN      ? "rename, delete or share"
+                   : needed & RIGHT_WRITE  ? "change functions in"
                    : needed & RIGHT_INVOKE ? "invoke functions of"
-                                          : "read",
+                                           : "read",
                    module);
     return false;
 }
@@ -530,8 +530,8 @@ static bool api_function_lookup(struct api *api, const struct route_args *args, 
         !api_check_name(args->param[1], "function", res))
         return false;
     unsigned rights = 0;
-    bool found = catalogue_get_as(api->catalogue, args->param[0], args->param[1],
-                                  args->who.subject, api_is_admin(args), def, &rights);
+    bool found = catalogue_get_as(api->catalogue, args->param[0], args->param[1], args->who.subject,
+                                  api_is_admin(args), def, &rights);
     if (found && (rights & needed) == needed)
         return true;
     if (!found || rights == 0)
@@ -539,7 +539,9 @@ static bool api_function_lookup(struct api *api, const struct route_args *args, 
                    args->param[1]);
     else
         http_error(res, FL_ERR_FORBIDDEN, "you may not %s functions of module %s",
-                   needed & RIGHT_WRITE ? "change" : needed & RIGHT_INVOKE ? "invoke" : "read",
+                   needed & RIGHT_WRITE    ? "change"
+                   : needed & RIGHT_INVOKE ? "invoke"
+                                           : "read",
                    args->param[0]);
     return false;
 }
@@ -573,18 +575,24 @@ void api_function_get(struct api *api, const struct route_args *args,
     cJSON *sinks = api->sinks ? sinks_describe(api->sinks, def.module, def.name) : NULL;
     char *sinks_json = cJSON_GetArraySize(sinks) ? cJSON_PrintUnformatted(sinks) : NULL;
     cJSON_Delete(sinks);
+    /* {"config":{...},"secrets":[names]}: its members join the reply's (never a secret's value) */
+    char *env = def.has_env ? catalogue_env_shown(api->catalogue, def.module, def.name) : NULL;
+    size_t env_len = env ? strlen(env) : 0;
     res->status = 200;
     res->content_type = "application/json";
     fl_buf_printf(&res->body,
                   "{\"data\":{\"name\":\"%s\",\"module\":\"%s\",\"hash\":\"%s\",\"size\":%llu,"
                   "\"metadata\":{\"tag\":%s,\"capacity\":%u,\"timeout_ms\":%u%s},"
-                  "\"created_at\":\"%s\",\"updated_at\":\"%s\"%s%s%s%s}}",
+                  "\"created_at\":\"%s\",\"updated_at\":\"%s\"%s%s%s%s%s%.*s}}",
                   def.name, def.module, def.hash, (unsigned long long)def.size, tag,
                   def.meta.capacity_mb, def.meta.timeout_ms, http_allow, def.created_at,
                   def.updated_at, events_json ? ",\"events\":" : "", events_json ? events_json : "",
-                  sinks_json ? ",\"sinks\":" : "", sinks_json ? sinks_json : "");
+                  sinks_json ? ",\"sinks\":" : "", sinks_json ? sinks_json : "",
+                  env_len > 2 ? "," : "", env_len > 2 ? (int)env_len - 2 : 0,
+                  env_len > 2 ? env + 1 : "");
     cJSON_free(events_json);
     cJSON_free(sinks_json);
+    free(env);
 }
 
 void api_function_update(struct api *api, const struct route_args *args,

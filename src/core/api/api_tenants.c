@@ -24,8 +24,8 @@ static const char *const right_names[] = {"read", "invoke", "write"};
 /* ---- access lists ---- */
 
 /* [{"subject":S,"rights":["read",...]}] checked; `detail` says why not. */
-static bool access_parse(const cJSON *list, struct module_access **out, size_t *count,
-                         char *detail, size_t detail_len)
+static bool access_parse(const cJSON *list, struct module_access **out, size_t *count, char *detail,
+                         size_t detail_len)
 {
     *out = NULL;
     *count = 0;
@@ -132,8 +132,8 @@ void api_module_access_get(struct api *api, const struct route_args *args,
 }
 
 /* Whether every subject named exists ("*" always does); `detail` names one that does not. */
-static bool access_subjects_exist(struct api *api, const struct module_access *access,
-                                  size_t count, char *detail, size_t detail_len)
+static bool access_subjects_exist(struct api *api, const struct module_access *access, size_t count,
+                                  char *detail, size_t detail_len)
 {
     for (size_t i = 0; i < count; i++) {
         struct auth_subject_info info;
@@ -158,8 +158,8 @@ static enum fl_err access_store(struct api *api, const char *module,
     cJSON_Delete(json);
     char now[32];
     api_now(now);
-    enum fl_err err = text ? db_module_set_access(api->db, module, text, now, detail, detail_len)
-                           : FL_ERR_NOMEM;
+    enum fl_err err =
+        text ? db_module_set_access(api->db, module, text, now, detail, detail_len) : FL_ERR_NOMEM;
     free(text);
     if (err == FL_OK && !catalogue_set_access(api->catalogue, module, access, count))
         err = FL_ERR_NOMEM;
@@ -317,8 +317,8 @@ static cJSON *env_shown(const cJSON *config, const cJSON *secrets)
 }
 
 /* The function's environment and what GETs show, into the catalogue. */
-static bool env_install(struct api *api, const char *module, const char *name,
-                        const cJSON *config, const cJSON *secrets)
+static bool env_install(struct api *api, const char *module, const char *name, const cJSON *config,
+                        const cJSON *secrets)
 {
     struct fl_buf env;
     fl_buf_init(&env, ENV_BYTES_MAX + 1);
@@ -468,19 +468,18 @@ static void config_store(struct api *api, const struct fn_def *def, const cJSON 
 {
     char *config_text = cJSON_PrintUnformatted(config);
     char *secrets_plain = cJSON_GetArraySize(secrets) ? cJSON_PrintUnformatted(secrets) : NULL;
-    char *sealed = secrets_plain ? secrets_seal(api->secret_key, secrets_plain,
-                                                strlen(secrets_plain))
-                                 : strdup("");
+    char *sealed = secrets_plain
+                       ? secrets_seal(api->secret_key, secrets_plain, strlen(secrets_plain))
+                       : strdup("");
     if (secrets_plain)
         explicit_bzero(secrets_plain, strlen(secrets_plain));
     free(secrets_plain);
     char now[32], detail[256];
     api_now(now);
-    enum fl_err err = config_text && sealed ? db_function_set_config(api->db, def->module,
-                                                                     def->name, config_text,
-                                                                     sealed, now, detail,
-                                                                     sizeof(detail))
-                                            : FL_ERR_NOMEM;
+    enum fl_err err = config_text && sealed
+                          ? db_function_set_config(api->db, def->module, def->name, config_text,
+                                                   sealed, now, detail, sizeof(detail))
+                          : FL_ERR_NOMEM;
     if (err == FL_OK && !env_install(api, def->module, def->name, config, secrets))
         err = FL_ERR_NOMEM;
     if (err == FL_OK)
@@ -612,6 +611,35 @@ enum fl_err api_load_quotas(struct api *api, char *detail, size_t detail_len)
     return err;
 }
 
+struct activation_retention *api_retention(void *arg, size_t *count)
+{
+    struct api *api = arg;
+    size_t subjects;
+    char **names = auth_subjects(api->auth, &subjects);
+    struct activation_retention *out = calloc(subjects + 1, sizeof(*out));
+    *count = 0;
+    for (size_t i = 0; names && i < subjects; i++) {
+        struct quota_limits limits = quotas_limits(api->quotas, names[i]);
+        size_t owned = 0;
+        char **modules = limits.keep_hours && out && !api_subject_is_admin(api, names[i])
+                             ? catalogue_owned_modules(api->catalogue, names[i], &owned)
+                             : NULL;
+        struct fl_buf joined;
+        fl_buf_init(&joined, SIZE_MAX);
+        for (size_t m = 0; modules && m < owned; m++) {
+            fl_buf_printf(&joined, "%s%s", m ? "," : "", modules[m]);
+            free(modules[m]);
+        }
+        free(modules);
+        if (joined.len && (out[*count].modules = strndup(joined.data, joined.len)) != NULL)
+            out[(*count)++].keep_hours = limits.keep_hours;
+        fl_buf_deinit(&joined);
+        free(names[i]);
+    }
+    free(names);
+    return out;
+}
+
 /* ---- subjects (admin) ---- */
 
 void api_subjects_list(struct api *api, const struct route_args *args,
@@ -675,8 +703,8 @@ void api_subject_create(struct api *api, const struct route_args *args,
                token_expiry(subject, &expires_ms, res)) {
         char token[AUTH_TOKEN_CHARS + 1], now[32], detail[256];
         api_now(now);
-        enum fl_err err = auth_create_subject(api->auth, name->valuestring, false, expires_ms,
-                                              now, token, detail, sizeof(detail));
+        enum fl_err err = auth_create_subject(api->auth, name->valuestring, false, expires_ms, now,
+                                              token, detail, sizeof(detail));
         if (err == FL_OK) {
             cJSON *data = cJSON_CreateObject();
             cJSON_AddStringToObject(data, "name", name->valuestring);
@@ -705,8 +733,8 @@ static cJSON *subject_use(struct api *api, const char *subject)
     return use;
 }
 
-void api_subject_get(struct api *api, const struct route_args *args,
-                     const struct http_request *req, struct http_response *res)
+void api_subject_get(struct api *api, const struct route_args *args, const struct http_request *req,
+                     struct http_response *res)
 {
     (void)req;
     const char *name = args->param[0];
@@ -767,8 +795,8 @@ void api_subject_rotate(struct api *api, const struct route_args *args,
         return;
     const cJSON *grace = cJSON_GetObjectItemCaseSensitive(body, "grace_seconds");
     int64_t expires_ms = 0;
-    if (grace && (!cJSON_IsNumber(grace) || grace->valuedouble < 0 ||
-                  grace->valuedouble > GRACE_MAX_S)) {
+    if (grace &&
+        (!cJSON_IsNumber(grace) || grace->valuedouble < 0 || grace->valuedouble > GRACE_MAX_S)) {
         http_error(res, FL_ERR_BAD_REQUEST, "grace_seconds must be from 0 to %d", GRACE_MAX_S);
     } else if (token_expiry(body, &expires_ms, res)) {
         char token[AUTH_TOKEN_CHARS + 1], detail[256];
@@ -812,8 +840,8 @@ void api_subject_quota(struct api *api, const struct route_args *args,
                                      "expected {\"quota\":{\"rate\":N,...}}");
     char *stored = err == FL_OK ? quota_override_json(&o) : NULL;
     if (err == FL_OK)
-        err = stored ? auth_set_quota(api->auth, name, stored, detail, sizeof(detail))
-                     : FL_ERR_NOMEM;
+        err =
+            stored ? auth_set_quota(api->auth, name, stored, detail, sizeof(detail)) : FL_ERR_NOMEM;
     if (err == FL_OK && !quotas_set(api->quotas, name, &o))
         err = FL_ERR_NOMEM;
     if (err == FL_OK) {

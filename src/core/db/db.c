@@ -126,8 +126,7 @@ void db_activation_query_args(const struct db_activation_query *q, char limit[16
                               const char *args[DB_ACTIVATION_QUERY_ARGS])
 {
     snprintf(limit, 16, "%u", q->limit);
-    const char *values[] = {q->id,     q->module,  q->function, q->status,
-                            q->before, q->modules, limit};
+    const char *values[] = {q->id, q->module, q->function, q->status, q->before, q->modules, limit};
     for (int i = 0; i < DB_ACTIVATION_QUERY_ARGS; i++)
         args[i] = values[i] ? values[i] : "";
 }
@@ -221,7 +220,7 @@ enum fl_err db_subject_put(struct db *db, const struct db_subject *s, bool creat
     const char *previous = s->previous_hash ? s->previous_hash : "";
     const char *admin = s->admin ? "1" : "0";
     if (create) {
-        const char *args[] = {s->name, s->token_hash, admin, s->created_at,
+        const char *args[] = {s->name,  s->token_hash, admin,   s->created_at,
                               previous, until,         expires, quota};
         return db->ops->sql_write(db,
                                   "INSERT INTO subjects (name, token_hash, admin, created_at, "
@@ -259,9 +258,8 @@ enum fl_err db_module_set_access(struct db *db, const char *name, const char *ac
                                  const char *now, char *detail, size_t detail_len)
 {
     const char *args[] = {access, now, name};
-    return db->ops->sql_write(db,
-                              "UPDATE modules SET access = $1, updated_at = $2 WHERE name = $3", 3,
-                              args, true, detail, detail_len);
+    return db->ops->sql_write(db, "UPDATE modules SET access = $1, updated_at = $2 WHERE name = $3",
+                              3, args, true, detail, detail_len);
 }
 
 struct db_module_read {
@@ -295,6 +293,19 @@ enum fl_err db_function_set_config(struct db *db, const char *module, const char
                               5, args, true, detail, detail_len);
 }
 
+enum fl_err db_activation_prune_modules(struct db *db, const char *modules, int64_t before_ms,
+                                        char *detail, size_t detail_len)
+{
+    char id_floor[33], ms[24];
+    db_activation_prune_args(before_ms, id_floor, ms);
+    const char *args[] = {id_floor, ms, modules};
+    return db->ops->sql_write(db,
+                              "DELETE FROM activations WHERE id < $1 AND start_ms < CAST($2 AS "
+                              "BIGINT) AND (',' || $3 || ',') LIKE ('%,' || REPLACE(module, '_', "
+                              "'\\_') || ',%') ESCAPE '\\'",
+                              3, args, false, detail, detail_len);
+}
+
 struct db_config_read {
     char *config, *secrets;
 };
@@ -306,8 +317,8 @@ static void db_config_row(void *arg, const char *const *c)
     read->secrets = strdup(c[1]);
 }
 
-enum fl_err db_function_config(struct db *db, const char *module, const char *name,
-                               char **config, char **secrets, char *detail, size_t detail_len)
+enum fl_err db_function_config(struct db *db, const char *module, const char *name, char **config,
+                               char **secrets, char *detail, size_t detail_len)
 {
     const char *args[] = {module, name};
     struct db_config_read read = {NULL, NULL};

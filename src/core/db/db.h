@@ -32,8 +32,8 @@ struct db_function {
     const char *metadata; /* normalised JSON text */
     const char *created_at;
     const char *updated_at;
-    const char *events; /* its triggers, a JSON array (core/triggers); NULL in an update: kept */
-    const char *sinks;  /* where its results go, a JSON array (core/sinks); NULL: the same */
+    const char *events;  /* its triggers, a JSON array (core/triggers); NULL in an update: kept */
+    const char *sinks;   /* where its results go, a JSON array (core/sinks); NULL: the same */
     const char *config;  /* read only: its configuration, a JSON object of strings */
     const char *secrets; /* read only: its sealed secrets (core/secrets), "" none */
     const char *owner;   /* the subject that created it (its quota counts it), "" none */
@@ -125,8 +125,7 @@ struct db_ops {
                              bool must_change, char *detail, size_t detail_len);
     /* A query: `row` for each row of its `columns` columns. */
     enum fl_err (*sql_read)(struct db *db, const char *sql, int n, const char *const *args,
-                            int columns, db_row_cb row, void *arg, char *detail,
-                            size_t detail_len);
+                            int columns, db_row_cb row, void *arg, char *detail, size_t detail_len);
 
     enum fl_err (*module_rename)(struct db *db, const char *name, const char *new_name,
                                  const char *now, char *detail, size_t detail_len);
@@ -193,9 +192,13 @@ enum fl_err db_function_set_config(struct db *db, const char *module, const char
                                    const char *config, const char *secrets, const char *now,
                                    char *detail, size_t detail_len);
 
+/* Deletes the records of `modules` (names joined by ',') that started before `before_ms`. */
+enum fl_err db_activation_prune_modules(struct db *db, const char *modules, int64_t before_ms,
+                                        char *detail, size_t detail_len);
+
 /* A function's stored configuration and sealed secrets (the caller frees both). */
-enum fl_err db_function_config(struct db *db, const char *module, const char *name,
-                               char **config, char **secrets, char *detail, size_t detail_len);
+enum fl_err db_function_config(struct db *db, const char *module, const char *name, char **config,
+                               char **secrets, char *detail, size_t detail_len);
 
 /* Opens the store named by `url` and migrates it to the current schema. */
 enum fl_err db_open(const char *url, struct db **out, char *detail, size_t detail_len);

@@ -307,11 +307,12 @@ static enum fl_err sq_function_list(struct db *db, db_function_cb cb, void *arg,
 {
     struct db_sqlite *s = SQ(db);
     pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st = sq_prepare(s,
-                                  "SELECT module, name, size, hash, metadata, created_at, "
-                                  "updated_at, events, sinks, config, secrets, owner FROM functions "
-                                  "ORDER BY module, name",
-                                  0, NULL);
+    sqlite3_stmt *st =
+        sq_prepare(s,
+                   "SELECT module, name, size, hash, metadata, created_at, "
+                   "updated_at, events, sinks, config, secrets, owner FROM functions "
+                   "ORDER BY module, name",
+                   0, NULL);
     int rc = SQLITE_ERROR;
     while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct db_function row = {
