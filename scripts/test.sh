@@ -28,10 +28,11 @@ run_suite build-asan "tests under ASan+UBSan" "" -Db_sanitize=address,undefined 
 # the concurrency tests: the event loop and the links (common, proto), the invocation state
 # machine against fake Workers (calls), and real Core and Worker processes built with TSan
 # (cluster, core_api_sqlite, lifecycle; triggers_sqlite, mqtt and sinks: the API's threads, the
-# loop's timer, the MQTT clients' and the sinks' threads, the queue and the records' writer); a
-# race stops the process that has it (halt_on_error)
+# loop's timer, the MQTT clients' and the sinks' threads, the queue and the records' writer;
+# tenants_sqlite: tokens, quotas and environments changed by the API's threads while the loop
+# invokes); a race stops the process that has it (halt_on_error)
 FL_UNDER_TSAN=1 TSAN_OPTIONS="halt_on_error=1 ${TSAN_OPTIONS:-}" run_suite build-tsan \
-  "concurrency tests under ThreadSanitizer" "common proto calls cluster core_api_sqlite lifecycle triggers_sqlite mqtt sinks" \
+  "concurrency tests under ThreadSanitizer" "common proto calls cluster core_api_sqlite lifecycle triggers_sqlite mqtt sinks tenants_sqlite" \
   -Db_sanitize=thread -Dbuildtype=debug
 
 python3 scripts/test-summary.py build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \

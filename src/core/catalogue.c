@@ -277,6 +277,19 @@ bool catalogue_module_info(struct catalogue *cat, const char *module, char owner
     return ok;
 }
 
+void catalogue_transfer(struct catalogue *cat, const char *from, const char *to)
+{
+    pthread_rwlock_wrlock(&cat->lock);
+    for (size_t i = 0; i < cat->module_count; i++)
+        if (strcmp(cat->modules[i]->owner, from) == 0)
+            snprintf(cat->modules[i]->owner, sizeof(cat->modules[i]->owner), "%s", to);
+    for (size_t i = 0; i < cat->bucket_count; i++)
+        for (struct entry *e = cat->buckets[i]; e; e = e->next)
+            if (strcmp(e->def.owner, from) == 0)
+                snprintf(e->def.owner, sizeof(e->def.owner), "%s", to);
+    pthread_rwlock_unlock(&cat->lock);
+}
+
 char **catalogue_owned_modules(struct catalogue *cat, const char *subject, size_t *count)
 {
     pthread_rwlock_rdlock(&cat->lock);

@@ -72,6 +72,8 @@ unsigned catalogue_rights(struct catalogue *cat, const char *module, const char 
 /* The module's owner and a copy of its access list (the caller frees it). */
 bool catalogue_module_info(struct catalogue *cat, const char *module, char owner[FL_NAME_MAX + 1],
                            struct module_access **access, size_t *count);
+/* Modules owned and functions created by `from` pass to `to` (a subject being deleted). */
+void catalogue_transfer(struct catalogue *cat, const char *from, const char *to);
 /* The names of the modules `subject` owns (the caller frees the array and the strings). */
 char **catalogue_owned_modules(struct catalogue *cat, const char *subject, size_t *count);
 /* How many functions and bytes of code `subject` created (its quota counts them). */

@@ -137,9 +137,13 @@ DAVE=$(new_subject dave '"expires_in_seconds":1')
 is "a token that expires in 1 s works" 200 "$DAVE" GET /v1/fn
 sleep 1.2
 is "... and then fails" 401 "$DAVE" GET /v1/fn
+is "carol creates a private module" 201 "$NEWER" POST /v1/fn -d '{"module":{"name":"cm"}}'
 is "the admin deletes carol" 204 "$ADMIN" DELETE /v1/admin/subjects/carol
 is "a deleted subject's token fails at once" 401 "$NEWER" GET /v1/fn
 is "... and the subject is gone" 404 "$ADMIN" GET /v1/admin/subjects/carol
+CAROL2=$(new_subject carol)
+is "a new subject named carol inherits nothing" 404 "$CAROL2" GET /v1/fn/cm
+expect "... the admin now owns cm" test "$(api GET /v1/fn/cm/access | json 'd["data"]["owner"]')" = admin
 is "the last admin cannot be deleted" 400 "$ADMIN" DELETE /v1/admin/subjects/admin
 is "a user may not manage subjects" 403 "$ALICE" DELETE /v1/admin/subjects/bob
 is "... nor rotate tokens" 403 "$ALICE" POST /v1/admin/subjects/alice/token

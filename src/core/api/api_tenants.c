@@ -771,8 +771,17 @@ void api_subject_delete(struct api *api, const struct route_args *args,
     char detail[256];
     if (!api_check_name(name, "subject", res))
         return;
+    if (strcmp(name, args->who.subject) == 0) {
+        http_error(res, FL_ERR_FORBIDDEN_OP, "a subject cannot delete itself");
+        return;
+    }
     enum fl_err err = auth_delete_subject(api->auth, name, detail, sizeof(detail));
     if (err == FL_OK) {
+        /* what it owned passes to the admin deleting it: a later subject of the same name
+         * inherits nothing */
+        if (db_subject_transfer(api->db, name, args->who.subject, detail, sizeof(detail)) != FL_OK)
+            fl_log(FL_LOG_ERROR, "subject_transfer_failed", "subject=%s detail=%s", name, detail);
+        catalogue_transfer(api->catalogue, name, args->who.subject);
         quotas_remove(api->quotas, name);
         access_forget(api, name);
         api_no_content(res);

@@ -244,6 +244,18 @@ enum fl_err db_subject_delete(struct db *db, const char *name, char *detail, siz
                               detail_len);
 }
 
+enum fl_err db_subject_transfer(struct db *db, const char *from, const char *to, char *detail,
+                                size_t detail_len)
+{
+    const char *args[] = {to, from};
+    enum fl_err err = db->ops->sql_write(db, "UPDATE modules SET owner = $1 WHERE owner = $2", 2,
+                                         args, false, detail, detail_len);
+    if (err == FL_OK)
+        err = db->ops->sql_write(db, "UPDATE functions SET owner = $1 WHERE owner = $2", 2, args,
+                                 false, detail, detail_len);
+    return err;
+}
+
 enum fl_err db_module_create(struct db *db, const char *name, const char *owner, const char *now,
                              char *detail, size_t detail_len)
 {

@@ -179,6 +179,10 @@ enum fl_err db_subject_put(struct db *db, const struct db_subject *s, bool creat
                            size_t detail_len);
 enum fl_err db_subject_delete(struct db *db, const char *name, char *detail, size_t detail_len);
 
+/* What `from` owns (modules, and the functions its quota counts) passes to `to`. */
+enum fl_err db_subject_transfer(struct db *db, const char *from, const char *to, char *detail,
+                                size_t detail_len);
+
 /* Modules: created with an owner ("" shared); their access list replaced; every one. */
 enum fl_err db_module_create(struct db *db, const char *name, const char *owner, const char *now,
                              char *detail, size_t detail_len);
