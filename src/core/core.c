@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "common/evloop.h"
+#include "common/funless_env.h"
 #include "common/log.h"
 #include "common/options.h"
 #include "common/secret.h"
@@ -53,6 +54,7 @@ struct core_options {
     uint64_t activation_keep_hours, activation_max, activation_result_kb, activation_log_kb;
     uint64_t async_retries, async_queue_max, async_concurrency;
     const char *secret_key_file;
+    bool push_on_create;
     uint64_t quota_functions, quota_code_mb, quota_rate, quota_concurrent, quota_keep_hours;
 };
 
@@ -148,6 +150,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
                       .max_upload_bytes = opt->max_upload_mb << 20,
                       .max_json_bytes = opt->max_json_kb << 10,
                       .max_capacity_mb = (uint32_t)opt->max_capacity_mb,
+                      .push_on_create = opt->push_on_create,
                       .metrics_enabled = opt->metrics};
     struct cluster *cluster =
         loop && evloop_start(loop) ? cluster_new(&secret, loop, api_code_from_store, &api) : NULL;
@@ -279,6 +282,29 @@ out:
     return rc;
 }
 
+/* FunLess's environment (its Core's config/runtime.exs) as ours: docs/funless.md. */
+static void core_funless_env(char *ignored, size_t ignored_len)
+{
+    static const struct fl_env_alias aliases[] = {
+        {"PORT", "FUNLESS_LISTEN", "0.0.0.0:%s", "0123456789"},
+        {"PROMETHEUS_HOST", "FUNLESS_PROMETHEUS_URL", "http://%s:9090",
+         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"},
+        {"STORE_ON_CREATE", "FUNLESS_PUSH_ON_CREATE", "%s", NULL},
+        /* libpq reads PGHOST, PGPORT, PGUSER, PGPASSWORD and PGDATABASE itself */
+        {"PGHOST", "FUNLESS_DB", "postgresql://%.0s", NULL},
+    };
+    static const char *const meaningless[] = {
+        "POOL_SIZE", "SECRET_KEY_BASE", "DEPLOY_ENV",     "LIBCLUSTER_PORT",
+        "ECTO_IPV6", "NODE_IP",         "RELEASE_COOKIE", NULL};
+    if (getenv("PGHOST") && !getenv("FUNLESS_DB")) { /* FunLess's defaults for the rest */
+        setenv("PGUSER", "postgres", 0);
+        setenv("PGPASSWORD", "postgres", 0);
+        setenv("PGDATABASE", "funless", 0);
+        setenv("PGPORT", "5432", 0);
+    }
+    fl_funless_env(aliases, ARRAY_SIZE(aliases), meaningless, ignored, ignored_len);
+}
+
 int core_main(int argc, char **argv)
 {
     struct core_options opt;
@@ -339,6 +365,10 @@ int core_main(int argc, char **argv)
          "100000", 1, 100000000, "asynchronous calls accepted and not ended at most (429 past it)"},
         {"--async-concurrency", "FUNLESS_ASYNC_CONCURRENCY", FL_OPT_UINT, &opt.async_concurrency,
          "8", 1, 4096, "asynchronous calls running at once (synchronous ones are not counted)"},
+        {"--push-on-create", "FUNLESS_PUSH_ON_CREATE", FL_OPT_FLAG, &opt.push_on_create, "true", 0,
+         0,
+         "send a function's code to every Worker when it is created or updated (false: each "
+         "Worker asks for it at its first call)"},
         {"--secret-key-file", "FUNLESS_SECRET_KEY_FILE", FL_OPT_STRING, &opt.secret_key_file, NULL,
          0, 0,
          "the key that seals functions' secrets in the store (default DATA_DIR/secret.key, made "
@@ -361,9 +391,10 @@ int core_main(int argc, char **argv)
          "the least level logged: debug, info, warn or error"},
     };
     const size_t count = ARRAY_SIZE(options);
-    char err[256], *positional[1];
+    char err[256], *positional[1], ignored[512];
     size_t npositional;
     bool help;
+    core_funless_env(ignored, sizeof(ignored));
     if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err,
                           sizeof(err))) {
         fprintf(stderr, "funless core: %s\n", err); /* a usage error: before the log is set up */
@@ -373,6 +404,10 @@ int core_main(int argc, char **argv)
         return core_usage(options, count, true);
     if (!fl_log_setup_from_options("funless core", "core", opt.log_format, opt.log_level))
         return 64;
+    if (ignored[0])
+        fl_log(FL_LOG_WARN, "funless_settings_ignored", "names=%s detail=%s", ignored,
+               "FunLess settings that mean nothing to funless, or hold a value it cannot use "
+               "(docs/funless.md)");
     /* Signals: handled by sigwait in the main thread; every thread started later inherits the mask.
      */
     sigset_t signals;

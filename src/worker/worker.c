@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "common/escape.h"
+#include "common/funless_env.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/options.h"
@@ -818,6 +819,25 @@ static bool worker_restrict(const struct worker_options *opt)
     return true;
 }
 
+/* FunLess's environment (its Worker's) as ours: docs/funless.md. NODE_LONG_NAME is the name
+ * APP scripts know a Worker by, as our --name is. */
+static void worker_funless_env(char *ignored, size_t ignored_len)
+{
+    static const struct fl_env_alias aliases[] = {
+        {"NODE_LONG_NAME", "FUNLESS_WORKER_NAME", "%s",
+         "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"},
+    };
+    static const char *const meaningless[] = {"NODE_TAG",
+                                              "DEPLOY_ENV",
+                                              "LIBCLUSTER_PORT",
+                                              "NODE_IP",
+                                              "RESOURCE_CACHE_ENTRY_LIMIT",
+                                              "RESOURCHE_CACHE_TTL_MINUTES",
+                                              "RELEASE_COOKIE",
+                                              NULL};
+    fl_funless_env(aliases, ARRAY_SIZE(aliases), meaningless, ignored, ignored_len);
+}
+
 int worker_main(int argc, char **argv)
 {
     struct worker_options opt;
@@ -874,9 +894,10 @@ int worker_main(int argc, char **argv)
          "the least level logged: debug, info, warn or error"},
     };
     const size_t count = ARRAY_SIZE(options);
-    char err[256], detail[256], engine_dir[4200], *positional[1];
+    char err[256], detail[256], engine_dir[4200], *positional[1], ignored[512];
     size_t npositional;
     bool help;
+    worker_funless_env(ignored, sizeof(ignored));
     if (!fl_options_parse(options, count, argc, argv, positional, 0, &npositional, &help, err,
                           sizeof(err))) {
         fprintf(stderr, "funless worker: %s\n", err);
@@ -891,6 +912,10 @@ int worker_main(int argc, char **argv)
     }
     if (!fl_log_setup_from_options("funless worker", "worker", opt.log_format, opt.log_level))
         return 64;
+    if (ignored[0])
+        fl_log(FL_LOG_WARN, "funless_settings_ignored", "names=%s detail=%s", ignored,
+               "FunLess settings that mean nothing to funless, or hold a value it cannot use "
+               "(docs/funless.md)");
     if (!fl_worker_name_valid(opt.name)) {
         fprintf(stderr, "funless worker: --name takes 1 to 63 letters, digits, '.', '_' or '-'\n");
         return 64;

@@ -124,15 +124,18 @@ static void test_parse_normalised(void **state)
         "{\"tags\":{\"gpu_jobs\":{\"blocks\":[{\"workers\":[\"w_gpu1\",\"w_gpu2\"],\"strategy\":"
         "\"best-first\",\"invalidate\":{\"capacity_used\":50,\"max_concurrent_invocations\":3},"
         "\"affinity\":{\"affinity\":[],\"antiaffinity\":[]}},{\"workers\":\"*\",\"strategy\":"
-        "\"random\",\"invalidate\":{},\"affinity\":{\"affinity\":[],\"antiaffinity\":[]}}],"
+        "\"random\",\"invalidate\":{\"capacity_used\":\"infinity\",\"max_concurrent_invocations\":"
+        "\"infinity\"},\"affinity\":{\"affinity\":[],\"antiaffinity\":[]}}],"
         "\"followup\":\"default\"},\"default\":{\"blocks\":[{\"workers\":\"*\",\"strategy\":"
-        "\"platform\",\"invalidate\":{},\"affinity\":{\"affinity\":[],\"antiaffinity\":[]}}],"
+        "\"platform\",\"invalidate\":{\"capacity_used\":\"infinity\",\"max_concurrent_"
+        "invocations\":\"infinity\"},\"affinity\":{\"affinity\":[],\"antiaffinity\":[]}}],"
         "\"followup\":\"fail\"}}}");
     /* a plain number as OpenWhisk's APP writes it; one Worker name without a list; affinity */
     expect_normalised("- t:\n  - workers: w1\n    invalidate: {capacity_used: 12.5}\n"
                       "    affinity: [a, '!b']\n",
                       "{\"tags\":{\"t\":{\"blocks\":[{\"workers\":[\"w1\"],\"strategy\":\"best-"
-                      "first\",\"invalidate\":{\"capacity_used\":12.5},\"affinity\":{\"affinity\":"
+                      "first\",\"invalidate\":{\"capacity_used\":12.5,\"max_concurrent_"
+                      "invocations\":\"infinity\"},\"affinity\":{\"affinity\":"
                       "[\"a\"],\"antiaffinity\":[\"b\"]}}],\"followup\":\"fail\"}}}");
 }
 

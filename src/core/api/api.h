@@ -39,6 +39,7 @@ struct api {
     size_t max_json_bytes;                /* JSON bodies, invocation arguments included */
     uint32_t max_capacity_mb;             /* the most memory a function may declare */
     bool metrics_enabled;
+    bool push_on_create; /* code goes to the Workers at upload (else at their first call) */
 };
 
 /* http_handler for the server: `arg` is a struct api. */

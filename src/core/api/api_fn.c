@@ -448,6 +448,8 @@ static bool upload_parse(struct api *api, const struct http_request *req, const 
 static void api_push(struct api *api, const struct upload *up, const struct fn_def *def)
 {
     char detail[256];
+    if (!api->push_on_create) /* FunLess's STORE_ON_CREATE=false */
+        return;
     if (cluster_push_code(api->cluster, def->module, def->name, def->hash, up->code.data,
                           up->code.len, up->wait_for_workers, detail, sizeof(detail)) != FL_OK)
         fl_log(FL_LOG_WARN, "code_push_failed", "function=%s/%s detail=%s", def->module, def->name,

@@ -133,6 +133,14 @@ void api_script_get(struct api *, const struct route_args *, const struct http_r
                     struct http_response *);
 void api_script_update(struct api *, const struct route_args *, const struct http_request *,
                        struct http_response *);
+void api_apps_list(struct api *, const struct route_args *, const struct http_request *,
+                   struct http_response *);
+void api_app_create(struct api *, const struct route_args *, const struct http_request *,
+                    struct http_response *);
+void api_app_get(struct api *, const struct route_args *, const struct http_request *,
+                 struct http_response *);
+void api_app_update(struct api *, const struct route_args *, const struct http_request *,
+                    struct http_response *);
 void api_script_delete(struct api *, const struct route_args *, const struct http_request *,
                        struct http_response *);
 

@@ -401,12 +401,17 @@ static cJSON *block_json(const struct app_block *b)
                           b->all_workers ? cJSON_CreateString("*")
                                          : string_array(b->workers, b->worker_count));
     cJSON_AddStringToObject(obj, "strategy", strategies[b->strategy]);
+    /* a limit not given is "infinity", spelled out as FunLess's Core writes it */
     cJSON *invalidate = cJSON_AddObjectToObject(obj, "invalidate");
     if (b->capacity_used_pct >= 0)
         cJSON_AddNumberToObject(invalidate, "capacity_used", b->capacity_used_pct);
+    else
+        cJSON_AddStringToObject(invalidate, "capacity_used", "infinity");
     if (b->max_concurrent >= 0)
         cJSON_AddNumberToObject(invalidate, "max_concurrent_invocations",
                                 (double)b->max_concurrent);
+    else
+        cJSON_AddStringToObject(invalidate, "max_concurrent_invocations", "infinity");
     cJSON *affinity = cJSON_AddObjectToObject(obj, "affinity");
     cJSON_AddItemToObject(affinity, "affinity", string_array(b->affinity, b->affinity_count));
     cJSON_AddItemToObject(affinity, "antiaffinity",

@@ -80,6 +80,10 @@ const struct db_migration db_migrations[] = {
         "ALTER TABLE functions ADD COLUMN config TEXT NOT NULL DEFAULT '{}';"
         "ALTER TABLE functions ADD COLUMN secrets TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE functions ADD COLUMN owner TEXT NOT NULL DEFAULT '';"},
+    /* FunLess's APP scripts carry a number (docs/funless.md): the existing ones by name */
+    {8, "ALTER TABLE app_scripts ADD COLUMN id BIGINT NOT NULL DEFAULT 0;"
+        "UPDATE app_scripts SET id = (SELECT COUNT(*) FROM app_scripts older "
+        "WHERE older.name <= app_scripts.name);"},
 };
 const int db_migration_count = ARRAY_SIZE(db_migrations);
 
@@ -316,6 +320,45 @@ enum fl_err db_activation_prune_modules(struct db *db, const char *modules, int6
                               "BIGINT) AND (',' || $3 || ',') LIKE ('%,' || REPLACE(module, '_', "
                               "'\\_') || ',%') ESCAPE '\\'",
                               3, args, false, detail, detail_len);
+}
+
+enum fl_err db_script_put(struct db *db, const struct db_script *s, bool create, char *detail,
+                          size_t detail_len)
+{
+    if (create) {
+        const char *args[] = {s->name, s->source, s->parsed, s->created_at, s->updated_at};
+        return db->ops->sql_write(db,
+                                  "INSERT INTO app_scripts (name, source, parsed, created_at, "
+                                  "updated_at, id) VALUES ($1, $2, $3, $4, $5, (SELECT "
+                                  "COALESCE(MAX(id), 0) + 1 FROM app_scripts))",
+                                  5, args, false, detail, detail_len);
+    }
+    const char *args[] = {s->name, s->source, s->parsed, s->updated_at};
+    return db->ops->sql_write(
+        db, "UPDATE app_scripts SET source = $2, parsed = $3, updated_at = $4 WHERE name = $1", 4,
+        args, true, detail, detail_len);
+}
+
+struct db_script_read {
+    db_script_cb cb;
+    void *arg;
+};
+
+static void db_script_row(void *arg, const char *const *c)
+{
+    struct db_script_read *read = arg;
+    struct db_script row = {c[0], c[1], c[2], c[3], c[4], c[5]};
+    read->cb(read->arg, &row);
+}
+
+enum fl_err db_script_list(struct db *db, db_script_cb cb, void *arg, char *detail,
+                           size_t detail_len)
+{
+    struct db_script_read read = {cb, arg};
+    return db->ops->sql_read(db,
+                             "SELECT name, source, parsed, created_at, updated_at, id FROM "
+                             "app_scripts ORDER BY name",
+                             0, NULL, 6, db_script_row, &read, detail, detail_len);
 }
 
 struct db_config_read {

@@ -45,6 +45,7 @@ struct db_script {
     const char *parsed; /* the normalised JSON form */
     const char *created_at;
     const char *updated_at;
+    const char *id; /* read only: a number given at creation, as FunLess's scripts have */
 };
 
 struct db_subject {
@@ -146,11 +147,7 @@ struct db_ops {
     enum fl_err (*function_code)(struct db *db, const char *module, const char *name,
                                  struct fl_buf *code, char *detail, size_t detail_len);
 
-    enum fl_err (*script_put)(struct db *db, const struct db_script *s, bool create, char *detail,
-                              size_t detail_len);
     enum fl_err (*script_delete)(struct db *db, const char *name, char *detail, size_t detail_len);
-    enum fl_err (*script_list)(struct db *db, db_script_cb cb, void *arg, char *detail,
-                               size_t detail_len);
 
     /* Inserts or replaces `count` records in one transaction (group commit). */
     enum fl_err (*activation_write)(struct db *db, const struct db_activation *rows, size_t count,
@@ -199,6 +196,13 @@ enum fl_err db_function_set_config(struct db *db, const char *module, const char
 /* Deletes the records of `modules` (names joined by ',') that started before `before_ms`. */
 enum fl_err db_activation_prune_modules(struct db *db, const char *modules, int64_t before_ms,
                                         char *detail, size_t detail_len);
+
+/* APP scripts: created (FL_ERR_EXISTS; numbered one past the highest) or replaced by name
+ * (FL_ERR_NOT_FOUND); every one, by name. */
+enum fl_err db_script_put(struct db *db, const struct db_script *s, bool create, char *detail,
+                          size_t detail_len);
+enum fl_err db_script_list(struct db *db, db_script_cb cb, void *arg, char *detail,
+                           size_t detail_len);
 
 /* A function's stored configuration and sealed secrets (the caller frees both). */
 enum fl_err db_function_config(struct db *db, const char *module, const char *name, char **config,

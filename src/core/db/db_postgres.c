@@ -357,49 +357,12 @@ static enum fl_err pg_function_code(struct db *db, const char *module, const cha
 
 /* ---- APP scripts ---- */
 
-static enum fl_err pg_script_put(struct db *db, const struct db_script *s, bool create,
-                                 char *detail, size_t detail_len)
-{
-    struct pg_params pp = {0};
-    pg_text(&pp, s->name);
-    pg_text(&pp, s->source);
-    pg_text(&pp, s->parsed);
-    pg_text(&pp, s->created_at);
-    pg_text(&pp, s->updated_at);
-    const char *sql = create ? "INSERT INTO app_scripts VALUES ($1, $2, $3, $4, $5)"
-                             : "UPDATE app_scripts SET source = $2, parsed = $3, updated_at = $5 "
-                               "WHERE name = $1 AND $4::text IS NOT NULL";
-    return pg_write(db, sql, &pp, !create, detail, detail_len);
-}
-
 static enum fl_err pg_script_delete(struct db *db, const char *name, char *detail,
                                     size_t detail_len)
 {
     struct pg_params pp = {0};
     pg_text(&pp, name);
     return pg_write(db, "DELETE FROM app_scripts WHERE name = $1", &pp, true, detail, detail_len);
-}
-
-struct pg_script_arg {
-    db_script_cb cb;
-    void *arg;
-};
-
-static void pg_script_row(PGresult *res, int row, void *arg)
-{
-    struct pg_script_arg *a = arg;
-    struct db_script s = {PQgetvalue(res, row, 0), PQgetvalue(res, row, 1), PQgetvalue(res, row, 2),
-                          PQgetvalue(res, row, 3), PQgetvalue(res, row, 4)};
-    a->cb(a->arg, &s);
-}
-
-static enum fl_err pg_script_list(struct db *db, db_script_cb cb, void *arg, char *detail,
-                                  size_t detail_len)
-{
-    struct pg_script_arg a = {cb, arg};
-    return pg_read(
-        db, "SELECT name, source, parsed, created_at, updated_at FROM app_scripts ORDER BY name",
-        NULL, pg_script_row, &a, detail, detail_len);
 }
 
 /* ---- portable statements (db.c) ---- */
@@ -541,9 +504,7 @@ static const struct db_ops pg_ops = {
     .function_delete = pg_function_delete,
     .function_list = pg_function_list,
     .function_code = pg_function_code,
-    .script_put = pg_script_put,
     .script_delete = pg_script_delete,
-    .script_list = pg_script_list,
     .activation_write = pg_activation_write,
     .activation_query = pg_activation_query,
     .activation_prune = pg_activation_prune,

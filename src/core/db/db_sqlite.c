@@ -362,42 +362,12 @@ static enum fl_err sq_function_code(struct db *db, const char *module, const cha
 
 /* ---- APP scripts ---- */
 
-static enum fl_err sq_script_put(struct db *db, const struct db_script *sc, bool create,
-                                 char *detail, size_t detail_len)
-{
-    const char *args[] = {sc->name, sc->source, sc->parsed, sc->created_at, sc->updated_at};
-    const char *sql = create ? "INSERT INTO app_scripts VALUES (?1, ?2, ?3, ?4, ?5)"
-                             : "UPDATE app_scripts SET source = ?2, parsed = ?3, updated_at = ?5 "
-                               "WHERE name = ?1";
-    return sq_write(db, sql, 5, args, !create, detail, detail_len);
-}
-
 static enum fl_err sq_script_delete(struct db *db, const char *name, char *detail,
                                     size_t detail_len)
 {
     const char *args[] = {name};
     return sq_write(db, "DELETE FROM app_scripts WHERE name = ?", 1, args, true, detail,
                     detail_len);
-}
-
-static enum fl_err sq_script_list(struct db *db, db_script_cb cb, void *arg, char *detail,
-                                  size_t detail_len)
-{
-    struct db_sqlite *s = SQ(db);
-    pthread_mutex_lock(&s->lock);
-    sqlite3_stmt *st = sq_prepare(
-        s, "SELECT name, source, parsed, created_at, updated_at FROM app_scripts ORDER BY name", 0,
-        NULL);
-    int rc = SQLITE_ERROR;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        struct db_script row = {sq_text(st, 0), sq_text(st, 1), sq_text(st, 2), sq_text(st, 3),
-                                sq_text(st, 4)};
-        cb(arg, &row);
-    }
-    sqlite3_finalize(st);
-    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
-    pthread_mutex_unlock(&s->lock);
-    return err;
 }
 
 /* ---- portable statements (db.c) ---- */
@@ -550,9 +520,7 @@ static const struct db_ops sq_ops = {
     .function_delete = sq_function_delete,
     .function_list = sq_function_list,
     .function_code = sq_function_code,
-    .script_put = sq_script_put,
     .script_delete = sq_script_delete,
-    .script_list = sq_script_list,
     .activation_write = sq_activation_write,
     .activation_query = sq_activation_query,
     .activation_prune = sq_activation_prune,
