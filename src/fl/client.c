@@ -153,19 +153,46 @@ static int exit_code_of(long status, bool invoke)
     }
 }
 
+/* FunLess's summary of an error body: its `detail`, or a changeset's first field and message
+ * ("name has already been taken"); NULL when there is neither. */
+static const char *funless_summary(const cJSON *errors, char *out, size_t len)
+{
+    const char *detail = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(errors, "detail"));
+    if (detail)
+        return detail;
+    const cJSON *field;
+    cJSON_ArrayForEach(field, errors)
+    {
+        const char *message = cJSON_GetStringValue(cJSON_GetArrayItem(field, 0));
+        if (message && strcmp(field->string, "reason") != 0) {
+            snprintf(out, len, "%s %s", field->string, message);
+            return out;
+        }
+    }
+    return NULL;
+}
+
 int fl_reply_error(const struct fl_reply *reply, bool invoke)
 {
-    const cJSON *detail = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetObjectItemCaseSensitive(reply->json, "errors"), "detail");
-    /* one line: the Core's own words, and what to do when it is about the token */
-    if (cJSON_IsString(detail))
-        fprintf(stderr, "fl: %s", detail->valuestring);
-    else
-        fprintf(stderr, "fl: the Core answered HTTP %ld%s%.200s", reply->status,
+    const cJSON *errors = cJSON_GetObjectItemCaseSensitive(reply->json, "errors");
+    const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(errors, "reason"));
+    char buf[256];
+    const char *summary = funless_summary(errors, buf, sizeof(buf));
+    /* the Core's own words first, with what to do when it is about the token; the last line
+     * is FunLess's fl's ("fl: error: Not Found"), for scripts that read it */
+    if (reason && (!summary || strcmp(reason, summary) != 0 || reply->hint)) {
+        fprintf(stderr, "fl: %s", reason);
+        if (reply->hint)
+            fprintf(stderr, " (%s)", reply->hint);
+        fputc('\n', stderr);
+    }
+    if (summary)
+        fprintf(stderr, "fl: error: %s\n", summary);
+    else if (!reason)
+        fprintf(stderr, "fl: error: the Core answered HTTP %ld%s%.200s\n", reply->status,
                 reply->len ? ": " : "", reply->len ? reply->body : "");
-    if (reply->hint)
-        fprintf(stderr, " (%s)", reply->hint);
-    fputc('\n', stderr);
+    if (reply->status == 422 && summary && strstr(summary, "has already been taken"))
+        return FLX_CONFLICT; /* a taken name, in FunLess's changeset shape */
     return exit_code_of(reply->status, invoke);
 }
 

@@ -167,23 +167,28 @@ static bool name_ok(const char *name)
            strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == n;
 }
 
-int fl_new(const char *name, const char *language)
+int fl_new(const char *name, const char *language, const char *out_dir)
 {
     if (!name_ok(name))
         return fl_usage_error(NULL, "a function name is letters, digits and _ (at most 160)");
     bool c = strcmp(language, "c") == 0;
     if (!c && strcmp(language, "rust") != 0)
         return fl_usage_error(NULL, "-l takes c or rust, not '%s'", language);
-    if (mkdir(name, 0755) != 0) {
-        fprintf(stderr, "fl: cannot make ./%s: %s\n", name, strerror(errno));
+    char dir[4400];
+    if (out_dir && *out_dir) /* FunLess's -o DIR */
+        snprintf(dir, sizeof(dir), "%s/%s", out_dir, name);
+    else
+        snprintf(dir, sizeof(dir), "%s", name);
+    if (mkdir(dir, 0755) != 0) {
+        fprintf(stderr, "fl: cannot make %s: %s\n", dir, strerror(errno));
         return errno == EEXIST ? FLX_CONFLICT : FLX_USAGE;
     }
-    char path[400];
-    snprintf(path, sizeof(path), "%s/%s.%s", name, name, c ? "c" : "rs");
+    char path[4800];
+    snprintf(path, sizeof(path), "%s/%s.%s", dir, name, c ? "c" : "rs");
     bool ok = write_text(path, c ? fl_embedded_c_starter : fl_embedded_rs_starter);
     if (ok && c) {
-        char header[400];
-        snprintf(header, sizeof(header), "%s/fl.h", name);
+        char header[4800];
+        snprintf(header, sizeof(header), "%s/fl.h", dir);
         ok = write_text(header, fl_embedded_header);
     }
     if (!ok) {
@@ -192,6 +197,6 @@ int fl_new(const char *name, const char *language)
     }
     printf("wrote %s: {\"name\":\"X\"} -> {\"payload\":\"Hello X!\"}\n"
            "next: fl fn create %s %s && fl fn invoke %s -a name=Ada\n",
-           path, name, name, name);
+           path, name, dir, name);
     return FLX_OK;
 }

@@ -19,6 +19,8 @@ enum fn_flag {
     F_LANG = 1 << 2,
     F_OUT_FILE = 1 << 3, /* -o is the output file, not the output format */
     F_INVOKE = 1 << 4,   /* -a -j --script */
+    F_DEST = 1 << 5,     /* -d DIR: where the .wasm goes (FunLess's fn build) */
+    F_NEW_DIRS = 1 << 6, /* -o DIR and -t DIR (FunLess's fn new) */
 };
 
 enum { OPT_MEMORY = 2000, OPT_TIMEOUT, OPT_TAG, OPT_NO_WAIT, OPT_SCRIPT, OPT_ASYNC };
@@ -29,7 +31,7 @@ struct fn_args {
     const char *module;
     const char *memory_mb, *timeout_ms, *tag;
     bool no_wait;
-    const char *language, *out_file;
+    const char *language, *out_file, *dest_dir, *out_dir;
     const char *json, *script;
     bool async;
     const char *pairs[MAX_ARGS];
@@ -238,9 +240,9 @@ static int invoke_args(const struct fn_args *a, cJSON **out)
             return fl_usage_error(NULL, "-a takes KEY=VALUE, not '%s'", a->pairs[i]);
         }
         char *key = strndup(a->pairs[i], (size_t)(eq - a->pairs[i]));
-        cJSON *value = cJSON_Parse(eq + 1); /* 5, true, {"x":1} are JSON; anything else text */
+        /* a string, as FunLess's fl sends it (-j for numbers, booleans and objects) */
         cJSON_DeleteItemFromObjectCaseSensitive(args, key);
-        cJSON_AddItemToObject(args, key, value ? value : cJSON_CreateString(eq + 1));
+        cJSON_AddItemToObject(args, key, cJSON_CreateString(eq + 1));
         free(key);
     }
     *out = args;
@@ -292,8 +294,8 @@ static int fn_build(struct fl_ctx *ctx, const struct fn_args *a)
 {
     char out[4096];
     snprintf(out, sizeof(out), "%s", a->out_file ? a->out_file : "");
-    if (!a->out_file)
-        snprintf(out, sizeof(out), "%s.wasm", a->positional[0]);
+    if (!a->out_file) /* FunLess's -d DIR: DIR/NAME.wasm */
+        snprintf(out, sizeof(out), "%s/%s.wasm", a->dest_dir ? a->dest_dir : ".", a->positional[0]);
     int rc =
         fl_build(a->positional[0], a->positional[1], a->language, out, ctx->output != FL_OUT_TABLE);
     if (rc == FLX_OK && ctx->output == FL_OUT_TABLE)
@@ -331,7 +333,7 @@ static int fn_new(struct fl_ctx *ctx, const struct fn_args *a)
     if (!a->language)
         return fl_usage_error("fl fn new NAME -l c|rust",
                               "say which language with -l c or -l rust");
-    return fl_new(a->positional[0], a->language);
+    return fl_new(a->positional[0], a->language, a->out_dir);
 }
 
 static const struct fn_verb verbs[] = {
@@ -350,12 +352,13 @@ static const struct fn_verb verbs[] = {
      "fl fn invoke NAME [-m MODULE] [-a KEY=VALUE ...] [-j JSON | -j @FILE | -j -] "
      "[--script APP] [--async]",
      F_MODULE | F_INVOKE, 1, fn_invoke},
-    {"build", "fl fn build NAME SRC [-l c|rust] [-o OUT.wasm]", F_LANG | F_OUT_FILE, 2, fn_build},
+    {"build", "fl fn build NAME SRC [-l c|rust] [-o OUT.wasm | -d DIR]",
+     F_LANG | F_OUT_FILE | F_DEST, 2, fn_build},
     {"create",
      "fl fn create NAME SRC [-l c|rust] [-m MODULE] [--memory-mb N] [--timeout-ms N] "
      "[--tag T] [--no-wait]",
      F_MODULE | F_UPLOAD | F_LANG, 2, fn_create},
-    {"new", "fl fn new NAME -l c|rust", F_LANG, 1, fn_new},
+    {"new", "fl fn new NAME -l c|rust [-o DIR]", F_LANG | F_NEW_DIRS, 1, fn_new},
 };
 
 /* Whether `opt` belongs to the verb's flags (global options always do). */
@@ -371,6 +374,10 @@ static bool flag_allowed(const struct fn_verb *v, int opt)
         return v->flags & F_UPLOAD;
     case 'l':
         return v->flags & F_LANG;
+    case 'd':
+        return v->flags & F_DEST;
+    case 't':
+        return v->flags & F_NEW_DIRS;
     case 'a':
     case 'j':
     case OPT_SCRIPT:
@@ -423,9 +430,18 @@ static bool take_flag(struct fl_ctx *ctx, const struct fn_verb *v, int opt, cons
         }
         a->pairs[a->pair_count++] = arg;
         return true;
+    case 'd':
+        a->dest_dir = arg;
+        return true;
+    case 't': /* FunLess's template folder: fl carries its starters (docs/fl.md) */
+        return true;
     case 'o':
         if (v->flags & F_OUT_FILE) {
             a->out_file = arg;
+            return true;
+        }
+        if (v->flags & F_NEW_DIRS) {
+            a->out_dir = arg;
             return true;
         }
         return fl_global_option(ctx, opt, arg, v->usage);
@@ -458,6 +474,7 @@ int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv)
         {"tag", 1, 0, OPT_TAG},
         {"no-wait", 0, 0, OPT_NO_WAIT},
         {"language", 1, 0, 'l'},
+        {"lang", 1, 0, 'l'},
         {"arg", 1, 0, 'a'},
         {"json", 1, 0, 'j'},
         {"script", 1, 0, OPT_SCRIPT},
@@ -466,8 +483,8 @@ int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv)
     };
     struct fn_args a = {.module = "_"};
     int opt;
-    while ((opt = getopt_long(argc - 1, argv + 1, FL_GLOBAL_SHORT "m:l:a:j:", longopts, NULL)) !=
-           -1)
+    while ((opt = getopt_long(argc - 1, argv + 1, FL_GLOBAL_SHORT "m:l:a:j:d:t:", longopts,
+                              NULL)) != -1)
         if (opt == '?' || !take_flag(ctx, v, opt, optarg, &a))
             return opt == '?' ? fl_usage_error(v->usage, "bad option") : FLX_USAGE;
     for (int i = optind; i < argc - 1; i++) {

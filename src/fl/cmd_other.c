@@ -18,11 +18,13 @@
 static int parse_args(struct fl_ctx *ctx, int argc, char **argv, int skip, const char *usage,
                       int want, const char **pos)
 {
-    static const struct option longopts[] = {FL_GLOBAL_LONG, {0, 0, 0, 0}};
+    static const struct option longopts[] = {FL_GLOBAL_LONG, {"count", 0, 0, 'c'}, {0, 0, 0, 0}};
     int opt;
-    while ((opt = getopt_long(argc - skip + 1, argv + skip - 1, FL_GLOBAL_SHORT, longopts, NULL)) !=
-           -1)
-        if (opt == '?' || !fl_global_option(ctx, opt, optarg, usage))
+    while ((opt = getopt_long(argc - skip + 1, argv + skip - 1, FL_GLOBAL_SHORT "c", longopts,
+                              NULL)) != -1)
+        if (opt == 'c')
+            ctx->count = true; /* FunLess's -c/--count: "Count: N" after a list */
+        else if (opt == '?' || !fl_global_option(ctx, opt, optarg, usage))
             return opt == '?' ? fl_usage_error(usage, "bad option") : FLX_USAGE;
     int count = argc - skip + 1 - optind;
     if (count != want)
@@ -74,36 +76,73 @@ static void module_path(const char *name, char *path, size_t len)
 
 /* ---- fl mod ---- */
 
+/* Names one per line, then "Count: N" with -c: FunLess's fl's lines, which scripts read. */
+static void print_names(const struct fl_ctx *ctx, const cJSON *list)
+{
+    const cJSON *item;
+    int count = 0;
+    cJSON_ArrayForEach(item, list)
+    {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "name"));
+        if (name) {
+            printf("%s\n", name);
+            count++;
+        }
+    }
+    if (ctx->count)
+        printf("Count: %d\n", count);
+}
+
+/* One GET; `data` (or its `list_key`) as FunLess's lines in table mode, after `header`. */
+static int print_listing(struct fl_ctx *ctx, const char *path, const char *list_key,
+                         const char *header, const char *name)
+{
+    if (ctx->output != FL_OUT_TABLE) {
+        struct fl_request req = {.method = "GET", .path = path};
+        return fl_call_print(ctx, &req, 200, name_column, list_key);
+    }
+    struct fl_request req = {.method = "GET", .path = path};
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, &req, 200, &reply);
+    if (rc != FLX_OK)
+        return rc;
+    const cJSON *data = fl_reply_data(&reply);
+    if (header)
+        printf(header, name);
+    print_names(ctx, list_key ? cJSON_GetObjectItemCaseSensitive(data, list_key) : data);
+    fl_reply_free(&reply);
+    return FLX_OK;
+}
+
 static int mod_list(struct fl_ctx *ctx, const char **pos)
 {
     (void)pos;
-    struct fl_request req = {.method = "GET", .path = "/v1/fn"};
-    return fl_call_print(ctx, &req, 200, name_column, NULL);
+    return print_listing(ctx, "/v1/fn", NULL, NULL, NULL);
 }
 
 static int mod_get(struct fl_ctx *ctx, const char **pos)
 {
     char path[600];
     module_path(pos[0], path, sizeof(path));
-    struct fl_request req = {.method = "GET", .path = path};
-    return fl_call_print(ctx, &req, 200, name_column, "functions");
+    return print_listing(ctx, path, "functions", "Module: %s\nFunctions:\n", pos[0]);
 }
 
 static int mod_create(struct fl_ctx *ctx, const char **pos)
 {
     char *body = named_body("module", pos[0]);
     struct fl_request req = {.method = "POST", .path = "/v1/fn", .json = body};
-    int rc = fl_call_say(ctx, &req, 201, "module %s created\n", pos[0]);
+    int rc = fl_call_say(ctx, &req, 201, "Successfully created module %s.\n", pos[0]);
     free(body);
     return rc;
 }
 
 static int mod_update(struct fl_ctx *ctx, const char **pos)
 {
-    char path[600], *body = named_body("module", pos[1]);
+    char path[600], *body = named_body("module", pos[1]), what[400];
     module_path(pos[0], path, sizeof(path));
+    snprintf(what, sizeof(what), "%.190s to %.190s", pos[0], pos[1]);
     struct fl_request req = {.method = "PUT", .path = path, .json = body};
-    int rc = fl_call_say(ctx, &req, 200, "module renamed to %s\n", pos[1]);
+    int rc = fl_call_say(ctx, &req, 200, "Successfully renamed module %s.\n", what);
     free(body);
     return rc;
 }
@@ -113,14 +152,14 @@ static int mod_delete(struct fl_ctx *ctx, const char **pos)
     char path[600];
     module_path(pos[0], path, sizeof(path));
     struct fl_request req = {.method = "DELETE", .path = path};
-    return fl_call_say(ctx, &req, 204, "module %s deleted\n", pos[0]);
+    return fl_call_say(ctx, &req, 204, "Successfully deleted module %s.\n", pos[0]);
 }
 
 int fl_cmd_mod(struct fl_ctx *ctx, int argc, char **argv)
 {
     static const struct verb verbs[] = {
-        {"list", "fl mod list", 0, mod_list},
-        {"get", "fl mod get NAME", 1, mod_get},
+        {"list", "fl mod list [-c]", 0, mod_list},
+        {"get", "fl mod get NAME [-c]", 1, mod_get},
         {"create", "fl mod create NAME", 1, mod_create},
         {"update", "fl mod update NAME NEW_NAME", 2, mod_update},
         {"delete", "fl mod delete NAME", 1, mod_delete},
@@ -237,8 +276,8 @@ static int user_create(struct fl_ctx *ctx, const char **pos)
         return rc;
     const cJSON *data = fl_reply_data(&reply);
     const cJSON *token = cJSON_GetObjectItemCaseSensitive(data, "token");
-    if (ctx->output == FL_OUT_TABLE && cJSON_IsString(token))
-        printf("user %s created; token (shown only now): %s\n", pos[0], token->valuestring);
+    if (ctx->output == FL_OUT_TABLE && cJSON_IsString(token)) /* FunLess's lines */
+        printf("User %s created. Auth token:\n%s\n", pos[0], token->valuestring);
     else
         fl_print_object(ctx, data);
     fl_reply_free(&reply);
@@ -249,7 +288,22 @@ static int user_list(struct fl_ctx *ctx, const char **pos)
 {
     (void)pos;
     struct fl_request req = {.method = "GET", .path = "/v1/admin/subjects", .admin = true};
-    return fl_call_print(ctx, &req, 200, name_column, NULL);
+    if (ctx->output != FL_OUT_TABLE)
+        return fl_call_print(ctx, &req, 200, name_column, NULL);
+    struct fl_reply reply;
+    int rc = fl_expect(ctx, &req, 200, &reply);
+    if (rc != FLX_OK)
+        return rc;
+    printf("Users:\n"); /* FunLess's lines */
+    const cJSON *item;
+    cJSON_ArrayForEach(item, fl_reply_data(&reply))
+    {
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "name"));
+        if (name)
+            printf("- %s\n", name);
+    }
+    fl_reply_free(&reply);
+    return FLX_OK;
 }
 
 static int worker_list(struct fl_ctx *ctx, const char **pos)

@@ -26,14 +26,24 @@ bool fl_config_path(char *out, size_t len)
     return home && home[0] && (size_t)snprintf(out, len, "%s/.fl/config", home) < len;
 }
 
-/* The value part of "key=value\n" if the line sets `key`, else NULL. */
+/* The value part of "key=value\n" (or FunLess's "key = value") if the line sets `key`, else
+ * NULL. */
 static const char *line_value(char *line, const char *key)
 {
     size_t n = strlen(key);
-    if (strncmp(line, key, n) != 0 || line[n] != '=')
+    const char *rest = line + n;
+    if (strncmp(line, key, n) != 0)
         return NULL;
+    rest += strspn(rest, " \t");
+    if (*rest != '=')
+        return NULL;
+    rest++;
+    rest += strspn(rest, " \t");
     line[strcspn(line, "\r\n")] = '\0';
-    return line + n + 1;
+    size_t len = strlen(rest);
+    while (len && (rest[len - 1] == ' ' || rest[len - 1] == '\t'))
+        line[(rest - line) + --len] = '\0';
+    return rest;
 }
 
 bool fl_config_get(const char *path, const char *key, char *value, size_t value_len)

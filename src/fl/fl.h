@@ -34,6 +34,7 @@ struct fl_ctx {
     char api_token[256];
     char admin_token[256];
     enum fl_output output;
+    bool count; /* -c/--count (FunLess's): a list ends with "Count: N" */
 };
 
 /* ---- options: every command takes the global ones too ---- */
@@ -43,10 +44,11 @@ enum {
     FL_OPT_TOKEN,
     FL_OPT_ADMIN_TOKEN,
 };
-#define FL_GLOBAL_SHORT "o:qh"
+#define FL_GLOBAL_SHORT "o:qhH:"
 #define FL_GLOBAL_LONG                                                                             \
     {"output", 1, 0, 'o'}, {"quiet", 0, 0, 'q'}, {"help", 0, 0, 'h'},                              \
-        {"api-host", 1, 0, FL_OPT_HOST}, {"api-token", 1, 0, FL_OPT_TOKEN},                        \
+        {"api-host", 1, 0, FL_OPT_HOST}, {"host", 1, 0, FL_OPT_HOST},                              \
+        {"api-token", 1, 0, FL_OPT_TOKEN},                                                         \
     {                                                                                              \
         "admin-token", 1, 0, FL_OPT_ADMIN_TOKEN                                                    \
     }
@@ -119,6 +121,10 @@ int fl_call_print(struct fl_ctx *ctx, const struct fl_request *req, long want,
 int fl_call_say(struct fl_ctx *ctx, const struct fl_request *req, long want, const char *sentence,
                 const char *name);
 
+/* FunLess's fl command lines as ours (aliases.c): a new argv (the words rewritten; argv itself
+ * when out of memory). */
+char **fl_aliases_apply(int argc, char **argv);
+
 /* ---- commands ---- */
 
 int fl_cmd_fn(struct fl_ctx *ctx, int argc, char **argv);
@@ -140,6 +146,6 @@ int fl_fn_logs(struct fl_ctx *ctx, int argc, char **argv);
 /* fn build / new / create's build step (cmd_build.c). */
 int fl_build(const char *name, const char *source, const char *language, const char *out_path,
              bool quiet);
-int fl_new(const char *name, const char *language);
+int fl_new(const char *name, const char *language, const char *out_dir);
 
 #endif

@@ -104,6 +104,7 @@ bool fl_global_option(struct fl_ctx *ctx, int opt, const char *arg, const char *
         else
             fputs(usage_text, stdout);
         exit(FLX_OK);
+    case 'H': /* FunLess's -H/--host */
     case FL_OPT_HOST:
         copy_setting(ctx->api_host, sizeof(ctx->api_host), arg);
         return true;
@@ -158,6 +159,7 @@ int main(int argc, char **argv)
 {
     struct fl_ctx ctx = {.output = FL_OUT_TABLE};
     load_settings(&ctx);
+    argv = fl_aliases_apply(argc, argv); /* FunLess's fl command lines too */
     /* global options before the command */
     static const struct option longopts[] = {FL_GLOBAL_LONG, {0, 0, 0, 0}};
     int opt;

@@ -15,7 +15,7 @@ mkdir -p "$HOME"
 cd "$TMP"
 passed=0 failed=0
 stop_dev() { [ -f "$1/dev.pid" ] && kill "$(cat "$1/dev.pid")" 2>/dev/null; }
-trap 'stop_dev "$TMP/data"; stop_dev "$TMP/home/fl-tutorial/funless-data"; rm -rf "$TMP"' EXIT
+trap 'stop_dev "$TMP/data"; stop_dev "$TMP/ftdata"; stop_dev "$TMP/home/fl-tutorial/funless-data"; rm -rf "$TMP"' EXIT
 
 ok() { passed=$((passed + 1)); }
 bad() { failed=$((failed + 1)); echo "FAIL $*"; }
@@ -147,16 +147,16 @@ check host_env_wins 6 "cannot reach" -- env FL_API_HOST="http://127.0.0.1:1" fl 
 check host_flag_wins 0 "hello" -- env FL_API_HOST="http://127.0.0.1:1" fl --api-host "127.0.0.1:$PORT/" fn list -q
 
 # ---- modules ----
-check mod_create 0 "module m1 created" -- fl mod create m1
+check mod_create 0 "Successfully created module m1." -- fl mod create m1
 check mod_conflict 4 "already exists" -- fl mod create m1
 check mod_bad_name 8 "" -- fl mod create a-b
 check mod_list 0 "m1" -- fl mod list -q
 check fn_in_module 0 "function m1/hello uploaded" -- fl fn upload hello hello.wasm -m m1
 check mod_get 0 "hello" -- fl mod get m1 -q
 check mod_get_json 0 '"functions"' -- fl mod get m1 -o json
-check mod_rename 0 "module renamed to m2" -- fl mod update m1 m2
+check mod_rename 0 "Successfully renamed module m1 to m2." -- fl mod update m1 m2
 check invoke_in_module 0 "Hello Mo!" -- fl fn invoke hello -m m2 -a name=Mo
-check mod_delete 0 "module m2 deleted" -- fl mod delete m2
+check mod_delete 0 "Successfully deleted module m2." -- fl mod delete m2
 check mod_gone 3 "not found" -- fl mod get m2
 check mod_default 8 "" -- fl mod delete _
 
@@ -180,7 +180,7 @@ check app_gone 3 "not found" -- fl app get s1
 
 # ---- admin ----
 ADMIN=$(grep Admin "$TMP/data/tokens" | cut -d= -f2)
-check user_create 0 "token (shown only now)" -- fl admin user create alice
+check user_create 0 "User alice created. Auth token:" -- fl admin user create alice
 check user_create_json 0 '"token"' -- fl admin user create bob -o json
 check_json user_token_len 'len(d["token"])' "48"
 check user_list 0 "alice" -- fl admin user list -q
@@ -194,7 +194,7 @@ BOB=$(json_field "$(fl admin user create carol -o json)" 'd["token"]')
 check new_user_token 0 "hello" -- fl fn list -q --api-token "$BOB"
 
 # ---- tenants: configuration, secrets, sharing, tokens, quotas ----
-check tm_create 0 "module tm created" -- fl mod create tm
+check tm_create 0 "Successfully created module tm." -- fl mod create tm
 check tm_upload 0 "uploaded" -- fl fn upload envf "$FX/c_env_dump.wasm" -m tm
 check config_set 0 "configuration of envf set" -- fl fn config set envf GREETING=hi MODE=x -m tm
 check secret_set 0 "secret of envf set" -- bash -c "printf 'pw-123\n' | fl fn secret set envf S_PASS -m tm"
@@ -229,6 +229,97 @@ check new_token_works 0 "" -- fl fn list -q --api-token "$CAROL"
 check user_delete 0 "user carol deleted" -- fl admin user delete carol
 check deleted_token 7 "unknown token" -- fl fn list -q --api-token "$CAROL"
 check user_delete_again 3 "no subject carol" -- fl admin user delete carol
+
+# ---- FunLess's fl command lines: funlessdev/fl-testing's CLI scenarios, then every alias ----
+# A Core of their own (the scenarios list every module), fl pointed at it with FunLess's -H.
+PORT3=$(free_port)
+check ft_dev 0 "" -- funless dev --detach --no-fl-config --listen "127.0.0.1:$PORT3" --data-dir "$TMP/ftdata" --cache-dir "$TMP/ftcache"
+FT_TOKEN=$(grep Guest "$TMP/ftdata/tokens" | cut -d= -f2)
+ft() { FL_API_TOKEN=$FT_TOKEN FL_ADMIN_TOKEN=$(grep Admin "$TMP/ftdata/tokens" | cut -d= -f2) fl "$@" -H "127.0.0.1:$PORT3"; }
+fterr() { ft "$@" 2>&1 >/dev/null | tail -1; } # the last line fl writes on failure
+HELLO=$BUILD/tests/c_hello.wasm
+# TestOperationsSuccess
+check ft_upload 0 "" -- ft fn upload hello_test "$HELLO" --namespace _
+check ft_invoke 0 '{"payload":"Hello Test!"}' -- ft fn invoke hello_test --namespace _ -j '{"name":"Test"}'
+[ "$LAST" = '{"payload":"Hello Test!"}' ] && ok || bad "ft_invoke: exactly the result line (got '$LAST')"
+check ft_delete 0 "" -- ft fn delete hello_test --namespace _
+if [ "${FL_HAVE_RUST:-0}" = 1 ]; then # FunLess's hello_rust needs crates.io (serde): our Rust hello
+    check ft_create_rust 0 "" -- ft fn create built "$SRC/examples/rust" --namespace _ --language rust
+    check ft_invoke_built 0 '{"payload":"Hello Build!"}' -- ft fn invoke built --namespace _ -j '{"name":"Build"}'
+    check ft_delete_built 0 "" -- ft fn delete built --namespace _
+    check ft_build_rust 0 "" -- ft fn build built "$SRC/examples/rust" --language rust
+    [ -s built.wasm ] && ok || bad "ft_build_rust: built.wasm"
+    rm -f built.wasm
+fi
+check ft_mod_create 0 "" -- ft mod create test_mod
+[ "$LAST" = "Successfully created module test_mod." ] && ok || bad "ft_mod_create: '$LAST'"
+check ft_upload_mod 0 "" -- ft fn upload hello_test "$HELLO" --namespace test_mod
+check ft_invoke_mod 0 '{"payload":"Hello Test!"}' -- ft fn invoke hello_test --namespace test_mod -j '{"name":"Test"}'
+check ft_upload_mod2 0 "" -- ft fn upload hello_test2 "$HELLO" --namespace test_mod
+check ft_mod_get 0 "" -- ft mod get test_mod
+[ "$LAST" = "$(printf 'Module: test_mod\nFunctions:\nhello_test\nhello_test2')" ] && ok || bad "ft_mod_get: '$LAST'"
+check ft_mod_get_count 0 "" -- ft mod get test_mod -c
+[ "$LAST" = "$(printf 'Module: test_mod\nFunctions:\nhello_test\nhello_test2\nCount: 2')" ] && ok || bad "ft_mod_get_count: '$LAST'"
+check ft_mod_list 0 "" -- ft mod list
+[ "$LAST" = "$(printf '_\ntest_mod')" ] && ok || bad "ft_mod_list: '$LAST'"
+check ft_mod_list_count 0 "" -- ft mod list -c
+[ "$LAST" = "$(printf '_\ntest_mod\nCount: 2')" ] && ok || bad "ft_mod_list_count: '$LAST'"
+check ft_mod_delete 0 "" -- ft mod delete test_mod
+[ "$LAST" = "Successfully deleted module test_mod." ] && ok || bad "ft_mod_delete: '$LAST'"
+check ft_mod_list_after 0 "" -- ft mod list
+[ "$LAST" = "_" ] && ok || bad "ft_mod_list_after: '$LAST'"
+# TestOperationsFailure: the last line is FunLess's
+ftlast() { # NAME WANT -- COMMAND...
+    local name=$1 want=$2 got
+    shift 3
+    got=$("$@")
+    [ "$got" = "$want" ] && ok || bad "$name: last line '$got' (want '$want')"
+}
+ftlast ft_invoke_before "fl: error: Not Found" -- fterr fn invoke hello_test --namespace _ -j '{"name":"Test"}'
+ft fn upload hello_test "$HELLO" --namespace _ >/dev/null 2>&1
+ftlast ft_invoke_wrong_ns "fl: error: Not Found" -- fterr fn invoke hello_test --namespace WRONG -j '{"name":"Test"}'
+ft fn delete hello_test --namespace _ >/dev/null 2>&1
+ftlast ft_invoke_deleted "fl: error: Not Found" -- fterr fn invoke hello_test --namespace _ -j '{"name":"Test"}'
+ftlast ft_delete_before "fl: error: Not Found" -- fterr fn delete hello_test --namespace _
+ftlast ft_upload_no_mod "fl: error: Not Found" -- fterr fn upload hello_test "$HELLO" --namespace test_mod
+ft mod create test_mod >/dev/null && ft fn upload hello_test "$HELLO" --namespace test_mod >/dev/null && ft mod delete test_mod >/dev/null
+ftlast ft_invoke_mod_gone "fl: error: Not Found" -- fterr fn invoke hello_test --namespace test_mod -j '{"name":"Test"}'
+ftlast ft_delete_mod_gone "fl: error: Not Found" -- fterr mod delete test_mod
+ft mod create test_mod >/dev/null
+check ft_mod_exists 4 "fl: error: name has already been taken" -- ft mod create test_mod
+check ft_mod_cleanup 0 "" -- ft mod delete test_mod
+# every alias and flag of FunLess's fl v0.4
+check alias_up 0 "uploaded" -- ft fn up al "$HELLO" -m _
+check alias_i 0 "Hello Al!" -- ft fn i al -a name=Al
+check alias_args 0 "Hello Ar!" -- ft fn invoke al --args name=Ar
+check alias_args_string 0 "Hello 5!" -- ft fn i al -a name=5
+check alias_host 0 "al" -- fl fn list -q --host "127.0.0.1:$PORT3" --api-token "$FT_TOKEN"
+check alias_d 0 "deleted" -- ft fn d al
+check alias_mod_c 0 "Successfully created module mc." -- ft mod c mc
+check alias_mod_ls 0 "mc" -- ft mod ls
+check alias_mod_l 0 "mc" -- ft mod l
+check alias_mod_g 0 "Module: mc" -- ft mod g mc
+check alias_mod_up 0 "Successfully renamed module mc to md." -- ft mod up mc md
+check alias_mod_u 0 "Successfully renamed module md to me." -- ft mod u md me
+check alias_mod_rm 0 "Successfully deleted module me." -- ft mod rm me
+check alias_mod_d 3 "fl: error: Not Found" -- ft mod d me
+check alias_admin 0 "Users:" -- ft a u l
+check alias_admin_c 0 "User fu created. Auth token:" -- ft admin u c fu
+check alias_cfg 0 "" -- fl c set api_host "http://127.0.0.1:$PORT"
+check alias_config_get 0 "http://127.0.0.1:$PORT" -- fl config g api_host
+check alias_version 0 "fl " -- fl -v
+check alias_b 0 "built" -- ft fn b hb "$SRC/examples/c" -l c -d "$TMP"
+[ -s "$TMP/hb.wasm" ] && ok || bad "alias_b: -d DIR holds hb.wasm"
+check alias_n 0 "wrote" -- ft fn n nn -l c -o "$TMP" -t "$TMP"
+[ -s "$TMP/nn/nn.c" ] && ok || bad "alias_n: -o DIR holds nn/nn.c"
+check alias_c 0 "" -- ft fn c cc "$TMP/nn" -l c --namespace _
+check alias_invoke_cc 0 "Hello Cc!" -- ft fn i cc -a name=Cc --namespace _
+# FunLess's config file: "key = value"
+cp "$HOME/.fl/config" "$TMP/config.saved"
+printf 'api_host = http://127.0.0.1:%s\napi_token = %s\n' "$PORT3" "$FT_TOKEN" >"$HOME/.fl/config"
+check config_spaces 0 "cc" -- fl fn list -q
+cp "$TMP/config.saved" "$HOME/.fl/config"
+stop_dev "$TMP/ftdata"
 
 # ---- the Core goes away ----
 stop_dev "$TMP/data"

@@ -249,8 +249,23 @@ bool api_check_name(const char *name, const char *what, struct http_response *re
 {
     if (name && name_valid(name))
         return true;
-    http_error(res, FL_ERR_INVALID_NAME,
-               "invalid %s name: use 1 to 160 letters, digits or underscores", what);
+    /* the messages of FunLess's changesets (validate_required, _length, _format) */
+    const char *message = !name || !*name              ? "can't be blank"
+                          : strlen(name) > FL_NAME_MAX ? "should be at most 160 character(s)"
+                                                       : "must contain only alphanumeric "
+                                                         "characters and underscores";
+    http_error_field(res, FL_ERR_INVALID_NAME, "name", message,
+                     "invalid %s name: use 1 to 160 letters, digits or underscores", what);
+    return false;
+}
+
+bool api_check_path_name(const char *name, const char *what, struct http_response *res)
+{
+    if (name && name_valid(name))
+        return true;
+    http_error(res, FL_ERR_NOT_FOUND,
+               "%s %.200s not found (a name is 1 to 160 letters, digits or underscores)", what,
+               name ? name : "");
     return false;
 }
 

@@ -104,7 +104,7 @@ void api_apps_list(struct api *api, const struct route_args *args, const struct 
 static void script_get(struct api *api, const char *name, enum script_style style,
                        struct http_response *res)
 {
-    if (!api_check_name(name, "script", res))
+    if (!api_check_path_name(name, "script", res))
         return;
     struct script_list sl = {api, cJSON_CreateArray(), name, false, style};
     char detail[256];
@@ -171,9 +171,11 @@ static void script_store(struct api *api, const char *name, const char *source,
         script_get(api, name, style, res); /* as it is stored: its id too */
         if (create && res->status == 200)
             res->status = 201;
-    } else if (err == FL_ERR_EXISTS || err == FL_ERR_NOT_FOUND)
-        http_error(res, err,
-                   err == FL_ERR_EXISTS ? "script %s already exists" : "script %s not found", name);
+    } else if (err == FL_ERR_EXISTS) /* 422 and the changeset's shape, as FunLess */
+        http_error_field(res, FL_ERR_INVALID_NAME, "name", "has already been taken",
+                         "script %s already exists", name);
+    else if (err == FL_ERR_NOT_FOUND)
+        http_error(res, err, "script %s not found", name);
     else
         api_store_error(res, err, "store script", detail);
     free(parsed_text);
@@ -249,14 +251,14 @@ void api_app_create(struct api *api, const struct route_args *args, const struct
 void api_script_update(struct api *api, const struct route_args *args,
                        const struct http_request *req, struct http_response *res)
 {
-    if (api_check_name(args->param[0], "script", res))
+    if (api_check_path_name(args->param[0], "script", res))
         script_put(api, args->param[0], req, res, false, SCRIPT_PARSED);
 }
 
 void api_app_update(struct api *api, const struct route_args *args, const struct http_request *req,
                     struct http_response *res)
 {
-    if (api_check_name(args->param[0], "script", res))
+    if (api_check_path_name(args->param[0], "script", res))
         script_put(api, args->param[0], req, res, false, SCRIPT_TEXT);
 }
 
@@ -265,7 +267,7 @@ void api_script_delete(struct api *api, const struct route_args *args,
 {
     (void)req;
     const char *name = args->param[0];
-    if (!api_check_name(name, "script", res))
+    if (!api_check_path_name(name, "script", res))
         return;
     char detail[256];
     pthread_mutex_lock(&script_write_lock);

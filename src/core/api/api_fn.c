@@ -174,7 +174,9 @@ void api_module_create(struct api *api, const struct route_args *args,
             catalogue_add_module(api->catalogue, name, args->who.subject);
             api_reply(res, 201, api_named(name));
         } else if (err == FL_ERR_EXISTS) {
-            http_error(res, err, "module %s already exists", name);
+            /* 422 and the changeset's shape, as FunLess (a function's is 409) */
+            http_error_field(res, FL_ERR_INVALID_NAME, "name", "has already been taken",
+                             "module %s already exists", name);
         } else {
             api_store_error(res, err, "create module", detail);
         }
@@ -185,7 +187,7 @@ void api_module_create(struct api *api, const struct route_args *args,
 bool api_module_allowed(struct api *api, const struct route_args *args, const char *module,
                         unsigned needed, struct http_response *res)
 {
-    if (!api_check_name(module, "module", res))
+    if (!api_check_path_name(module, "module", res))
         return false;
     unsigned rights =
         catalogue_rights(api->catalogue, module, args->who.subject, api_is_admin(args));
@@ -241,10 +243,11 @@ void api_module_rename(struct api *api, const struct route_args *args,
             if (api->sinks)
                 sinks_rename_module(api->sinks, module, name);
             api_reply(res, 200, api_named(name));
-        } else if (err == FL_ERR_EXISTS || err == FL_ERR_NOT_FOUND) {
-            http_error(res, err,
-                       err == FL_ERR_EXISTS ? "module %s already exists" : "module %s not found",
-                       err == FL_ERR_EXISTS ? name : module);
+        } else if (err == FL_ERR_EXISTS) {
+            http_error_field(res, FL_ERR_INVALID_NAME, "name", "has already been taken",
+                             "module %s already exists", name);
+        } else if (err == FL_ERR_NOT_FOUND) {
+            http_error(res, err, "module %s not found", module);
         } else {
             api_store_error(res, err, "rename module", detail);
         }
@@ -260,7 +263,13 @@ void api_module_delete(struct api *api, const struct route_args *args,
     if (!api_module_allowed(api, args, module, RIGHT_OWN, res))
         return;
     if (strcmp(module, DEFAULT_MODULE) == 0) {
-        http_error(res, FL_ERR_FORBIDDEN_OP, "the default module _ cannot be deleted");
+        /* FunLess's own body for this one, with the usual errors beside it */
+        res->status = http_status_of(FL_ERR_FORBIDDEN_OP);
+        res->content_type = "application/json";
+        fl_buf_reset(&res->body);
+        fl_buf_printf(&res->body, "{\"error\":\"Cannot delete default module\",\"errors\":{"
+                                  "\"detail\":\"Bad Request\",\"reason\":\"the default module _ "
+                                  "cannot be deleted\"}}");
         return;
     }
     char detail[256];
@@ -528,8 +537,8 @@ void api_function_create(struct api *api, const struct route_args *args,
 static bool api_function_lookup(struct api *api, const struct route_args *args, unsigned needed,
                                 struct http_response *res, struct fn_def *def)
 {
-    if (!api_check_name(args->param[0], "module", res) ||
-        !api_check_name(args->param[1], "function", res))
+    if (!api_check_path_name(args->param[0], "module", res) ||
+        !api_check_path_name(args->param[1], "function", res))
         return false;
     unsigned rights = 0;
     bool found = catalogue_get_as(api->catalogue, args->param[0], args->param[1], args->who.subject,
@@ -604,7 +613,7 @@ void api_function_update(struct api *api, const struct route_args *args,
     struct upload up = {0};
     if (!api_function_lookup(api, args, RIGHT_WRITE, res, &old))
         return;
-    if (!upload_parse(api, req, old.name, res, &up) ||
+    if (!upload_parse(api, req, NULL, res, &up) || /* `name` required, as FunLess */
         !api_upload_quota(api, old.owner, up.code.len > old.size ? up.code.len - old.size : 0,
                           false, res)) {
         upload_free(&up);
@@ -752,7 +761,12 @@ static void api_invoke_reply(const struct invocation_outcome *o, enum fl_err fai
             !fl_buf_append(&res->body, "}", 1))
             http_error(res, FL_ERR_NOMEM, "out of memory");
     } else {
-        http_error(res, failure, "%s", detail);
+        /* FunLess's own details for a function's error and for no Worker; its phrase else */
+        http_error_detail(res, failure,
+                          failure == FL_ERR_FUNCTION      ? detail
+                          : failure == FL_ERR_UNAVAILABLE ? "No worker available"
+                                                          : NULL,
+                          "%s", detail);
     }
     if (o->status == FL_ERR_BUSY || o->status == FL_ERR_UNAVAILABLE)
         res->retry_after_s = 1;

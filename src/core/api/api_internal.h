@@ -34,8 +34,11 @@ bool api_multipart_body(const struct http_request *req, struct http_response *re
 /* A required text part as a NUL-terminated copy (caller frees); answers 400 when missing. */
 char *api_text_part(const struct multipart *mp, const char *name, bool required,
                     struct http_response *res);
-/* 422 unless `name` is valid; `what` names it in the message. */
+/* A name given in a body: 422 in FunLess's changeset shape ({"errors":{"name":[...]}}) unless
+ * it is valid; `what` names it in the reason. */
 bool api_check_name(const char *name, const char *what, struct http_response *res);
+/* A name in the path: 404 unless it is valid (no such thing can exist, as FunLess answers). */
+bool api_check_path_name(const char *name, const char *what, struct http_response *res);
 /* [{"name":...}] from a name array, which it frees (strings and array). */
 cJSON *api_name_list(char **names, size_t count);
 /* ISO-8601 UTC now. */

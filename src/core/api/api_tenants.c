@@ -397,8 +397,8 @@ void api_function_config_get(struct api *api, const struct route_args *args,
     (void)req;
     struct fn_def def;
     unsigned rights = 0;
-    if (!api_check_name(args->param[0], "module", res) ||
-        !api_check_name(args->param[1], "function", res))
+    if (!api_check_path_name(args->param[0], "module", res) ||
+        !api_check_path_name(args->param[1], "function", res))
         return;
     if (!catalogue_get_as(api->catalogue, args->param[0], args->param[1], args->who.subject,
                           api_is_admin(args), &def, &rights) ||
@@ -499,8 +499,8 @@ void api_function_config_put(struct api *api, const struct route_args *args,
 {
     struct fn_def def;
     unsigned rights = 0;
-    if (!api_check_name(args->param[0], "module", res) ||
-        !api_check_name(args->param[1], "function", res))
+    if (!api_check_path_name(args->param[0], "module", res) ||
+        !api_check_path_name(args->param[1], "function", res))
         return;
     if (!catalogue_get_as(api->catalogue, args->param[0], args->param[1], args->who.subject,
                           api_is_admin(args), &def, &rights) ||
@@ -712,7 +712,8 @@ void api_subject_create(struct api *api, const struct route_args *args,
             add_time(data, "token_expires", expires_ms);
             api_reply(res, 201, data);
         } else if (err == FL_ERR_EXISTS) {
-            http_error(res, err, "subject %s already exists", name->valuestring);
+            http_error_field(res, FL_ERR_INVALID_NAME, "name", "has already been taken",
+                             "subject %s already exists", name->valuestring);
         } else {
             api_store_error(res, err, "create subject", detail);
         }
@@ -739,7 +740,7 @@ void api_subject_get(struct api *api, const struct route_args *args, const struc
     (void)req;
     const char *name = args->param[0];
     struct auth_subject_info info;
-    if (!api_check_name(name, "subject", res))
+    if (!api_check_path_name(name, "subject", res))
         return;
     if (!auth_subject_info(api->auth, name, &info)) {
         http_error(res, FL_ERR_NOT_FOUND, "subject %s not found", name);
@@ -769,7 +770,7 @@ void api_subject_delete(struct api *api, const struct route_args *args,
     (void)req;
     const char *name = args->param[0];
     char detail[256];
-    if (!api_check_name(name, "subject", res))
+    if (!api_check_path_name(name, "subject", res))
         return;
     if (strcmp(name, args->who.subject) == 0) {
         http_error(res, FL_ERR_FORBIDDEN_OP, "a subject cannot delete itself");
@@ -797,7 +798,7 @@ void api_subject_rotate(struct api *api, const struct route_args *args,
                         const struct http_request *req, struct http_response *res)
 {
     const char *name = args->param[0];
-    if (!api_check_name(name, "subject", res))
+    if (!api_check_path_name(name, "subject", res))
         return;
     cJSON *body = req->body_len ? api_json_body(api, req, res) : cJSON_CreateObject();
     if (!body)
@@ -835,7 +836,7 @@ void api_subject_quota(struct api *api, const struct route_args *args,
                        const struct http_request *req, struct http_response *res)
 {
     const char *name = args->param[0];
-    if (!api_check_name(name, "subject", res))
+    if (!api_check_path_name(name, "subject", res))
         return;
     cJSON *body = api_json_body(api, req, res);
     if (!body)

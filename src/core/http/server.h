@@ -121,8 +121,16 @@ void http_stop(struct http_server *server);
 
 /* The status for an error code: the one table of the API. */
 int http_status_of(enum fl_err err);
-/* {"errors":{"detail":...}} with the table's status for `err`. */
+/* {"errors":{"detail":<FunLess's phrase for the status>,"reason":<the sentence>}} with the
+ * table's status for `err` (docs/api.md, "Errors"). */
 void http_error(struct http_response *res, enum fl_err err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with FunLess's own `detail` where it has one (e.g. "No worker available"). */
+void http_error_detail(struct http_response *res, enum fl_err err, const char *detail,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* An Ecto changeset's shape: {"errors":{<field>:[<message>],"reason":<the sentence>}}. */
+void http_error_field(struct http_response *res, enum fl_err err, const char *field,
+                      const char *message, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 #endif

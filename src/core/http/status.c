@@ -1,5 +1,7 @@
 /*
- * status — the one table from error codes to HTTP statuses (docs/api.md).
+ * status — the one table from error codes to HTTP statuses, and the error bodies (docs/api.md):
+ * FunLess's `errors.detail` (Phoenix's phrase for the status, as FunLess's ErrorJSON renders
+ * it) with our own sentence beside it in `errors.reason`.
  */
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -33,7 +35,7 @@ static const int http_status_table[FL_ERR__COUNT] = {
     [FL_ERR_TOO_LARGE] = 413,
     [FL_ERR_UNAUTHORIZED] = 401,
     [FL_ERR_FORBIDDEN] = 403,
-    [FL_ERR_METHOD] = 405,
+    [FL_ERR_METHOD] = 404, /* Phoenix has no route for another method: 404, as FunLess */
     [FL_ERR_STORE] = 500,
     [FL_ERR_UNAVAILABLE] = 503,
     [FL_ERR_STORE_DOWN] = 503,
@@ -50,22 +52,77 @@ int http_status_of(enum fl_err err)
     return http_status_table[err];
 }
 
-void http_error(struct http_response *res, enum fl_err err, const char *fmt, ...)
+/* Phoenix's reason phrases for the statuses we answer (Plug.Conn.Status). */
+static const char *http_phrase(int status)
 {
-    char detail[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
-    va_end(ap);
+    static const struct {
+        int status;
+        const char *phrase;
+    } phrases[] = {
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {409, "Conflict"},
+        {413, "Request Entity Too Large"},
+        {422, "Unprocessable Entity"},
+        {429, "Too Many Requests"},
+        {500, "Internal Server Error"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {507, "Insufficient Storage"},
+    };
+    for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
+        if (phrases[i].status == status)
+            return phrases[i].phrase;
+    return "Error";
+}
+
+/* {"errors":{<field>:[<message>] or "detail":<detail>, "reason":<reason>}} with `err`'s status. */
+static void http_error_body(struct http_response *res, enum fl_err err, const char *field,
+                            const char *message, const char *detail, const char *reason)
+{
     cJSON *root = cJSON_CreateObject();
     cJSON *errors = cJSON_AddObjectToObject(root, "errors");
-    cJSON_AddStringToObject(errors, "detail", detail);
+    res->status = http_status_of(err);
+    if (field)
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(errors, field), cJSON_CreateString(message));
+    else
+        cJSON_AddStringToObject(errors, "detail", detail ? detail : http_phrase(res->status));
+    cJSON_AddStringToObject(errors, "reason", reason);
     char *text = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
-    res->status = http_status_of(err);
     res->content_type = "application/json";
     fl_buf_reset(&res->body);
     if (text)
         fl_buf_append(&res->body, text, strlen(text));
     free(text);
+}
+
+#define HTTP_REASON(fmt)                                                                           \
+    char reason[512];                                                                              \
+    va_list ap;                                                                                    \
+    va_start(ap, fmt);                                                                             \
+    vsnprintf(reason, sizeof(reason), fmt, ap);                                                    \
+    va_end(ap)
+
+void http_error(struct http_response *res, enum fl_err err, const char *fmt, ...)
+{
+    HTTP_REASON(fmt);
+    http_error_body(res, err, NULL, NULL, NULL, reason);
+}
+
+void http_error_detail(struct http_response *res, enum fl_err err, const char *detail,
+                       const char *fmt, ...)
+{
+    HTTP_REASON(fmt);
+    http_error_body(res, err, NULL, NULL, detail, reason);
+}
+
+void http_error_field(struct http_response *res, enum fl_err err, const char *field,
+                      const char *message, const char *fmt, ...)
+{
+    HTTP_REASON(fmt);
+    http_error_body(res, err, field, message, NULL, reason);
 }
