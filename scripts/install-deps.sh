@@ -20,6 +20,7 @@ PACKAGES=(
   curl procps                                     # start.sh talks to the API; benchmarks stop what they started
   prometheus dnsmasq-base iproute2                # tests: promtool and a real Prometheus; a DNS server; netns
   python3-yaml systemd                            # tests: deployment manifests parse; systemd-analyze verify
+  python3-jsonschema                              # tests: replies checked against docs/openapi.yaml
 )
 
 # Node.js and npm for the CouchDB-compatible test server below: Debian's, unless some npm is

@@ -63,7 +63,7 @@ expect "... but shows the shared _" bash -c "curl -s -H 'Authorization: Bearer $
 is "bob reads am" 404 "$BOB" GET /v1/fn/am
 is "bob reads am/hello" 404 "$BOB" GET /v1/fn/am/hello
 is "bob invokes am/hello" 404 "$BOB" POST /v1/fn/am/hello -d "$NAMED"
-is "bob updates am/hello" 404 "$BOB" PUT /v1/fn/am/hello -F "code=@$FX/c_hello.wasm"
+is "bob updates am/hello" 404 "$BOB" PUT /v1/fn/am/hello -F name=hello -F "code=@$FX/c_hello.wasm"
 is "bob deletes am/hello" 404 "$BOB" DELETE /v1/fn/am/hello
 is "bob creates a function in am" 404 "$BOB" POST /v1/fn/am -F name=x -F "code=@$FX/c_hello.wasm"
 is "bob renames am" 404 "$BOB" PUT /v1/fn/am -d '{"module":{"name":"bm"}}'
@@ -88,7 +88,7 @@ expect "the admin lists am" bash -c "curl -s -H 'Authorization: Bearer $ADMIN' $
 # ---- guests on _: shared by everyone ----
 expect "guest uploads to _" test "$(upload "$GUEST" _ g "$FX/c_hello.wasm")" = 201
 is "alice invokes _/g" 200 "$ALICE" POST /v1/fn/_/g -d "$NAMED"
-is "bob updates _/g" 200 "$BOB" PUT /v1/fn/_/g -F "code=@$FX/c_hello.wasm"
+is "bob updates _/g" 200 "$BOB" PUT /v1/fn/_/g -F name=g -F "code=@$FX/c_hello.wasm"
 is "_ has no access list" 400 "$ADMIN" PUT /v1/fn/_/access -d '{"access":[]}'
 
 # ---- sharing: each right ----
@@ -100,14 +100,14 @@ is "bob (read) reads am" 200 "$BOB" GET /v1/fn/am
 is "bob (read) reads am/hello" 200 "$BOB" GET /v1/fn/am/hello
 is "bob (read) reads alice's activation" 200 "$BOB" GET "/v1/activations/$aid"
 is "bob (read) invokes" 403 "$BOB" POST /v1/fn/am/hello -d "$NAMED"
-is "bob (read) updates" 403 "$BOB" PUT /v1/fn/am/hello -F "code=@$FX/c_hello.wasm"
+is "bob (read) updates" 403 "$BOB" PUT /v1/fn/am/hello -F name=hello -F "code=@$FX/c_hello.wasm"
 is "bob (read) shares further" 403 "$BOB" PUT /v1/fn/am/access -d '{"access":[]}'
 expect "alice shares am with bob: invoke" test "$(share '[{"subject":"bob","rights":["invoke"]}]')" = 200
 is "bob (invoke) invokes" 200 "$BOB" POST /v1/fn/am/hello -d "$NAMED"
 is "bob (invoke) invokes asynchronously" 202 "$BOB" POST '/v1/fn/am/hello?async=true' -d "$NAMED"
-is "bob (invoke) updates" 403 "$BOB" PUT /v1/fn/am/hello -F "code=@$FX/c_hello.wasm"
+is "bob (invoke) updates" 403 "$BOB" PUT /v1/fn/am/hello -F name=hello -F "code=@$FX/c_hello.wasm"
 expect "alice shares am with bob: write" test "$(share '[{"subject":"bob","rights":["write","read"]}]')" = 200
-is "bob (write) updates" 200 "$BOB" PUT /v1/fn/am/hello -F "code=@$FX/c_hello.wasm"
+is "bob (write) updates" 200 "$BOB" PUT /v1/fn/am/hello -F name=hello -F "code=@$FX/c_hello.wasm"
 is "bob (write) creates" 201 "$BOB" POST /v1/fn/am -F name=by_bob -F "code=@$FX/c_hello.wasm"
 is "bob (write) deletes" 204 "$BOB" DELETE /v1/fn/am/by_bob
 is "bob (write) renames the module" 403 "$BOB" PUT /v1/fn/am -d '{"module":{"name":"bm"}}'
@@ -175,9 +175,9 @@ def leb(n):
             return out
 open(sys.argv[2], 'wb').write(code + b'\0' + leb(len(body)) + body)
 EOF
-is "bob's update to 1.2 MB of code: 403 (code_mb 1)" 403 "$BOB" PUT /v1/fn/bm/one -F "code=@$TMP/big.wasm"
+is "bob's update to 1.2 MB of code: 403 (code_mb 1)" 403 "$BOB" PUT /v1/fn/bm/one -F name=one -F "code=@$TMP/big.wasm"
 expect "bob back to the defaults" test "$(quota bob '{"functions":null,"code_mb":null}')" = 200
-is "... and the update passes" 200 "$BOB" PUT /v1/fn/bm/one -F "code=@$TMP/big.wasm"
+is "... and the update passes" 200 "$BOB" PUT /v1/fn/bm/one -F name=one -F "code=@$TMP/big.wasm"
 # concurrency: one call at a time for bob
 expect "bob may run 1 call at once" test "$(quota bob '{"concurrent":1}')" = 200
 expect "a slow function" test "$(upload "$BOB" bm slow "$FX/c_wasi_tour.wasm" -F 'metadata={"timeout_ms":2000}')" = 201

@@ -18,9 +18,8 @@ start_core_joined() { # a Core, once w1 has joined it
     wait_until 10 workers_are w1 || bad "the Worker did not join"
 }
 # upload METHOD PATH EVENTS [name]: the status in $status, the body in $TMP/body
-upload() {
-    local extra=()
-    [ -n "${4:-}" ] && extra=(-F "name=$4")
+upload() { # METHOD PATH EVENTS [NAME]: NAME, else the path's last segment (FunLess wants one)
+    local extra=(-F "name=${4:-${2##*/}}")
     status=$(curl -s -o "$TMP/body" -w '%{http_code}' -X "$1" \
         -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" \
         -F "code=@$FX/c_hello.wasm" -F "events=$3" -F wait_for_workers=true "${extra[@]}" "$API$2")

@@ -42,8 +42,12 @@ static void api_readyz(struct api *, const struct route_args *, const struct htt
 static void api_metrics(struct api *, const struct route_args *, const struct http_request *,
                         struct http_response *);
 
+static void api_openapi(struct api *, const struct route_args *, const struct http_request *,
+                        struct http_response *);
+
 static const struct route api_routes[] = {
     {"/v1", ACCESS_PUBLIC, {{"GET", api_root, true}}},
+    {"/v1/openapi.yaml", ACCESS_PUBLIC, {{"GET", api_openapi, true}}},
     {"/livez", ACCESS_PUBLIC, {{"GET", api_livez, true}}},
     {"/readyz", ACCESS_PUBLIC, {{"GET", api_readyz, false}}}, /* pings the store */
     {"/metrics", ACCESS_PUBLIC, {{"GET", api_metrics, true}}},
@@ -99,6 +103,7 @@ static const struct route api_routes[] = {
 /* Metrics labels, one per route (parameters named as in docs/api.md). */
 static const char *const api_route_labels[] = {
     "/v1/",
+    "/v1/openapi.yaml",
     "/livez",
     "/readyz",
     "/metrics",
@@ -286,6 +291,18 @@ static void api_root(struct api *api, const struct route_args *args, const struc
     res->status = 200;
     res->content_type = "text/plain; charset=utf-8";
     fl_buf_printf(&res->body, "funless core is up\n");
+}
+
+extern const char api_openapi_yaml[]; /* docs/openapi.yaml, embedded by the build */
+
+static void api_openapi(struct api *api, const struct route_args *args,
+                        const struct http_request *req, struct http_response *res)
+{
+    (void)api, (void)args, (void)req;
+    res->status = 200;
+    res->content_type = "application/yaml";
+    fl_buf_reset(&res->body);
+    fl_buf_append(&res->body, api_openapi_yaml, strlen(api_openapi_yaml));
 }
 
 static void api_livez(struct api *api, const struct route_args *args,
