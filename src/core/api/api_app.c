@@ -205,9 +205,12 @@ static bool script_from_json(struct api *api, const struct http_request *req, bo
     const char *given_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(app, "name"));
     const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(app, "script"));
     bool ok = text && (given_name || !create);
-    if (!ok)
+    if (!cJSON_IsObject(app)) /* FunLess: no clause matches, 400 */
         http_error(res, FL_ERR_BAD_REQUEST,
                    "expected {\"app_script\":{\"name\":...,\"script\":\"<the YAML>\"}}");
+    else if (!ok) /* FunLess: its changeset's validate_required */
+        http_error_field(res, FL_ERR_INVALID_NAME, text ? "name" : "script", "can't be blank",
+                         "app_script needs a \"%s\"", text ? "name" : "script");
     if (ok && create)
         ok = (*name = strdup(given_name)) != NULL;
     if (ok)
