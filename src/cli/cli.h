@@ -17,5 +17,6 @@ enum cli_exit {
 
 int cmd_run(int argc, char **argv);
 int cmd_dev(int argc, char **argv);
+int cmd_import_funless(int argc, char **argv);
 
 #endif

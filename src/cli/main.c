@@ -24,13 +24,15 @@ static const struct command commands[] = {
     {"core", core_main, "run the Core: REST API, function store, tokens"},
     {"worker", worker_main, "run a Worker: executes the functions a Core sends"},
     {"run", cmd_run, "run one function locally through the engine (no Core)"},
+    {"import-funless", cmd_import_funless,
+     "bring a FunLess installation's functions, scripts and tokens into funless's store"},
 };
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: funless COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
+        fprintf(out, "  %-15s %s\n", commands[i].name, commands[i].help);
     fprintf(out, "\n`funless COMMAND --help` describes a command's options.\n");
 }
 
