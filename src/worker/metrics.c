@@ -152,7 +152,9 @@ static void metrics_render(struct fl_buf *out)
     cache_stats(m.cache, &cs);
     const char *gauges[] = {"cpu_utilization", "load_avg1",     "load_avg5", "load_avg15",
                             "free_mem",        "available_mem", "total_mem"};
-    double values[] = {host.cpu_utilization,
+    /* FunLess's units: cpu_utilization in percent (Erlang's cpu_sup:util/0), memory in bytes,
+     * load averages as `top` shows them */
+    double values[] = {host.cpu_utilization * 100,
                        host.load1,
                        host.load5,
                        host.load15,
@@ -161,7 +163,8 @@ static void metrics_render(struct fl_buf *out)
                        (double)host.total_mem};
     for (int i = 0; i < 7; i++) {
         fl_buf_printf(out,
-                      "# HELP worker_prom_ex_os_mon_resources_%s Host %s (FunLess's name).\n"
+                      "# HELP worker_prom_ex_os_mon_resources_%s Host %s (FunLess's name and "
+                      "unit).\n"
                       "# TYPE worker_prom_ex_os_mon_resources_%s gauge\n"
                       "worker_prom_ex_os_mon_resources_%s{node=\"",
                       gauges[i], gauges[i], gauges[i], gauges[i]);

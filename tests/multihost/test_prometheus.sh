@@ -39,6 +39,15 @@ pids+=($!)
     --memory-mb 32 --announce off --cache-dir "$TMP/cache-small" --threads 1 >"$TMP/small.log" 2>&1 &
 pids+=($!)
 
+# FunLess's units: cpu_utilization in percent (a core kept busy between two scrapes shows more
+# than 1 on a machine with a few cores; a fraction never would)
+cpu_of() { curl -s "http://127.0.0.1:${MPORT[big]}/metrics" | awk '/^worker_prom_ex_os_mon_resources_cpu_utilization\{node="big"\}/ {print $2}'; }
+cpu_of >/dev/null
+timeout 1 sh -c 'while :; do :; done'
+cpu=$(cpu_of)
+expect "cpu_utilization is in percent, with FunLess's node label (got '$cpu')" \
+    python3 -c "import sys; v=float(sys.argv[1]); sys.exit(0 if 1 < v <= 100 else 1)" "$cpu"
+
 PROM_PORT=$(free_port)
 cat >"$TMP/prometheus.yml" <<YAML
 global:
