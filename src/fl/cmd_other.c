@@ -340,6 +340,12 @@ int fl_cmd_admin(struct fl_ctx *ctx, int argc, char **argv)
     };
     const char *what = argc > 1 ? argv[1] : "";
     const char *verb = argc > 2 ? argv[2] : "";
+    if (strcmp(what, "deploy") == 0) { /* FunLess's fl drives Docker and Kubernetes */
+        fprintf(stderr, "fl: deploying is not fl's job here: funless dev runs the platform on "
+                        "one machine; deploy/ holds the systemd units, the Compose file and the "
+                        "Kubernetes manifests (README, docs/funless.md)\n");
+        return FLX_USAGE;
+    }
     if (strcmp(what, "user") == 0 && strcmp(verb, "create") != 0 && strcmp(verb, "list") != 0)
         return fl_admin_user(ctx, argc, argv);
     if (strcmp(what, "user") == 0)
@@ -347,6 +353,23 @@ int fl_cmd_admin(struct fl_ctx *ctx, int argc, char **argv)
     if (strcmp(what, "worker") == 0)
         return dispatch(ctx, argc, argv, 3, workers, 2, "fl admin worker takes list or connect");
     return fl_usage_error(NULL, "fl admin takes user or worker");
+}
+
+/* ---- fl template (FunLess's): the starters fl carries ---- */
+
+int fl_cmd_template(struct fl_ctx *ctx, int argc, char **argv)
+{
+    (void)ctx;
+    const char *verb = argc > 1 ? argv[1] : "";
+    if (strcmp(verb, "list") == 0) {
+        printf("c\nrust\n");
+        return FLX_OK;
+    }
+    if (strcmp(verb, "pull") == 0) {
+        printf("fl carries its templates: fl fn new NAME -l c|rust\n");
+        return FLX_OK;
+    }
+    return fl_usage_error(NULL, "fl template takes list or pull");
 }
 
 /* ---- fl cfg ---- */

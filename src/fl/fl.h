@@ -133,6 +133,7 @@ int fl_cmd_app(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_admin(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_cfg(struct fl_ctx *ctx, int argc, char **argv);
 int fl_cmd_activation(struct fl_ctx *ctx, int argc, char **argv);
+int fl_cmd_template(struct fl_ctx *ctx, int argc, char **argv);
 /* Tenants (cmd_tenants.c): `fl fn config|secret` (argv[0] is "config"/"secret"), `fl mod
  * share|unshare|access` (argv[0] "mod"), `fl admin user get|delete|rotate|quota` (argv[0]
  * "admin"). */

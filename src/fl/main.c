@@ -45,6 +45,7 @@ static const char usage_text[] =
     "                                                  keep_hours; 0: no limit)\n"
     "  admin worker list | admin worker connect HOST:PORT\n"
     "  cfg set KEY VALUE | cfg get KEY       (keys: api_host, api_token, admin_token)\n"
+    "  template list | template pull         (the starters fl fn new writes: c, rust)\n"
     "  activation list [-m MODULE] [-f FUNCTION] [--status S] [--limit N] [--before ID]\n"
     "  activation get ID | activation logs ID\n"
     "  version\n"
@@ -151,8 +152,13 @@ struct group {
 };
 
 static const struct group groups[] = {
-    {"fn", fl_cmd_fn},       {"mod", fl_cmd_mod}, {"app", fl_cmd_app},
-    {"admin", fl_cmd_admin}, {"cfg", fl_cmd_cfg}, {"activation", fl_cmd_activation},
+    {"fn", fl_cmd_fn},
+    {"mod", fl_cmd_mod},
+    {"app", fl_cmd_app},
+    {"admin", fl_cmd_admin},
+    {"cfg", fl_cmd_cfg},
+    {"activation", fl_cmd_activation},
+    {"template", fl_cmd_template},
 };
 
 int main(int argc, char **argv)

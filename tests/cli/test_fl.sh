@@ -314,6 +314,10 @@ check alias_n 0 "wrote" -- ft fn n nn -l c -o "$TMP" -t "$TMP"
 [ -s "$TMP/nn/nn.c" ] && ok || bad "alias_n: -o DIR holds nn/nn.c"
 check alias_c 0 "" -- ft fn c cc "$TMP/nn" -l c --namespace _
 check alias_invoke_cc 0 "Hello Cc!" -- ft fn i cc -a name=Cc --namespace _
+check template_list 0 "rust" -- fl template list
+check template_pull 0 "fl carries its templates" -- fl template pull
+check admin_deploy 2 "deploy/ holds" -- fl admin deploy docker up
+check admin_deploy_alias 2 "deploy/ holds" -- fl a d docker up
 # FunLess's config file: "key = value"
 cp "$HOME/.fl/config" "$TMP/config.saved"
 printf 'api_host = http://127.0.0.1:%s\napi_token = %s\n' "$PORT3" "$FT_TOKEN" >"$HOME/.fl/config"
