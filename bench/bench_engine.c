@@ -2,9 +2,11 @@
  * Engine benchmarks (not tests): every figure is reported with a baseline
  * measured in the same run, as a ratio, because the machines are shared.
  *
- * usage: bench_engine TINY.wasm SHA256.wasm BIG.wasm
+ * usage: bench_engine TINY.wasm SHA256.wasm|- BIG.wasm|- [RUST_HELLO.wasm TOUCH64K.wasm]
  *   1. warm instantiate + call + free of a tiny function (median, p99)
  *      baseline: the same work natively (fresh zeroed 64 KiB, call, JSON check, free)
+ *   1b. the same for functions with more memory: the Rust hello (17 pages, 1.06 MiB) and a
+ *      16 MiB function that writes 64 KiB; baseline: the tiny function, interleaved
  *   2. sha256 of 4 MiB at tier 1 and tier 0, baseline: the same C compiled natively (-O2)
  *   3. an unseen ~1 MB module to its first successful invocation (tier 0)
  *      baseline: wasm2c alone on the same module
@@ -132,6 +134,45 @@ static void bench_tiny(const char *path)
     fl_buf_deinit(&wasm);
 }
 
+enum { RESET_RUNS = 100000 };
+
+/* Instantiate + call + reset of functions with more memory, interleaved with the tiny one. */
+static void bench_reset(const char *tiny_path, const char *rust_path, const char *touch_path)
+{
+    const char *paths[] = {tiny_path, rust_path, touch_path};
+    const char *inputs[] = {"{}", "{\"name\":\"bench\"}", "{}"};
+    const char *names[] = {"tiny (1 page)", "Rust hello (17 pages, 1.06 MiB)",
+                           "16 MiB, writes 64 KiB"};
+    const double targets_us[] = {2, 2, 3};
+    struct fl_buf wasm[3];
+    struct engine_module *m[3];
+    double *t[3];
+    struct engine_limits limits;
+    engine_limits_defaults(&limits);
+    for (int k = 0; k < 3; k++) {
+        wasm[k] = read_wasm(paths[k]);
+        m[k] = load(&wasm[k]);
+        engine_module_wait_tier1(m[k], 120000);
+        t[k] = malloc(sizeof(double) * RESET_RUNS);
+        for (int i = 0; i < 5000; i++)
+            invoke_ns(m[k], inputs[k], &limits);
+    }
+    for (int i = 0; i < RESET_RUNS; i++)
+        for (int k = 0; k < 3; k++)
+            t[k][i] = invoke_ns(m[k], inputs[k], &limits);
+    double tiny = percentile(t[0], RESET_RUNS, 0.5);
+    printf("instantiate+call+reset by memory size (%d runs each, interleaved):\n", RESET_RUNS);
+    for (int k = 0; k < 3; k++) {
+        double med = percentile(t[k], RESET_RUNS, 0.5), p99 = percentile(t[k], RESET_RUNS, 0.99);
+        printf("  %-32s median %.2f us, p99 %.2f us; %.2fx the tiny function (target: median "
+               "<= %.0f us)\n",
+               names[k], med / 1e3, p99 / 1e3, med / tiny, targets_us[k]);
+        free(t[k]);
+        engine_module_release(m[k]);
+        fl_buf_deinit(&wasm[k]);
+    }
+}
+
 static double median_of(double *v, int n)
 {
     return percentile(v, n, 0.5);
@@ -223,8 +264,10 @@ static void bench_cold(const char *path)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s TINY.wasm SHA256.wasm BIG.wasm\n", argv[0]);
+    if (argc != 4 && argc != 6) {
+        fprintf(stderr,
+                "usage: %s TINY.wasm SHA256.wasm BIG.wasm [RUST_HELLO.wasm TOUCH64K.wasm]\n",
+                argv[0]);
         return 2;
     }
     struct engine_config config;
@@ -235,8 +278,12 @@ int main(int argc, char **argv)
         return 2;
     }
     bench_tiny(argv[1]);
-    bench_sha256(argv[2]);
-    bench_cold(argv[3]);
+    if (argc == 6)
+        bench_reset(argv[1], argv[4], argv[5]);
+    if (strcmp(argv[2], "-") != 0) /* "-": not this one (a quicker run) */
+        bench_sha256(argv[2]);
+    if (strcmp(argv[3], "-") != 0)
+        bench_cold(argv[3]);
     engine_deinit();
     return 0;
 }

@@ -64,3 +64,20 @@ echo "  latency at 1 connection: p50 ${p50}, p99 ${p99} (targets: p50 <= 150us, 
 python3 -c "print('  CPU per invocation: Core %.1f us, Worker %.1f us' % ((${core_t1}-${core_t0})*1e6/${hz}/${calls}, (${worker_t1}-${worker_t0})*1e6/${hz}/${calls}))"
 echo "cold path, unseen $(stat -c %s "$dir/bench/big.wasm") byte module: POST to first successful invoke ${cold_ms} ms (target <= 500 ms)"
 echo "idle RSS of Core + Worker: $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) MB (target <= 24 MB)"
+# a real function's memory: the Rust hello (17 pages, 1.06 MiB) against the C hello (2 pages),
+# alternating three times each, same Core and Worker
+if [ -f "$dir/tests/rust_hello.wasm" ]; then
+    curl -sf -H "$auth" -F name=rhello -F code=@"$dir/tests/rust_hello.wasm" -F wait_for_workers=true "$api/v1/fn/_" >/dev/null
+    curl -sf -H "$auth" -d '{"args":{"name":"warm"}}' "$api/v1/fn/_/rhello" >/dev/null
+    sleep 2 # its tier 1
+    c_sum=0 r_sum=0 runs=""
+    for _ in 1 2 3; do
+        c=$(rps -s "$tmp/post.lua" "$api/v1/fn/_/hello")
+        r=$(rps -s "$tmp/post.lua" "$api/v1/fn/_/rhello")
+        runs="$runs C $c / Rust $r;"
+        c_sum=$(python3 -c "print($c_sum + $c)") r_sum=$(python3 -c "print($r_sum + $r)")
+    done
+    echo "Rust hello (1.06 MiB of memory) vs C hello through Core + Worker, wrk -t1 -c16 -d5s:"
+    echo " $runs"
+    python3 -c "print('  ratio Rust/C = %.2f (target >= 0.9)' % (${r_sum}/${c_sum}))"
+fi

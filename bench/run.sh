@@ -5,7 +5,9 @@ dir=${1:-build}
 cd "$(dirname "$0")/.."
 ./scripts/build.sh "$dir"
 echo "machine: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
-"$dir/bench/bench_engine" "$dir/tests/wat_tiny.wasm" "$dir/tests/c_sha256.wasm" "$dir/bench/big.wasm"
+reset=() # the memory-reset figures need the Rust hello (Debian's rustc builds it)
+[ -f "$dir/tests/rust_hello.wasm" ] && reset=("$dir/tests/rust_hello.wasm" "$dir/tests/wat_touch64k.wasm")
+"$dir/bench/bench_engine" "$dir/tests/wat_tiny.wasm" "$dir/tests/c_sha256.wasm" "$dir/bench/big.wasm" "${reset[@]}"
 "$dir/bench/bench_app"
 ./bench/core.sh "$dir"
 ./bench/invoke.sh "$dir"

@@ -15,9 +15,15 @@
 
 enum {
     PAGE_BYTES = 65536,
+    OS_PAGE_BYTES = 4096,
     ALT_STACK_BYTES = 64 * 1024,
-    MAX_EXTRA_REGIONS = 256,    /* instances alive at once on a thread beyond the pooled one */
-    MEMSET_MAX_BYTES = 1 << 20, /* above this, zero with madvise instead of memset */
+    POOL_REGIONS = 4,        /* kept mapped per thread: a few memory sizes, none re-protected */
+    MAX_EXTRA_REGIONS = 256, /* instances alive at once on a thread beyond the pooled ones */
+    /* Reset: the pages a call touched (resident ones) are zeroed in place while they come to
+     * at most this; past it, or for memories past RESET_SCAN_MAX_BYTES, madvise gives them
+     * back (and the next call faults in what it touches) */
+    RESET_MEMSET_MAX_BYTES = 2 << 20,
+    RESET_SCAN_MAX_BYTES = 256 << 20,
     MAX_TABLE_ELEMS = 10000000,
 };
 /* 4 GiB of addresses + 4 GiB of offsets + slack: any i32 address plus offset faults inside. */
@@ -28,6 +34,11 @@ struct rt_region {
     uint8_t *base;
     size_t rw_bytes; /* accessible prefix */
     bool in_use;
+    /* pooled regions: the prefix locked in RAM (mlock2 MLOCK_ONFAULT), so that a page a call
+     * wrote cannot be swapped out unseen by the reset; false `lockable`: RLIMIT_MEMLOCK said
+     * no, and this region is reset by madvise alone */
+    size_t locked_bytes;
+    bool lockable;
 };
 
 struct rt_thread {
@@ -40,8 +51,9 @@ struct rt_thread {
     bool watchdog_registered;
     void *alt_stack;
     uintptr_t stack_lo;
-    struct rt_region pool;
+    struct rt_region pool[POOL_REGIONS];
     struct rt_region extra[MAX_EXTRA_REGIONS];
+    unsigned char *resident; /* mincore's answer for a reset, RESET_SCAN_MAX_BYTES' worth */
 };
 
 static __thread struct rt_thread *rt_self;
@@ -60,8 +72,9 @@ static bool rt_addr_in_region(const struct rt_region *r, uintptr_t addr)
 
 static bool rt_addr_is_guest_memory(const struct rt_thread *t, uintptr_t addr)
 {
-    if (rt_addr_in_region(&t->pool, addr))
-        return true;
+    for (int i = 0; i < POOL_REGIONS; i++)
+        if (rt_addr_in_region(&t->pool[i], addr))
+            return true;
     for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
         if (rt_addr_in_region(&t->extra[i], addr))
             return true;
@@ -225,9 +238,11 @@ static void rt_thread_destroy(void *arg)
             sigaltstack(&ss, NULL);
         munmap(t->alt_stack, ALT_STACK_BYTES);
     }
-    rt_region_unmap(&t->pool);
+    for (int i = 0; i < POOL_REGIONS; i++)
+        rt_region_unmap(&t->pool[i]);
     for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
         rt_region_unmap(&t->extra[i]);
+    free(t->resident);
     free(t);
 }
 
@@ -392,10 +407,36 @@ static bool rt_region_set_rw(struct rt_region *r, size_t bytes)
     return true;
 }
 
-static struct rt_region *rt_region_acquire(struct rt_thread *t)
+static bool rt_region_pooled(const struct rt_thread *t, const struct rt_region *r)
 {
-    if (!t->pool.in_use && (t->pool.base || rt_region_reserve(&t->pool)))
-        return &t->pool;
+    return r >= t->pool && r < t->pool + POOL_REGIONS;
+}
+
+/* A free pooled region for a memory of `bytes`: one already that size if there is (no
+ * mprotect: the common case of one function called again), else an unused one, else the one
+ * closest in size; past the pool, a region of its own (unmapped when freed). */
+static struct rt_region *rt_region_acquire(struct rt_thread *t, size_t bytes)
+{
+    struct rt_region *best = NULL;
+    for (int i = 0; i < POOL_REGIONS; i++) {
+        struct rt_region *r = &t->pool[i];
+        if (r->in_use)
+            continue;
+        if (r->base && r->rw_bytes == bytes)
+            return r;
+        size_t gap = r->rw_bytes > bytes ? r->rw_bytes - bytes : bytes - r->rw_bytes;
+        size_t best_gap = !best                  ? SIZE_MAX
+                          : best->rw_bytes > bytes ? best->rw_bytes - bytes
+                                                   : bytes - best->rw_bytes;
+        if (!r->base) /* unused: costs a reservation, no re-protection */
+            gap = bytes;
+        if (gap < best_gap)
+            best = r;
+    }
+    if (best && !best->base && rt_region_reserve(best))
+        best->lockable = true; /* pooled: worth locking (rt_region_lock) */
+    if (best && best->base)
+        return best;
     for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
         if (!t->extra[i].base)
             return rt_region_reserve(&t->extra[i]) ? &t->extra[i] : NULL;
@@ -404,12 +445,25 @@ static struct rt_region *rt_region_acquire(struct rt_thread *t)
 
 static struct rt_region *rt_region_of(struct rt_thread *t, const uint8_t *data)
 {
-    if (t->pool.base == data)
-        return &t->pool;
+    for (int i = 0; i < POOL_REGIONS; i++)
+        if (t->pool[i].base == data)
+            return &t->pool[i];
     for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
         if (t->extra[i].base == data)
             return &t->extra[i];
     return NULL;
+}
+
+/* Locks the region's accessible prefix in RAM as its pages fault in (a pooled region; once
+ * refused, never tried again for it). */
+static void rt_region_lock(struct rt_region *r)
+{
+    if (!r->lockable || r->rw_bytes <= r->locked_bytes)
+        return;
+    if (mlock2(r->base + r->locked_bytes, r->rw_bytes - r->locked_bytes, MLOCK_ONFAULT) == 0)
+        r->locked_bytes = r->rw_bytes;
+    else
+        r->lockable = false;
 }
 
 static void api_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial, uint32_t max)
@@ -418,9 +472,10 @@ static void api_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial, uint32_
     rt_host_enter();
     if (initial > t->limits.max_pages)
         rt_trap(RT_TRAP_MEMORY_CAP);
-    struct rt_region *r = rt_region_acquire(t);
+    struct rt_region *r = rt_region_acquire(t, (size_t)initial * PAGE_BYTES);
     if (!r || !rt_region_set_rw(r, (size_t)initial * PAGE_BYTES))
         rt_trap(RT_TRAP_HOST);
+    rt_region_lock(r);
     r->in_use = true;
     mem->data = r->base;
     mem->pages = initial;
@@ -442,6 +497,7 @@ static uint32_t api_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
     size_t bytes = ((size_t)old_pages + delta) * PAGE_BYTES;
     uint32_t result = UINT32_MAX;
     if (r && (bytes <= r->rw_bytes || rt_region_set_rw(r, bytes))) {
+        rt_region_lock(r);
         mem->pages = old_pages + delta;
         mem->size = (uint32_t)(bytes > UINT32_MAX ? UINT32_MAX : bytes);
         result = old_pages;
@@ -450,21 +506,66 @@ static uint32_t api_grow_memory(wasm_rt_memory_t *mem, uint32_t delta)
     return result;
 }
 
-/* The pool region stays mapped: zero what the instance could have touched. */
+/* Zeroes the pages of the region's first `bytes` a call touched: the resident ones (mincore),
+ * in place, so that the next call finds them mapped. Only in a locked region: there no page
+ * the call wrote can have been swapped out, so resident means every written page. False when
+ * that is not the way (not locked, too much touched, mincore cannot tell): madvise must. */
+static bool rt_reset_touched(struct rt_thread *t, struct rt_region *r, size_t bytes)
+{
+    uint8_t *base = r->base;
+    size_t pages = bytes / OS_PAGE_BYTES, resident = 0;
+    if (!r->lockable || r->locked_bytes < bytes || bytes > RESET_SCAN_MAX_BYTES)
+        return false;
+    if (!t->resident && !(t->resident = malloc(RESET_SCAN_MAX_BYTES / OS_PAGE_BYTES)))
+        return false;
+    if (mincore(base, bytes, t->resident) != 0)
+        return false;
+    for (size_t i = 0; i < pages; i++)
+        resident += t->resident[i] & 1;
+    if (resident * OS_PAGE_BYTES > RESET_MEMSET_MAX_BYTES)
+        return false;
+    for (size_t i = 0; i < pages;) { /* each run of resident pages, one memset */
+        if (!(t->resident[i] & 1)) {
+            i++;
+            continue;
+        }
+        size_t run = i;
+        while (run < pages && (t->resident[run] & 1))
+            run++;
+        memset(base + i * OS_PAGE_BYTES, 0, (run - i) * OS_PAGE_BYTES);
+        i = run;
+    }
+    return true;
+}
+
+/* madvise cannot drop locked pages: unlock first (locked again at the next use). */
+static void rt_region_drop_pages(struct rt_region *r, size_t bytes)
+{
+    if (r->locked_bytes) {
+        munlock(r->base, r->locked_bytes);
+        r->locked_bytes = 0;
+    }
+    madvise(r->base, bytes, MADV_DONTNEED);
+}
+
+/*
+ * A pooled region stays mapped, its protection as it is (the next memory of that size needs
+ * no mprotect): only what the instance touched is zeroed, in place when that is little (a
+ * resident page stays resident: the next call does not fault on it), else handed back with
+ * madvise. Every page a call could have written is resident, so none is missed; after a trap
+ * or a time-out the same path runs.
+ */
 static void api_free_memory(wasm_rt_memory_t *mem)
 {
     struct rt_thread *t = rt_self;
     struct rt_region *r = t ? rt_region_of(t, mem->data) : NULL;
     if (!r)
         return;
-    size_t used = (size_t)mem->pages * PAGE_BYTES;
-    if (r != &t->pool) {
+    size_t used = r->rw_bytes; /* what it grew to, too */
+    if (!rt_region_pooled(t, r))
         rt_region_unmap(r);
-    } else if (used <= MEMSET_MAX_BYTES) {
-        memset(r->base, 0, used);
-    } else {
-        madvise(r->base, used, MADV_DONTNEED);
-    }
+    else if (!rt_reset_touched(t, r, used))
+        rt_region_drop_pages(r, used);
     r->in_use = false;
     mem->data = NULL;
 }

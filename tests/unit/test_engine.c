@@ -568,6 +568,30 @@ static void *torture_thread(void *arg)
     return NULL;
 }
 
+/* No byte a call writes is seen by the next call on the thread, whichever way it ended and
+ * whichever way its memory was reset (a small memory, a large one; after a trap, a time-out). */
+static void test_memory_isolation(void **state)
+{
+    (void)state;
+    struct engine_module *touch = load("wat_touch64k.wasm");
+    struct engine_module *rust = load("c_hello.wasm");
+    struct engine_result res;
+    const char *inputs[] = {"{}", "{\"trap\":true}", "{}", "{\"spin\":true,\"xx\":1}", "{}"};
+    const enum fl_err outcomes[] = {FL_OK, FL_ERR_TRAP, FL_OK, FL_ERR_TIMEOUT, FL_OK};
+    for (int round = 0; round < 3; round++)
+        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+            assert_int_equal(invoke_with(touch, inputs[i], 0, 200, &res), outcomes[i]);
+            if (outcomes[i] == FL_OK) /* it wrote its pages; it found them zero */
+                assert_string_equal(res.output, "{\"dirty\":0}");
+            engine_result_deinit(&res);
+            /* a small memory between large ones: its reset path, then the large one's again */
+            assert_int_equal(invoke_with(rust, "{\"name\":\"x\"}", 0, 0, &res), FL_OK);
+            engine_result_deinit(&res);
+        }
+    engine_module_release(rust);
+    engine_module_release(touch);
+}
+
 static void test_torture_threads(void **state)
 {
     (void)state;
@@ -617,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_tier1_swap_and_cache),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_deepest_nesting_runs),
+        cmocka_unit_test(test_memory_isolation),
         cmocka_unit_test(test_torture_threads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
