@@ -79,9 +79,12 @@ static bool takes_value(const char *word)
     return false;
 }
 
+/* The rewritten argv lives as long as the process, as the real one does. */
+static char **fl_aliased_argv;
+
 char **fl_aliases_apply(int argc, char **argv)
 {
-    char **out = calloc((size_t)argc + 1, sizeof(char *));
+    char **out = fl_aliased_argv = calloc((size_t)argc + 1, sizeof(char *));
     if (!out)
         return argv;
     const char *group = NULL; /* whose verbs the next command word is among */
