@@ -425,7 +425,7 @@ static struct rt_region *rt_region_acquire(struct rt_thread *t, size_t bytes)
         if (r->base && r->rw_bytes == bytes)
             return r;
         size_t gap = r->rw_bytes > bytes ? r->rw_bytes - bytes : bytes - r->rw_bytes;
-        size_t best_gap = !best                  ? SIZE_MAX
+        size_t best_gap = !best                    ? SIZE_MAX
                           : best->rw_bytes > bytes ? best->rw_bytes - bytes
                                                    : bytes - best->rw_bytes;
         if (!r->base) /* unused: costs a reservation, no re-protection */

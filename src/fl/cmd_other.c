@@ -97,11 +97,9 @@ static void print_names(const struct fl_ctx *ctx, const cJSON *list)
 static int print_listing(struct fl_ctx *ctx, const char *path, const char *list_key,
                          const char *header, const char *name)
 {
-    if (ctx->output != FL_OUT_TABLE) {
-        struct fl_request req = {.method = "GET", .path = path};
-        return fl_call_print(ctx, &req, 200, name_column, list_key);
-    }
     struct fl_request req = {.method = "GET", .path = path};
+    if (ctx->output != FL_OUT_TABLE)
+        return fl_call_print(ctx, &req, 200, name_column, list_key);
     struct fl_reply reply;
     int rc = fl_expect(ctx, &req, 200, &reply);
     if (rc != FLX_OK)

@@ -532,10 +532,8 @@ void api_function_create(struct api *api, const struct route_args *args,
     upload_free(&up);
 }
 
-/* The definition of {module}/{function} from the catalogue when the caller has `needed` on its
- * module; else 422, 404 (no such function, or no right at all on its module) or 403 answered. */
-static bool api_function_lookup(struct api *api, const struct route_args *args, unsigned needed,
-                                struct http_response *res, struct fn_def *def)
+bool api_function_lookup(struct api *api, const struct route_args *args, unsigned needed,
+                         struct http_response *res, struct fn_def *def)
 {
     if (!api_check_path_name(args->param[0], "module", res) ||
         !api_check_path_name(args->param[1], "function", res))

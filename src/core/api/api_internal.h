@@ -49,6 +49,11 @@ void api_now(char out[32]);
  * when it has some but not this one. Answers 422 for a bad name. */
 bool api_module_allowed(struct api *api, const struct route_args *args, const char *module,
                         unsigned needed, struct http_response *res);
+/* The definition of {module}/{function} from the catalogue when the caller has `needed`
+ * (RIGHT_*) on its module; else 404 (a name that cannot be, no such function, or no right at
+ * all on its module) or 403 answered. */
+bool api_function_lookup(struct api *api, const struct route_args *args, unsigned needed,
+                         struct http_response *res, struct fn_def *def);
 /* Whether the caller is an admin. */
 static inline bool api_is_admin(const struct route_args *args)
 {

@@ -396,17 +396,8 @@ void api_function_config_get(struct api *api, const struct route_args *args,
 {
     (void)req;
     struct fn_def def;
-    unsigned rights = 0;
-    if (!api_check_path_name(args->param[0], "module", res) ||
-        !api_check_path_name(args->param[1], "function", res))
+    if (!api_function_lookup(api, args, RIGHT_READ, res, &def))
         return;
-    if (!catalogue_get_as(api->catalogue, args->param[0], args->param[1], args->who.subject,
-                          api_is_admin(args), &def, &rights) ||
-        !(rights & RIGHT_READ)) {
-        http_error(res, rights ? FL_ERR_FORBIDDEN : FL_ERR_NOT_FOUND, "function %s/%s %s",
-                   args->param[0], args->param[1], rights ? "may not be read" : "not found");
-        return;
-    }
     char *shown = catalogue_env_shown(api->catalogue, def.module, def.name);
     cJSON *data = shown ? cJSON_Parse(shown) : NULL;
     free(shown);
@@ -498,17 +489,8 @@ void api_function_config_put(struct api *api, const struct route_args *args,
                              const struct http_request *req, struct http_response *res)
 {
     struct fn_def def;
-    unsigned rights = 0;
-    if (!api_check_path_name(args->param[0], "module", res) ||
-        !api_check_path_name(args->param[1], "function", res))
+    if (!api_function_lookup(api, args, RIGHT_WRITE, res, &def))
         return;
-    if (!catalogue_get_as(api->catalogue, args->param[0], args->param[1], args->who.subject,
-                          api_is_admin(args), &def, &rights) ||
-        !(rights & RIGHT_WRITE)) {
-        http_error(res, rights ? FL_ERR_FORBIDDEN : FL_ERR_NOT_FOUND, "function %s/%s %s",
-                   args->param[0], args->param[1], rights ? "may not be changed" : "not found");
-        return;
-    }
     cJSON *body = api_json_body(api, req, res);
     if (!body)
         return;
