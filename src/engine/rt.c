@@ -538,14 +538,19 @@ static bool rt_reset_touched(struct rt_thread *t, struct rt_region *r, size_t by
     return true;
 }
 
-/* madvise cannot drop locked pages: unlock first (locked again at the next use). */
+/* madvise cannot drop locked pages: unlock first (locked again at the next use). Should the
+ * unlock or the madvise not happen (a sanitizer's munlock does nothing, and madvise then fails
+ * on the locked pages), the pages are zeroed by hand: a reset never fails open. */
 static void rt_region_drop_pages(struct rt_region *r, size_t bytes)
 {
     if (r->locked_bytes) {
         munlock(r->base, r->locked_bytes);
         r->locked_bytes = 0;
     }
-    madvise(r->base, bytes, MADV_DONTNEED);
+    if (madvise(r->base, bytes, MADV_DONTNEED) != 0) {
+        memset(r->base, 0, bytes);
+        r->lockable = false; /* this region is not worth locking here */
+    }
 }
 
 /*

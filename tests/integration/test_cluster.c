@@ -316,6 +316,8 @@ static void *call_thread(void *arg)
     struct http_reply r = invoke(c->core, c->fn, c->body ? c->body : "{}");
     c->status = r.status;
     c->seconds = now_s() - t0;
+    if (r.status >= 500) /* what a failing assertion below will not say */
+        fprintf(stderr, "call to %s: %ld %.300s\n", c->fn, r.status, r.body ? r.body : "");
     http_reply_free(&r);
     return NULL;
 }
