@@ -88,6 +88,16 @@ static inline void fl_format_wall_ms(int64_t ms, char out[32])
     snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
+/* Now as ISO-8601 UTC to the second (2026-12-05T01:02:03Z): the stores' created_at and
+ * updated_at. */
+static inline void fl_format_now_s(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /* Milliseconds from `then` to `now`, 0 when `then` is later: another thread may record a time
  * after this one read the clock (an unsigned `now - then` would wrap to ~584 million years). */
 static inline uint64_t fl_ms_since(uint64_t now, uint64_t then)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/hash.h"
+#include "common/util.h"
 
 struct subject {
     char *name;
@@ -39,13 +40,6 @@ struct auth {
     struct slot *table;
     size_t table_size; /* a power of two, at least twice the tokens */
 };
-
-int64_t auth_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void auth_token_hash(const char *token, char hash[FL_HASH_HEX_BYTES])
 {
@@ -184,20 +178,12 @@ static bool auth_new_token(char token[AUTH_TOKEN_CHARS + 1])
     return true;
 }
 
-static void auth_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* First start: the admin and guest subjects, their tokens printed and saved. */
 static enum fl_err auth_seed(struct auth *auth, const char *tokens_path, char *detail,
                              size_t detail_len)
 {
     char admin[AUTH_TOKEN_CHARS + 1], guest[AUTH_TOKEN_CHARS + 1], now[32];
-    auth_now(now);
+    fl_format_now_s(now);
     enum fl_err err = auth_create_subject(auth, "admin", true, 0, now, admin, detail, detail_len);
     if (err == FL_OK)
         err = auth_create_subject(auth, "guest", false, 0, now, guest, detail, detail_len);
@@ -262,7 +248,7 @@ struct auth_identity auth_check(struct auth *auth, const char *token)
     char hash[FL_HASH_HEX_BYTES];
     auth_token_hash(token, hash);
     uint64_t key = auth_key(hash);
-    int64_t now = auth_now_ms();
+    int64_t now = fl_wall_ms();
     pthread_rwlock_rdlock(&auth->lock);
     size_t mask = auth->table_size - 1;
     for (size_t i = (size_t)key & mask; auth->table[i].subject; i = (i + 1) & mask) {
@@ -346,7 +332,7 @@ enum fl_err auth_rotate(struct auth *auth, const char *name, uint32_t grace_s, i
     } else {
         if (grace_s > 0) {
             memcpy(s->previous, s->hash, sizeof(s->previous));
-            s->previous_until_ms = auth_now_ms() + (int64_t)grace_s * 1000;
+            s->previous_until_ms = fl_wall_ms() + (int64_t)grace_s * 1000;
         } else {
             s->previous[0] = '\0';
             s->previous_until_ms = 0;

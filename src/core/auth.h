@@ -75,7 +75,4 @@ bool auth_subject_info(struct auth *auth, const char *name, struct auth_subject_
 /* Sorted subject names (caller frees the array and the strings). */
 char **auth_subjects(struct auth *auth, size_t *count);
 
-/* Milliseconds since the epoch, for expiries. */
-int64_t auth_now_ms(void);
-
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/util.h"
+
 static const char *const quota_keys[] = {"functions", "code_mb", "rate", "concurrent",
                                          "keep_hours"};
 enum { QUOTA_KEYS = 5, QUOTA_VALUE_MAX = 1000000000, QUOTA_BUCKETS = 1024 };
@@ -200,17 +202,10 @@ struct quota_limits quotas_limits(struct quotas *q, const char *subject)
     return limits;
 }
 
-static int64_t quota_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Brings the bucket up to date; false when it holds no whole token. */
 static bool quota_take_token(struct quota_entry *e, uint32_t rate, uint32_t *retry_after_s)
 {
-    int64_t now = quota_now_ns();
+    int64_t now = (int64_t)fl_now_ns();
     if (e->tokens < 0 || e->tokens > rate)
         e->tokens = rate;
     else

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/util.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
 #include "core/db/db.h"
@@ -212,7 +213,7 @@ static void test_tokens(void **state)
                      FL_ERR_NOT_FOUND);
     /* expiry */
     char soon[AUTH_TOKEN_CHARS + 1];
-    assert_int_equal(auth_create_subject(auth, "brief", false, auth_now_ms() + 300, "now", soon,
+    assert_int_equal(auth_create_subject(auth, "brief", false, fl_wall_ms() + 300, "now", soon,
                                          detail, sizeof(detail)),
                      FL_OK);
     assert_int_equal(auth_check(auth, soon).role, AUTH_USER);

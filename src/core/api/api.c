@@ -276,10 +276,22 @@ bool api_check_path_name(const char *name, const char *what, struct http_respons
 
 void api_now(char out[32])
 {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fl_format_now_s(out);
+}
+
+char *api_join_names(char **names, size_t count)
+{
+    struct fl_buf joined;
+    fl_buf_init(&joined, SIZE_MAX);
+    bool ok = fl_buf_append(&joined, "", 0);
+    for (size_t i = 0; names && i < count; i++) {
+        ok = ok && fl_buf_printf(&joined, "%s%s", i ? "," : "", names[i]);
+        free(names[i]);
+    }
+    free(names);
+    char *text = ok ? strndup(joined.data ? joined.data : "", joined.len) : NULL;
+    fl_buf_deinit(&joined);
+    return text;
 }
 
 /* ---- small routes ---- */

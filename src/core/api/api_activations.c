@@ -192,18 +192,12 @@ static char *readable_modules(struct api *api, const struct route_args *args)
 {
     size_t count;
     char **names = catalogue_modules(api->catalogue, args->who.subject, false, RIGHT_READ, &count);
-    struct fl_buf joined;
-    fl_buf_init(&joined, SIZE_MAX);
-    for (size_t i = 0; names && i < count; i++) {
-        fl_buf_printf(&joined, "%s%s", i ? "," : "", names[i]);
-        free(names[i]);
+    char *joined = api_join_names(names, count);
+    if (joined && !*joined) { /* "" would mean any module */
+        free(joined);
+        joined = strdup(",");
     }
-    free(names);
-    if (joined.len == 0)
-        fl_buf_printf(&joined, ",");
-    char *text = strndup(joined.data ? joined.data : ",", joined.len ? joined.len : 1);
-    fl_buf_deinit(&joined);
-    return text;
+    return joined;
 }
 
 void api_activations_list(struct api *api, const struct route_args *args,

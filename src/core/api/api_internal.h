@@ -41,6 +41,9 @@ bool api_check_name(const char *name, const char *what, struct http_response *re
 bool api_check_path_name(const char *name, const char *what, struct http_response *res);
 /* [{"name":...}] from a name array, which it frees (strings and array). */
 cJSON *api_name_list(char **names, size_t count);
+/* Names joined by ',' ("" for none; NULL when out of memory); frees the array and its strings,
+ * as api_name_list does. */
+char *api_join_names(char **names, size_t count);
 /* ISO-8601 UTC now. */
 void api_now(char out[32]);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/util.h"
 #include "core/api/api_internal.h"
 #include "core/api/validate.h"
 
@@ -285,6 +286,20 @@ static bool env_merge(cJSON *map, const cJSON *changes, const char *what, char *
     return true;
 }
 
+/* The bytes env_build writes for both maps: what ENV_BYTES_MAX bounds. */
+static size_t env_bytes(const cJSON *config, const cJSON *secrets)
+{
+    const cJSON *maps[] = {config, secrets}, *item;
+    size_t bytes = 0;
+    for (int m = 0; m < 2; m++)
+        cJSON_ArrayForEach(item, maps[m])
+        {
+            if (cJSON_IsString(item)) /* KEY=VALUE\0 */
+                bytes += strlen(item->string) + 1 + strlen(item->valuestring) + 1;
+        }
+    return bytes;
+}
+
 /* "KEY=VALUE\0" entries of both maps into `env`; false past ENV_BYTES_MAX. */
 static bool env_build(const cJSON *config, const cJSON *secrets, struct fl_buf *env)
 {
@@ -441,12 +456,7 @@ static bool config_apply(struct api *api, const cJSON *body, cJSON *config, cJSO
             return false;
         }
     }
-    struct fl_buf env;
-    fl_buf_init(&env, ENV_BYTES_MAX + 1);
-    bool fits = env_build(config, secrets, &env);
-    if (env.data)
-        explicit_bzero(env.data, env.len);
-    fl_buf_deinit(&env);
+    bool fits = env_bytes(config, secrets) <= ENV_BYTES_MAX;
     if (!fits)
         http_error(res, FL_ERR_TOO_LARGE,
                    "configuration and secrets take at most %d bytes together", ENV_BYTES_MAX);
@@ -606,16 +616,13 @@ struct activation_retention *api_retention(void *arg, size_t *count)
         char **modules = limits.keep_hours && out && !api_subject_is_admin(api, names[i])
                              ? catalogue_owned_modules(api->catalogue, names[i], &owned)
                              : NULL;
-        struct fl_buf joined;
-        fl_buf_init(&joined, SIZE_MAX);
-        for (size_t m = 0; modules && m < owned; m++) {
-            fl_buf_printf(&joined, "%s%s", m ? "," : "", modules[m]);
-            free(modules[m]);
-        }
-        free(modules);
-        if (joined.len && (out[*count].modules = strndup(joined.data, joined.len)) != NULL)
+        char *joined = modules ? api_join_names(modules, owned) : NULL;
+        if (joined && *joined) {
+            out[*count].modules = joined;
             out[(*count)++].keep_hours = limits.keep_hours;
-        fl_buf_deinit(&joined);
+        } else {
+            free(joined);
+        }
         free(names[i]);
     }
     free(names);
@@ -645,27 +652,18 @@ static bool token_expiry(const cJSON *body, int64_t *expires_ms, struct http_res
                    "expires_in_seconds must be a number of seconds from 1 to ten years");
         return false;
     }
-    *expires_ms = auth_now_ms() + (int64_t)(in->valuedouble * 1000);
+    *expires_ms = fl_wall_ms() + (int64_t)(in->valuedouble * 1000);
     return true;
-}
-
-static void rfc3339_ms(int64_t ms, char out[40])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(out, 40, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 40 - n, ".%03dZ", (int)(ms % 1000));
 }
 
 static void add_time(cJSON *o, const char *key, int64_t ms)
 {
-    char text[40];
+    char text[32];
     if (!ms) {
         cJSON_AddNullToObject(o, key);
         return;
     }
-    rfc3339_ms(ms, text);
+    fl_format_wall_ms(ms, text);
     cJSON_AddStringToObject(o, key, text);
 }
 
@@ -734,7 +732,7 @@ void api_subject_get(struct api *api, const struct route_args *args, const struc
     cJSON_AddStringToObject(data, "created_at", info.created_at);
     add_time(data, "token_expires", info.token_expires_ms);
     add_time(data, "previous_token_until",
-             info.previous_until_ms > auth_now_ms() ? info.previous_until_ms : 0);
+             info.previous_until_ms > fl_wall_ms() ? info.previous_until_ms : 0);
     struct quota_limits limits = quotas_limits(api->quotas, name);
     if (info.admin)
         limits = (struct quota_limits){0};
@@ -800,8 +798,10 @@ void api_subject_rotate(struct api *api, const struct route_args *args,
             cJSON_AddStringToObject(data, "name", name);
             cJSON_AddStringToObject(data, "token", token);
             add_time(data, "token_expires", expires_ms);
-            add_time(data, "previous_token_until",
-                     grace_s ? auth_now_ms() + (int64_t)grace_s * 1000 : 0);
+            struct auth_subject_info info = {0}; /* the grace's end as auth_rotate set it */
+            bool known = auth_subject_info(api->auth, name, &info);
+            add_time(data, "previous_token_until", known ? info.previous_until_ms : 0);
+            free(info.quota);
             api_reply(res, 200, data);
         } else if (err == FL_ERR_NOT_FOUND) {
             http_error(res, err, "subject %s not found", name);

@@ -9,6 +9,7 @@
 
 #include "common/buf.h"
 #include "common/hash.h"
+#include "common/util.h"
 #include "core/api/validate.h"
 #include "core/app/app.h"
 #include "core/catalogue.h"
@@ -38,14 +39,6 @@ static bool import_has_table(PGconn *conn, const char *table)
     return has;
 }
 
-static void import_now(char out[32])
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* ---- modules ---- */
 
 static enum fl_err import_modules(PGconn *conn, struct db *db, struct import_report *r,
@@ -55,7 +48,7 @@ static enum fl_err import_modules(PGconn *conn, struct db *db, struct import_rep
     if (!res)
         return FL_ERR_STORE;
     char now[32];
-    import_now(now);
+    fl_format_now_s(now);
     enum fl_err err = FL_OK;
     for (int i = 0; err == FL_OK && i < PQntuples(res); i++) {
         const char *name = PQgetvalue(res, i, 0);
@@ -150,7 +143,7 @@ static enum fl_err import_function(struct db *db, PGresult *res, int i, cJSON *k
         fl_hash_hex(parts, lens, 1, hash);
         char key[2 * FL_NAME_MAX + 2], now[32];
         snprintf(key, sizeof(key), "%s/%s", module, name);
-        import_now(now);
+        fl_format_now_s(now);
         const char *ours = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(known, key));
         struct db_function row = {.module = module,
                                   .name = name,
@@ -309,7 +302,7 @@ static enum fl_err import_script(struct db *db, const char *name, const char *st
         char *parsed_text = cJSON_PrintUnformatted(json);
         cJSON_Delete(json);
         char now[32];
-        import_now(now);
+        fl_format_now_s(now);
         struct db_script row = {name, yaml, parsed_text, now, now, NULL};
         err = parsed_text ? db_script_put(db, &row, true, detail, detail_len) : FL_ERR_NOMEM;
         r->scripts_added += err == FL_OK;
@@ -372,7 +365,7 @@ static enum fl_err import_subject(struct db *db, const char *name, const char *t
     const void *parts[] = {token};
     size_t lens[] = {strlen(token)};
     fl_hash_hex(parts, lens, 1, hash);
-    import_now(now);
+    fl_format_now_s(now);
     const cJSON *ours = cJSON_GetObjectItemCaseSensitive(known, name);
     const char *our_hash = cJSON_GetStringValue(cJSON_GetArrayItem(ours, 0));
     bool our_admin = cJSON_IsTrue(cJSON_GetArrayItem(ours, 1));
