@@ -418,20 +418,19 @@ static bool rt_region_pooled(const struct rt_thread *t, const struct rt_region *
 static struct rt_region *rt_region_acquire(struct rt_thread *t, size_t bytes)
 {
     struct rt_region *best = NULL;
+    size_t best_gap = SIZE_MAX;
     for (int i = 0; i < POOL_REGIONS; i++) {
         struct rt_region *r = &t->pool[i];
         if (r->in_use)
             continue;
         if (r->base && r->rw_bytes == bytes)
             return r;
+        /* an unused one (rw_bytes 0) costs a reservation, and protecting `bytes` */
         size_t gap = r->rw_bytes > bytes ? r->rw_bytes - bytes : bytes - r->rw_bytes;
-        size_t best_gap = !best                    ? SIZE_MAX
-                          : best->rw_bytes > bytes ? best->rw_bytes - bytes
-                                                   : bytes - best->rw_bytes;
-        if (!r->base) /* unused: costs a reservation, no re-protection */
-            gap = bytes;
-        if (gap < best_gap)
+        if (gap < best_gap) {
             best = r;
+            best_gap = gap;
+        }
     }
     if (best && !best->base && rt_region_reserve(best))
         best->lockable = true; /* pooled: worth locking (rt_region_lock) */

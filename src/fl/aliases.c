@@ -87,9 +87,10 @@ char **fl_aliases_apply(int argc, char **argv)
     char **out = fl_aliased_argv = calloc((size_t)argc + 1, sizeof(char *));
     if (!out)
         return argv;
-    const char *group = NULL; /* whose verbs the next command word is among */
-    int commands = 0;         /* command words seen: the group, its verb, a sub-verb */
-    bool value_next = false;
+    /* command words: the group, its verb, and after "admin user" the user verb; `group` says
+     * whose aliases the next one may be (NULL: the groups') */
+    const char *group = NULL;
+    bool command_next = true, value_next = false;
     for (int i = 0; i < argc; i++) {
         const char *word = argv[i], *joined;
         const char *flag = i > 0 ? flag_of(word, &joined) : NULL;
@@ -109,12 +110,10 @@ char **fl_aliases_apply(int argc, char **argv)
             if (i == 1 && strcmp(word, "-v") == 0)
                 word = "version"; /* FunLess's fl -v */
             value_next = takes_value(word);
-        } else if (commands < 3 && (commands < 2 || strcmp(group, "user") == 0)) {
-            word = alias_of(commands == 0 ? NULL : group, word);
-            group = commands == 0 || strcmp(word, "user") == 0 ? word : group;
-            commands = strcmp(word, "user") == 0 ? 2 : commands + 1;
-            if (commands == 2 && strcmp(group, "user") != 0)
-                commands = 3; /* the verb is the last command word */
+        } else if (command_next) {
+            word = alias_of(group, word);
+            command_next = !group || (strcmp(group, "admin") == 0 && strcmp(word, "user") == 0);
+            group = command_next ? word : NULL;
         }
         out[i] = (char *)word;
     }
