@@ -51,7 +51,8 @@ T_ALICE="SFMyNTY.g2gDdAAAAAF3BHVzZXJtAAAABWFsaWNlbgYAuYyZno0BYgABUYA.alice$RANDO
 T_ADMIN="SFMyNTY.g2gDdAAAAAF3BHVzZXJtAAAABWFkbWlubgYAuYyZno0BYgABUYA.admin$RANDOM"
 HELLO_HEX=$(xxd -p "$FX/c_hello.wasm" | tr -d '\n')
 psql -q -v ON_ERROR_STOP=1 "$SOURCE" >/dev/null <<EOF
-INSERT INTO modules (name, inserted_at, updated_at) VALUES ('_', now(), now()), ('fm', now(), now());
+INSERT INTO modules (name, inserted_at, updated_at) VALUES ('_', now(), now()), ('fm', now(), now()),
+  (E'bad\nname\x1b[2J', now(), now());
 INSERT INTO functions (name, code, module_id, inserted_at, updated_at) VALUES
   ('hello', decode('$HELLO_HEX', 'hex'), 1, now(), now()),
   ('hello2', decode('$HELLO_HEX', 'hex'), 2, now(), now()),
@@ -84,7 +85,9 @@ import_into "${STORE[@]}" --data-dir "$DATA"
 expect "the import succeeds (rc $?)" test $? = 0
 expect "modules: 2 added" report_says "modules: 2 added, 0 already there"
 expect "functions: 2 added, the broken one refused" report_says "functions: 2 added, 0 updated, 0 already there, 1 refused"
-expect "... saying why" grep -q "function fm/broken skipped" "$TMP/report.err"
+expect "... saying why" grep -q 'function "fm/broken" skipped' "$TMP/report.err"
+expect "a module name FunLess would refuse is skipped, escaped (no raw control byte)" \
+    bash -c "grep -q 'module \"bad\\\\x0aname\\\\x1b\[2J\" skipped' '$TMP/report.err' && ! grep -q \$'\\x1b' '$TMP/report.err'"
 expect "APP scripts: 1 added" report_says "APP scripts: 1 added"
 expect "subjects: 3 added" report_says "subjects: 3 added, 0 updated"
 mkdir -p "$DATA"

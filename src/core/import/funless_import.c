@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/escape.h"
 #include "common/hash.h"
 #include "common/util.h"
 #include "core/api/validate.h"
@@ -39,6 +40,16 @@ static bool import_has_table(PGconn *conn, const char *table)
     return has;
 }
 
+/* One line on stderr for something skipped. Names and reasons come from FunLess's database
+ * (a reason can quote a module's bytes): escaped, so no byte of them moves the terminal. */
+static void import_skipped(const char *what, const char *name, const char *why)
+{
+    char safe_name[400], safe_why[600];
+    fl_escape_log(name, safe_name, sizeof(safe_name));
+    fl_escape_log(why, safe_why, sizeof(safe_why));
+    fprintf(stderr, "import-funless: %s \"%s\" skipped: %s\n", what, safe_name, safe_why);
+}
+
 /* ---- modules ---- */
 
 static enum fl_err import_modules(PGconn *conn, struct db *db, struct import_report *r,
@@ -53,7 +64,7 @@ static enum fl_err import_modules(PGconn *conn, struct db *db, struct import_rep
     for (int i = 0; err == FL_OK && i < PQntuples(res); i++) {
         const char *name = PQgetvalue(res, i, 0);
         if (!name_valid(name)) {
-            fprintf(stderr, "import-funless: module '%.200s' skipped: not a valid name\n", name);
+            import_skipped("module", name, "not a valid name");
             continue;
         }
         /* shared by everyone, as every FunLess module is */
@@ -135,7 +146,9 @@ static enum fl_err import_function(struct db *db, PGresult *res, int i, cJSON *k
     }
     enum fl_err err = FL_OK;
     if (why[0]) {
-        fprintf(stderr, "import-funless: function %.160s/%.160s skipped: %s\n", module, name, why);
+        char qualified[2 * FL_NAME_MAX + 2];
+        snprintf(qualified, sizeof(qualified), "%.160s/%.160s", module, name);
+        import_skipped("function", qualified, why);
         r->functions_refused++;
     } else {
         const void *parts[] = {code.data};
@@ -295,7 +308,7 @@ static enum fl_err import_script(struct db *db, const char *name, const char *st
         snprintf(why, sizeof(why), "not an APP script");
     enum fl_err err = FL_OK;
     if (why[0]) {
-        fprintf(stderr, "import-funless: APP script %.160s skipped: %s\n", name, why);
+        import_skipped("APP script", name, why);
         r->scripts_refused++;
     } else {
         cJSON *json = app_to_json(parsed);
@@ -358,7 +371,7 @@ static enum fl_err import_subject(struct db *db, const char *name, const char *t
                                   size_t detail_len)
 {
     if (!name_valid(name) || !*token) {
-        fprintf(stderr, "import-funless: subject '%.160s' skipped: no valid name or token\n", name);
+        import_skipped("subject", name, "no valid name or token");
         return FL_OK;
     }
     char hash[FL_HASH_HEX_BYTES], now[32];
