@@ -22,6 +22,19 @@ struct entry {
     struct entry *next;
 };
 
+/* Exchanges the environments of two entries (a function's follows it, the other is freed). */
+static void entry_swap_env(struct entry *a, struct entry *b)
+{
+    struct entry held = *a;
+    a->env = b->env;
+    a->env_len = b->env_len;
+    a->shown = b->shown;
+    b->env = held.env;
+    b->env_len = held.env_len;
+    b->shown = held.shown;
+    a->def.has_env = a->env != NULL;
+}
+
 static void entry_free(struct entry *e)
 {
     if (e->env) /* it holds secrets */
@@ -145,13 +158,7 @@ static void catalogue_insert(struct catalogue *cat, const struct fn_def *def, st
         (*slot)->def = *def;
         (*slot)->module = m >= 0 ? cat->modules[m] : NULL;
         if (moved) { /* the moved one's environment wins: it is the function's */
-            struct entry replaced = **slot;
-            (*slot)->env = moved->env;
-            (*slot)->env_len = moved->env_len;
-            (*slot)->shown = moved->shown;
-            moved->env = replaced.env;
-            moved->env_len = replaced.env_len;
-            moved->shown = replaced.shown;
+            entry_swap_env(*slot, moved);
             entry_free(moved);
         }
         (*slot)->def.has_env = (*slot)->env != NULL;
@@ -473,14 +480,8 @@ bool catalogue_set_env(struct catalogue *cat, const char *module, const char *na
         memcpy(fresh.env, env, env_len);
     pthread_rwlock_wrlock(&cat->lock);
     struct entry *e = *catalogue_slot(cat, module, name);
-    if (e) {
-        struct entry old = *e;
-        e->env = fresh.env;
-        e->env_len = fresh.env_len;
-        e->shown = fresh.shown;
-        e->def.has_env = fresh.env != NULL;
-        fresh = old;
-    }
+    if (e)
+        entry_swap_env(e, &fresh); /* `fresh` now holds the old one, freed below */
     pthread_rwlock_unlock(&cat->lock);
     if (fresh.env)
         explicit_bzero(fresh.env, fresh.env_len);
