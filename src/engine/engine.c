@@ -45,6 +45,7 @@ struct engine_module {
     struct compiled *tier0;
     struct compiled *tier1;
     _Atomic(struct compiled *) best;
+    atomic_uint fast_streak; /* engine_module_fast_streak */
     pthread_mutex_t lock;
     pthread_cond_t tier1_changed;
     enum tier1_state tier1_state;
@@ -499,6 +500,24 @@ const char *engine_module_hash(const struct engine_module *module)
 const struct engine_module_info *engine_module_info(const struct engine_module *module)
 {
     return &module->info;
+}
+
+unsigned engine_module_fast_streak(const struct engine_module *module)
+{
+    return atomic_load_explicit(&module->fast_streak, memory_order_relaxed);
+}
+
+enum { FAST_STREAK_MAX = 64 };
+
+void engine_module_note_call(struct engine_module *module, uint64_t duration_ns)
+{
+    /* stored only when it changes: a steady function's calls on many threads write nothing */
+    unsigned streak = atomic_load_explicit(&module->fast_streak, memory_order_relaxed);
+    unsigned next = duration_ns > ENGINE_FAST_CALL_NS ? 0
+                    : streak < FAST_STREAK_MAX        ? streak + 1
+                                                      : streak;
+    if (next != streak)
+        atomic_store_explicit(&module->fast_streak, next, memory_order_relaxed);
 }
 
 const struct fl_glue *engine_module_glue(struct engine_module *module)

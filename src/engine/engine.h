@@ -93,6 +93,15 @@ bool engine_module_wait_tier1(struct engine_module *module, uint32_t timeout_ms)
 const char *engine_module_hash(const struct engine_module *module);
 const struct engine_module_info *engine_module_info(const struct engine_module *module);
 
+/* A call that ends within this is fast (engine_module_fast_streak). */
+#define ENGINE_FAST_CALL_NS 200000u
+/*
+ * How many of the module's calls in a row, up to the last one, were fast (counted up to 64):
+ * an embedder may run the next call where a slow one would hold others up (the Worker runs
+ * it without a hand-off to another thread).
+ */
+unsigned engine_module_fast_streak(const struct engine_module *module);
+
 struct engine_limits {
     uint64_t memory_bytes;   /* linear memory cap (rounded down to pages) */
     uint32_t timeout_ms;     /* 0: none */
@@ -118,8 +127,9 @@ struct engine_result {
     size_t output_len;
     char *logs; /* console_log lines and stderr (ABI v1: stdout too) */
     size_t logs_len;
-    int exit_code;    /* ABI v0 only */
-    char detail[256]; /* one sentence for anything but FL_OK */
+    int exit_code;        /* ABI v0 only */
+    uint64_t duration_ns; /* from the instance's creation to its end */
+    char detail[256];     /* one sentence for anything but FL_OK */
 };
 
 /* Runs one invocation with `input` (JSON text) in a fresh instance. */

@@ -49,5 +49,7 @@ const struct fl_glue *engine_module_glue(struct engine_module *module);
 const struct wasm_desc *engine_module_desc(const struct engine_module *module);
 /* The import context for instances of this module (funcs/ptrs from its resolver). */
 void engine_module_init_ctx(const struct engine_module *module, struct rt_ctx *ctx);
+/* A call of the module took `duration_ns` (engine_module_fast_streak). */
+void engine_module_note_call(struct engine_module *module, uint64_t duration_ns);
 
 #endif

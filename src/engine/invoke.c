@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/util.h"
 #include "engine/engine_internal.h"
 #include "engine/host.h"
 
@@ -223,6 +224,7 @@ enum fl_err engine_invoke(struct engine_module *m, const char *input, size_t inp
         invocation_deinit(&inv);
         return result_fail(res, FL_ERR_NO_ENTRY, "module has no entry point or no exported memory");
     }
+    uint64_t started_ns = fl_now_ns();
     inv.instance = calloc(1, *inv.glue->instance_size);
     if (!inv.instance) {
         invocation_deinit(&inv);
@@ -235,6 +237,8 @@ enum fl_err engine_invoke(struct engine_module *m, const char *input, size_t inp
     int code = rt_guarded_call(&rt_limits, invocation_body, &inv);
     inv.glue->free(inv.instance);
     free(inv.instance);
+    res->duration_ns = fl_now_ns() - started_ns;
+    engine_module_note_call(m, res->duration_ns);
     if (code == RT_OK || code == RT_TRAP_EXIT)
         inv.info->abi == ENGINE_ABI_V1 &&code == RT_OK ? outcome_v1(&inv, res)
                                                        : outcome_v0(&inv, res);

@@ -113,6 +113,15 @@ enum fl_err link_read(struct link *link, struct fl_buf *payload, struct proto_ms
     return proto_decode(&h, (const uint8_t *)payload->data, msg);
 }
 
+bool link_has_frame(const struct link *link)
+{
+    size_t have = link->in_end - link->in_start;
+    struct proto_header h;
+    return have >= PROTO_HEADER_BYTES &&
+           proto_read_header(link->in + link->in_start, &h) == FL_OK &&
+           have - PROTO_HEADER_BYTES >= h.length;
+}
+
 /* Under the write lock. */
 static bool send_all(int fd, const char *p, size_t len)
 {
@@ -188,6 +197,14 @@ enum link_flush_result link_flush(struct link *link)
     enum link_flush_result result = link_drain(link, false);
     pthread_mutex_unlock(&link->write_lock);
     return result;
+}
+
+bool link_send_queued(struct link *link)
+{
+    pthread_mutex_lock(&link->write_lock);
+    bool ok = link_drain(link, true) == LINK_FLUSHED;
+    pthread_mutex_unlock(&link->write_lock);
+    return ok;
 }
 
 /* Decodes the frames that what is read ahead completes (see link_read_ready). */

@@ -48,6 +48,8 @@ void link_close(struct link *link);
  * (the connection is then unusable: close it).
  */
 enum fl_err link_read(struct link *link, struct fl_buf *payload, struct proto_msg *msg);
+/* Whether a whole frame has been read ahead: the next link_read returns without waiting. */
+bool link_has_frame(const struct link *link);
 /*
  * For a reader on an event loop, when the socket is readable: reads what has arrived (without
  * waiting) and calls `on_frame` for each frame it completes; a frame's rest may come later.
@@ -67,6 +69,8 @@ bool link_queue(struct link *link, const struct fl_buf *frames);
  * another writer (whose link_write sends the queue when it is done). */
 enum link_flush_result { LINK_FLUSHED, LINK_FLUSH_LATER, LINK_FLUSH_FAILED };
 enum link_flush_result link_flush(struct link *link);
+/* Sends what is queued, waiting as long as the socket needs (and for another writer). */
+bool link_send_queued(struct link *link);
 
 /* Connects to "HOST:PORT" (TCP, Nagle off); -1 on failure. */
 int link_dial(const char *address);

@@ -254,20 +254,27 @@ void cache_drop(struct cache *cache, const char *module, const char *name)
     pthread_mutex_unlock(&cache->lock);
 }
 
-enum fl_err cache_get(struct cache *cache, const char *hash, struct engine_module **out,
-                      char *detail, size_t detail_len)
+bool cache_get_loaded(struct cache *cache, const char *hash, struct engine_module **out)
 {
-    if (!cache_hash_valid(hash))
-        return fl_fail(FL_ERR_BAD_REQUEST, detail, detail_len, "malformed hash");
     pthread_mutex_lock(&cache->lock);
     struct loaded *l = cache_find_loaded(cache, hash);
     if (l) {
         l->last_used = ++cache->clock;
         *out = engine_module_ref(l->module);
         cache->hits++;
-        pthread_mutex_unlock(&cache->lock);
-        return FL_OK;
     }
+    pthread_mutex_unlock(&cache->lock);
+    return l != NULL;
+}
+
+enum fl_err cache_get(struct cache *cache, const char *hash, struct engine_module **out,
+                      char *detail, size_t detail_len)
+{
+    if (!cache_hash_valid(hash))
+        return fl_fail(FL_ERR_BAD_REQUEST, detail, detail_len, "malformed hash");
+    if (cache_get_loaded(cache, hash, out))
+        return FL_OK;
+    pthread_mutex_lock(&cache->lock);
     cache->misses++;
     pthread_mutex_unlock(&cache->lock);
     char path[PATH_MAX + 80];

@@ -33,6 +33,8 @@ void cache_drop(struct cache *cache, const char *module, const char *name);
  */
 enum fl_err cache_get(struct cache *cache, const char *hash, struct engine_module **out,
                       char *detail, size_t detail_len);
+/* The module for `hash` only if it is in memory now (never reads or compiles): false if not. */
+bool cache_get_loaded(struct cache *cache, const char *hash, struct engine_module **out);
 
 struct cache_stats {
     unsigned long hits, misses, functions, modules;

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,18 @@ void metrics_observe_invocation(const char *module, const char *function, enum f
     m.observations++;
     m.sum += seconds;
     pthread_mutex_unlock(&m.lock);
+}
+
+static atomic_ulong calls_on_reader, reader_rescues; /* per call: no lock */
+
+void metrics_observe_call_on_reader(void)
+{
+    atomic_fetch_add_explicit(&calls_on_reader, 1, memory_order_relaxed);
+}
+
+void metrics_observe_reader_rescue(void)
+{
+    atomic_fetch_add(&reader_rescues, 1);
 }
 
 void metrics_observe_busy(void)
@@ -198,6 +211,16 @@ static void metrics_render(struct fl_buf *out)
         "# TYPE funless_worker_busy_total counter\nfunless_worker_busy_total %lu\n",
         m.observations, m.sum, m.observations, m.busy);
     pthread_mutex_unlock(&m.lock);
+    fl_buf_printf(out,
+                  "# HELP funless_worker_calls_on_reader_total Invocations run by the thread that "
+                  "read them (fast functions, no hand-off).\n"
+                  "# TYPE funless_worker_calls_on_reader_total counter\n"
+                  "funless_worker_calls_on_reader_total %lu\n"
+                  "# HELP funless_worker_reader_rescues_total Calls on a reader that ran so long "
+                  "that their connection got a new reader.\n"
+                  "# TYPE funless_worker_reader_rescues_total counter\n"
+                  "funless_worker_reader_rescues_total %lu\n",
+                  atomic_load(&calls_on_reader), atomic_load(&reader_rescues));
     struct engine_stats es;
     engine_stats(&es);
     fl_buf_printf(out,

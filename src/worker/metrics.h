@@ -25,6 +25,10 @@ void metrics_read_host(struct metrics_host *out);
 void metrics_observe_invocation(const char *module, const char *function, enum fl_err outcome,
                                 bool cancelled, double seconds);
 void metrics_observe_busy(void);
+/* A call ran on its connection's reader (no hand-off); a reader's call ran so long that the
+ * connection got a new reader (worker.c). */
+void metrics_observe_call_on_reader(void);
+void metrics_observe_reader_rescue(void);
 /* Serves GET /metrics on "ADDR:PORT"; the bound port in *port. */
 bool metrics_serve(const char *listen, const char *node, struct cache *cache, unsigned *port);
 /* Stops serving (joins the server's thread). */

@@ -9,6 +9,14 @@
  * reference-counted by its threads and its queued jobs; a job whose Core
  * went away runs and its reply is dropped.
  *
+ * Fast calls skip the hand-off: a call of a function whose recent calls were
+ * all fast (engine_module_fast_streak) runs on the reader itself when nothing
+ * waits in the queue and no idle executor could take it sooner, and its reply
+ * leaves with the others of the same burst of frames, in one write. Should
+ * such a call run longer than RESCUE_AFTER_MS, the rescuer thread gives the
+ * connection a new reader (its other frames, cancellations among them, are
+ * read again at once); the old one sends its reply and ends.
+ *
  * SIGTERM or SIGINT (read from a signalfd by the main thread) stops it
  * cleanly: no new connections, every Core hung up on, running calls
  * cancelled, compilers killed, every thread ended and everything freed.
@@ -49,7 +57,18 @@ enum {
     ANNOUNCE_INTERVAL_MS = 1000,
     LOG_BYTES = 64 << 10,
     HANDSHAKE_FRAME_MAX = 256, /* what is read of a frame before the Core proved the secret */
+    FAST_STREAK_NEEDED = 8,    /* fast calls in a row before a function's run on the reader */
+    RESCUE_AFTER_MS = 5,       /* a reader's call this long: the connection gets a new reader */
+    RESCUE_TICK_MS = 2,        /* the rescuer's look at the readers, while any runs calls */
+    RESCUER_IDLE_MS = 1000,    /* no call on a reader this long: the rescuer sleeps */
+    REPLY_HOLD_US = 50,        /* an executor's replies wait for its next fast call at most */
 };
+
+/* A connection's reader: its generation (bumped when a new reader takes over), and whether it
+ * is reading or running a call. One atomic word, so a replaced reader cannot mistake a later
+ * reader's call for its own. */
+enum { READER_READING = 0, READER_RUNNING = 1 };
+#define READER_WORD(generation, state) ((generation) << 1 | (state))
 
 struct conn {
     struct link link;
@@ -59,7 +78,10 @@ struct conn {
     bool counted_unauthenticated; /* holds one of worker.unauthenticated (the reader's) */
     uint8_t nonce[FL_NONCE_BYTES];
     struct worker *worker;
-    struct conn *prev, *next; /* on worker.conns (under its lock) */
+    struct conn *prev, *next;       /* on worker.conns (under its lock) */
+    struct conn *rescue_next;       /* the rescuer's list of connections it hands over */
+    atomic_uint reader;             /* READER_WORD of its reader now */
+    _Atomic uint64_t running_since; /* when the reader began its call (READER_RUNNING) */
 };
 
 enum job_kind { JOB_PUT, JOB_INVOKE };
@@ -75,17 +97,24 @@ struct job {
     char http_allow[PROTO_MAX_STR + 1]; /* the function's narrowing of --http-allow */
     uint8_t *env; /* its configuration and secrets (WASI environment), NULL none */
     size_t env_len;
+    struct engine_module *loaded; /* its code, when the reader found it in memory (a ref) */
     struct job *next;
 };
 
-/* An executor thread, and the call it runs; `cancel` is set (under the worker's lock, only
- * while `running` is that call) to stop it — it lives as long as the thread, as
- * engine_limits.cancel wants. */
+/* An executor thread, or a reader running calls itself (a "runner"), and the call it runs;
+ * `cancel` is set (under the worker's lock, only while `running` is that call) to stop it.
+ * Executors live as long as their threads and runners until the Worker stops, as
+ * engine_limits.cancel wants (the watchdog may read the flag just after a call ended). */
 struct executor {
     struct worker *worker;
     struct job *running;
     uint32_t reserved_mb; /* of the worker's memory budget, for `running` */
     atomic_bool cancel;
+    bool taken;                   /* runners: a reader has it (under the worker's lock) */
+    struct executor *next_runner; /* on worker.runners */
+    /* Executors: replies queued on this connection (a reference), not sent yet, since when */
+    struct conn *held_conn;
+    uint64_t held_since;
 };
 
 struct worker {
@@ -111,6 +140,13 @@ struct worker {
     bool stopping;        /* under the lock: executors end, connections close */
     pthread_t *executor_threads;
     unsigned executors_started;
+    unsigned idle_executors;  /* waiting for a job (under the lock) */
+    struct executor *runners; /* readers' (under the lock), freed by worker_stop */
+    /* The rescuer: awake (ticking) while readers run calls; sleeps on `rescue` otherwise. */
+    pthread_t rescuer;
+    bool rescuer_started;
+    atomic_bool rescuer_awake;
+    pthread_cond_t rescue;
     struct announcer *announcer;
     bool serving_metrics;
 };
@@ -140,7 +176,7 @@ static void conn_release(struct conn *c)
     atomic_fetch_sub(&w->connections, 1); /* last: shutdown waits for it to reach 0 */
 }
 
-static void conn_send(struct conn *c, struct fl_buf *frame)
+static void conn_send(struct conn *c, const struct fl_buf *frame)
 {
     if (!atomic_load(&c->closed) && !link_write(&c->link, frame))
         atomic_store(&c->closed, true);
@@ -150,6 +186,8 @@ static void conn_send(struct conn *c, struct fl_buf *frame)
 
 static void job_free(struct job *job)
 {
+    if (job->loaded)
+        engine_module_release(job->loaded);
     conn_release(job->conn);
     free(job->args);
     free(job->code);
@@ -189,18 +227,75 @@ static struct job *worker_next_fitting(struct worker *w, struct job **before)
     return NULL;
 }
 
+/* Under the lock: `ex` runs `job` now, with the memory it declares reserved. */
+static void executor_take(struct executor *ex, struct job *job)
+{
+    struct worker *w = ex->worker;
+    ex->running = job;
+    ex->reserved_mb = job->kind == JOB_INVOKE ? job->memory_mb : 0;
+    w->memory_free_mb -= ex->reserved_mb;
+    atomic_store(&ex->cancel, false);
+}
+
+/* ---- an executor's replies: queued while it runs fast calls, sent together ---- */
+
+static void executor_send_held(struct executor *ex)
+{
+    if (!ex->held_conn)
+        return;
+    if (!link_send_queued(&ex->held_conn->link))
+        atomic_store(&ex->held_conn->closed, true);
+    conn_release(ex->held_conn);
+    ex->held_conn = NULL;
+}
+
+/* `frame` goes to `c` with the executor's next send (or at once, when the queue is full). */
+static void executor_reply(struct executor *ex, struct conn *c, const struct fl_buf *frame)
+{
+    if (ex->held_conn && ex->held_conn != c)
+        executor_send_held(ex);
+    if (atomic_load(&c->closed))
+        return;
+    if (!link_queue(&c->link, frame)) {
+        conn_send(c, frame); /* sends what is queued first */
+        return;
+    }
+    if (!ex->held_conn) {
+        ex->held_conn = conn_ref(c);
+        ex->held_since = fl_now_ns();
+    }
+}
+
+/* Whether the replies `ex` holds may wait for `next` too: a fast call on the same connection,
+ * and they have not waited REPLY_HOLD_US already. */
+static bool executor_may_hold(const struct executor *ex, const struct job *next)
+{
+    return next->kind == JOB_INVOKE && next->conn == ex->held_conn && next->loaded &&
+           engine_module_fast_streak(next->loaded) >= FAST_STREAK_NEEDED &&
+           fl_now_ns() - ex->held_since < (uint64_t)REPLY_HOLD_US * 1000u;
+}
+
 /*
  * The next job for `ex`: calls run only while the memory they declare fits in the Worker's
  * budget (the rest wait in the queue, in order, behind nothing that does not fit), so
- * concurrent calls never overcommit --memory-mb.
+ * concurrent calls never overcommit --memory-mb. Held replies leave before it waits.
  */
 static struct job *worker_dequeue(struct executor *ex)
 {
     struct worker *w = ex->worker;
     pthread_mutex_lock(&w->lock);
     struct job *before, *job;
-    while (!w->stopping && (job = worker_next_fitting(w, &before)) == NULL)
+    while (!w->stopping && (job = worker_next_fitting(w, &before)) == NULL) {
+        if (ex->held_conn) {
+            pthread_mutex_unlock(&w->lock);
+            executor_send_held(ex);
+            pthread_mutex_lock(&w->lock);
+            continue;
+        }
+        w->idle_executors++;
         pthread_cond_wait(&w->work, &w->lock);
+        w->idle_executors--;
+    }
     if (w->stopping) {
         pthread_mutex_unlock(&w->lock);
         return NULL; /* what is still queued is freed by worker_stop */
@@ -212,10 +307,7 @@ static struct job *worker_dequeue(struct executor *ex)
     if (w->tail == job)
         w->tail = before;
     w->queued--;
-    ex->running = job;
-    ex->reserved_mb = job->kind == JOB_INVOKE ? job->memory_mb : 0;
-    w->memory_free_mb -= ex->reserved_mb;
-    atomic_store(&ex->cancel, false);
+    executor_take(ex, job);
     pthread_mutex_unlock(&w->lock);
     return job;
 }
@@ -231,6 +323,14 @@ static void worker_finished(struct executor *ex)
     if (w->head)
         pthread_cond_broadcast(&w->work);
     pthread_mutex_unlock(&w->lock);
+}
+
+/* Under the lock: stops the call `ex` runs if it is `c`'s invocation `id` (any, with `all`). */
+static void executor_cancel_if(struct executor *ex, const struct conn *c, bool all, uint32_t id)
+{
+    struct job *job = ex->running;
+    if (job && job->conn == c && job->kind == JOB_INVOKE && (all || job->id == id))
+        atomic_store(&ex->cancel, true);
 }
 
 /*
@@ -258,11 +358,10 @@ static void worker_cancel(struct worker *w, const struct conn *c, bool all, uint
         }
     }
     w->tail = kept_tail;
-    for (unsigned i = 0; i < w->threads; i++) {
-        struct job *job = w->executors[i].running;
-        if (job && job->conn == c && job->kind == JOB_INVOKE && (all || job->id == id))
-            atomic_store(&w->executors[i].cancel, true);
-    }
+    for (unsigned i = 0; i < w->threads; i++)
+        executor_cancel_if(&w->executors[i], c, all, id);
+    for (struct executor *runner = w->runners; runner; runner = runner->next_runner)
+        executor_cancel_if(runner, c, all, id);
     pthread_mutex_unlock(&w->lock);
     for (struct job *job = dropped, *next; job; job = next) {
         next = job->next;
@@ -283,6 +382,32 @@ static void worker_run_put(struct worker *w, struct job *job)
     fl_buf_deinit(&frame);
 }
 
+/* Runs `job` on `module` (released here); its RESULT frame, if anyone waits for it, in
+ * `frame`. */
+static void executor_call(struct executor *ex, struct job *job, struct engine_module *module,
+                          struct fl_buf *frame)
+{
+    struct engine_limits limits;
+    engine_limits_defaults(&limits);
+    limits.memory_bytes = (uint64_t)job->memory_mb << 20;
+    limits.timeout_ms = job->timeout_ms;
+    limits.max_log_bytes = LOG_BYTES;
+    limits.cancel = &ex->cancel;
+    limits.http_allow = job->http_allow;
+    limits.env = (const char *)job->env;
+    limits.env_len = job->env_len;
+    struct engine_result res;
+    engine_invoke(module, (const char *)job->args, job->args_len, &limits, &res);
+    bool cancelled = atomic_load(&ex->cancel);
+    metrics_observe_invocation(job->module, job->name, res.status, cancelled,
+                               (double)res.duration_ns / 1e9);
+    if (!cancelled) /* else nobody waits for the answer */
+        proto_put_result(frame, job->id, res.status, res.output, res.output ? res.output_len : 0,
+                         res.logs, res.logs ? res.logs_len : 0, res.detail);
+    engine_result_deinit(&res);
+    engine_module_release(module);
+}
+
 static void worker_run_invoke(struct executor *ex, struct job *job)
 {
     struct worker *w = ex->worker;
@@ -294,37 +419,20 @@ static void worker_run_invoke(struct executor *ex, struct job *job)
     if (job->code_len) /* the Core resent the code after our NO_CODE */
         err = cache_put(w->cache, job->module, job->name, job->hash, job->code, job->code_len,
                         detail, sizeof(detail));
-    if (err == FL_OK)
+    if (err == FL_OK && job->loaded) {
+        module = job->loaded; /* the reader's lookup: ours to release now */
+        job->loaded = NULL;
+    } else if (err == FL_OK) {
         err = cache_get(w->cache, job->hash, &module, detail, sizeof(detail));
-    if (err == FL_ERR_NOT_FOUND) {
-        proto_put_empty(&frame, PROTO_NO_CODE, job->id);
-    } else if (err != FL_OK) {
-        proto_put_result(&frame, job->id, err, NULL, 0, NULL, 0, detail);
-    } else {
-        struct engine_limits limits;
-        engine_limits_defaults(&limits);
-        limits.memory_bytes = (uint64_t)job->memory_mb << 20;
-        limits.timeout_ms = job->timeout_ms;
-        limits.max_log_bytes = LOG_BYTES;
-        limits.cancel = &ex->cancel;
-        limits.http_allow = job->http_allow;
-        limits.env = (const char *)job->env;
-        limits.env_len = job->env_len;
-        struct engine_result res;
-        double started = fl_now_s();
-        engine_invoke(module, (const char *)job->args, job->args_len, &limits, &res);
-        bool cancelled = atomic_load(&ex->cancel);
-        metrics_observe_invocation(job->module, job->name, res.status, cancelled,
-                                   fl_now_s() - started);
-        if (!cancelled) /* else nobody waits for the answer */
-            proto_put_result(&frame, job->id, res.status, res.output,
-                             res.output ? res.output_len : 0, res.logs, res.logs ? res.logs_len : 0,
-                             res.detail);
-        engine_result_deinit(&res);
-        engine_module_release(module);
     }
+    if (err == FL_ERR_NOT_FOUND)
+        proto_put_empty(&frame, PROTO_NO_CODE, job->id);
+    else if (err != FL_OK)
+        proto_put_result(&frame, job->id, err, NULL, 0, NULL, 0, detail);
+    else
+        executor_call(ex, job, module, &frame);
     if (frame.len)
-        conn_send(job->conn, &frame);
+        executor_reply(ex, job->conn, &frame);
     fl_buf_deinit(&frame);
 }
 
@@ -333,6 +441,8 @@ static void *worker_executor(void *arg)
     struct executor *ex = arg;
     struct worker *w = ex->worker;
     for (struct job *job; (job = worker_dequeue(ex));) {
+        if (ex->held_conn && !executor_may_hold(ex, job))
+            executor_send_held(ex);
         atomic_fetch_add(&w->in_flight, 1);
         if (job->kind == JOB_PUT)
             worker_run_put(w, job);
@@ -342,6 +452,7 @@ static void *worker_executor(void *arg)
         worker_finished(ex);
         job_free(job);
     }
+    executor_send_held(ex);
     return NULL;
 }
 
@@ -359,31 +470,46 @@ static uint8_t *worker_copy(struct proto_bytes b, size_t *len)
     return copy;
 }
 
+/* Invocation `m` as a job whose bytes (arguments, environment) stay `m`'s: the reader's own
+ * call. */
+static void job_view_invoke(struct job *job, struct conn *c, const struct proto_msg *m)
+{
+    job->kind = JOB_INVOKE;
+    job->conn = c;
+    job->id = m->header.id;
+    snprintf(job->module, sizeof(job->module), "%s", m->u.invoke.module);
+    snprintf(job->name, sizeof(job->name), "%s", m->u.invoke.name);
+    snprintf(job->hash, sizeof(job->hash), "%s", m->u.invoke.hash);
+    job->memory_mb = m->u.invoke.memory_mb;
+    job->timeout_ms = m->u.invoke.timeout_ms;
+    snprintf(job->http_allow, sizeof(job->http_allow), "%s", m->u.invoke.http_allow);
+    job->args = (uint8_t *)m->u.invoke.args.data;
+    job->args_len = m->u.invoke.args.len;
+    job->env = m->u.invoke.env.len ? (uint8_t *)m->u.invoke.env.data : NULL;
+    job->env_len = m->u.invoke.env.len;
+}
+
+/* A queued job for `m` (CODE_PUT or INVOKE), owning copies of its bytes; NULL: no memory. */
 static struct job *worker_job(struct conn *c, const struct proto_msg *m)
 {
     struct job *job = calloc(1, sizeof(*job));
     if (!job)
         return NULL;
-    job->conn = conn_ref(c);
-    job->id = m->header.id;
     if (m->header.type == PROTO_CODE_PUT) {
         job->kind = JOB_PUT;
+        job->conn = c;
+        job->id = m->header.id;
         snprintf(job->module, sizeof(job->module), "%s", m->u.code_put.module);
         snprintf(job->name, sizeof(job->name), "%s", m->u.code_put.name);
         snprintf(job->hash, sizeof(job->hash), "%s", m->u.code_put.hash);
         job->code = worker_copy(m->u.code_put.code, &job->code_len);
     } else {
-        job->kind = JOB_INVOKE;
-        snprintf(job->module, sizeof(job->module), "%s", m->u.invoke.module);
-        snprintf(job->name, sizeof(job->name), "%s", m->u.invoke.name);
-        snprintf(job->hash, sizeof(job->hash), "%s", m->u.invoke.hash);
-        job->memory_mb = m->u.invoke.memory_mb;
-        job->timeout_ms = m->u.invoke.timeout_ms;
-        snprintf(job->http_allow, sizeof(job->http_allow), "%s", m->u.invoke.http_allow);
+        job_view_invoke(job, c, m);
         job->args = worker_copy(m->u.invoke.args, &job->args_len);
         job->code = m->u.invoke.code.len ? worker_copy(m->u.invoke.code, &job->code_len) : NULL;
         job->env = m->u.invoke.env.len ? worker_copy(m->u.invoke.env, &job->env_len) : NULL;
     }
+    conn_ref(c);
     return job;
 }
 
@@ -446,35 +572,205 @@ static bool conn_admitted(struct conn *c)
     return ok;
 }
 
-static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_buf *frame)
+/* ---- a connection's reader ---- */
+
+/* A reader thread's own: its buffers, and the runner it runs calls with. */
+struct reader {
+    struct conn *conn;
+    unsigned generation;     /* of c->reader */
+    bool admitted;           /* through the handshake (a new reader after a rescue is) */
+    bool replies_queued;     /* link_queue'd replies wait for link_send_queued */
+    bool replaced;           /* a new reader took the connection over: this one ends */
+    struct executor *runner; /* taken at its first call */
+    struct fl_buf handshake, payload, frame;
+    struct proto_msg *msg;
+};
+
+/* A runner for `r` (kept until the reader ends); false if out of memory. */
+static bool reader_take_runner(struct reader *r)
 {
+    struct worker *w = r->conn->worker;
+    if (r->runner)
+        return true;
+    pthread_mutex_lock(&w->lock);
+    struct executor *runner = w->runners;
+    while (runner && runner->taken)
+        runner = runner->next_runner;
+    if (!runner && (runner = calloc(1, sizeof(*runner))) != NULL) {
+        runner->worker = w;
+        atomic_init(&runner->cancel, false);
+        runner->next_runner = w->runners;
+        w->runners = runner;
+    }
+    if (runner)
+        runner->taken = true;
+    r->runner = runner;
+    pthread_mutex_unlock(&w->lock);
+    return runner != NULL;
+}
+
+static void reader_give_runner(struct reader *r)
+{
+    if (!r->runner)
+        return;
+    pthread_mutex_lock(&r->conn->worker->lock);
+    r->runner->taken = false;
+    pthread_mutex_unlock(&r->conn->worker->lock);
+    r->runner = NULL;
+}
+
+/* r->frame leaves with the next write on the connection (the reader's before it waits). */
+static void reader_reply(struct reader *r)
+{
+    if (!r->frame.len)
+        return;
+    if (atomic_load(&r->conn->closed) || link_queue(&r->conn->link, &r->frame))
+        r->replies_queued = true;
+    else
+        conn_send(r->conn, &r->frame); /* the queue is full: after it, at once */
+}
+
+/* The reader starts a call: the rescuer must see it, and be awake to. */
+static void reader_call_starts(struct reader *r)
+{
+    struct conn *c = r->conn;
     struct worker *w = c->worker;
-    fl_buf_reset(frame);
+    atomic_store(&c->running_since, fl_now_ns());
+    atomic_store(&c->reader, READER_WORD(r->generation, READER_RUNNING));
+    if (!atomic_load(&w->rescuer_awake)) { /* the first call after a quiet second */
+        pthread_mutex_lock(&w->lock);
+        atomic_store(&w->rescuer_awake, true);
+        pthread_cond_signal(&w->rescue);
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+/* The reader's call ended: false if a new reader took the connection over meanwhile. */
+static bool reader_call_ends(struct reader *r)
+{
+    unsigned running = READER_WORD(r->generation, READER_RUNNING);
+    return atomic_compare_exchange_strong(&r->conn->reader, &running,
+                                          READER_WORD(r->generation, READER_READING));
+}
+
+/*
+ * Runs invocation `m` of `module` (a ref, released here when it runs) on the reader itself,
+ * if that holds no one up: the function's recent calls were all fast, nothing waits in the
+ * queue, its memory fits, and no idle executor could start it while the reader goes on with
+ * frames read ahead. True when it ran.
+ */
+static bool reader_try_call(struct reader *r, const struct proto_msg *m,
+                            struct engine_module *module)
+{
+    struct conn *c = r->conn;
+    struct worker *w = c->worker;
+    if (engine_module_fast_streak(module) < FAST_STREAK_NEEDED || !reader_take_runner(r))
+        return false;
+    struct job job = {0};
+    job_view_invoke(&job, c, m);
+    bool frames_ahead = link_has_frame(&c->link);
+    pthread_mutex_lock(&w->lock);
+    bool run = !w->stopping && w->queued == 0 && job.memory_mb <= w->memory_free_mb &&
+               (!frames_ahead || w->idle_executors == 0);
+    if (run)
+        executor_take(r->runner, &job);
+    pthread_mutex_unlock(&w->lock);
+    if (!run)
+        return false;
+    atomic_fetch_add(&w->in_flight, 1);
+    metrics_observe_call_on_reader();
+    reader_call_starts(r);
+    fl_buf_reset(&r->frame);
+    executor_call(r->runner, &job, module, &r->frame);
+    if (job.env) /* secrets do not outlive the call in the Worker's memory */
+        explicit_bzero(job.env, job.env_len);
+    atomic_fetch_sub(&w->in_flight, 1);
+    worker_finished(r->runner);
+    if (reader_call_ends(r)) {
+        reader_reply(r);
+    } else {
+        r->replaced = true;
+        if (r->frame.len)
+            conn_send(c, &r->frame);
+    }
+    return true;
+}
+
+static void reader_invoke(struct reader *r, const struct proto_msg *m)
+{
+    struct conn *c = r->conn;
+    struct worker *w = c->worker;
+    struct engine_module *loaded = NULL;
+    if (!m->u.invoke.code.len && cache_get_loaded(w->cache, m->u.invoke.hash, &loaded) &&
+        reader_try_call(r, m, loaded))
+        return;
+    struct job *job = worker_job(c, m);
+    if (job) {
+        job->loaded = loaded;
+        loaded = NULL;
+    }
+    if (job && worker_enqueue(w, job))
+        return;
+    if (job)
+        job_free(job);
+    if (loaded)
+        engine_module_release(loaded);
+    fl_buf_reset(&r->frame);
+    proto_put_empty(&r->frame, PROTO_BUSY, m->header.id);
+    metrics_observe_busy();
+    reader_reply(r);
+}
+
+static void reader_handle(struct reader *r, const struct proto_msg *m)
+{
+    struct conn *c = r->conn;
+    struct worker *w = c->worker;
+    fl_buf_reset(&r->frame);
     if (m->header.type == PROTO_CANCEL) {
         worker_cancel(w, c, false, m->header.id);
-        return;
-    }
-    if (m->header.type == PROTO_CODE_DROP) {
+    } else if (m->header.type == PROTO_CODE_DROP) {
         cache_drop(w->cache, m->u.code_drop.module, m->u.code_drop.name);
-        proto_put_ack(frame, m->header.id, FL_OK, "");
+        proto_put_ack(&r->frame, m->header.id, FL_OK, "");
     } else if (m->header.type == PROTO_INVOKE && m->u.invoke.memory_mb > w->memory_budget_mb) {
         char why[160];
         snprintf(why, sizeof(why),
                  "the function declares %u MiB of memory; this Worker offers %llu (--memory-mb)",
                  m->u.invoke.memory_mb, (unsigned long long)w->memory_budget_mb);
-        proto_put_result(frame, m->header.id, FL_ERR_MEMORY_LIMIT, NULL, 0, NULL, 0, why);
-    } else if (m->header.type == PROTO_CODE_PUT || m->header.type == PROTO_INVOKE) {
+        proto_put_result(&r->frame, m->header.id, FL_ERR_MEMORY_LIMIT, NULL, 0, NULL, 0, why);
+    } else if (m->header.type == PROTO_INVOKE) {
+        reader_invoke(r, m);
+        return;
+    } else if (m->header.type == PROTO_CODE_PUT) {
         struct job *job = worker_job(c, m);
         if (job && worker_enqueue(w, job))
             return;
         if (job)
             job_free(job);
-        proto_put_empty(frame, PROTO_BUSY, m->header.id);
+        proto_put_empty(&r->frame, PROTO_BUSY, m->header.id);
         metrics_observe_busy();
-    } else {
-        return; /* nothing else is for a Worker: ignored */
-    }
-    conn_send(c, frame);
+    } /* nothing else is for a Worker: ignored */
+    reader_reply(r);
+}
+
+/* The connection is over: its calls are cancelled and its socket shut (its threads end). */
+static void conn_hang_up(struct conn *c)
+{
+    if (c->counted_unauthenticated)
+        atomic_fetch_sub(&c->worker->unauthenticated, 1);
+    c->counted_unauthenticated = false;
+    atomic_store(&c->closed, true);
+    worker_cancel(c->worker, c, true, 0); /* the Core is gone: so are its calls */
+    shutdown(c->link.fd, SHUT_RDWR);
+}
+
+/* Replies queued by the reader leave before it waits for the next frame. */
+static void reader_send_replies(struct reader *r)
+{
+    if (!r->replies_queued || link_has_frame(&r->conn->link))
+        return;
+    r->replies_queued = false;
+    if (!link_send_queued(&r->conn->link))
+        atomic_store(&r->conn->closed, true);
 }
 
 /*
@@ -484,34 +780,126 @@ static void worker_handle(struct conn *c, const struct proto_msg *m, struct fl_b
  */
 static void *worker_reader(void *arg)
 {
-    struct conn *c = arg;
-    struct fl_buf handshake, payload, frame;
-    fl_buf_init(&handshake, HANDSHAKE_FRAME_MAX);
-    fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
-    fl_buf_init(&frame, PROTO_MAX_PAYLOAD);
-    struct proto_msg *msg = malloc(sizeof(*msg));
-    bool admitted = atomic_load(&c->authenticated) && conn_admitted(c);
-    while (msg && (admitted || !atomic_load(&c->authenticated)) &&
-           link_read(&c->link, admitted ? &payload : &handshake, msg) == FL_OK) {
+    struct reader *r = arg;
+    struct conn *c = r->conn;
+    fl_buf_init(&r->handshake, HANDSHAKE_FRAME_MAX);
+    fl_buf_init(&r->payload, PROTO_MAX_PAYLOAD);
+    fl_buf_init(&r->frame, PROTO_MAX_PAYLOAD);
+    r->msg = malloc(sizeof(*r->msg));
+    bool admitted = r->admitted || (atomic_load(&c->authenticated) && conn_admitted(c));
+    while (r->msg && (admitted || !atomic_load(&c->authenticated))) {
+        reader_send_replies(r);
+        if (link_read(&c->link, admitted ? &r->payload : &r->handshake, r->msg) != FL_OK)
+            break;
         if (!admitted) {
-            if (!worker_authenticate(c, msg, &frame) || !conn_admitted(c))
+            if (!worker_authenticate(c, r->msg, &r->frame) || !conn_admitted(c))
                 break;
             admitted = true;
             continue;
         }
-        worker_handle(c, msg, &frame);
+        reader_handle(r, r->msg);
+        if (r->replaced)
+            break;
     }
-    if (c->counted_unauthenticated)
-        atomic_fetch_sub(&c->worker->unauthenticated, 1);
-    c->counted_unauthenticated = false;
-    atomic_store(&c->closed, true);
-    worker_cancel(c->worker, c, true, 0); /* the Core is gone: so are its calls */
-    shutdown(c->link.fd, SHUT_RDWR);
-    free(msg);
-    fl_buf_deinit(&handshake);
-    fl_buf_deinit(&payload);
-    fl_buf_deinit(&frame);
+    if (!r->replaced)
+        conn_hang_up(c);
+    reader_give_runner(r);
+    free(r->msg);
+    fl_buf_deinit(&r->handshake);
+    fl_buf_deinit(&r->payload);
+    fl_buf_deinit(&r->frame);
+    free(r);
     conn_release(c);
+    return NULL;
+}
+
+/* Starts `c`'s reader (of `generation`; a later one is admitted already) with the reference
+ * to `c` the caller holds; false if it could not. */
+static bool reader_start(struct conn *c, unsigned generation)
+{
+    struct reader *r = calloc(1, sizeof(*r));
+    if (!r)
+        return false;
+    r->conn = c;
+    r->generation = generation;
+    r->admitted = generation > 0;
+    r->replies_queued = generation > 0; /* the replaced reader's may wait in the queue */
+    pthread_t thread;
+    if (engine_thread_create(&thread, worker_reader, r) != 0) { /* it runs guest code too */
+        free(r);
+        return false;
+    }
+    pthread_detach(thread);
+    return true;
+}
+
+/* ---- the rescuer ---- */
+
+/*
+ * Under the lock: hands every connection whose reader has run one call for RESCUE_AFTER_MS
+ * to a new reader (collected on `rescued`, each with a reference). True if any reader ran a
+ * call within RESCUER_IDLE_MS (or, with `running_only`, runs one now).
+ */
+static bool rescuer_scan(struct worker *w, bool running_only, struct conn **rescued)
+{
+    uint64_t now = fl_now_ns();
+    bool busy = false;
+    for (struct conn *c = w->conns; c; c = c->next) {
+        unsigned word = atomic_load(&c->reader);
+        uint64_t since = atomic_load(&c->running_since);
+        uint64_t age = since < now ? now - since : 0; /* `since` may be newer than `now` */
+        bool running = word & READER_RUNNING;
+        busy |= running || (!running_only && age < (uint64_t)RESCUER_IDLE_MS * 1000000u);
+        if (!running || age < (uint64_t)RESCUE_AFTER_MS * 1000000u)
+            continue;
+        unsigned next = READER_WORD((word >> 1) + 1, READER_READING);
+        if (atomic_compare_exchange_strong(&c->reader, &word, next)) {
+            metrics_observe_reader_rescue();
+            c->rescue_next = *rescued;
+            *rescued = conn_ref(c);
+        }
+    }
+    return busy;
+}
+
+/* New readers for the connections rescuer_scan took over. */
+static void rescuer_hand_over(struct conn *rescued)
+{
+    for (struct conn *c = rescued, *next; c; c = next) {
+        next = c->rescue_next;
+        link_flush(&c->link); /* what the old reader queued before its call */
+        if (reader_start(c, atomic_load(&c->reader) >> 1))
+            continue;
+        fl_log(FL_LOG_WARN, "reader_failed", "detail=%s", "no thread for a new reader");
+        conn_hang_up(c); /* the Core reconnects */
+        conn_release(c);
+    }
+}
+
+/* Ticks every RESCUE_TICK_MS while readers run calls; sleeps on w->rescue otherwise. */
+static void *worker_rescuer(void *arg)
+{
+    struct worker *w = arg;
+    struct timespec tick = {0, RESCUE_TICK_MS * 1000000L};
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        if (!atomic_load(&w->rescuer_awake)) {
+            pthread_cond_wait(&w->rescue, &w->lock);
+            continue;
+        }
+        struct conn *rescued = NULL;
+        if (!rescuer_scan(w, false, &rescued)) {
+            /* quiet: sleep — unless a reader began a call before it could see that we do */
+            atomic_store(&w->rescuer_awake, false);
+            if (rescuer_scan(w, true, &rescued))
+                atomic_store(&w->rescuer_awake, true);
+        }
+        pthread_mutex_unlock(&w->lock);
+        rescuer_hand_over(rescued);
+        nanosleep(&tick, NULL);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
@@ -621,17 +1009,11 @@ static void worker_accept(struct worker *w, int fd, const struct sockaddr_storag
                     w->secret.set ? sizeof(c->nonce) : 0);
     conn_send(c, &frame);
     fl_buf_deinit(&frame);
-    pthread_t reader;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, (size_t)256 << 10);
-    if (pthread_create(&reader, &attr, worker_reader, c) != 0) {
+    if (!reader_start(c, 0)) {
         if (c->counted_unauthenticated)
             atomic_fetch_sub(&w->unauthenticated, 1);
         conn_release(c);
     }
-    pthread_attr_destroy(&attr);
     conn_release(c);
 }
 
@@ -684,7 +1066,7 @@ static bool worker_tune_socket(int fd)
            setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes)) == 0;
 }
 
-/* The executor threads (joined by worker_stop). */
+/* The executor threads and the rescuer (joined by worker_stop). */
 static bool worker_start_executors(struct worker *w)
 {
     w->executors = calloc(w->threads, sizeof(*w->executors));
@@ -698,7 +1080,8 @@ static bool worker_start_executors(struct worker *w)
             return false;
         w->executors_started++;
     }
-    return true;
+    w->rescuer_started = pthread_create(&w->rescuer, NULL, worker_rescuer, w) == 0;
+    return w->rescuer_started;
 }
 
 /*
@@ -718,10 +1101,16 @@ static void worker_stop(struct worker *w)
     for (unsigned i = 0; i < w->executors_started; i++)
         if (w->executors[i].running)
             atomic_store(&w->executors[i].cancel, true);
+    for (struct executor *runner = w->runners; runner; runner = runner->next_runner)
+        if (runner->running)
+            atomic_store(&runner->cancel, true);
     pthread_cond_broadcast(&w->work);
+    pthread_cond_broadcast(&w->rescue);
     pthread_mutex_unlock(&w->lock);
     for (unsigned i = 0; i < w->executors_started; i++)
         pthread_join(w->executor_threads[i], NULL);
+    if (w->rescuer_started)
+        pthread_join(w->rescuer, NULL);
     pthread_mutex_lock(&w->lock);
     struct job *queued = w->head;
     w->head = w->tail = NULL;
@@ -736,6 +1125,10 @@ static void worker_stop(struct worker *w)
     if (w->serving_metrics)
         metrics_stop();
     announcer_stop(w->announcer);
+    for (struct executor *runner = w->runners, *next; runner; runner = next) {
+        next = runner->next_runner;
+        free(runner);
+    }
     free(w->executors);
     free(w->executor_threads);
 }
@@ -943,6 +1336,7 @@ int worker_main(int argc, char **argv)
                        .memory_free_mb = host.total_mem >> 20};
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.work, NULL);
+    pthread_cond_init(&w.rescue, NULL);
     struct engine_config config;
     engine_config_defaults(&config);
     snprintf(engine_dir, sizeof(engine_dir), "%s/compiled", opt.cache_dir);
@@ -963,6 +1357,7 @@ int worker_main(int argc, char **argv)
     cache_free(w.cache);
     engine_deinit();
     pthread_cond_destroy(&w.work);
+    pthread_cond_destroy(&w.rescue);
     pthread_mutex_destroy(&w.lock);
     close(signals);
     return rc;

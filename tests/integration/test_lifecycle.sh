@@ -19,9 +19,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_worker() { # NAME: sets worker, WORKER_PORT
+start_worker() { # NAME [METRICS_ADDRESS]: sets worker, WORKER_PORT
     rm -f "$TMP/$1.out" # else the wait below may read the previous process's line
-    "$FUNLESS" worker --name "$1" --listen 127.0.0.1:0 --cache-dir "$TMP/cache-$1" --metrics off \
+    "$FUNLESS" worker --name "$1" --listen 127.0.0.1:0 --cache-dir "$TMP/cache-$1" --metrics "${2:-off}" \
         --announce off --threads 1 --queue 8 >"$TMP/$1.out" 2>"$TMP/$1.err" &
     worker=$!
     pids+=("$worker")
@@ -121,4 +121,51 @@ expect "the Core's stderr has no sanitizer report" no_sanitizer_report "$TMP/cor
 kill -TERM "$worker"
 expect "the second Worker exits 0" exits_cleanly "$worker" 15
 expect "its stderr has no sanitizer report" no_sanitizer_report "$TMP/w2.err"
+
+# ---- a fast function that turns slow on its connection's reader holds nothing up ----
+# A function whose calls were all fast runs on the thread that reads the Core's frames; when
+# one call then runs long, the connection gets a new reader within a few ms: the next call,
+# and the Core giving up on the slow one, are heard at once.
+start_worker w3 127.0.0.1:0
+metrics_port=$(grep -o 'metrics on port [0-9]*' "$TMP/w3.out" | grep -o '[0-9]*$')
+worker_metric() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+start_core --workers "127.0.0.1:$WORKER_PORT"
+wait_until 10 workers_are w3 || bad "the third Worker did not join"
+# fast calls until three in a row ran on the reader (a call the machine's load slows past the
+# bound starts the count again: sanitizer builds need more)
+warm_fast() {
+    local before=$(worker_metric funless_worker_calls_on_reader_total)
+    for _ in $(seq 100); do
+        api POST /v1/fn/_/spin -d '{"args":{"ms":0}}' >/dev/null
+        [ "$(worker_metric funless_worker_calls_on_reader_total)" -ge $((before + 3)) ] && return 0
+    done
+    return 1
+}
+expect "fast calls run on the reader" warm_fast
+spins=()
+spin 3000 "$TMP/slow.status"
+sleep 0.5
+started=$(now_ms)
+got=$(api POST /v1/fn/_/spin -d '{"args":{"ms":0}}')
+took=$(($(now_ms) - started))
+expect "a call behind a slow one answers at once (took $took ms, got $got)" \
+    test "$took" -lt 1500 -a "$got" = '{"data":{"spun":0}}'
+wait "${spins[@]}"
+expect "the slow call answers 200 (got $(cat "$TMP/slow.status"))" test "$(cat "$TMP/slow.status")" = 200
+expect "its connection got a new reader" test "$(worker_metric funless_worker_reader_rescues_total)" = 1
+expect "fast calls run on the reader again" warm_fast
+curl -s -o /dev/null --max-time 1 -X POST -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" \
+    -d '{"args":{"ms":9000}}' "$API/v1/fn/_/spin"
+spin_cancelled() { curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -q 'function="spin",outcome="cancelled"} 1'; }
+started=$(now_ms)
+expect "a slow call on a reader is cancelled when its client goes away" wait_until 4 spin_cancelled
+expect "within seconds, not its 9 (took $(($(now_ms) - started)) ms after the client left)" \
+    test $(($(now_ms) - started)) -lt 4000
+expect "that connection got a new reader too" test "$(worker_metric funless_worker_reader_rescues_total)" = 2
+expect "calls still answer" test "$(api POST /v1/fn/_/spin -d '{"args":{"ms":0}}')" = '{"data":{"spun":0}}'
+kill -TERM "$core"
+expect "the Core exits 0" exits_cleanly "$core" 15
+kill -TERM "$worker"
+expect "the third Worker exits 0" exits_cleanly "$worker" 15
+expect "its stderr has no sanitizer report" no_sanitizer_report "$TMP/w3.err"
 finish
