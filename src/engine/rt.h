@@ -97,4 +97,9 @@ const char *rt_trap_message(int code);
 /* Frees the calling thread's runtime state now (also done at thread exit). */
 void rt_thread_release(void);
 
+/* For tests: whether resets find touched pages with PAGEMAP_SCAN here (else mincore), and a
+ * switch to mincore where it would (both ways must reset alike). */
+bool rt_reset_uses_pagemap_scan(void);
+void rt_reset_force_mincore(bool on);
+
 #endif

@@ -570,9 +570,8 @@ static void *torture_thread(void *arg)
 
 /* No byte a call writes is seen by the next call on the thread, whichever way it ended and
  * whichever way its memory was reset (a small memory, a large one; after a trap, a time-out). */
-static void test_memory_isolation(void **state)
+static void memory_isolation_rounds(void)
 {
-    (void)state;
     struct engine_module *touch = load("wat_touch64k.wasm");
     struct engine_module *rust = load("c_hello.wasm");
     struct engine_result res;
@@ -595,6 +594,19 @@ static void test_memory_isolation(void **state)
         }
     engine_module_release(rust);
     engine_module_release(touch);
+}
+
+/* Every reset path, each way of finding the touched pages: PAGEMAP_SCAN where the kernel has
+ * it (Linux 6.7), and mincore. */
+static void test_memory_isolation(void **state)
+{
+    (void)state;
+    if (!rt_reset_uses_pagemap_scan())
+        printf("# this kernel has no PAGEMAP_SCAN: resets use mincore only\n");
+    memory_isolation_rounds();
+    rt_reset_force_mincore(true);
+    memory_isolation_rounds();
+    rt_reset_force_mincore(false);
 }
 
 static void test_torture_threads(void **state)
