@@ -30,7 +30,12 @@
 #define FL_TCC_LIB_DIR "/usr/lib/x86_64-linux-gnu/tcc"
 #endif
 
-enum { TOOL_OUTPUT_MAX = 8192 };
+enum {
+    TOOL_OUTPUT_MAX = 8192,
+    /* tier 1 at -O3 up to this much of wasm2c's C (sha256 at tier 1: 1.27-1.28x native at -O3,
+     * 1.32-1.35x at -O1), -O1 past it (bench/README.md) */
+    TIER1_O3_MAX_C_BYTES = 4 << 20,
+};
 
 /* libtcc keeps global state while compiling: one compile at a time. */
 static pthread_mutex_t compile_tcc_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -614,9 +619,28 @@ enum fl_err compile_tier1_build(const char *dir, const struct engine_config *con
     snprintf(tmp_path, sizeof(tmp_path), "%s/tier1.so.%d.%d", dir, (int)getpid(), (int)gettid());
     fl_path_join(c_path, sizeof(c_path), dir, "m.c");
     fl_path_join(glue_path, sizeof(glue_path), dir, "glue.c");
-    const char *argv[] = {"gcc",  "-O1",     "-fPIC", "-shared", "-fstack-clash-protection",
-                          "-w",   "-I",      dir,     "-o",      tmp_path,
-                          c_path, glue_path, "-lm",   NULL};
+    struct stat c_stat;
+    const char *opt = stat(c_path, &c_stat) == 0 && c_stat.st_size <= TIER1_O3_MAX_C_BYTES
+                          ? "-O3"  /* small: hot kernels, and a second or two of gcc */
+                          : "-O1"; /* large: -O3 took 30 s for 12 MB of C, -O1 17 s */
+    /* no sibling calls: gcc would turn recursion into loops (f(x) = f(x + 1) + 1 among them),
+     * and a guest's unbounded recursion must still exhaust the stack and trap */
+    const char *argv[] = {"gcc",
+                          opt,
+                          "-fno-optimize-sibling-calls",
+                          "-fno-plt",
+                          "-fPIC",
+                          "-shared",
+                          "-fstack-clash-protection",
+                          "-w",
+                          "-I",
+                          dir,
+                          "-o",
+                          tmp_path,
+                          c_path,
+                          glue_path,
+                          "-lm",
+                          NULL};
     static const char *const sources[] = {"m.c", "m.h", "glue.c", NULL};
     enum fl_err err = compile_gate_files(dir, sources, detail, detail_len);
     if (err != FL_OK)
