@@ -112,7 +112,8 @@ struct executor {
     atomic_bool cancel;
     bool taken;                   /* runners: a reader has it (under the worker's lock) */
     struct executor *next_runner; /* on worker.runners */
-    /* Executors: replies queued on this connection (a reference), not sent yet, since when */
+    /* Executors: replies queued on this connection (a reference), not sent yet, since when;
+     * both under the worker's lock (the rescuer sends what waits too long) */
     struct conn *held_conn;
     uint64_t held_since;
 };
@@ -239,14 +240,27 @@ static void executor_take(struct executor *ex, struct job *job)
 
 /* ---- an executor's replies: queued while it runs fast calls, sent together ---- */
 
+/* Under the lock: the rescuer ticks from now on (it wakes for the first work after a quiet
+ * second). */
+static void rescuer_wake(struct worker *w)
+{
+    if (atomic_load(&w->rescuer_awake))
+        return;
+    atomic_store(&w->rescuer_awake, true);
+    pthread_cond_signal(&w->rescue);
+}
+
 static void executor_send_held(struct executor *ex)
 {
-    if (!ex->held_conn)
+    if (!ex->held_conn) /* only `ex` sets it: no lock needed to see it unset */
         return;
-    if (!link_send_queued(&ex->held_conn->link))
-        atomic_store(&ex->held_conn->closed, true);
-    conn_release(ex->held_conn);
+    pthread_mutex_lock(&ex->worker->lock);
+    struct conn *c = ex->held_conn;
     ex->held_conn = NULL;
+    pthread_mutex_unlock(&ex->worker->lock);
+    if (!link_send_queued(&c->link))
+        atomic_store(&c->closed, true);
+    conn_release(c);
 }
 
 /* `frame` goes to `c` with the executor's next send (or at once, when the queue is full). */
@@ -261,8 +275,11 @@ static void executor_reply(struct executor *ex, struct conn *c, const struct fl_
         return;
     }
     if (!ex->held_conn) {
+        pthread_mutex_lock(&ex->worker->lock);
         ex->held_conn = conn_ref(c);
         ex->held_since = fl_now_ns();
+        rescuer_wake(ex->worker); /* should its next call run long, the rescuer sends them */
+        pthread_mutex_unlock(&ex->worker->lock);
     }
 }
 
@@ -639,8 +656,7 @@ static void reader_call_starts(struct reader *r)
     atomic_store(&c->reader, READER_WORD(r->generation, READER_RUNNING));
     if (!atomic_load(&w->rescuer_awake)) { /* the first call after a quiet second */
         pthread_mutex_lock(&w->lock);
-        atomic_store(&w->rescuer_awake, true);
-        pthread_cond_signal(&w->rescue);
+        rescuer_wake(w);
         pthread_mutex_unlock(&w->lock);
     }
 }
@@ -835,15 +851,32 @@ static bool reader_start(struct conn *c, unsigned generation)
 
 /* ---- the rescuer ---- */
 
+/* Under the lock: sends the replies an executor has held for RESCUE_AFTER_MS (its next call,
+ * fast until then, runs long); true if any executor holds replies. */
+static bool rescuer_send_held(struct worker *w, uint64_t now)
+{
+    bool holding = false;
+    for (unsigned i = 0; i < w->executors_started; i++) {
+        struct executor *ex = &w->executors[i];
+        if (!ex->held_conn)
+            continue;
+        holding = true;
+        if (now - ex->held_since >= (uint64_t)RESCUE_AFTER_MS * 1000000u)
+            link_flush(&ex->held_conn->link); /* never waits: a sender sends them anyway */
+    }
+    return holding;
+}
+
 /*
  * Under the lock: hands every connection whose reader has run one call for RESCUE_AFTER_MS
- * to a new reader (collected on `rescued`, each with a reference). True if any reader ran a
- * call within RESCUER_IDLE_MS (or, with `running_only`, runs one now).
+ * to a new reader (collected on `rescued`, each with a reference), and sends the replies
+ * executors held as long. True if any reader ran a call within RESCUER_IDLE_MS (or, with
+ * `running_only`, runs one now), or an executor holds replies.
  */
 static bool rescuer_scan(struct worker *w, bool running_only, struct conn **rescued)
 {
     uint64_t now = fl_now_ns();
-    bool busy = false;
+    bool busy = rescuer_send_held(w, now);
     for (struct conn *c = w->conns; c; c = c->next) {
         unsigned word = atomic_load(&c->reader);
         uint64_t since = atomic_load(&c->running_since);
