@@ -71,9 +71,9 @@ cold_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "warm invoke of hello through HTTP (Core + Worker processes), wrk -t1 -c16 -d5s, alternating twice:"
 echo "  invoke ${inv1} and ${inv2} req/s; static C reply (libmicrohttpd) ${st1} and ${st2} req/s"
-python3 -c "print('  ratio invoke/static = %.2f (target >= 0.35)' % ((${inv1}+${inv2})/(${st1}+${st2})))"
-echo "  latency at 1 connection: p50 ${p50}, p99 ${p99} (targets: p50 <= 150us, p99 <= 1ms)"
-python3 -c "print('  CPU per invocation: Core %.1f us, Worker %.1f us' % ((${core_t1}-${core_t0})*1e6/${hz}/${calls}, (${worker_t1}-${worker_t0})*1e6/${hz}/${calls}))"
+python3 -c "print('  ratio invoke/static = %.2f (target >= 0.45)' % ((${inv1}+${inv2})/(${st1}+${st2})))"
+echo "  latency at 1 connection: p50 ${p50}, p99 ${p99} (targets: p50 <= 90us, p99 <= 250us)"
+python3 -c "print('  CPU per invocation: Core %.1f us, Worker %.1f us (target: Worker <= 7.5 us, half of 15)' % ((${core_t1}-${core_t0})*1e6/${hz}/${calls}, (${worker_t1}-${worker_t0})*1e6/${hz}/${calls}))"
 echo "cold path, unseen $(stat -c %s "$dir/bench/big.wasm") byte module: POST to first successful invoke ${cold_ms} ms (target <= 500 ms)"
 echo "idle RSS of Core + Worker: $((rss_kb / 1024)).$(( (rss_kb % 1024) * 10 / 1024 )) MB (target <= 24 MB)"
 # a real function's memory: the Rust hello (17 pages, 1.06 MiB) against the C hello (2 pages),
