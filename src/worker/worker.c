@@ -487,16 +487,24 @@ static uint8_t *worker_copy(struct proto_bytes b, size_t *len)
     return copy;
 }
 
+/* What a job is, for whom (its frame's id on `c`), and for which code. */
+static void job_name(struct job *job, enum job_kind kind, struct conn *c, uint32_t id,
+                     const char *module, const char *name, const char *hash)
+{
+    job->kind = kind;
+    job->conn = c;
+    job->id = id;
+    snprintf(job->module, sizeof(job->module), "%s", module);
+    snprintf(job->name, sizeof(job->name), "%s", name);
+    snprintf(job->hash, sizeof(job->hash), "%s", hash);
+}
+
 /* Invocation `m` as a job whose bytes (arguments, environment) stay `m`'s: the reader's own
  * call. */
 static void job_view_invoke(struct job *job, struct conn *c, const struct proto_msg *m)
 {
-    job->kind = JOB_INVOKE;
-    job->conn = c;
-    job->id = m->header.id;
-    snprintf(job->module, sizeof(job->module), "%s", m->u.invoke.module);
-    snprintf(job->name, sizeof(job->name), "%s", m->u.invoke.name);
-    snprintf(job->hash, sizeof(job->hash), "%s", m->u.invoke.hash);
+    job_name(job, JOB_INVOKE, c, m->header.id, m->u.invoke.module, m->u.invoke.name,
+             m->u.invoke.hash);
     job->memory_mb = m->u.invoke.memory_mb;
     job->timeout_ms = m->u.invoke.timeout_ms;
     snprintf(job->http_allow, sizeof(job->http_allow), "%s", m->u.invoke.http_allow);
@@ -513,12 +521,8 @@ static struct job *worker_job(struct conn *c, const struct proto_msg *m)
     if (!job)
         return NULL;
     if (m->header.type == PROTO_CODE_PUT) {
-        job->kind = JOB_PUT;
-        job->conn = c;
-        job->id = m->header.id;
-        snprintf(job->module, sizeof(job->module), "%s", m->u.code_put.module);
-        snprintf(job->name, sizeof(job->name), "%s", m->u.code_put.name);
-        snprintf(job->hash, sizeof(job->hash), "%s", m->u.code_put.hash);
+        job_name(job, JOB_PUT, c, m->header.id, m->u.code_put.module, m->u.code_put.name,
+                 m->u.code_put.hash);
         job->code = worker_copy(m->u.code_put.code, &job->code_len);
     } else {
         job_view_invoke(job, c, m);
