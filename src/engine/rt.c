@@ -575,20 +575,11 @@ static int rt_zero_present_ranges(uint8_t *base, size_t bytes)
     return 1;
 }
 
-/* Zeroes the pages of the region's first `bytes` a call touched: the present ones (PAGEMAP_SCAN,
- * else mincore), in place, so that the next call finds them mapped. Only in a locked region:
- * there no page the call wrote can have been swapped out, so present means every written page.
- * False when that is not the way (not locked, too much touched, the kernel cannot tell):
- * madvise must. */
-static bool rt_reset_touched(struct rt_thread *t, struct rt_region *r, size_t bytes)
+/* rt_reset_touched through mincore (a byte per page): false when too much was touched, or the
+ * kernel cannot tell. */
+static bool rt_zero_resident_pages(struct rt_thread *t, uint8_t *base, size_t bytes)
 {
-    uint8_t *base = r->base;
     size_t pages = bytes / OS_PAGE_BYTES, resident = 0;
-    if (!r->lockable || r->locked_bytes < bytes || bytes > RESET_SCAN_MAX_BYTES)
-        return false;
-    int scanned = rt_zero_present_ranges(base, bytes);
-    if (scanned >= 0)
-        return scanned == 1;
     if (!t->resident && !(t->resident = malloc(RESET_SCAN_MAX_BYTES / OS_PAGE_BYTES)))
         return false;
     if (mincore(base, bytes, t->resident) != 0)
@@ -609,6 +600,19 @@ static bool rt_reset_touched(struct rt_thread *t, struct rt_region *r, size_t by
         i = run;
     }
     return true;
+}
+
+/* Zeroes the pages of the region's first `bytes` a call touched: the present ones (PAGEMAP_SCAN,
+ * else mincore), in place, so that the next call finds them mapped. Only in a locked region:
+ * there no page the call wrote can have been swapped out, so present means every written page.
+ * False when that is not the way (not locked, too much touched, the kernel cannot tell):
+ * madvise must. */
+static bool rt_reset_touched(struct rt_thread *t, struct rt_region *r, size_t bytes)
+{
+    if (!r->lockable || r->locked_bytes < bytes || bytes > RESET_SCAN_MAX_BYTES)
+        return false;
+    int scanned = rt_zero_present_ranges(r->base, bytes);
+    return scanned >= 0 ? scanned == 1 : rt_zero_resident_pages(t, r->base, bytes);
 }
 
 /* madvise cannot drop locked pages: unlock first (locked again at the next use). Should the

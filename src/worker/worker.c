@@ -263,18 +263,24 @@ static void executor_send_held(struct executor *ex)
     conn_release(c);
 }
 
-/* `frame` goes to `c` with the executor's next send (or at once, when the queue is full). */
+/* `frame` queued to leave with the connection's next write: true, a send is owed. False when it
+ * left at once (the queue was full: what was queued goes first) or the Core is gone. */
+static bool conn_queue(struct conn *c, const struct fl_buf *frame)
+{
+    if (atomic_load(&c->closed))
+        return false;
+    if (link_queue(&c->link, frame))
+        return true;
+    conn_send(c, frame);
+    return false;
+}
+
+/* `frame` goes to `c` with the executor's next send. */
 static void executor_reply(struct executor *ex, struct conn *c, const struct fl_buf *frame)
 {
     if (ex->held_conn && ex->held_conn != c)
         executor_send_held(ex);
-    if (atomic_load(&c->closed))
-        return;
-    if (!link_queue(&c->link, frame)) {
-        conn_send(c, frame); /* sends what is queued first */
-        return;
-    }
-    if (!ex->held_conn) {
+    if (conn_queue(c, frame) && !ex->held_conn) {
         pthread_mutex_lock(&ex->worker->lock);
         ex->held_conn = conn_ref(c);
         ex->held_since = fl_now_ns();
@@ -643,12 +649,8 @@ static void reader_give_runner(struct reader *r)
 /* r->frame leaves with the next write on the connection (the reader's before it waits). */
 static void reader_reply(struct reader *r)
 {
-    if (!r->frame.len)
-        return;
-    if (atomic_load(&r->conn->closed) || link_queue(&r->conn->link, &r->frame))
+    if (r->frame.len && conn_queue(r->conn, &r->frame))
         r->replies_queued = true;
-    else
-        conn_send(r->conn, &r->frame); /* the queue is full: after it, at once */
 }
 
 /* The reader starts a call: the rescuer must see it, and be awake to. */
