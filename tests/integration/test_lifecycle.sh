@@ -143,6 +143,8 @@ warm_fast() {
 }
 expect "fast calls run on the reader" warm_fast
 spins=()
+# a warm-up call the machine held up past 5 ms may have been rescued too: count from here
+rescues=$(worker_metric funless_worker_reader_rescues_total)
 spin 3000 "$TMP/slow.status"
 sleep 0.5
 started=$(now_ms)
@@ -152,8 +154,9 @@ expect "a call behind a slow one answers at once (took $took ms, got $got)" \
     test "$took" -lt 1500 -a "$got" = '{"data":{"spun":0}}'
 wait "${spins[@]}"
 expect "the slow call answers 200 (got $(cat "$TMP/slow.status"))" test "$(cat "$TMP/slow.status")" = 200
-expect "its connection got a new reader" test "$(worker_metric funless_worker_reader_rescues_total)" = 1
+expect "its connection got a new reader" test "$(worker_metric funless_worker_reader_rescues_total)" = $((rescues + 1))
 expect "fast calls run on the reader again" warm_fast
+rescues=$(worker_metric funless_worker_reader_rescues_total)
 curl -s -o /dev/null --max-time 1 -X POST -H "Authorization: Bearer $(grep Admin "$DATA/tokens" | cut -d= -f2)" \
     -d '{"args":{"ms":9000}}' "$API/v1/fn/_/spin"
 spin_cancelled() { curl -s "http://127.0.0.1:$metrics_port/metrics" | grep -q 'function="spin",outcome="cancelled"} 1'; }
@@ -161,7 +164,7 @@ started=$(now_ms)
 expect "a slow call on a reader is cancelled when its client goes away" wait_until 4 spin_cancelled
 expect "within seconds, not its 9 (took $(($(now_ms) - started)) ms after the client left)" \
     test $(($(now_ms) - started)) -lt 4000
-expect "that connection got a new reader too" test "$(worker_metric funless_worker_reader_rescues_total)" = 2
+expect "that connection got a new reader too" test "$(worker_metric funless_worker_reader_rescues_total)" = $((rescues + 1))
 expect "calls still answer" test "$(api POST /v1/fn/_/spin -d '{"args":{"ms":0}}')" = '{"data":{"spun":0}}'
 kill -TERM "$core"
 expect "the Core exits 0" exits_cleanly "$core" 15
