@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -343,6 +344,22 @@ static void count_row(void *arg, const struct db_activation *row)
     (*(int *)arg)++;
 }
 
+/* Keeps the id, status and sinks of the one row asked for (copies, freed by free_row). */
+static void keep_row(void *arg, const struct db_activation *row)
+{
+    struct db_activation *kept = arg;
+    kept->id = strdup(row->id);
+    kept->status = strdup(row->status);
+    kept->sinks = strdup(row->sinks);
+}
+
+static void free_row(struct db_activation *row)
+{
+    free((char *)row->id);
+    free((char *)row->status);
+    free((char *)row->sinks);
+}
+
 static int count_records(struct db *db, const char *modules)
 {
     int n = 0;
@@ -378,12 +395,67 @@ static void test_store_by_module(void **state)
     db_close(db);
 }
 
+/* A store made before migration 9 (activations in a rowid table) keeps its records, their
+ * sinks and their order, and is written again after the upgrade. */
+static void test_store_upgrade(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof(path), "%s/v8.db", tmp_dir);
+    sqlite3 *old = NULL;
+    assert_int_equal(sqlite3_open(path, &old), SQLITE_OK);
+    for (int i = 0; i < db_migration_count && db_migrations[i].version <= 8; i++) {
+        char *sql = sqlite3_mprintf(db_migrations[i].sql, "BLOB");
+        assert_int_equal(sqlite3_exec(old, sql, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_free(sql);
+    }
+    assert_int_equal(
+        sqlite3_exec(old,
+                     "PRAGMA user_version = 8;"
+                     "INSERT INTO activations (id, module, fname, hash, trigger_kind,"
+                     " status, http_status, worker, start_text, start_ms, duration_ms,"
+                     " attempts, result, result_truncated, error, logs, logs_truncated,"
+                     " sinks) VALUES"
+                     " ('00000000000100000000000000000001', 'm', 'f', 'h', 'http',"
+                     " 'success', 200, 'w', 't', 1, 1, 1, '{}', 0, '', '[]', 0, '[1]'),"
+                     " ('00000000000200000000000000000002', 'm', 'f', 'h', 'http',"
+                     " 'trap', 500, 'w', 't', 2, 1, 1, '', 0, 'x', '[]', 0, '');",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(old);
+
+    struct db *db = open_store("v8");
+    put_record(db, "00000000000300000000000000000003", "m", 3);
+    assert_int_equal(count_records(db, ""), 3);
+    char detail[256];
+    struct db_activation_query q = {.id = "00000000000100000000000000000001", .limit = 1};
+    struct db_activation first = {0};
+    assert_int_equal(db->ops->activation_query(db, &q, keep_row, &first, detail, sizeof(detail)),
+                     FL_OK);
+    assert_string_equal(first.status, "success");
+    assert_string_equal(first.sinks, "[1]");
+    free_row(&first);
+    db_close(db);
+
+    assert_int_equal(sqlite3_open(path, &old), SQLITE_OK); /* clustered by id now */
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(old,
+                                        "SELECT sql FROM sqlite_master WHERE name = 'activations'",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_non_null(strstr((const char *)sqlite3_column_text(st, 0), "WITHOUT ROWID"));
+    sqlite3_finalize(st);
+    sqlite3_close(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quota_parse),      cmocka_unit_test(test_quota_limits),
         cmocka_unit_test(test_secrets_seal),     cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_catalogue_rights), cmocka_unit_test(test_store_by_module),
+        cmocka_unit_test(test_store_upgrade),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -222,10 +222,13 @@ enum fl_err db_postgres_open(const char *url, struct db **out, char *detail, siz
  */
 struct db_migration {
     int version;
-    const char *sql; /* %s stands for the bytes type (BLOB / BYTEA) */
+    const char *sql; /* %s stands for the bytes type (BLOB / BYTEA); "": nothing to do */
 };
 extern const struct db_migration db_migrations[];
 extern const int db_migration_count;
+/* The migrations SQLite runs in its own words (by version, in place of the shared text). */
+extern const struct db_migration db_sqlite_migrations[];
+extern const int db_sqlite_migration_count;
 
 /* Activation statements both backends run as they are ($N parameters, all text). */
 extern const char db_activation_upsert_sql[];

@@ -188,7 +188,7 @@ static enum fl_err pg_migrate(struct db *db, char *detail, size_t detail_len)
         char *sql = NULL, number[16];
         if (asprintf(&sql, db_migrations[i].sql, "BYTEA") < 0)
             err = FL_ERR_NOMEM;
-        if (err == FL_OK)
+        if (err == FL_OK && sql[0]) /* "": a migration only SQLite needs */
             err = pg_simple(p, sql, detail, detail_len);
         free(sql);
         snprintf(number, sizeof(number), "%d", db_migrations[i].version);
