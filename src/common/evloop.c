@@ -39,7 +39,8 @@ struct evloop {
      * a source removed meanwhile is struck from the rest (its memory may be freed next). */
     struct epoll_event *batch;
     int batch_count;
-    bool again; /* evloop_again: the next wait does not wait */
+    bool again;       /* evloop_again: the next wait does not wait */
+    int next_wait_ms; /* evloop_round_within: the next wait's bound when below the tick, else 0 */
     /* evloop_post's tasks, oldest first (under `lock`) */
     struct evloop_task *tasks, **tasks_tail;
 };
@@ -126,8 +127,10 @@ static void *evloop_main(void *arg)
     struct epoll_event events[MAX_EVENTS];
     current_loop = loop;
     while (!atomic_load(&loop->stopping)) {
-        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, loop->again ? 0 : EVLOOP_TICK_MS);
+        int wait_ms = loop->again ? 0 : loop->next_wait_ms ? loop->next_wait_ms : EVLOOP_TICK_MS;
+        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, wait_ms);
         loop->again = false;
+        loop->next_wait_ms = 0;
         loop->batch = events;
         loop->batch_count = n;
         for (int i = 0; i < n; i++) {
@@ -246,6 +249,15 @@ void evloop_again(struct evloop *loop)
 {
     if (evloop_on_thread(loop)) /* elsewhere (a loop that has stopped) there is no next round */
         loop->again = true;
+}
+
+void evloop_round_within(struct evloop *loop, int ms)
+{
+    if (!evloop_on_thread(loop))
+        return;
+    ms = ms < 1 ? 1 : ms;
+    if (ms < EVLOOP_TICK_MS && (!loop->next_wait_ms || ms < loop->next_wait_ms))
+        loop->next_wait_ms = ms;
 }
 
 bool evloop_on_thread(const struct evloop *loop)

@@ -57,6 +57,9 @@ bool evloop_post(struct evloop *loop, struct evloop_task *task);
 /* On the loop's thread: the next round starts at once rather than when a socket is ready (a
  * handler left work for a round-end hook that has already run this round). Elsewhere, nothing. */
 void evloop_again(struct evloop *loop);
+/* On the loop's thread: the next round starts within `ms` (at least 1) even when no socket is
+ * ready (a hook that has something due then, without a timer of its own). Elsewhere, nothing. */
+void evloop_round_within(struct evloop *loop, int ms);
 
 /* Runs `fn(arg)` on the loop's thread and returns once it has run (at once if the caller is
  * that thread or the loop is not running). */

@@ -208,6 +208,42 @@ static void test_evloop(void **state)
     free(p);
 }
 
+/* A hook that asks for its next round within 5 ms gets it without a socket being ready; once
+ * it stops asking, rounds come at the tick again. */
+struct soon_probe {
+    struct evloop *loop;
+    atomic_bool asking;
+    atomic_int rounds;
+};
+
+static void soon_hook(void *arg)
+{
+    struct soon_probe *p = arg;
+    atomic_fetch_add(&p->rounds, 1);
+    if (atomic_load(&p->asking))
+        evloop_round_within(p->loop, 5);
+}
+
+static void test_evloop_round_within(void **state)
+{
+    (void)state;
+    struct soon_probe p = {.loop = evloop_new()};
+    atomic_store(&p.asking, true);
+    assert_non_null(p.loop);
+    assert_true(evloop_on_round_end(p.loop, EVLOOP_WORK, soon_hook, &p));
+    evloop_round_within(p.loop, 5); /* not the loop's thread: nothing */
+    assert_true(evloop_start(p.loop));
+    evloop_wake(p.loop);
+    usleep(300 * 1000); /* a round every 5 ms: about 60, and one a tick would be 2 */
+    assert_true(atomic_load(&p.rounds) >= 10);
+    atomic_store(&p.asking, false);
+    usleep(20 * 1000);
+    int rounds = atomic_load(&p.rounds);
+    usleep(300 * 1000);
+    assert_true(atomic_load(&p.rounds) - rounds <= 3);
+    evloop_free(p.loop);
+}
+
 /* Two sources readable in the same round: the first one's handler removes the second, which
  * is then not called (its memory may already be gone). */
 struct round_pair {
@@ -320,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_loopback),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_evloop_remove_in_round),
+        cmocka_unit_test(test_evloop_round_within),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

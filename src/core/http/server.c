@@ -62,7 +62,15 @@ struct http_server {
     double last_run; /* MHD also runs once a second, for idle connections' timeouts */
     bool hooked;
     atomic_uint suspended; /* connections waiting for a blocking run or http_resume */
+    /* Suspended requests whose client is not watched yet, oldest first (server_watch_due) */
+    struct http_exchange *unwatched, *unwatched_last;
 };
+
+/* A suspended request's client is watched once the request has waited this long: most calls
+ * answer sooner, and watching costs two epoll_ctl calls a request (a tenth of the loop's time
+ * for a fast call). A client that leaves sooner is noticed when the watch begins (its end of
+ * file is still there). */
+enum { WATCH_AFTER_MS = 2 };
 
 /* Where a request waiting for http_resume is (see http_resume). */
 enum resume_state { RESUME_RUNNING, RESUME_SUSPENDED, RESUME_REQUESTED };
@@ -81,6 +89,9 @@ struct http_exchange {
     void (*on_gone)(void *state);
     struct evloop_source client; /* watched while suspended: has the client gone? */
     bool watching;
+    bool waiting_for_watch; /* in server->unwatched */
+    double suspended_at;    /* fl_now_s() when it was put there */
+    struct http_exchange *unwatched_prev, *unwatched_next;
     atomic_int resume;
 };
 
@@ -151,8 +162,20 @@ static void server_resume(struct http_exchange *x)
         evloop_wake(s->config.loop); /* its round end runs MHD */
 }
 
+static void server_unlist(struct http_exchange *x)
+{
+    struct http_server *s = x->server;
+    *(x->unwatched_prev ? &x->unwatched_prev->unwatched_next : &s->unwatched) = x->unwatched_next;
+    *(x->unwatched_next ? &x->unwatched_next->unwatched_prev : &s->unwatched_last) =
+        x->unwatched_prev;
+    x->unwatched_prev = x->unwatched_next = NULL;
+    x->waiting_for_watch = false;
+}
+
 static void server_unwatch(struct http_exchange *x)
 {
+    if (x->waiting_for_watch)
+        server_unlist(x);
     if (x->watching)
         evloop_remove(x->server->config.loop, &x->client);
     x->watching = false;
@@ -176,7 +199,7 @@ static void server_client_ready(struct evloop_source *source)
     }
 }
 
-/* While a request waits for http_resume, its client's going away is noticed at once. */
+/* The suspended request's client is watched from now on: its going away is noticed at once. */
 static void server_watch(struct http_exchange *x)
 {
     const union MHD_ConnectionInfo *info =
@@ -187,13 +210,43 @@ static void server_watch(struct http_exchange *x)
     x->watching = evloop_add(x->server->config.loop, &x->client);
 }
 
+/* While a request waits for http_resume, its client will be watched WATCH_AFTER_MS from now. */
+static void server_watch_later(struct http_exchange *x)
+{
+    struct http_server *s = x->server;
+    if (!x->on_gone || x->watching || x->waiting_for_watch)
+        return;
+    x->suspended_at = fl_now_s();
+    x->waiting_for_watch = true;
+    x->unwatched_prev = s->unwatched_last;
+    x->unwatched_next = NULL;
+    *(s->unwatched_last ? &s->unwatched_last->unwatched_next : &s->unwatched) = x;
+    s->unwatched_last = x;
+    evloop_round_within(s->config.loop, WATCH_AFTER_MS);
+}
+
+/* Each round: the requests that have waited WATCH_AFTER_MS get their watch; the loop comes back
+ * for the next one in time. */
+static void server_watch_due(struct http_server *s, double now)
+{
+    while (s->unwatched && now - s->unwatched->suspended_at >= WATCH_AFTER_MS / 1000.0) {
+        struct http_exchange *x = s->unwatched;
+        server_unlist(x);
+        server_watch(x);
+    }
+    if (s->unwatched) {
+        double left_ms = WATCH_AFTER_MS - (now - s->unwatched->suspended_at) * 1000.0;
+        evloop_round_within(s->config.loop, (int)left_ms + 1);
+    }
+}
+
 /*
  * The handler said HTTP_RUN_LATER: suspend, unless http_resume came already (it may run on
  * another thread before the handler has even returned) — then resume at once.
  */
 static void server_wait_for_resume(struct http_exchange *x)
 {
-    server_watch(x);
+    server_watch_later(x);
     server_suspend(x);
     if (atomic_exchange(&x->resume, RESUME_SUSPENDED) == RESUME_REQUESTED) {
         atomic_store(&x->resume, RESUME_RUNNING);
@@ -550,6 +603,7 @@ static void server_round_end(void *arg)
     struct http_server *s = arg;
     if (atomic_exchange(&s->run_pending, false) || fl_now_s() - s->last_run >= 1.0)
         server_run(s);
+    server_watch_due(s, fl_now_s());
     if (fl_now_s() - s->last_sweep >= 0.5)
         server_sweep(s);
 }
