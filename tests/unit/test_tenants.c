@@ -3,7 +3,8 @@
  * bucket, the concurrency count), sealed secrets (round trip, a changed byte, another key, the
  * key file), subjects' tokens over a real SQLite store (lookup among many, rotation with and
  * without grace, expiry, deletion, the last admin), the catalogue's rights and a function's
- * environment through renames, and the store's per-module activation queries and pruning.
+ * environment through renames, and the store's per-module activation queries and pruning;
+ * also the activation store's upgrade and activation ids.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,10 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/util.h"
+#include "core/activations.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
 #include "core/db/db.h"
@@ -449,13 +453,70 @@ static void test_store_upgrade(void **state)
     sqlite3_close(old);
 }
 
+/* Ids made in a row, in another thread, in a forked child and in its parent after the fork are
+ * all different, well formed, and start with the time they were made at (ids come from a pool
+ * of random bytes, which fork copies). */
+enum { IDS_EACH = 1000 };
+
+static void make_ids(char (*ids)[ACTIVATION_ID_CHARS + 1], int64_t ms)
+{
+    for (int i = 0; i < IDS_EACH; i++)
+        assert_true(activation_new_id(ids[i], ms));
+}
+
+static void *make_ids_thread(void *arg)
+{
+    make_ids(arg, 0x123456789abcLL);
+    return NULL;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+static void test_activation_ids(void **state)
+{
+    (void)state;
+    static char ids[4 * IDS_EACH][ACTIVATION_ID_CHARS + 1];
+    make_ids(ids, 0x123456789abcLL);
+    pthread_t other;
+    assert_int_equal(pthread_create(&other, NULL, make_ids_thread, ids + IDS_EACH), 0);
+    pthread_join(other, NULL);
+    int pipe_fds[2];
+    assert_int_equal(pipe(pipe_fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) { /* the parent's pool was copied: the child must not reuse it */
+        char mine[IDS_EACH][ACTIVATION_ID_CHARS + 1];
+        make_ids(mine, 0x123456789abcLL);
+        _exit(write(pipe_fds[1], mine, sizeof(mine)) == (ssize_t)sizeof(mine) ? 0 : 1);
+    }
+    close(pipe_fds[1]);
+    make_ids(ids + 3 * IDS_EACH, 0x123456789abcLL); /* where the child's pool copy would go on */
+    size_t got = 0, want = IDS_EACH * sizeof(ids[0]);
+    for (ssize_t n = 1; n > 0 && got<want; got += n> 0 ? (size_t)n : 0)
+        n = read(pipe_fds[0], (char *)(ids + 2 * IDS_EACH) + got, want - got);
+    close(pipe_fds[0]);
+    int status;
+    waitpid(child, &status, 0);
+    assert_int_equal(got, want);
+    for (int i = 0; i < 4 * IDS_EACH; i++) {
+        assert_int_equal(strspn(ids[i], "0123456789abcdef"), ACTIVATION_ID_CHARS);
+        assert_memory_equal(ids[i], "123456789abc", 12);
+    }
+    qsort(ids, 4 * IDS_EACH, sizeof(ids[0]), compare_ids);
+    for (int i = 1; i < 4 * IDS_EACH; i++)
+        assert_string_not_equal(ids[i - 1], ids[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quota_parse),      cmocka_unit_test(test_quota_limits),
         cmocka_unit_test(test_secrets_seal),     cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_catalogue_rights), cmocka_unit_test(test_store_by_module),
-        cmocka_unit_test(test_store_upgrade),
+        cmocka_unit_test(test_store_upgrade),    cmocka_unit_test(test_activation_ids),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
