@@ -9,8 +9,8 @@
  * works and frees space. The reserve comes back once there is room again.
  */
 #include <fcntl.h>
-#include <pthread.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
