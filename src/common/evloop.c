@@ -41,6 +41,7 @@ struct evloop {
     int batch_count;
     bool again;       /* evloop_again: the next wait does not wait */
     int next_wait_ms; /* evloop_round_within: the next wait's bound when below the tick, else 0 */
+    uint64_t busy_poll_ns; /* evloop_set_busy_poll */
     /* evloop_post's tasks, oldest first (under `lock`) */
     struct evloop_task *tasks, **tasks_tail;
 };
@@ -121,14 +122,34 @@ static void evloop_round_end(struct evloop *loop)
                 loop->hooks[i].fn(loop->hooks[i].arg);
 }
 
+/*
+ * This round's events. After a round that had some, the loop first polls for up to
+ * busy_poll_ns: the next ones (a Worker's reply, a client's next request) mostly come within
+ * tens of microseconds, and putting the thread to sleep and waking it costs more than that on
+ * a virtual machine (bench/README.md). An idle loop sleeps at once.
+ */
+static int evloop_wait(struct evloop *loop, struct epoll_event *events, int wait_ms, bool was_busy)
+{
+    if (was_busy && wait_ms && loop->busy_poll_ns) {
+        uint64_t until = fl_now_ns() + loop->busy_poll_ns;
+        do {
+            int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, 0);
+            if (n != 0)
+                return n;
+        } while (fl_now_ns() < until);
+    }
+    return epoll_wait(loop->epoll_fd, events, MAX_EVENTS, wait_ms);
+}
+
 static void *evloop_main(void *arg)
 {
     struct evloop *loop = arg;
     struct epoll_event events[MAX_EVENTS];
     current_loop = loop;
+    int n = 0;
     while (!atomic_load(&loop->stopping)) {
         int wait_ms = loop->again ? 0 : loop->next_wait_ms ? loop->next_wait_ms : EVLOOP_TICK_MS;
-        int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, wait_ms);
+        n = evloop_wait(loop, events, wait_ms, n > 0);
         loop->again = false;
         loop->next_wait_ms = 0;
         loop->batch = events;
@@ -249,6 +270,11 @@ void evloop_again(struct evloop *loop)
 {
     if (evloop_on_thread(loop)) /* elsewhere (a loop that has stopped) there is no next round */
         loop->again = true;
+}
+
+void evloop_set_busy_poll(struct evloop *loop, unsigned us)
+{
+    loop->busy_poll_ns = (uint64_t)us * 1000;
 }
 
 void evloop_round_within(struct evloop *loop, int ms)

@@ -25,6 +25,10 @@ struct evloop_source {
 };
 
 struct evloop *evloop_new(void);
+/* Before evloop_start: after a round that handled events, poll for up to `us` microseconds
+ * before sleeping (0, the default: sleep at once). Trades CPU for latency while traffic flows;
+ * an idle loop does not poll. */
+void evloop_set_busy_poll(struct evloop *loop, unsigned us);
 /* Starts the loop's thread. */
 bool evloop_start(struct evloop *loop);
 /* Stops the thread (if started) and frees the loop; sources still added are just dropped. */

@@ -45,6 +45,7 @@ struct core_options {
     const char *secret_file;
     const char *discover, *discover_interface, *dns_server, *prometheus_url;
     uint64_t max_connections, max_connections_per_ip, header_timeout_s, min_body_rate_kb;
+    uint64_t busy_poll_us;
     uint64_t max_upload_mb;
     uint64_t max_json_kb;
     uint64_t max_capacity_mb;
@@ -138,6 +139,8 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
     }
     /* One thread serves HTTP, reads the Workers' links and runs the invocations (evloop.h). */
     struct evloop *loop = evloop_new();
+    if (loop)
+        evloop_set_busy_poll(loop, (unsigned)opt->busy_poll_us);
     struct quota_limits defaults = {.functions = (uint32_t)opt->quota_functions,
                                     .code_mb = (uint32_t)opt->quota_code_mb,
                                     .rate = (uint32_t)opt->quota_rate,
@@ -338,6 +341,9 @@ int core_main(int argc, char **argv)
          1, 3600, "a request's headers must arrive within this (slow clients are closed)"},
         {"--min-body-rate-kb", "FUNLESS_MIN_BODY_RATE_KB", FL_OPT_UINT, &opt.min_body_rate_kb, "16",
          1, 1 << 20, "after --header-timeout-s, a body slower than this (KiB/s) is closed"},
+        {"--busy-poll-us", "FUNLESS_BUSY_POLL_US", FL_OPT_UINT, &opt.busy_poll_us, "50", 0, 10000,
+         "while requests flow, the event loop polls this long for the next before it sleeps "
+         "(0: it sleeps at once; less CPU, more latency)"},
         {"--max-upload-mb", "FUNLESS_MAX_UPLOAD_MB", FL_OPT_UINT, &opt.max_upload_mb, "32", 1,
          MAX_UPLOAD_MB, "largest upload (413 above)"},
         {"--max-capacity-mb", "FUNLESS_MAX_CAPACITY_MB", FL_OPT_UINT, &opt.max_capacity_mb, "1024",

@@ -244,6 +244,44 @@ static void test_evloop_round_within(void **state)
     evloop_free(p.loop);
 }
 
+/* A loop that polls after busy rounds still hands every event over, and sleeps once traffic
+ * stops: over 300 ms of quiet it spends no more than a few of its 1 ms polls of CPU. */
+static double process_cpu_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+static void test_evloop_busy_poll(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct loop_probe *p = calloc(1, sizeof(*p));
+    p->loop = evloop_new();
+    assert_non_null(p->loop);
+    evloop_set_busy_poll(p->loop, 1000);
+    p->pipe_in = (struct evloop_source){fds[0], probe_readable};
+    assert_true(evloop_add(p->loop, &p->pipe_in));
+    assert_true(evloop_start(p->loop));
+    for (int i = 0; i < 50; i++) { /* within and past the polls */
+        assert_int_equal(write(fds[1], "x", 1), 1);
+        usleep(i % 2 ? 100 : 3000);
+    }
+    assert_true(wait_for(&p->bytes, 50));
+    usleep(20 * 1000);
+    double cpu_ms = process_cpu_ms();
+    usleep(300 * 1000);
+    assert_true(process_cpu_ms() - cpu_ms < 30);
+    evloop_call(p->loop, probe_remove, p);
+    assert_false(atomic_load(&p->wrong_thread));
+    evloop_free(p->loop);
+    close(fds[0]);
+    close(fds[1]);
+    free(p);
+}
+
 /* Two sources readable in the same round: the first one's handler removes the second, which
  * is then not called (its memory may already be gone). */
 struct round_pair {
@@ -357,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_evloop_remove_in_round),
         cmocka_unit_test(test_evloop_round_within),
+        cmocka_unit_test(test_evloop_busy_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
