@@ -1,6 +1,7 @@
 #include "proto/link.h"
 
 #include "common/net.h"
+#include "common/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -111,6 +112,26 @@ enum fl_err link_read(struct link *link, struct fl_buf *payload, struct proto_ms
     if (h.length && !link_read_exact(link, payload->data, h.length))
         return FL_ERR_IO;
     return proto_decode(&h, (const uint8_t *)payload->data, msg);
+}
+
+bool link_has_bytes(const struct link *link)
+{
+    return link->in_end > link->in_start;
+}
+
+bool link_poll_briefly(struct link *link, uint64_t ns)
+{
+    uint64_t until = fl_now_ns() + ns;
+    while (!link_has_bytes(link)) {
+        ssize_t n = recv(link->fd, link->in, sizeof(link->in), MSG_DONTWAIT);
+        if (n > 0) {
+            link->in_start = 0;
+            link->in_end = (size_t)n;
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR) || fl_now_ns() >= until) {
+            return false;
+        }
+    }
+    return true;
 }
 
 bool link_has_frame(const struct link *link)

@@ -50,6 +50,12 @@ void link_close(struct link *link);
 enum fl_err link_read(struct link *link, struct fl_buf *payload, struct proto_msg *msg);
 /* Whether a whole frame has been read ahead: the next link_read returns without waiting. */
 bool link_has_frame(const struct link *link);
+/* Whether any byte has been read ahead (the next link_read may still wait for the rest). */
+bool link_has_bytes(const struct link *link);
+/* For the thread that reads: when nothing is read ahead, polls the socket without sleeping for
+ * up to `ns` nanoseconds (a frame expected soon, and sleeping and waking cost more). True when
+ * bytes are read ahead; false on time-out, end of file or an error (link_read then tells). */
+bool link_poll_briefly(struct link *link, uint64_t ns);
 /*
  * For a reader on an event loop, when the socket is readable: reads what has arrived (without
  * waiting) and calls `on_frame` for each frame it completes; a frame's rest may come later.

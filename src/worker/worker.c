@@ -136,9 +136,10 @@ struct worker {
     /* Connections: open, and not yet through the handshake; their caps. */
     atomic_uint connections, unauthenticated;
     unsigned max_connections, max_unauthenticated, handshake_timeout_s;
-    bool accept_any_core; /* without a secret: Cores from other machines too */
-    struct conn *conns;   /* open connections (under the lock) */
-    bool stopping;        /* under the lock: executors end, connections close */
+    unsigned busy_poll_us; /* a reader polls this long after a lone call (reader_poll) */
+    bool accept_any_core;  /* without a secret: Cores from other machines too */
+    struct conn *conns;    /* open connections (under the lock) */
+    bool stopping;         /* under the lock: executors end, connections close */
     pthread_t *executor_threads;
     unsigned executors_started;
     unsigned idle_executors;  /* waiting for a job (under the lock) */
@@ -785,6 +786,27 @@ static void conn_hang_up(struct conn *c)
     shutdown(c->link.fd, SHUT_RDWR);
 }
 
+/*
+ * Before the reader sleeps in link_read: when the frames came one at a time (the last burst
+ * held one: a Core with one call in flight), the next is likely tens of microseconds away, and
+ * sleeping and waking cost more on a virtual machine, so the reader polls for up to
+ * --busy-poll-us first. After a burst of several frames it does not: the Core is busy, and the
+ * poll would take CPU from it (bench/README.md). `burst` counts the frames since the read-ahead
+ * buffer was last empty.
+ */
+static void reader_poll(struct reader *r, unsigned *burst)
+{
+    struct link *link = &r->conn->link;
+    if (link_has_bytes(link)) {
+        ++*burst;
+        return;
+    }
+    unsigned poll_us = r->conn->worker->busy_poll_us;
+    if (*burst == 1 && poll_us)
+        link_poll_briefly(link, (uint64_t)poll_us * 1000);
+    *burst = 1;
+}
+
 /* Replies queued by the reader leave before it waits for the next frame. */
 static void reader_send_replies(struct reader *r)
 {
@@ -809,8 +831,11 @@ static void *worker_reader(void *arg)
     fl_buf_init(&r->frame, PROTO_MAX_PAYLOAD);
     r->msg = malloc(sizeof(*r->msg));
     bool admitted = r->admitted || (atomic_load(&c->authenticated) && conn_admitted(c));
+    unsigned burst = 0;
     while (r->msg && (admitted || !atomic_load(&c->authenticated))) {
         reader_send_replies(r);
+        if (admitted)
+            reader_poll(r, &burst);
         if (link_read(&c->link, admitted ? &r->payload : &r->handshake, r->msg) != FL_OK)
             break;
         if (!admitted) {
@@ -1061,7 +1086,7 @@ static void worker_accept(struct worker *w, int fd, const struct sockaddr_storag
 struct worker_options {
     const char *name, *listen, *cache_dir, *metrics, *secret_file, *announce, *sandbox;
     uint64_t threads, queue, cache_max_mb, disk_cache_max_mb, memory_mb, max_connections,
-        max_unauthenticated, handshake_timeout_s, http_max_kb;
+        max_unauthenticated, handshake_timeout_s, http_max_kb, busy_poll_us;
     const char *http_allow;
     bool accept_any_core;
     const char *log_format, *log_level;
@@ -1310,6 +1335,10 @@ int worker_main(int argc, char **argv)
         {"--max-unauthenticated", "FUNLESS_WORKER_MAX_UNAUTHENTICATED", FL_OPT_UINT,
          &opt.max_unauthenticated, "8", 1, 4096,
          "connections still in the handshake at once (with --secret-file)"},
+        {"--busy-poll-us", "FUNLESS_WORKER_BUSY_POLL_US", FL_OPT_UINT, &opt.busy_poll_us, "50", 0,
+         10000,
+         "when calls come one at a time, a connection's reader polls this long for the next "
+         "before it sleeps (0: it sleeps at once; less CPU, more latency)"},
         {"--handshake-timeout-s", "FUNLESS_WORKER_HANDSHAKE_TIMEOUT_S", FL_OPT_UINT,
          &opt.handshake_timeout_s, "5", 1, 600,
          "a Core must prove the cluster secret within this, or is hung up on"},
@@ -1369,6 +1398,7 @@ int worker_main(int argc, char **argv)
                        .queue_max = (unsigned)opt.queue,
                        .max_connections = (unsigned)opt.max_connections,
                        .max_unauthenticated = (unsigned)opt.max_unauthenticated,
+                       .busy_poll_us = (unsigned)opt.busy_poll_us,
                        .handshake_timeout_s = (unsigned)opt.handshake_timeout_s,
                        .accept_any_core = opt.accept_any_core,
                        .memory_budget_mb = host.total_mem >> 20,

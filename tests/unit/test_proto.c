@@ -255,6 +255,53 @@ static void test_link_read_ready(void **state)
     fl_buf_deinit(&stream);
 }
 
+/* link_poll_briefly: nothing within its time → false; bytes already there, or arriving while
+ * it polls → true, and link_read then reads the frame; the peer gone → false. */
+struct late_writer {
+    int fd;
+    struct fl_buf frame;
+};
+
+static void *write_late(void *arg)
+{
+    struct late_writer *w = arg;
+    usleep(2000);
+    assert_int_equal(write(w->fd, w->frame.data, w->frame.len), (ssize_t)w->frame.len);
+    return NULL;
+}
+
+static void test_link_poll_briefly(void **state)
+{
+    (void)state;
+    int fds[2];
+    struct link reader;
+    link_on_pair(&reader, fds, 0);
+    struct fl_buf payload;
+    fl_buf_init(&payload, PROTO_MAX_PAYLOAD);
+    struct proto_msg *m = malloc(sizeof(*m));
+    struct late_writer w = {.fd = fds[1]};
+    fl_buf_init(&w.frame, 4096);
+    assert_true(proto_put_result(&w.frame, 7, FL_OK, "{}", 2, "", 0, ""));
+
+    assert_false(link_poll_briefly(&reader, 100 * 1000)); /* 100 µs of nothing */
+    assert_false(link_has_bytes(&reader));
+    pthread_t writer;
+    assert_int_equal(pthread_create(&writer, NULL, write_late, &w), 0);
+    assert_true(link_poll_briefly(&reader, 5ULL * 1000 * 1000 * 1000)); /* comes in 2 ms */
+    pthread_join(writer, NULL);
+    assert_true(link_has_bytes(&reader));
+    assert_true(link_poll_briefly(&reader, 0)); /* already there: at once */
+    assert_int_equal(link_read(&reader, &payload, m), FL_OK);
+    assert_int_equal(m->header.id, 7);
+    close(fds[1]);
+    assert_false(link_poll_briefly(&reader, 5ULL * 1000 * 1000 * 1000)); /* EOF: not 5 s */
+    link_close(&reader);
+    link_deinit(&reader);
+    fl_buf_deinit(&w.frame);
+    fl_buf_deinit(&payload);
+    free(m);
+}
+
 /* A malformed header, and a handler that hangs up, end the connection. */
 static void test_link_read_ready_refusals(void **state)
 {
@@ -399,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_link_read_ready),
         cmocka_unit_test(test_link_read_ready_refusals),
         cmocka_unit_test(test_link_queue),
+        cmocka_unit_test(test_link_poll_briefly),
         cmocka_unit_test(test_link_flush_never_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
