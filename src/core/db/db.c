@@ -95,8 +95,8 @@ const int db_migration_count = ARRAY_SIZE(db_migrations);
 
 /* Where SQLite runs SQL of its own instead of a migration above (same rules). */
 const struct db_migration db_sqlite_migrations[] = {
-    /* the records kept in id order (WITHOUT ROWID): one B-tree less to write for each, the
-     * writer's largest cost after the function index (docs/activations.md, "Cost") */
+    /* the records kept in id order (WITHOUT ROWID): the id is not written a second time, in an
+     * index of its own, for each record (docs/activations.md, "Cost") */
     {9, "CREATE TABLE activations_by_id ("
         "  id TEXT PRIMARY KEY, module TEXT NOT NULL, fname TEXT NOT NULL, hash TEXT NOT NULL,"
         "  trigger_kind TEXT NOT NULL, status TEXT NOT NULL, http_status INTEGER NOT NULL,"
