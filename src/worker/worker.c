@@ -1335,10 +1335,10 @@ int worker_main(int argc, char **argv)
         {"--max-unauthenticated", "FUNLESS_WORKER_MAX_UNAUTHENTICATED", FL_OPT_UINT,
          &opt.max_unauthenticated, "8", 1, 4096,
          "connections still in the handshake at once (with --secret-file)"},
-        {"--busy-poll-us", "FUNLESS_WORKER_BUSY_POLL_US", FL_OPT_UINT, &opt.busy_poll_us, "50", 0,
+        {"--busy-poll-us", "FUNLESS_WORKER_BUSY_POLL_US", FL_OPT_UINT, &opt.busy_poll_us, "0", 0,
          10000,
          "when calls come one at a time, a connection's reader polls this long for the next "
-         "before it sleeps (0: it sleeps at once; less CPU, more latency)"},
+         "before it sleeps (0: it sleeps at once; for a Worker with cores of its own)"},
         {"--handshake-timeout-s", "FUNLESS_WORKER_HANDSHAKE_TIMEOUT_S", FL_OPT_UINT,
          &opt.handshake_timeout_s, "5", 1, 600,
          "a Core must prove the cluster secret within this, or is hung up on"},

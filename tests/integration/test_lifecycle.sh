@@ -19,10 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-start_worker() { # NAME [METRICS_ADDRESS]: sets worker, WORKER_PORT
+start_worker() { # NAME [METRICS_ADDRESS [OPTION...]]: sets worker, WORKER_PORT
     rm -f "$TMP/$1.out" # else the wait below may read the previous process's line
     "$FUNLESS" worker --name "$1" --listen 127.0.0.1:0 --cache-dir "$TMP/cache-$1" --metrics "${2:-off}" \
-        --announce off --threads 1 --queue 8 >"$TMP/$1.out" 2>"$TMP/$1.err" &
+        --announce off --threads 1 --queue 8 "${@:3}" >"$TMP/$1.out" 2>"$TMP/$1.err" &
     worker=$!
     pids+=("$worker")
     wait_until 10 grep -qs listening "$TMP/$1.out" || { bad "the Worker did not start"; return 1; }
@@ -125,8 +125,9 @@ expect "its stderr has no sanitizer report" no_sanitizer_report "$TMP/w2.err"
 # ---- a fast function that turns slow on its connection's reader holds nothing up ----
 # A function whose calls were all fast runs on the thread that reads the Core's frames; when
 # one call then runs long, the connection gets a new reader within a few ms: the next call,
-# and the Core giving up on the slow one, are heard at once.
-start_worker w3 127.0.0.1:0
+# and the Core giving up on the slow one, are heard at once. Its reader also polls after each
+# lone call (--busy-poll-us), which must change none of that.
+start_worker w3 127.0.0.1:0 --busy-poll-us 200
 metrics_port=$(grep -o 'metrics on port [0-9]*' "$TMP/w3.out" | grep -o '[0-9]*$')
 worker_metric() { curl -s "http://127.0.0.1:$metrics_port/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 start_core --workers "127.0.0.1:$WORKER_PORT"
