@@ -41,7 +41,9 @@ struct evloop {
     int batch_count;
     bool again;       /* evloop_again: the next wait does not wait */
     int next_wait_ms; /* evloop_round_within: the next wait's bound when below the tick, else 0 */
-    uint64_t busy_poll_ns; /* evloop_set_busy_poll */
+    uint64_t busy_poll_ns;       /* evloop_set_busy_poll */
+    bool (*may_poll)(void *arg); /* evloop_set_poll_gate */
+    void *may_poll_arg;
     /* evloop_post's tasks, oldest first (under `lock`) */
     struct evloop_task *tasks, **tasks_tail;
 };
@@ -130,7 +132,8 @@ static void evloop_round_end(struct evloop *loop)
  */
 static int evloop_wait(struct evloop *loop, struct epoll_event *events, int wait_ms, bool was_busy)
 {
-    if (was_busy && wait_ms && loop->busy_poll_ns) {
+    if (was_busy && wait_ms && loop->busy_poll_ns &&
+        (!loop->may_poll || loop->may_poll(loop->may_poll_arg))) {
         uint64_t until = fl_now_ns() + loop->busy_poll_ns;
         do {
             int n = epoll_wait(loop->epoll_fd, events, MAX_EVENTS, 0);
@@ -275,6 +278,12 @@ void evloop_again(struct evloop *loop)
 void evloop_set_busy_poll(struct evloop *loop, unsigned us)
 {
     loop->busy_poll_ns = (uint64_t)us * 1000;
+}
+
+void evloop_set_poll_gate(struct evloop *loop, bool (*may_poll)(void *arg), void *arg)
+{
+    loop->may_poll = may_poll;
+    loop->may_poll_arg = arg;
 }
 
 void evloop_round_within(struct evloop *loop, int ms)

@@ -29,6 +29,9 @@ struct evloop *evloop_new(void);
  * before sleeping (0, the default: sleep at once). Trades CPU for latency while traffic flows;
  * an idle loop does not poll. */
 void evloop_set_busy_poll(struct evloop *loop, unsigned us);
+/* Before evloop_start, or on the loop's thread: the loop polls only when `may_poll(arg)` says
+ * so (asked on its thread before each poll; NULL: always). */
+void evloop_set_poll_gate(struct evloop *loop, bool (*may_poll)(void *arg), void *arg);
 /* Starts the loop's thread. */
 bool evloop_start(struct evloop *loop);
 /* Stops the thread (if started) and frees the loop; sources still added are just dropped. */

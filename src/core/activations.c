@@ -46,6 +46,7 @@ struct activations {
     atomic_bool stopping;               /* written under the lock, read anywhere */
     bool can_yield_cpu; /* the writer may run at SCHED_IDLE and come back (writer_may_yield) */
     atomic_uint_fast64_t written, dropped;
+    atomic_uint awaited; /* records handed over with a wait, not settled yet */
 };
 
 /*
@@ -216,8 +217,11 @@ bool activations_record_durable(struct activations *a, const struct activation_r
     p->wait = wait;
     p->superseded = false;
     wait->task.run = wait_done;
-    if (!pending_push(a, p))
+    atomic_fetch_add(&a->awaited, 1);
+    if (!pending_push(a, p)) {
+        atomic_fetch_sub(&a->awaited, 1);
         return false;
+    }
     pthread_mutex_lock(&a->lock);
     pthread_cond_signal(&a->work); /* a caller waits: the batch does not wait to fill */
     pthread_mutex_unlock(&a->lock);
@@ -420,6 +424,7 @@ static void settle(struct activations *a, struct pending *batch, uint64_t last_s
     while (batch) {
         struct pending *next = batch->next;
         if (batch->wait) { /* its caller learns the outcome on its loop */
+            atomic_fetch_sub(&a->awaited, 1);
             batch->wait->err = written ? FL_OK : FL_ERR_STORE_DOWN;
             if (!evloop_post(batch->wait->loop, &batch->wait->task))
                 batch->wait->done(batch->wait, batch->wait->err);
@@ -552,6 +557,11 @@ enum fl_err activations_sync(struct activations *a, char *detail, size_t detail_
     return caught_up ? FL_OK
                      : fl_fail(FL_ERR_STORE_DOWN, detail, detail_len,
                                "the activation records are not written yet");
+}
+
+bool activations_awaited(struct activations *a)
+{
+    return a && atomic_load(&a->awaited) > 0;
 }
 
 void activations_counts(struct activations *a, uint64_t *written, uint64_t *dropped)

@@ -100,6 +100,11 @@ void activations_record(struct activations *activations, const struct activation
  * that a read right after a call finds it. */
 enum fl_err activations_sync(struct activations *activations, char *detail, size_t detail_len);
 
+/* Whether a caller waits for a record to reach the store (an asynchronous call's accept) now;
+ * any thread. The event loop does not poll while one does: the commit it waits for needs the
+ * CPU (evloop_set_poll_gate). */
+bool activations_awaited(struct activations *activations);
+
 /* For the metrics: records written and dropped since start. */
 void activations_counts(struct activations *activations, uint64_t *written, uint64_t *dropped);
 

@@ -119,6 +119,25 @@ static bool core_dial_workers(struct cluster *cluster, const char *list)
     return true;
 }
 
+/* The loop polls before it sleeps (--busy-poll-us) unless an asynchronous accept waits for
+ * the store: the commit it waits for needs the CPU more than the loop does. */
+static bool core_may_poll(void *activations)
+{
+    return !activations_awaited(activations);
+}
+
+static void core_gate_polling(void *arg)
+{
+    struct api *api = arg;
+    evloop_set_poll_gate(api->loop, core_may_poll, api->activations);
+}
+
+static void core_ungate_polling(void *arg)
+{
+    struct api *api = arg;
+    evloop_set_poll_gate(api->loop, NULL, NULL);
+}
+
 static int core_run(const struct core_options *opt, const sigset_t *signals)
 {
     char detail[256], db_url[4200], tokens[4200], key_path[4200];
@@ -202,6 +221,7 @@ static int core_run(const struct core_options *opt, const sigset_t *signals)
         fl_log(FL_LOG_ERROR, "start_failed", "detail=%s", "cannot start the activation writer");
         goto out;
     }
+    evloop_call(loop, core_gate_polling, &api);
     struct async_config queue = {.concurrency = (unsigned)opt->async_concurrency,
                                  .retries = (unsigned)opt->async_retries,
                                  .queue_max = opt->async_queue_max};
@@ -272,9 +292,11 @@ out:
     async_stop(api.async);
     cluster_free(cluster); /* the last calls' outcomes are recorded here */
     async_free(api.async);
-    sinks_stop(api.sinks);             /* sends not done are dropped */
-    activations_stop(api.activations); /* what is buffered is written first */
-    evloop_free(loop);                 /* after the cluster: its links end on the loop */
+    sinks_stop(api.sinks); /* sends not done are dropped */
+    if (loop)
+        evloop_call(loop, core_ungate_polling, &api); /* before the writer it asks is gone */
+    activations_stop(api.activations);                /* what is buffered is written first */
+    evloop_free(loop); /* after the cluster: its links end on the loop */
     auth_free(auth);
     db_close(db);
     catalogue_free(catalogue);
