@@ -172,16 +172,24 @@ static bool wait_for(atomic_int *counter, int at_least)
     return atomic_load(counter) >= at_least;
 }
 
+/* A probe with a new loop (not started) and the read end of a new pipe `fds` as its source. */
+static struct loop_probe *probe_on_pipe(int fds[2])
+{
+    assert_int_equal(pipe(fds), 0);
+    struct loop_probe *p = calloc(1, sizeof(*p));
+    assert_non_null(p);
+    p->loop = evloop_new();
+    assert_non_null(p->loop);
+    p->pipe_in = (struct evloop_source){fds[0], probe_readable};
+    return p;
+}
+
 /* Handlers and hooks run on the loop's thread, work hooks before flush hooks, every round. */
 static void test_evloop(void **state)
 {
     (void)state;
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    struct loop_probe *p = calloc(1, sizeof(*p));
-    p->loop = evloop_new();
-    assert_non_null(p->loop);
-    p->pipe_in = (struct evloop_source){fds[0], probe_readable};
+    struct loop_probe *p = probe_on_pipe(fds);
     /* registered flush first: the phase, not the order, decides */
     assert_true(evloop_on_round_end(p->loop, EVLOOP_FLUSH, probe_flush, p));
     assert_true(evloop_on_round_end(p->loop, EVLOOP_WORK, probe_work, p));
@@ -257,12 +265,8 @@ static void test_evloop_busy_poll(void **state)
 {
     (void)state;
     int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    struct loop_probe *p = calloc(1, sizeof(*p));
-    p->loop = evloop_new();
-    assert_non_null(p->loop);
+    struct loop_probe *p = probe_on_pipe(fds);
     evloop_set_busy_poll(p->loop, 1000);
-    p->pipe_in = (struct evloop_source){fds[0], probe_readable};
     assert_true(evloop_add(p->loop, &p->pipe_in));
     assert_true(evloop_start(p->loop));
     for (int i = 0; i < 50; i++) { /* within and past the polls */
