@@ -39,8 +39,8 @@ struct evloop {
      * a source removed meanwhile is struck from the rest (its memory may be freed next). */
     struct epoll_event *batch;
     int batch_count;
-    bool again;       /* evloop_again: the next wait does not wait */
-    int next_wait_ms; /* evloop_round_within: the next wait's bound when below the tick, else 0 */
+    /* The next wait's bound: the tick, less after evloop_round_within, 0 after evloop_again */
+    int next_wait_ms;
     uint64_t busy_poll_ns;       /* evloop_set_busy_poll */
     bool (*may_poll)(void *arg); /* evloop_set_poll_gate */
     void *may_poll_arg;
@@ -109,6 +109,7 @@ struct evloop *evloop_new(void)
     pthread_mutex_init(&loop->lock, NULL);
     pthread_cond_init(&loop->called, NULL);
     loop->tasks_tail = &loop->tasks;
+    loop->next_wait_ms = EVLOOP_TICK_MS;
     if (loop->epoll_fd < 0 || loop->wake.fd < 0 || !evloop_add(loop, &loop->wake)) {
         evloop_free(loop);
         return NULL;
@@ -151,10 +152,9 @@ static void *evloop_main(void *arg)
     current_loop = loop;
     int n = 0;
     while (!atomic_load(&loop->stopping)) {
-        int wait_ms = loop->again ? 0 : loop->next_wait_ms ? loop->next_wait_ms : EVLOOP_TICK_MS;
+        int wait_ms = loop->next_wait_ms;
         n = evloop_wait(loop, events, wait_ms, n > 0);
-        loop->again = false;
-        loop->next_wait_ms = 0;
+        loop->next_wait_ms = EVLOOP_TICK_MS;
         loop->batch = events;
         loop->batch_count = n;
         for (int i = 0; i < n; i++) {
@@ -272,7 +272,7 @@ bool evloop_post(struct evloop *loop, struct evloop_task *task)
 void evloop_again(struct evloop *loop)
 {
     if (evloop_on_thread(loop)) /* elsewhere (a loop that has stopped) there is no next round */
-        loop->again = true;
+        loop->next_wait_ms = 0;
 }
 
 void evloop_set_busy_poll(struct evloop *loop, unsigned us)
@@ -291,7 +291,7 @@ void evloop_round_within(struct evloop *loop, int ms)
     if (!evloop_on_thread(loop))
         return;
     ms = ms < 1 ? 1 : ms;
-    if (ms < EVLOOP_TICK_MS && (!loop->next_wait_ms || ms < loop->next_wait_ms))
+    if (ms < loop->next_wait_ms)
         loop->next_wait_ms = ms;
 }
 
