@@ -603,8 +603,9 @@ static void server_round_end(void *arg)
     struct http_server *s = arg;
     if (atomic_exchange(&s->run_pending, false) || fl_now_s() - s->last_run >= 1.0)
         server_run(s);
-    server_watch_due(s, fl_now_s());
-    if (fl_now_s() - s->last_sweep >= 0.5)
+    double now = fl_now_s(); /* after server_run: the requests it suspended count */
+    server_watch_due(s, now);
+    if (now - s->last_sweep >= 0.5)
         server_sweep(s);
 }
 
