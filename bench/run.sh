@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 log=$(mktemp /tmp/funless-bench-XXXXXX)
 trap 'rm -f "$log"' EXIT
 reset=() # the memory-reset figures need the Rust hello (Debian's rustc builds it)
-[ -f "$dir/tests/rust_hello.wasm" ] && reset=("$dir/tests/rust_hello.wasm" "$dir/tests/wat_touch64k.wasm")
+[ -f "$dir/tests/rust_hello.wasm" ] && reset=("$dir/tests/rust_hello.wasm" "$dir/tests/wat_touch64k.wasm" "$dir/tests/wat_touch64k_together.wasm")
 {
     echo "machine: $(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
     "$dir/bench/bench_engine" "$dir/tests/wat_tiny.wasm" "$dir/tests/c_sha256.wasm" "$dir/bench/big.wasm" "${reset[@]}"

@@ -233,7 +233,8 @@ enum fl_err engine_invoke(struct engine_module *m, const char *input, size_t inp
     uint64_t pages = limits->memory_bytes / ENGINE_PAGE_BYTES;
     struct rt_limits rt_limits = {.max_pages = pages > 65536 ? 65536 : (uint32_t)pages,
                                   .timeout_ms = limits->timeout_ms,
-                                  .cancel = limits->cancel};
+                                  .cancel = limits->cancel,
+                                  .memory_owner = m};
     int code = rt_guarded_call(&rt_limits, invocation_body, &inv);
     inv.glue->free(inv.instance);
     free(inv.instance);

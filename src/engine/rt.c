@@ -63,6 +63,7 @@ struct rt_region {
      * no, and this region is reset by madvise alone */
     size_t locked_bytes;
     bool lockable;
+    const void *owner; /* rt_limits.memory_owner of its last instance */
 };
 
 struct rt_thread {
@@ -440,30 +441,47 @@ static bool rt_region_pooled(const struct rt_thread *t, const struct rt_region *
     return r >= t->pool && r < t->pool + POOL_REGIONS;
 }
 
-/* A free pooled region for a memory of `bytes`: one already that size if there is (no
- * mprotect: the common case of one function called again), else an unused one, else the one
- * closest in size; past the pool, a region of its own (unmapped when freed). */
-static struct rt_region *rt_region_acquire(struct rt_thread *t, size_t bytes)
+/* Reserves a pooled slot's address space the first time it is taken. */
+static struct rt_region *rt_region_pooled_ready(struct rt_region *r)
 {
-    struct rt_region *best = NULL;
-    size_t best_gap = SIZE_MAX;
+    if (r && !r->base && rt_region_reserve(r))
+        r->lockable = true; /* pooled: worth locking (rt_region_lock) */
+    return r && r->base ? r : NULL;
+}
+
+/*
+ * A free pooled region for a memory of `bytes`, in this order:
+ * - the one its owner used last, if it is that size: a function called again needs no
+ *   mprotect, and the reset walks page tables only where this function wrote (another
+ *   function's pages spread over 16 MiB would cost each of its calls a walk of them all);
+ * - for an owner, a slot not used yet: its own region from now on;
+ * - one already that size, else the one closest in size;
+ * past the pool, a region of its own (unmapped when freed).
+ */
+static struct rt_region *rt_region_acquire(struct rt_thread *t, size_t bytes, const void *owner)
+{
+    struct rt_region *unused = NULL, *same_size = NULL, *closest = NULL;
+    size_t closest_gap = SIZE_MAX;
     for (int i = 0; i < POOL_REGIONS; i++) {
         struct rt_region *r = &t->pool[i];
         if (r->in_use)
             continue;
-        if (r->base && r->rw_bytes == bytes)
+        if (r->base && r->rw_bytes == bytes && owner && r->owner == owner)
             return r;
+        if (!r->base && !unused)
+            unused = r;
+        if (r->base && r->rw_bytes == bytes && !same_size)
+            same_size = r;
         /* an unused one (rw_bytes 0) costs a reservation, and protecting `bytes` */
         size_t gap = r->rw_bytes > bytes ? r->rw_bytes - bytes : bytes - r->rw_bytes;
-        if (gap < best_gap) {
-            best = r;
-            best_gap = gap;
+        if (gap < closest_gap) {
+            closest = r;
+            closest_gap = gap;
         }
     }
-    if (best && !best->base && rt_region_reserve(best))
-        best->lockable = true; /* pooled: worth locking (rt_region_lock) */
-    if (best && best->base)
-        return best;
+    struct rt_region *pooled = owner && unused ? unused : same_size ? same_size : closest;
+    if ((pooled = rt_region_pooled_ready(pooled)))
+        return pooled;
     for (int i = 0; i < MAX_EXTRA_REGIONS; i++)
         if (!t->extra[i].base)
             return rt_region_reserve(&t->extra[i]) ? &t->extra[i] : NULL;
@@ -499,11 +517,13 @@ static void api_allocate_memory(wasm_rt_memory_t *mem, uint32_t initial, uint32_
     rt_host_enter();
     if (initial > t->limits.max_pages)
         rt_trap(RT_TRAP_MEMORY_CAP);
-    struct rt_region *r = rt_region_acquire(t, (size_t)initial * PAGE_BYTES);
+    struct rt_region *r =
+        rt_region_acquire(t, (size_t)initial * PAGE_BYTES, t->limits.memory_owner);
     if (!r || !rt_region_set_rw(r, (size_t)initial * PAGE_BYTES))
         rt_trap(RT_TRAP_HOST);
     rt_region_lock(r);
     r->in_use = true;
+    r->owner = t->limits.memory_owner;
     mem->data = r->base;
     mem->pages = initial;
     mem->max_pages = max < t->limits.max_pages ? max : t->limits.max_pages;

@@ -58,6 +58,10 @@ struct rt_limits {
     uint32_t max_pages;        /* linear memory cap for instances created in the call */
     uint32_t timeout_ms;       /* 0: no time limit */
     const atomic_bool *cancel; /* NULL, or set to end the call as at its time limit */
+    /* whose memory it is (the module; NULL: anyone's): a pooled region this owner used last is
+     * taken first, since its resident pages and its page tables are this owner's footprint,
+     * which the reset walks */
+    const void *memory_owner;
 };
 
 /* The table bound into every loaded glue. */
