@@ -400,7 +400,7 @@ static void test_store_by_module(void **state)
 }
 
 /* A store made before migration 9 (activations in a rowid table) keeps its records, their
- * sinks and their order, and is written again after the upgrade. */
+ * sinks and their order, and is written again after the upgrade (migrations 9 and 10). */
 static void test_store_upgrade(void **state)
 {
     (void)state;
@@ -439,6 +439,12 @@ static void test_store_upgrade(void **state)
     assert_string_equal(first.status, "success");
     assert_string_equal(first.sinks, "[1]");
     free_row(&first);
+    /* the function filter finds the records from before (a span each) and the new one */
+    int by_function = 0;
+    struct db_activation_query f = {.module = "m", .function = "f", .limit = 10};
+    assert_int_equal(
+        db->ops->activation_query(db, &f, count_row, &by_function, detail, sizeof(detail)), FL_OK);
+    assert_int_equal(by_function, 3);
     db_close(db);
 
     assert_int_equal(sqlite3_open(path, &old), SQLITE_OK); /* clustered by id now */
@@ -449,6 +455,18 @@ static void test_store_upgrade(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_non_null(strstr((const char *)sqlite3_column_text(st, 0), "WITHOUT ROWID"));
+    sqlite3_finalize(st);
+    /* and without the index by function that no SQLite query read, but with a span for each
+     * record from before (migration 10), and the new one's */
+    assert_int_equal(sqlite3_prepare_v2(old,
+                                        "SELECT (SELECT count(*) FROM sqlite_master WHERE type = "
+                                        "'index' AND tbl_name = 'activations' AND sql IS NOT "
+                                        "NULL), (SELECT count(*) FROM activation_spans)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    assert_int_equal(sqlite3_column_int(st, 1), 3);
     sqlite3_finalize(st);
     sqlite3_close(old);
 }

@@ -233,6 +233,9 @@ extern const int db_sqlite_migration_count;
 /* Activation statements both backends run as they are ($N parameters, all text). */
 extern const char db_activation_upsert_sql[];
 extern const char db_activation_query_sql[];
+/* The same within an id range: $1..$6 as above, $7 <= id <= $8, and $9 the limit (SQLite's
+ * function filter reads the records span by span). */
+extern const char db_activation_range_query_sql[];
 extern const char db_activation_prune_age_sql[];
 extern const char db_activation_prune_count_sql[];
 extern const char db_activation_sinks_sql[];

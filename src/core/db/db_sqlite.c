@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "core/db/db.h"
+#include "core/db/spans.h"
 
 enum { RESERVE_BYTES = 4 << 20, RESERVE_RETRY_S = 30 };
 
@@ -30,6 +31,7 @@ struct db_sqlite {
     char reserve_path[4200];
     time_t reserve_missing_since;    /* 0: the reserve is in place */
     sqlite3_stmt *activation_upsert; /* prepared once: records are written many times a second */
+    sqlite3_stmt *span_upsert;       /* the same for their spans (core/db/spans.h) */
 };
 
 /* Puts the reserve back (or in place at start): false when there is no room for it. */
@@ -220,6 +222,7 @@ static void sq_close(struct db *db)
 {
     struct db_sqlite *s = SQ(db);
     sqlite3_finalize(s->activation_upsert);
+    sqlite3_finalize(s->span_upsert);
     sqlite3_close_v2(s->conn);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -443,6 +446,49 @@ static enum fl_err sq_sql_read(struct db *db, const char *sql, int n, const char
 
 /* ---- activations ---- */
 
+/* A batch's spans, in its transaction (SQLite only: a span is two ids per function per batch,
+ * where an index would be an entry per record; spans.h). A span met again (an asynchronous
+ * call's later record, alone in its batch) widens. */
+static const char sq_span_upsert_sql[] =
+    "INSERT INTO activation_spans (fname, last_id, module, first_id) VALUES (?1, ?2, ?3, ?4) "
+    "ON CONFLICT (fname, last_id, module) DO UPDATE SET first_id = MIN(first_id, "
+    "excluded.first_id)";
+
+/* A function's spans newest first, none wholly at or after the cursor ?3 ("": none). */
+static const char sq_spans_sql[] =
+    "SELECT first_id, last_id FROM activation_spans WHERE fname = ?1 AND (?2 = '' OR module = "
+    "?2) AND (?3 = '' OR first_id < ?3) ORDER BY last_id DESC";
+
+/* Spans older than every record cover none: pruned with the records. */
+static const char sq_spans_prune_sql[] =
+    "DELETE FROM activation_spans WHERE last_id < (SELECT COALESCE(MIN(id), '~') FROM "
+    "activations)";
+
+static sqlite3_stmt *sq_persistent(struct db_sqlite *s, sqlite3_stmt **st, const char *sql)
+{
+    if (!*st &&
+        sqlite3_prepare_v3(s->conn, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+        *st = NULL;
+    return *st;
+}
+
+static bool sq_span_write(void *arg, const struct span *span)
+{
+    struct db_sqlite *s = arg;
+    sqlite3_stmt *st = sq_persistent(s, &s->span_upsert, sq_span_upsert_sql);
+    if (!st)
+        return false;
+    sqlite3_bind_text(st, 1, span->function, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, span->last_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, span->module, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, span->first_id, -1, SQLITE_STATIC);
+    bool done = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st); /* the span is the caller's: no pointer outlives it */
+    return done;
+}
+
+/* The records, then their spans, in one transaction. */
 static enum fl_err sq_activation_write(struct db *db, const struct db_activation *rows,
                                        size_t count, char *detail, size_t detail_len)
 {
@@ -450,11 +496,11 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
     enum fl_err err = sq_begin(s, detail, detail_len);
     if (err != FL_OK)
         return err;
-    if (!s->activation_upsert &&
-        sqlite3_prepare_v3(s->conn, db_activation_upsert_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                           &s->activation_upsert, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = sq_persistent(s, &s->activation_upsert, db_activation_upsert_sql);
+    if (!st)
         err = sq_fail(s, detail, detail_len);
-    sqlite3_stmt *st = s->activation_upsert; /* bound again for each record */
+    struct span_builder spans;
+    span_builder_init(&spans, sq_span_write, s);
     for (size_t i = 0; err == FL_OK && i < count; i++) {
         const char *args[DB_ACTIVATION_FIELDS];
         db_activation_args(&rows[i], args);
@@ -467,10 +513,95 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
         if (sqlite3_step(st) != SQLITE_DONE)
             err = sq_fail(s, detail, detail_len);
         sqlite3_reset(st);
+        span_builder_add(&spans, args[1], args[2], args[0]);
     }
     if (st)
         sqlite3_clear_bindings(st); /* the rows are the caller's: no pointer outlives them */
+    if (!span_builder_finish(&spans) && err == FL_OK)
+        err = sq_fail(s, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
+}
+
+/* Runs `st` (a records query) and hands each row to `add`; false when SQLite failed. */
+static bool sq_rows(sqlite3_stmt *st, bool (*add)(void *arg, const struct db_activation *row),
+                    void *arg)
+{
+    int rc;
+    bool ok = true;
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *columns[DB_ACTIVATION_COLUMNS];
+        for (int i = 0; i < DB_ACTIVATION_COLUMNS; i++)
+            columns[i] = sq_text(st, i);
+        struct db_activation row = db_activation_from(columns);
+        ok = add(arg, &row);
+    }
+    return ok && rc == SQLITE_DONE;
+}
+
+struct sq_hits {
+    struct span_hits hits;
+    bool out_of_memory;
+};
+
+static bool sq_add_hit(void *arg, const struct db_activation *row)
+{
+    struct sq_hits *h = arg;
+    h->out_of_memory = !span_hits_add(&h->hits, row);
+    return !h->out_of_memory;
+}
+
+/* A function's records: the records of its spans, newest span first, until no span can add
+ * one (spans.h). The rows reach `cb` after the lock is released. */
+static enum fl_err sq_activation_query_spans(struct db_sqlite *s,
+                                             const struct db_activation_query *query,
+                                             db_activation_cb cb, void *arg, char *detail,
+                                             size_t detail_len)
+{
+    char limit[16];
+    const char *args[9];
+    db_activation_query_args(query, limit, args); /* $1..$7 */
+    args[8] = limit;                              /* the range query's limit is $9 */
+    const char *span_args[] = {args[2], args[1], args[4]};
+    struct sq_hits h;
+    h.out_of_memory = !span_hits_init(&h.hits, query->limit);
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *spans = sq_prepare(s, sq_spans_sql, 3, span_args);
+    sqlite3_stmt *range = sq_prepare(s, db_activation_range_query_sql, 9, args);
+    bool ok = spans && range && !h.out_of_memory;
+    int rc = SQLITE_DONE;
+    while (ok && (rc = sqlite3_step(spans)) == SQLITE_ROW) {
+        const char *first = sq_text(spans, 0), *last = sq_text(spans, 1);
+        if (!span_hits_wants(&h.hits, last)) {
+            rc = SQLITE_DONE; /* no older span can add a record */
+            break;
+        }
+        sqlite3_bind_text(range, 7, first, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(range, 8, last, -1, SQLITE_TRANSIENT);
+        ok = sq_rows(range, sq_add_hit, &h);
+        sqlite3_reset(range);
+    }
+    enum fl_err err = h.out_of_memory ? fl_fail(FL_ERR_NOMEM, detail, detail_len, "out of memory")
+                      : ok && rc == SQLITE_DONE ? FL_OK
+                                                : sq_fail(s, detail, detail_len);
+    sqlite3_finalize(spans);
+    sqlite3_finalize(range);
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; err == FL_OK && i < h.hits.count; i++)
+        cb(arg, &h.hits.rows[i]);
+    span_hits_deinit(&h.hits);
+    return err;
+}
+
+struct sq_pass {
+    db_activation_cb cb;
+    void *arg;
+};
+
+static bool sq_pass_row(void *arg, const struct db_activation *row)
+{
+    struct sq_pass *pass = arg;
+    pass->cb(pass->arg, row);
+    return true;
 }
 
 static enum fl_err sq_activation_query(struct db *db, const struct db_activation_query *query,
@@ -478,21 +609,17 @@ static enum fl_err sq_activation_query(struct db *db, const struct db_activation
                                        size_t detail_len)
 {
     struct db_sqlite *s = SQ(db);
+    if (query->function && *query->function && !(query->id && *query->id))
+        return sq_activation_query_spans(s, query, cb, arg, detail, detail_len);
     char limit[16];
     const char *args[DB_ACTIVATION_QUERY_ARGS];
     db_activation_query_args(query, limit, args);
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = sq_prepare(s, db_activation_query_sql, DB_ACTIVATION_QUERY_ARGS, args);
-    int rc = SQLITE_ERROR;
-    while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *columns[DB_ACTIVATION_COLUMNS];
-        for (int i = 0; i < DB_ACTIVATION_COLUMNS; i++)
-            columns[i] = sq_text(st, i);
-        struct db_activation row = db_activation_from(columns);
-        cb(arg, &row);
-    }
+    struct sq_pass pass = {cb, arg};
+    enum fl_err err =
+        st && sq_rows(st, sq_pass_row, &pass) ? FL_OK : sq_fail(s, detail, detail_len);
     sqlite3_finalize(st);
-    enum fl_err err = rc == SQLITE_DONE ? FL_OK : sq_fail(s, detail, detail_len);
     pthread_mutex_unlock(&s->lock);
     return err;
 }
@@ -513,6 +640,8 @@ static enum fl_err sq_activation_prune(struct db *db, int64_t before_ms, uint64_
     if (err == FL_OK && keep)
         err = sq_change(s, sq_prepare(s, db_activation_prune_count_sql, 1, count_args), false,
                         detail, detail_len);
+    if (err == FL_OK)
+        err = sq_change(s, sq_prepare(s, sq_spans_prune_sql, 0, NULL), false, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
 }
 
