@@ -558,7 +558,7 @@ static enum fl_err sq_activation_query_spans(struct db_sqlite *s,
                                              size_t detail_len)
 {
     char limit[16];
-    const char *args[9];
+    const char *args[9] = {0};                    /* $7 and $8, the range: bound per span */
     db_activation_query_args(query, limit, args); /* $1..$7 */
     args[8] = limit;                              /* the range query's limit is $9 */
     const char *span_args[] = {args[2], args[1], args[4]};
