@@ -3,6 +3,7 @@
  * (docs/activations.md).
  */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +146,8 @@ int fl_cmd_activation(struct fl_ctx *ctx, int argc, char **argv)
 
 /* ---- fl fn logs ---- */
 
-enum { SEEN_MAX = 4096, FOLLOW_EVERY_MS = 1000 };
+enum { SEEN_MAX = 4096, FOLLOW_EVERY_MS = 1000, FOLLOW_BATCH = 100 };
+#define FOLLOW_BATCH_TEXT "100" /* FOLLOW_BATCH, as the list's limit parameter */
 
 struct seen {
     char ids[SEEN_MAX][33];
@@ -168,10 +170,11 @@ static void seen_add(struct seen *s, const char *id)
         s->count++;
 }
 
-/* Prints the logs of the newest `limit` records of the function not printed yet, oldest first,
- * each under a line naming it. */
+/* Prints the logs of the newest records of the function not seen yet (at most `limit` read,
+ * the newest `print_max` of them printed), oldest first, each under a line naming it; all that
+ * it read count as seen. */
 static int print_new_logs(struct fl_ctx *ctx, const char *module, const char *function,
-                          const char *limit, struct seen *seen)
+                          const char *limit, int print_max, struct seen *seen)
 {
     char query[1024] = "", path[1100];
     add_param(query, sizeof(query), "module", module);
@@ -190,6 +193,8 @@ static int print_new_logs(struct fl_ctx *ctx, const char *module, const char *fu
         if (!id || seen_has(seen, id))
             continue;
         seen_add(seen, id);
+        if (i >= print_max) /* older than what was asked for: only remembered */
+            continue;
         printf("== %s %s %s\n", id,
                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "start")),
                cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(record, "status")));
@@ -211,10 +216,18 @@ int fl_fn_logs(struct fl_ctx *ctx, int argc, char **argv)
     struct seen *seen = calloc(1, sizeof(*seen));
     if (!seen)
         return FLX_SERVER;
-    rc = print_new_logs(ctx, a.module, a.positional[0], a.limit, seen);
+    /* following: the newest FOLLOW_BATCH are read once to be remembered, so that the polls
+     * print only what comes after (a late record of a long call too), not what -n left out */
+    char *end;
+    long wanted = strtol(a.limit, &end, 10);
+    bool number = *a.limit && !*end && wanted > 0 && wanted <= FOLLOW_BATCH;
+    /* anything else goes to the Core as it is, to be refused or served there */
+    rc = print_new_logs(ctx, a.module, a.positional[0],
+                        a.follow && number ? FOLLOW_BATCH_TEXT : a.limit,
+                        number ? (int)wanted : INT_MAX, seen);
     while (rc == FLX_OK && a.follow) { /* until interrupted */
         usleep(FOLLOW_EVERY_MS * 1000);
-        rc = print_new_logs(ctx, a.module, a.positional[0], "100", seen);
+        rc = print_new_logs(ctx, a.module, a.positional[0], FOLLOW_BATCH_TEXT, FOLLOW_BATCH, seen);
     }
     free(seen);
     return rc;

@@ -115,6 +115,21 @@ check activation_unknown 3 "not found" -- fl activation get 0123456789abcdef0123
 check activation_bad_limit 8 "limit must be" -- fl activation list --limit 0
 check activation_usage 2 "fl activation takes" -- fl activation bogus
 check fn_logs 0 "== " -- fl fn logs hello -n 2
+# --follow: the newest call, then only the calls that come after it (not the older ones -n 1
+# left out)
+for i in 1 2 3; do fl fn invoke hello -a name=old$i >/dev/null; done
+fl fn logs hello -n 1 --follow >"$TMP/follow.out" 2>&1 &
+FOLLOW=$!
+sleep 1.5
+F1=$(fl fn invoke hello -a name=new1 --async) F2=$(fl fn invoke hello -a name=new2 --async)
+for _ in $(seq 40); do [ "$(grep -c '^== ' "$TMP/follow.out")" -ge 3 ] && break; sleep 0.1; done
+sleep 1.2 # one more poll: nothing else may come
+kill "$FOLLOW" 2>/dev/null
+wait "$FOLLOW" 2>/dev/null
+follow_ids=$(grep '^== ' "$TMP/follow.out" | cut -d' ' -f2 | tr '\n' ' ')
+if [ "$(grep -c '^== ' "$TMP/follow.out")" = 3 ] && [[ "$follow_ids" == *"$F1"* ]] &&
+    [[ "$follow_ids" == *"$F2"* ]]; then ok; else bad "fn_logs_follow: printed $follow_ids (want the newest, then $F1 and $F2)"; fi
+check fn_logs_follow_bad_n 8 "limit must be" -- fl fn logs hello -n 0 --follow
 check invoke_async_fn_error 0 "" -- fl fn invoke hello -j '{}' --async
 EID=$LAST
 for _ in $(seq 50); do fl activation get "$EID" -o json 2>/dev/null | grep -q '"status":"error"' && break; sleep 0.1; done
