@@ -98,6 +98,8 @@ bool span_builder_finish(struct span_builder *b)
 
 /* A record's text fields, in one list (so that a copy is one loop). */
 enum { ROW_FIELDS = 20 };
+_Static_assert(sizeof(struct db_activation) == ROW_FIELDS * sizeof(const char *),
+               "a field added to struct db_activation must be added to row_fields");
 
 static void row_fields(struct db_activation *r, const char **fields[ROW_FIELDS])
 {
