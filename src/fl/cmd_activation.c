@@ -147,7 +147,6 @@ int fl_cmd_activation(struct fl_ctx *ctx, int argc, char **argv)
 /* ---- fl fn logs ---- */
 
 enum { SEEN_MAX = 4096, FOLLOW_EVERY_MS = 1000, FOLLOW_BATCH = 100 };
-#define FOLLOW_BATCH_TEXT "100" /* FOLLOW_BATCH, as the list's limit parameter */
 
 struct seen {
     char ids[SEEN_MAX][33];
@@ -218,16 +217,16 @@ int fl_fn_logs(struct fl_ctx *ctx, int argc, char **argv)
         return FLX_SERVER;
     /* following: the newest FOLLOW_BATCH are read once to be remembered, so that the polls
      * print only what comes after (a late record of a long call too), not what -n left out */
-    char *end;
+    char batch[16], *end; /* FOLLOW_BATCH as the list's limit parameter */
+    snprintf(batch, sizeof(batch), "%d", FOLLOW_BATCH);
     long wanted = strtol(a.limit, &end, 10);
     bool number = *a.limit && !*end && wanted > 0 && wanted <= FOLLOW_BATCH;
     /* anything else goes to the Core as it is, to be refused or served there */
-    rc = print_new_logs(ctx, a.module, a.positional[0],
-                        a.follow && number ? FOLLOW_BATCH_TEXT : a.limit,
+    rc = print_new_logs(ctx, a.module, a.positional[0], a.follow && number ? batch : a.limit,
                         number ? (int)wanted : INT_MAX, seen);
     while (rc == FLX_OK && a.follow) { /* until interrupted */
         usleep(FOLLOW_EVERY_MS * 1000);
-        rc = print_new_logs(ctx, a.module, a.positional[0], FOLLOW_BATCH_TEXT, FOLLOW_BATCH, seen);
+        rc = print_new_logs(ctx, a.module, a.positional[0], batch, FOLLOW_BATCH, seen);
     }
     free(seen);
     return rc;
