@@ -513,7 +513,7 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
         if (sqlite3_step(st) != SQLITE_DONE)
             err = sq_fail(s, detail, detail_len);
         sqlite3_reset(st);
-        span_builder_add(&spans, args[1], args[2], args[0]);
+        span_builder_add(&spans, args[1], args[2], args[0]); /* module, function, id */
     }
     if (st)
         sqlite3_clear_bindings(st); /* the rows are the caller's: no pointer outlives them */
