@@ -254,19 +254,30 @@ void evloop_call(struct evloop *loop, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&loop->call_lock);
 }
 
+bool evloop_post_chain(struct evloop *loop, struct evloop_task *first)
+{
+    struct evloop_task *last = first;
+    while (last->next)
+        last = last->next;
+    pthread_mutex_lock(&loop->lock);
+    bool open = !atomic_load(&loop->stopped);
+    /* Only the first tasks of a list wake the loop: the loop reads its wake-up before it takes
+     * the list, so a list that is not empty has a wake-up on its way. */
+    bool first_of_list = loop->tasks == NULL;
+    if (open) {
+        *loop->tasks_tail = first;
+        loop->tasks_tail = &last->next;
+    }
+    pthread_mutex_unlock(&loop->lock);
+    if (open && first_of_list)
+        evloop_wake(loop);
+    return open;
+}
+
 bool evloop_post(struct evloop *loop, struct evloop_task *task)
 {
     task->next = NULL;
-    pthread_mutex_lock(&loop->lock);
-    bool open = !atomic_load(&loop->stopped);
-    if (open) {
-        *loop->tasks_tail = task;
-        loop->tasks_tail = &task->next;
-    }
-    pthread_mutex_unlock(&loop->lock);
-    if (open)
-        evloop_wake(loop);
-    return open;
+    return evloop_post_chain(loop, task);
 }
 
 void evloop_again(struct evloop *loop)

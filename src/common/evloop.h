@@ -61,6 +61,9 @@ struct evloop_task {
 /* From any thread, never waiting: `task->run(task)` runs on the loop's thread soon, in the
  * order posted. False once the loop has stopped (the task will not run). */
 bool evloop_post(struct evloop *loop, struct evloop_task *task);
+/* Posts the tasks linked from `first` through their `next` (NULL-terminated) as one: a thread
+ * handing the loop many at once wakes it once, not once per task. */
+bool evloop_post_chain(struct evloop *loop, struct evloop_task *first);
 /* On the loop's thread: the next round starts at once rather than when a socket is ready (a
  * handler left work for a round-end hook that has already run this round). Elsewhere, nothing. */
 void evloop_again(struct evloop *loop);

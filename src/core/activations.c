@@ -419,19 +419,43 @@ static struct pending *take_batch(struct activations *a, size_t *count, uint64_t
     return n ? batch : NULL;
 }
 
+/* Hands the callers of one loop their outcome, in one post: a wake-up for each was a system
+ * call per accepted asynchronous call. */
+static void tell_waiting(struct evloop *loop, struct evloop_task *chain)
+{
+    if (!chain || evloop_post_chain(loop, chain))
+        return;
+    for (struct evloop_task *task = chain, *next; task; task = next) { /* the loop has stopped */
+        next = task->next;
+        struct activation_wait *w = container_of(task, struct activation_wait, task);
+        w->done(w, w->err);
+    }
+}
+
 static void settle(struct activations *a, struct pending *batch, uint64_t last_seq, bool written)
 {
+    struct evloop *loop = NULL; /* the callers' loop (one in practice), in order */
+    struct evloop_task *chain = NULL, **chain_tail = &chain;
     while (batch) {
         struct pending *next = batch->next;
-        if (batch->wait) { /* its caller learns the outcome on its loop */
+        struct activation_wait *w = batch->wait;
+        if (w) { /* its caller learns the outcome on its loop */
             atomic_fetch_sub(&a->awaited, 1);
-            batch->wait->err = written ? FL_OK : FL_ERR_STORE_DOWN;
-            if (!evloop_post(batch->wait->loop, &batch->wait->task))
-                batch->wait->done(batch->wait, batch->wait->err);
+            w->err = written ? FL_OK : FL_ERR_STORE_DOWN;
+            if (w->loop != loop) {
+                tell_waiting(loop, chain);
+                loop = w->loop;
+                chain = NULL;
+                chain_tail = &chain;
+            }
+            w->task.next = NULL;
+            *chain_tail = &w->task;
+            chain_tail = &w->task.next;
         }
         free(batch);
         batch = next;
     }
+    tell_waiting(loop, chain);
     pthread_mutex_lock(&a->lock);
     a->written_seq = last_seq;
     pthread_cond_broadcast(&a->written_changed);

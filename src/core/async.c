@@ -310,6 +310,10 @@ void async_submit(struct async_queue *q, const struct async_entry *e)
     j->start_wall_ms = e->start_ms;
     j->attempts = e->attempts;
     j->task.run = job_submitted;
+    if (evloop_on_thread(q->loop)) { /* an accept's commit, told on the loop: no hand-off */
+        job_submitted(&j->task);
+        return;
+    }
     if (!evloop_post(q->loop, &j->task)) {
         atomic_fetch_sub(&q->depth, 1);
         job_free(j);

@@ -339,6 +339,94 @@ static void test_evloop_remove_in_round(void **state)
     close(a[0]), close(a[1]), close(b[0]), close(b[1]);
 }
 
+/* Tasks posted from several threads at once, one at a time and in chains, all run on the loop,
+ * each thread's in the order posted: a post that finds the list taken wakes the loop, and one
+ * that finds it waiting does not need to. */
+enum { POSTERS = 4, POSTS_EACH = 20000, CHAIN_LEN = 7 };
+
+struct post_probe {
+    struct evloop *loop;
+    atomic_int ran;
+    atomic_bool out_of_order, wrong_thread;
+    int next_index[POSTERS]; /* loop thread only */
+};
+
+struct posted {
+    struct evloop_task task;
+    struct post_probe *probe;
+    int poster, index;
+};
+
+static void posted_run(struct evloop_task *task)
+{
+    struct posted *t = (struct posted *)task;
+    struct post_probe *p = t->probe;
+    if (!evloop_on_thread(p->loop))
+        atomic_store(&p->wrong_thread, true);
+    if (t->index != p->next_index[t->poster]++)
+        atomic_store(&p->out_of_order, true);
+    atomic_fetch_add(&p->ran, 1);
+}
+
+struct poster {
+    struct post_probe *probe;
+    struct posted *tasks;
+    int id;
+};
+
+static void *poster_main(void *arg)
+{
+    struct poster *me = arg;
+    for (int i = 0; i < POSTS_EACH;) {
+        struct posted *t = &me->tasks[i];
+        int len = i % 2 ? 1 : CHAIN_LEN; /* alone and in chains, in turn */
+        if (len > POSTS_EACH - i)
+            len = POSTS_EACH - i;
+        for (int k = 0; k < len; k++) {
+            t[k] = (struct posted){
+                .task = {.run = posted_run}, .probe = me->probe, .poster = me->id, .index = i + k};
+            t[k].task.next = k + 1 < len ? &t[k + 1].task : NULL;
+        }
+        if (len == 1)
+            evloop_post(me->probe->loop, &t->task);
+        else
+            evloop_post_chain(me->probe->loop, &t->task);
+        i += len;
+    }
+    return NULL;
+}
+
+static void test_evloop_post_from_threads(void **state)
+{
+    (void)state;
+    struct post_probe p = {.loop = evloop_new()};
+    assert_non_null(p.loop);
+    assert_true(evloop_start(p.loop));
+    struct poster posters[POSTERS];
+    pthread_t threads[POSTERS];
+    for (int i = 0; i < POSTERS; i++) {
+        posters[i] = (struct poster){&p, calloc(POSTS_EACH, sizeof(struct posted)), i};
+        assert_non_null(posters[i].tasks);
+        assert_int_equal(pthread_create(&threads[i], NULL, poster_main, &posters[i]), 0);
+    }
+    for (int i = 0; i < POSTERS; i++)
+        pthread_join(threads[i], NULL);
+    /* no wake-up lost: every task runs without another post or a round to carry it */
+    assert_true(wait_for(&p.ran, POSTERS * POSTS_EACH));
+    /* one at a time, each after the last has run: every post finds the list empty and wakes */
+    for (int i = 0; i < 100; i++) {
+        struct posted *t = &posters[0].tasks[i];
+        *t = (struct posted){.task = {.run = posted_run}, .probe = &p, .index = POSTS_EACH + i};
+        assert_true(evloop_post(p.loop, &t->task));
+        assert_true(wait_for(&p.ran, POSTERS * POSTS_EACH + i + 1));
+    }
+    assert_false(atomic_load(&p.out_of_order));
+    assert_false(atomic_load(&p.wrong_thread));
+    evloop_free(p.loop);
+    for (int i = 0; i < POSTERS; i++)
+        free(posters[i].tasks);
+}
+
 static bool loopback(int family, const char *text)
 {
     struct sockaddr_storage ss;
@@ -400,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_evloop_remove_in_round),
         cmocka_unit_test(test_evloop_round_within),
         cmocka_unit_test(test_evloop_busy_poll),
+        cmocka_unit_test(test_evloop_post_from_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
