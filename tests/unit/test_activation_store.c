@@ -367,13 +367,97 @@ static void test_store_function_filter(void **state)
     db_close(db);
 }
 
+/* ---- keeping the newest --activation-max ---- */
+
+static bool present[RECORDS];
+
+/* The store holds exactly the newest `keep` of the records `present` says were written. */
+static void check_newest_kept(struct db *db, size_t keep)
+{
+    static struct listed got;
+    got.count = 0;
+    char detail[256];
+    struct db_activation_query q = {.id = "",
+                                    .module = "",
+                                    .function = "",
+                                    .status = "",
+                                    .before = "",
+                                    .modules = "",
+                                    .limit = RECORDS};
+    assert_int_equal(db->ops->activation_query(db, &q, list_row, &got, detail, sizeof(detail)),
+                     FL_OK);
+    size_t expected = 0;
+    for (size_t i = RECORDS; i-- > 0;) /* ids grow with i: newest first */
+        if (present[i] && expected < keep) {
+            assert_true(expected < got.count);
+            assert_string_equal(got.ids[expected], records[i].id);
+            expected++;
+        }
+    assert_int_equal(got.count, expected);
+}
+
+static void write_range(struct db *db, unsigned from, unsigned to, const char *status)
+{
+    struct record *batch[100];
+    size_t n = 0;
+    for (unsigned i = from; i < to; i++) {
+        snprintf(records[i].status, sizeof(records[i].status), "%s", status);
+        batch[n++] = &records[i];
+        present[i] = true;
+        if (n == 100 || i + 1 == to) {
+            write_batch(db, batch, n);
+            n = 0;
+        }
+    }
+}
+
+/* The count prune reads only what it deletes: the store counts its records as they are written
+ * and pruned. A record written again (an asynchronous call's end) is not counted twice, and
+ * records deleted behind the count's back (a tenant's retention) make it count again. */
+static void test_store_keep_newest(void **state)
+{
+    (void)state;
+    char url[256], detail[256];
+    snprintf(url, sizeof(url), "sqlite:%s/keep.db", tmp_dir);
+    struct db *db = NULL;
+    assert_int_equal(db_open(url, &db, detail, sizeof(detail)), FL_OK);
+    memset(present, 0, sizeof(present));
+    for (unsigned i = 0; i < 1600; i++) {
+        records[i].ms = 1700000000000LL + i;
+        make_id(records[i].id, records[i].ms, i);
+        snprintf(records[i].module, sizeof(records[i].module), "%s", i % 2 ? "b" : "a");
+        snprintf(records[i].function, sizeof(records[i].function), "f");
+    }
+    write_range(db, 0, 1000, "success");
+    assert_int_equal(db->ops->activation_prune(db, 0, 5000, detail, sizeof(detail)), FL_OK);
+    check_newest_kept(db, 5000); /* under the bound: nothing goes (and the store is counted) */
+
+    write_range(db, 0, 300, "error"); /* written again: 1,000 records still */
+    write_range(db, 1000, 1500, "success");
+    assert_int_equal(db->ops->activation_prune(db, 0, 1200, detail, sizeof(detail)), FL_OK);
+    check_newest_kept(db, 1200);
+    for (unsigned i = 0; i < 300; i++)
+        present[i] = false; /* what the prune deleted */
+
+    /* module b's records go with its shorter retention; then 100 more */
+    assert_int_equal(db_activation_prune_modules(db, "b", 1800000000000LL, detail, sizeof(detail)),
+                     FL_OK);
+    for (unsigned i = 0; i < 1500; i++)
+        present[i] = present[i] && i % 2 == 0;
+    write_range(db, 1500, 1600, "success");
+    assert_int_equal(db->ops->activation_prune(db, 0, 650, detail, sizeof(detail)), FL_OK);
+    check_newest_kept(db, 650);
+    assert_int_equal(db->ops->activation_prune(db, 0, 650, detail, sizeof(detail)), FL_OK);
+    check_newest_kept(db, 650); /* and again: nothing more goes */
+    db_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_span_builder),
-        cmocka_unit_test(test_span_builder_failure),
-        cmocka_unit_test(test_span_hits),
-        cmocka_unit_test(test_store_function_filter),
+        cmocka_unit_test(test_span_builder),      cmocka_unit_test(test_span_builder_failure),
+        cmocka_unit_test(test_span_hits),         cmocka_unit_test(test_store_function_filter),
+        cmocka_unit_test(test_store_keep_newest),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

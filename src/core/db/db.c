@@ -150,6 +150,12 @@ const char db_activation_range_query_sql[] =
     "SELECT " ACTIVATION_COLUMNS ", sinks FROM activations WHERE " ACTIVATION_QUERY_FILTER
     "AND id BETWEEN $7 AND $8 ORDER BY id DESC LIMIT CAST($9 AS INTEGER)";
 
+/* A record met for the first time (SQLite writes a later record of the same call as an
+ * update: it counts the records it inserts). */
+const char db_activation_insert_sql[] =
+    "INSERT INTO activations (" ACTIVATION_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING";
+
 /* $1: the smallest id made at the cutoff (db_activation_id_floor), $2 the cutoff in ms: the id
  * finds the rows, the time keeps a record from before migration 4 (a random id) until it is due */
 const char db_activation_prune_age_sql[] =

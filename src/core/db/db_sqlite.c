@@ -29,9 +29,16 @@ struct db_sqlite {
     sqlite3 *conn;
     pthread_mutex_t lock;
     char reserve_path[4200];
-    time_t reserve_missing_since;    /* 0: the reserve is in place */
-    sqlite3_stmt *activation_upsert; /* prepared once: records are written many times a second */
-    sqlite3_stmt *span_upsert;       /* the same for their spans (core/db/spans.h) */
+    time_t reserve_missing_since; /* 0: the reserve is in place */
+    /* prepared once: records are written many times a second */
+    sqlite3_stmt *activation_insert, *activation_update;
+    sqlite3_stmt *span_upsert; /* the same for their spans (core/db/spans.h) */
+    /* The records in the store, counted as they are inserted and deleted, so that keeping the
+     * newest --activation-max reads only what it deletes (finding the newest N was a walk of the
+     * whole table every minute). -1: not counted yet. Once a delete was not counted (a tenant's
+     * shorter retention) it is only a bound from above, and counted again when past the max. */
+    int64_t activation_count, count_at_begin; /* count_at_begin: what a rollback restores */
+    bool count_exact, exact_at_begin;
 };
 
 /* Puts the reserve back (or in place at start): false when there is no room for it. */
@@ -134,6 +141,8 @@ static enum fl_err sq_change(struct db_sqlite *s, sqlite3_stmt *st, bool must_ch
 static enum fl_err sq_begin(struct db_sqlite *s, char *detail, size_t detail_len)
 {
     pthread_mutex_lock(&s->lock);
+    s->count_at_begin = s->activation_count;
+    s->exact_at_begin = s->count_exact;
     enum fl_err err = sq_exec(s, "BEGIN IMMEDIATE", detail, detail_len);
     if (err != FL_OK)
         pthread_mutex_unlock(&s->lock);
@@ -145,8 +154,11 @@ static enum fl_err sq_end(struct db_sqlite *s, enum fl_err err, char *detail, si
 {
     if (err == FL_OK)
         err = sq_exec(s, "COMMIT", detail, detail_len);
-    if (err != FL_OK)
+    if (err != FL_OK) {
         sqlite3_exec(s->conn, "ROLLBACK", NULL, NULL, NULL);
+        s->activation_count = s->count_at_begin; /* what the transaction counted is undone */
+        s->count_exact = s->exact_at_begin;
+    }
     pthread_mutex_unlock(&s->lock);
     return err;
 }
@@ -221,7 +233,8 @@ static enum fl_err sq_ping(struct db *db, char *detail, size_t detail_len)
 static void sq_close(struct db *db)
 {
     struct db_sqlite *s = SQ(db);
-    sqlite3_finalize(s->activation_upsert);
+    sqlite3_finalize(s->activation_insert);
+    sqlite3_finalize(s->activation_update);
     sqlite3_finalize(s->span_upsert);
     sqlite3_close_v2(s->conn);
     pthread_mutex_destroy(&s->lock);
@@ -417,6 +430,10 @@ static enum fl_err sq_sql_write(struct db *db, const char *sql, int n, const cha
     if (err != FL_OK)
         return err;
     err = sq_change(s, sq_prepare_numbered(s, sql, n, args), must_change, detail, detail_len);
+    /* records deleted here (a tenant's retention) are not counted out: from now on the count
+     * is a bound from above */
+    if (strstr(sql, "activations"))
+        s->count_exact = false;
     return sq_end(s, err, detail, detail_len);
 }
 
@@ -488,6 +505,39 @@ static bool sq_span_write(void *arg, const struct span *span)
     return done;
 }
 
+/* A later record of a call already stored (the upsert's update, numbered as the fields). */
+static const char sq_activation_update_sql[] =
+    "UPDATE activations SET status = ?6, http_status = ?7, worker = ?8, duration_ms = ?11, "
+    "attempts = ?12, result = ?13, result_truncated = ?14, error = ?15, logs = ?16, "
+    "logs_truncated = ?17 WHERE id = ?1";
+
+/* A record's fields as `st`'s parameters ?1..?N, numbers as the column's own type. */
+static void sq_bind_record(sqlite3_stmt *st, const char *const args[DB_ACTIVATION_FIELDS])
+{
+    int n = sqlite3_bind_parameter_count(st);
+    for (int k = 0; k < DB_ACTIVATION_FIELDS && k < n; k++) {
+        if (db_activation_field_is_number(k)) /* no text conversion */
+            sqlite3_bind_int64(st, k + 1, strtoll(args[k], NULL, 10));
+        else
+            sqlite3_bind_text(st, k + 1, args[k], -1, SQLITE_STATIC);
+    }
+}
+
+/* Inserts the record, or updates it when its call has one already; false when SQLite failed
+ * (its message is the connection's). */
+static bool sq_record_write(struct db_sqlite *s, sqlite3_stmt *insert, sqlite3_stmt *update,
+                            const char *const args[DB_ACTIVATION_FIELDS], bool *inserted)
+{
+    sq_bind_record(insert, args);
+    bool done = sqlite3_step(insert) == SQLITE_DONE;
+    *inserted = done && sqlite3_changes(s->conn) == 1;
+    if (done && !*inserted) {
+        sq_bind_record(update, args);
+        done = sqlite3_step(update) == SQLITE_DONE;
+    }
+    return done;
+}
+
 /* The records, then their spans, in one transaction. */
 static enum fl_err sq_activation_write(struct db *db, const struct db_activation *rows,
                                        size_t count, char *detail, size_t detail_len)
@@ -496,29 +546,32 @@ static enum fl_err sq_activation_write(struct db *db, const struct db_activation
     enum fl_err err = sq_begin(s, detail, detail_len);
     if (err != FL_OK)
         return err;
-    sqlite3_stmt *st = sq_persistent(s, &s->activation_upsert, db_activation_upsert_sql);
-    if (!st)
+    sqlite3_stmt *insert = sq_persistent(s, &s->activation_insert, db_activation_insert_sql);
+    sqlite3_stmt *update = sq_persistent(s, &s->activation_update, sq_activation_update_sql);
+    if (!insert || !update)
         err = sq_fail(s, detail, detail_len);
     struct span_builder spans;
     span_builder_init(&spans, sq_span_write, s);
+    int64_t inserted = 0;
     for (size_t i = 0; err == FL_OK && i < count; i++) {
         const char *args[DB_ACTIVATION_FIELDS];
         db_activation_args(&rows[i], args);
-        for (int k = 0; k < DB_ACTIVATION_FIELDS; k++) {
-            if (db_activation_field_is_number(k)) /* the column's own type: no conversion */
-                sqlite3_bind_int64(st, k + 1, strtoll(args[k], NULL, 10));
-            else
-                sqlite3_bind_text(st, k + 1, args[k], -1, SQLITE_STATIC);
-        }
-        if (sqlite3_step(st) != SQLITE_DONE)
+        bool new_record;
+        if (!sq_record_write(s, insert, update, args, &new_record))
             err = sq_fail(s, detail, detail_len);
-        sqlite3_reset(st);
+        sqlite3_reset(insert);
+        sqlite3_reset(update);
+        inserted += new_record;
         span_builder_add(&spans, args[1], args[2], args[0]); /* module, function, id */
     }
-    if (st)
-        sqlite3_clear_bindings(st); /* the rows are the caller's: no pointer outlives them */
+    if (insert) /* the rows are the caller's: no pointer outlives them */
+        sqlite3_clear_bindings(insert);
+    if (update)
+        sqlite3_clear_bindings(update);
     if (!span_builder_finish(&spans) && err == FL_OK)
         err = sq_fail(s, detail, detail_len);
+    if (s->activation_count >= 0) /* a rollback puts it back */
+        s->activation_count += inserted;
     return sq_end(s, err, detail, detail_len);
 }
 
@@ -624,22 +677,60 @@ static enum fl_err sq_activation_query(struct db *db, const struct db_activation
     return err;
 }
 
+/* The oldest $1 records: a walk of those alone, from the first id. */
+static const char sq_prune_oldest_sql[] =
+    "DELETE FROM activations WHERE id < (SELECT id FROM activations ORDER BY id LIMIT 1 OFFSET "
+    "CAST($1 AS INTEGER))";
+
+/* After a delete of records: they are counted out. */
+static void sq_count_deleted(struct db_sqlite *s)
+{
+    if (s->activation_count >= 0)
+        s->activation_count -= sqlite3_changes64(s->conn);
+}
+
+/* In a prune's transaction: all but the newest `keep` records go. The store is counted when its
+ * count is not known, or is a bound past `keep`; then only the records past it are read. */
+static enum fl_err sq_keep_newest(struct db_sqlite *s, uint64_t keep, char *detail,
+                                  size_t detail_len)
+{
+    if (s->activation_count < 0 || (!s->count_exact && (uint64_t)s->activation_count > keep)) {
+        sqlite3_stmt *st = sq_prepare(s, "SELECT COUNT(*) FROM activations", 0, NULL);
+        int64_t count = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+        sqlite3_finalize(st);
+        if (count < 0)
+            return sq_fail(s, detail, detail_len);
+        s->activation_count = count;
+        s->count_exact = true;
+    }
+    if ((uint64_t)s->activation_count <= keep)
+        return FL_OK;
+    char excess[32];
+    snprintf(excess, sizeof(excess), "%lld", (long long)(s->activation_count - (int64_t)keep));
+    const char *args[] = {excess};
+    enum fl_err err =
+        sq_change(s, sq_prepare(s, sq_prune_oldest_sql, 1, args), false, detail, detail_len);
+    if (err == FL_OK)
+        sq_count_deleted(s);
+    return err;
+}
+
 static enum fl_err sq_activation_prune(struct db *db, int64_t before_ms, uint64_t keep,
                                        char *detail, size_t detail_len)
 {
     struct db_sqlite *s = SQ(db);
-    char id_floor[33], ms[24], count[32];
+    char id_floor[33], ms[24];
     db_activation_prune_args(before_ms, id_floor, ms);
-    snprintf(count, sizeof(count), "%llu", (unsigned long long)keep);
-    const char *age_args[] = {id_floor, ms}, *count_args[] = {count};
+    const char *age_args[] = {id_floor, ms};
     enum fl_err err = sq_begin(s, detail, detail_len);
     if (err != FL_OK)
         return err;
     err = sq_change(s, sq_prepare(s, db_activation_prune_age_sql, 2, age_args), false, detail,
                     detail_len);
+    if (err == FL_OK)
+        sq_count_deleted(s);
     if (err == FL_OK && keep)
-        err = sq_change(s, sq_prepare(s, db_activation_prune_count_sql, 1, count_args), false,
-                        detail, detail_len);
+        err = sq_keep_newest(s, keep, detail, detail_len);
     if (err == FL_OK)
         err = sq_change(s, sq_prepare(s, sq_spans_prune_sql, 0, NULL), false, detail, detail_len);
     return sq_end(s, err, detail, detail_len);
@@ -687,6 +778,7 @@ enum fl_err db_sqlite_open(const char *path, struct db **out, char *detail, size
     if (!s)
         return FL_ERR_NOMEM;
     s->base.ops = &sq_ops;
+    s->activation_count = -1; /* counted at the first prune */
     pthread_mutex_init(&s->lock, NULL);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &s->conn, flags, NULL) != SQLITE_OK) {
