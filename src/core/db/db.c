@@ -150,8 +150,7 @@ const char db_activation_range_query_sql[] =
     "SELECT " ACTIVATION_COLUMNS ", sinks FROM activations WHERE " ACTIVATION_QUERY_FILTER
     "AND id BETWEEN $7 AND $8 ORDER BY id DESC LIMIT CAST($9 AS INTEGER)";
 
-/* A record met for the first time (SQLite writes a later record of the same call as an
- * update: it counts the records it inserts). */
+/* A record met for the first time (db.h). */
 const char db_activation_insert_sql[] =
     "INSERT INTO activations (" ACTIVATION_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
     "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (id) DO NOTHING";

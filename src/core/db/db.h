@@ -232,6 +232,7 @@ extern const int db_sqlite_migration_count;
 
 /* Activation statements both backends run as they are ($N parameters, all text). */
 extern const char db_activation_upsert_sql[];
+/* SQLite's first write of a record (it then updates: it counts the records it inserts). */
 extern const char db_activation_insert_sql[];
 extern const char db_activation_query_sql[];
 /* The same within an id range: $1..$6 as above, $7 <= id <= $8, and $9 the limit (SQLite's
