@@ -17,24 +17,9 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "scratch.h"
 #include "core/db/db.h"
 #include "core/db/spans.h"
-
-static char tmp_dir[] = "/tmp/funless-test-activation-store-XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 /* An id made at `ms`, told apart by `n`. */
 static void make_id(char id[33], int64_t ms, unsigned n)
@@ -341,7 +326,7 @@ static void test_store_function_filter(void **state)
 {
     (void)state;
     char url[256], detail[256];
-    snprintf(url, sizeof(url), "sqlite:%s/spans.db", tmp_dir);
+    snprintf(url, sizeof(url), "sqlite:%s/spans.db", scratch_dir);
     struct db *db = NULL;
     assert_int_equal(db_open(url, &db, detail, sizeof(detail)), FL_OK);
     fill_store(db);
@@ -418,7 +403,7 @@ static void test_store_keep_newest(void **state)
 {
     (void)state;
     char url[256], detail[256];
-    snprintf(url, sizeof(url), "sqlite:%s/keep.db", tmp_dir);
+    snprintf(url, sizeof(url), "sqlite:%s/keep.db", scratch_dir);
     struct db *db = NULL;
     assert_int_equal(db_open(url, &db, detail, sizeof(detail)), FL_OK);
     memset(present, 0, sizeof(present));
@@ -459,5 +444,5 @@ int main(void)
         cmocka_unit_test(test_span_hits),         cmocka_unit_test(test_store_function_filter),
         cmocka_unit_test(test_store_keep_newest),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, scratch_make, scratch_remove);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/util.h"
+#include "scratch.h"
 #include "core/activations.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
@@ -28,26 +29,10 @@
 #include "core/quota.h"
 #include "core/secrets.h"
 
-static char tmp_dir[] = "/tmp/funless-test-tenants-XXXXXX";
-
-static int setup(void **state)
-{
-    (void)state;
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 static struct db *open_store(const char *name)
 {
     char url[256], detail[256];
-    snprintf(url, sizeof(url), "sqlite:%s/%s.db", tmp_dir, name);
+    snprintf(url, sizeof(url), "sqlite:%s/%s.db", scratch_dir, name);
     struct db *db = NULL;
     assert_int_equal(db_open(url, &db, detail, sizeof(detail)), FL_OK);
     return db;
@@ -133,7 +118,7 @@ static void test_secrets_seal(void **state)
 {
     (void)state;
     char path[256], detail[256];
-    snprintf(path, sizeof(path), "%s/secret.key", tmp_dir);
+    snprintf(path, sizeof(path), "%s/secret.key", scratch_dir);
     struct secrets_key key, again, other;
     assert_int_equal(secrets_key_load(path, &key, detail, sizeof(detail)), FL_OK);
     struct stat st;
@@ -180,7 +165,7 @@ static void test_tokens(void **state)
     (void)state;
     struct db *db = open_store("auth");
     char tokens[256], detail[256];
-    snprintf(tokens, sizeof(tokens), "%s/tokens", tmp_dir);
+    snprintf(tokens, sizeof(tokens), "%s/tokens", scratch_dir);
     struct auth *auth = NULL;
     assert_int_equal(auth_open(db, tokens, &auth, detail, sizeof(detail)), FL_OK);
     /* many subjects: each token finds its own */
@@ -405,7 +390,7 @@ static void test_store_upgrade(void **state)
 {
     (void)state;
     char path[256];
-    snprintf(path, sizeof(path), "%s/v8.db", tmp_dir);
+    snprintf(path, sizeof(path), "%s/v8.db", scratch_dir);
     sqlite3 *old = NULL;
     assert_int_equal(sqlite3_open(path, &old), SQLITE_OK);
     for (int i = 0; i < db_migration_count && db_migrations[i].version <= 8; i++) {
@@ -536,5 +521,5 @@ int main(void)
         cmocka_unit_test(test_catalogue_rights), cmocka_unit_test(test_store_by_module),
         cmocka_unit_test(test_store_upgrade),    cmocka_unit_test(test_activation_ids),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, scratch_make, scratch_remove);
 }
