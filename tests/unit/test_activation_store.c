@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "scratch.h"
 #include "core/db/db.h"
 #include "core/db/spans.h"
+#include "scratch.h"
 
 /* An id made at `ms`, told apart by `n`. */
 static void make_id(char id[33], int64_t ms, unsigned n)

@@ -21,13 +21,13 @@
 #include <unistd.h>
 
 #include "common/util.h"
-#include "scratch.h"
 #include "core/activations.h"
 #include "core/auth.h"
 #include "core/catalogue.h"
 #include "core/db/db.h"
 #include "core/quota.h"
 #include "core/secrets.h"
+#include "scratch.h"
 
 static struct db *open_store(const char *name)
 {
