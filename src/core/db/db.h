@@ -230,7 +230,9 @@ extern const int db_migration_count;
 extern const struct db_migration db_sqlite_migrations[];
 extern const int db_sqlite_migration_count;
 
-/* Activation statements both backends run as they are ($N parameters, all text). */
+/* Activation statements, run as they are ($N parameters, all text); by both backends unless
+ * said. */
+/* PostgreSQL's write of a record (SQLite inserts, then updates, to count what it inserts). */
 extern const char db_activation_upsert_sql[];
 /* SQLite's first write of a record (it then updates: it counts the records it inserts). */
 extern const char db_activation_insert_sql[];
@@ -239,6 +241,7 @@ extern const char db_activation_query_sql[];
  * function filter reads the records span by span). */
 extern const char db_activation_range_query_sql[];
 extern const char db_activation_prune_age_sql[];
+/* PostgreSQL's: all but the newest $1 (SQLite counts its records instead). */
 extern const char db_activation_prune_count_sql[];
 extern const char db_activation_sinks_sql[];
 /* The age prune's two parameters for records that started before `before_ms`. */
